@@ -224,10 +224,10 @@ class TMazeEnv(Env):
       ``TimeLimit(N)`` on top of the env's horizon, so the episode ends at ``min(N, 3L)``.
 
     ## Information
-    ``reset`` returns ``{"layout": "up" | "down"}``. ``step`` returns ``{}`` during the episode
-    and, at its end (terminated or truncated), ``{"layout": ..., "is_success": bool}``
-    (``True`` iff the agent entered the rewarding goal; Stable-Baselines3 logs it as
-    ``rollout/success_rate``).
+    ``reset`` returns ``{"layout": "up" | "down"}``; every ``step`` returns
+    ``{"layout": ..., "is_success": bool}``, ``is_success`` being ``True`` only at the step that
+    enters the rewarding goal. It is there at every step so that an episode cut by any
+    ``TimeLimit`` still reports a failure: Stable-Baselines3 logs it as ``rollout/success_rate``.
 
     Hidden state, for tests: ``env.unwrapped.position`` is ``(x, y)`` and ``env.unwrapped.layout``
     is ``"up"`` or ``"down"`` (``None`` before the first reset).
@@ -279,6 +279,7 @@ class TMazeEnv(Env):
         self._y = 0
         self._goal_y = 0  # +1 layout up, -1 layout down, 0 before the first reset
         self._steps = 0
+        self._layout: str | None = None
         self._spec: EnvSpec | None = None
 
     @property
@@ -321,6 +322,7 @@ class TMazeEnv(Env):
             self._goal_y = 1 if check_layout(options["layout"]) == "up" else -1
         else:
             self._goal_y = 1 if self.np_random.random() < 0.5 else -1
+        self._layout = self.layout
         self._x = self._y = self._steps = 0
         return self._observation(), {"layout": self.layout}
 
@@ -346,10 +348,7 @@ class TMazeEnv(Env):
             reward = BUMP_REWARD
         self._steps += 1
         truncated = self._steps >= self.max_episode_steps
-        if terminated or truncated:
-            info = {"layout": self.layout, "is_success": terminated and self._y == self._goal_y}
-        else:
-            info = {}
+        info = {"layout": self._layout, "is_success": terminated and self._y == self._goal_y}
         return self._observation(), reward, terminated, truncated, info
 
     def render(self) -> str | np.ndarray | None:
