@@ -1,0 +1,521 @@
+"""Supervised training of a cell stack + linear readout on the benchmarks of SPEC §7.
+
+One call, :func:`train`, runs one training session from a :class:`SupervisedConfig` and returns a
+:class:`SupervisedResult` (test metrics of the best-validation weights, per-epoch history). With a
+``logdir`` it also writes TensorBoard scalars (``train/loss``, ``val/loss``, ``val/vaa``,
+``test/loss``, ``test/accuracy``), a checkpoint each epoch (``checkpoint.pt``, read back by
+``resume=True``), the best weights (``best.pt``) and ``result.json``. No global state: grids of runs
+call it in a loop.
+
+Versions (§6.2–6.3): ``classic`` (plain initialisation), ``warmup`` (Algorithm 3 on training
+sequences before training), ``double`` (double layers, only the first halves warmed up).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from recurrent_q.cells import CELL_NAMES, make_cell
+from recurrent_q.multistability import WarmupConfig, estimate_vaa, warmup
+from supervised.datasets import (
+    TASKS,
+    CopyFirstInput,
+    Denoising,
+    PermutedLineSequentialMNIST,
+    PermutedSequentialMNIST,
+    SequenceDataset,
+)
+
+VERSIONS = ("classic", "warmup", "double")
+SYNTHETIC_SIZE = 40_000  # §4.1: 40 000 train and 40 000 test sequences
+EVAL_BATCH = 1024
+CHECKPOINT = "checkpoint.pt"
+# Settings that may change between a run and its resumption.
+RESUMABLE = ("epochs", "resume", "progress", "device", "logdir")
+
+
+@dataclass
+class SupervisedConfig:
+    """One supervised run. ``None`` fields take the task's default from SPEC §7."""
+
+    task: str = "copy"
+    """benchmark: copy | denoising | psmnist | plsmnist"""
+    T: int | None = None
+    """sequence length: copy 50 (paper: 50, 300, 600), denoising 200; fixed by N for MNIST"""
+    N: int | None = None
+    """forgetting period: denoising 100 (paper: 5, 100); black rows of plsmnist 72 (72, 472)"""
+    cell: str = "gru"
+    """cell of the zoo: lstm | gru | mgu | brc | nbrc | chrono"""
+    version: str = "classic"
+    """classic | warmup (warmup before training) | double (double layers, partial warmup)"""
+    layers: int | None = None
+    """recurrent layers (1 for copy, 2 otherwise)"""
+    width: int | None = None
+    """units per layer (128 for copy, 256 otherwise)"""
+    epochs: int | None = None
+    """training epochs (50; 70 for MNIST)"""
+    batch_size: int = 32
+    """training batch size"""
+    lr: float = 1e-3
+    """Adam learning rate"""
+    val_fraction: float = 0.2
+    """share of the training set held out for validation"""
+    num_train: int | None = None
+    """training sequences before the validation split (40 000 synthetic; all MNIST train images)"""
+    num_test: int | None = None
+    """test sequences (40 000 synthetic; all MNIST test images)"""
+    seed: int = 0
+    """seed of the data, the initialisation, the warmup and the batches"""
+    device: str = "cpu"
+    """torch device: cpu | cuda | cuda:1 ..."""
+    amp: bool = False
+    """mixed precision (float16 autocast + grad scaling); CUDA only"""
+    data_dir: str | None = None
+    """directory holding the MNIST IDX files (MNIST tasks)"""
+    download: bool = False
+    """fetch missing MNIST files into data_dir (checksums verified)"""
+    vaa_iterations: int = 10
+    """I of Algorithm 1: batches averaged per VAA estimate; 0 disables the per-epoch VAA"""
+    vaa_steps: int = 10_000
+    """M of Algorithm 1: steps under a constant input"""
+    vaa_batch_size: int | None = None
+    """|X| of Algorithm 1 (default: batch_size); the VAA floor is 1/|X|"""
+    vaa_eps: float = 1e-4
+    """tolerance eps of eq. (5)"""
+    t_max: int = 600
+    """T_max of the chrono initialisation (cell chrono only)"""
+    warmup: WarmupConfig = field(default_factory=WarmupConfig)
+    """warmup settings (versions warmup and double)"""
+    warmup_sequences: int = 4096
+    """training sequences handed to the warmup (a random subset, to bound memory)"""
+    logdir: str | None = None
+    """run directory for TensorBoard, checkpoints and result.json (None: nothing written)"""
+    resume: bool = False
+    """continue from logdir/checkpoint.pt if it exists"""
+    progress: bool = True
+    """show progress bars"""
+
+    def resolved(self) -> SupervisedConfig:
+        """A copy with the task defaults filled in, after checking every field."""
+        c = copy.deepcopy(self)
+        _check_choice("task", c.task, TASKS)
+        _check_choice("version", c.version, VERSIONS)
+        _check_choice("cell", c.cell, CELL_NAMES)
+        mnist = c.task in ("psmnist", "plsmnist")
+        if c.task == "copy":
+            c.T = 50 if c.T is None else c.T
+            if c.N is not None:
+                raise ValueError("N is not used by task copy; leave it unset")
+        elif c.task == "denoising":
+            c.T = 200 if c.T is None else c.T
+            c.N = 100 if c.N is None else c.N
+            if c.T <= c.N + 5:
+                raise ValueError(f"T must be greater than N + 5 = {c.N + 5} for denoising, got T={c.T}")
+        elif c.task == "psmnist":
+            if c.N is not None or c.T not in (None, 784):
+                raise ValueError("task psmnist has T = 784 and no N; leave T and N unset")
+            c.T = 784
+        else:
+            c.N = (72 if c.T is None else c.T - 28) if c.N is None else c.N
+            if c.N < 0 or c.T not in (None, 28 + c.N):
+                raise ValueError(f"task plsmnist has T = 28 + N with N >= 0, got T={c.T}, N={c.N}")
+            c.T = 28 + c.N
+        c.layers = (1 if c.task == "copy" else 2) if c.layers is None else c.layers
+        c.width = (128 if c.task == "copy" else 256) if c.width is None else c.width
+        c.epochs = (70 if mnist else 50) if c.epochs is None else c.epochs
+        c.vaa_batch_size = c.batch_size if c.vaa_batch_size is None else c.vaa_batch_size
+        if not mnist:
+            c.num_train = SYNTHETIC_SIZE if c.num_train is None else c.num_train
+            c.num_test = SYNTHETIC_SIZE if c.num_test is None else c.num_test
+        elif c.data_dir is None:
+            raise ValueError(
+                f"data_dir is required for task {c.task}: a directory with the MNIST IDX files "
+                "(with download=True they are fetched there)"
+            )
+        for name in ("T", "layers", "width", "epochs", "batch_size", "vaa_steps", "vaa_batch_size", "t_max"):
+            _check_positive(name, getattr(c, name))
+        for name in ("num_train", "num_test"):
+            if getattr(c, name) is not None:
+                _check_positive(name, getattr(c, name))
+        if c.vaa_iterations < 0:
+            raise ValueError(f"vaa_iterations must be >= 0 (0 disables the VAA), got {c.vaa_iterations}")
+        if not 0.0 < c.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {c.val_fraction}")
+        if c.version == "double" and c.width % 2:
+            raise ValueError(f"width must be even for version double (two halves), got {c.width}")
+        try:
+            device = torch.device(c.device)
+        except RuntimeError as error:
+            raise ValueError(
+                f"device must be a torch device such as cpu or cuda, got {c.device!r}"
+            ) from error
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={c.device!r} but CUDA is not available here; use device='cpu'")
+        if c.amp and device.type != "cuda":
+            raise ValueError(f"amp=True needs a CUDA device, got device={c.device!r}")
+        if c.resume and c.logdir is None:
+            raise ValueError("resume=True needs a logdir holding checkpoint.pt")
+        return c
+
+
+@dataclass
+class SupervisedResult:
+    """Outcome of :func:`train`. ``history`` lists per epoch (epoch 0 = before training, after
+    any warmup): ``epoch``, ``train_loss`` (None at 0), ``val_loss``, ``val_accuracy`` (MNIST),
+    ``val_vaa`` (None when disabled) and ``time`` (seconds since the start)."""
+
+    test_loss: float
+    test_accuracy: float | None
+    best_epoch: int
+    best_val_loss: float
+    history: dict[str, list]
+    vaa_floor: float | None
+    warmup: dict[str, Any] | None
+    wall_time: float
+    config: dict[str, Any]
+    model: nn.Module | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (without the model)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
+
+
+class SequenceModel(nn.Module):
+    """Cell stack + linear readout on the steps that have targets (SPEC §3, Readout).
+
+    ``forward(x[B, T, F]) -> [B, K, output_size]`` for the ``K`` contiguous target steps.
+    """
+
+    def __init__(self, rnn: nn.Module, output_size: int, target_steps: tuple[int, ...]) -> None:
+        super().__init__()
+        if list(target_steps) != list(range(target_steps[0], target_steps[-1] + 1)):
+            raise ValueError(f"target_steps must be contiguous, got {target_steps}")
+        self.rnn = rnn
+        self.head = nn.Linear(rnn.hidden_size, output_size)
+        self.first, self.stop = target_steps[0], target_steps[-1] + 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x)
+        return self.head(out[:, self.first : self.stop])
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _check_positive(name: str, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def _seed(*keys: int) -> int:
+    """A 63-bit seed derived from ``keys`` (independent streams for data, batches, VAA...)."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def make_datasets(config: SupervisedConfig) -> tuple[SequenceDataset, SequenceDataset]:
+    """Training (before the validation split) and test datasets of a resolved config."""
+    c = config
+    if c.task == "copy":
+        return CopyFirstInput(c.num_train, c.T, _seed(c.seed, 0)), CopyFirstInput(
+            c.num_test, c.T, _seed(c.seed, 1)
+        )
+    if c.task == "denoising":
+        return Denoising(c.num_train, c.T, c.N, _seed(c.seed, 0)), Denoising(
+            c.num_test, c.T, c.N, _seed(c.seed, 1)
+        )
+    kwargs = {"download": c.download}
+    if c.task == "plsmnist":
+        kwargs["N"] = c.N
+    cls = PermutedSequentialMNIST if c.task == "psmnist" else PermutedLineSequentialMNIST
+    return (
+        cls(c.data_dir, train=True, num_sequences=c.num_train, **kwargs),
+        cls(c.data_dir, train=False, num_sequences=c.num_test, **kwargs),
+    )
+
+
+def make_model(config: SupervisedConfig, dataset: SequenceDataset) -> SequenceModel:
+    """The cell stack of ``config`` (double layers for version double) with its readout."""
+    c = config
+    rnn = make_cell(
+        c.cell,
+        dataset.input_size,
+        c.width,
+        num_layers=c.layers,
+        double=c.version == "double",
+        t_max=c.t_max if c.cell == "chrono" else None,
+    )
+    return SequenceModel(rnn, dataset.output_size, dataset.target_steps)
+
+
+def loss_and_correct(
+    dataset: SequenceDataset, output: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Mean loss of a batch (squared error over the target steps, or NLL of the logits at T)
+    and the number of correct classes (classification only)."""
+    if dataset.kind == "regression":
+        return F.mse_loss(output.squeeze(-1).float(), target), None
+    logits = output[:, -1].float()
+    return F.cross_entropy(logits, target), (logits.argmax(-1) == target).sum()
+
+
+@torch.no_grad()
+def evaluate(
+    model: SequenceModel,
+    dataset: SequenceDataset,
+    data: torch.Tensor,
+    targets: torch.Tensor,
+    amp: bool = False,
+) -> tuple[float, float | None]:
+    """Mean loss and accuracy (None for regression) of ``model`` over ``data`` (on the model's device)."""
+    model.eval()
+    device = data.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    for start in range(0, data.shape[0], EVAL_BATCH):
+        x = dataset.to_inputs(data[start : start + EVAL_BATCH])
+        y = targets[start : start + EVAL_BATCH]
+        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            loss, right = loss_and_correct(dataset, model(x), y)
+        loss_sum += loss * y.shape[0]
+        if right is not None:
+            correct += right
+    model.train()
+    n = data.shape[0]
+    return (loss_sum / n).item(), (correct.item() / n if dataset.kind == "classification" else None)
+
+
+def _vaa(
+    model: SequenceModel, dataset: SequenceDataset, data: torch.Tensor, config: SupervisedConfig, epoch: int
+) -> float | None:
+    """VAA of the stack on training sequences (Algorithms 1–2), reproducible for a given epoch."""
+    c = config
+    if c.vaa_iterations == 0:
+        return None
+    generator = torch.Generator().manual_seed(_seed(c.seed, 3, epoch))
+    count = min(data.shape[0], c.vaa_iterations * c.vaa_batch_size)
+    chosen = torch.randperm(data.shape[0], generator=generator)[:count].to(data.device)
+    sequences = dataset.to_inputs(data[chosen])
+    model.eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_seed(c.seed, 4, epoch))
+        value = estimate_vaa(
+            model.rnn,
+            sequences,
+            steps=c.vaa_steps,
+            eps=c.vaa_eps,
+            iterations=c.vaa_iterations,
+            batch_size=min(c.vaa_batch_size, count),
+            generator=generator,
+        )
+    model.train()
+    return float(value)
+
+
+def _summarise_warmup(result: Any, seconds: float) -> dict[str, Any]:
+    """JSON-ready summary of a WarmupResult (its dataclass fields, tensors as lists)."""
+    summary: dict[str, Any] = {"seconds": seconds}
+    items = asdict(result).items() if hasattr(result, "__dataclass_fields__") else vars(result).items()
+    for key, value in items:
+        summary[key] = value.tolist() if isinstance(value, torch.Tensor | np.ndarray) else value
+    return json.loads(json.dumps(summary, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
+
+
+def train(config: SupervisedConfig) -> SupervisedResult:
+    """Train one network on one benchmark (SPEC §7); see the module docstring.
+
+    :param config: the run's settings; unset fields take the task defaults.
+    :return: test loss/accuracy of the weights of best validation loss, with the history.
+    :raises ValueError: an unknown task, version, cell or device, or inconsistent sizes.
+    :raises FileNotFoundError: a missing MNIST directory or file.
+    """
+    c = config.resolved()
+    start_time = time.perf_counter()
+    device = torch.device(c.device)
+    logdir = Path(c.logdir) if c.logdir is not None else None
+    checkpoint_path = logdir / CHECKPOINT if logdir is not None else None
+    checkpoint = None
+    if c.resume and checkpoint_path.exists():
+        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        _check_same_run(checkpoint["config"], c)
+
+    # Data: generated or read once, moved to the device once.
+    train_full, test_set = make_datasets(c)
+    n_val = max(1, round(c.val_fraction * len(train_full)))
+    if len(train_full) - n_val < 1:
+        raise ValueError(
+            f"num_train={len(train_full)} leaves no training sequence after the validation split"
+        )
+    split = torch.randperm(len(train_full), generator=torch.Generator().manual_seed(_seed(c.seed, 2)))
+    data = train_full.data.to(device)
+    targets = train_full.targets.to(device)
+    train_idx, val_idx = split[n_val:].to(device), split[:n_val].to(device)
+    train_data, train_targets = data[train_idx], targets[train_idx]
+    val_data, val_targets = data[val_idx], targets[val_idx]
+    test_data, test_targets = test_set.data.to(device), test_set.targets.to(device)
+    n_train = train_data.shape[0]
+
+    torch.manual_seed(_seed(c.seed, 5))
+    model = make_model(c, train_full).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=c.lr)
+    scaler = torch.amp.GradScaler("cuda", enabled=c.amp)
+    writer = None
+    if logdir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        logdir.mkdir(parents=True, exist_ok=True)
+        writer = SummaryWriter(str(logdir), purge_step=checkpoint["epoch"] + 1 if checkpoint else None)
+
+    history: dict[str, list] = {
+        k: [] for k in ("epoch", "train_loss", "val_loss", "val_accuracy", "val_vaa", "time")
+    }
+    best_val, best_epoch, best_state, warmup_summary = math.inf, 0, None, None
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scaler.load_state_dict(checkpoint["scaler"])
+        history, warmup_summary = checkpoint["history"], checkpoint["warmup"]
+        best_val, best_epoch, best_state = (
+            checkpoint["best_val"],
+            checkpoint["best_epoch"],
+            checkpoint["best_state"],
+        )
+        first_epoch = checkpoint["epoch"] + 1
+        time_offset = history["time"][-1]
+    else:
+        if writer is not None:
+            writer.add_text("config", _markdown_table(asdict(c)))
+        if c.version in ("warmup", "double"):
+            # Warmup (Algorithm 3) on training sequences; double: only the first halves (SPEC §3).
+            generator = torch.Generator().manual_seed(_seed(c.seed, 6))
+            chosen = torch.randperm(n_train, generator=generator)[: c.warmup_sequences].to(device)
+            tic = time.perf_counter()
+            result = warmup(
+                model.rnn,
+                train_full.to_inputs(train_data[chosen]),
+                c.warmup,
+                writer=writer,
+                progress=c.progress,
+            )
+            warmup_summary = _summarise_warmup(result, time.perf_counter() - tic)
+        first_epoch, time_offset = 0, 0.0
+
+    def record(epoch: int, train_loss: float | None) -> None:
+        nonlocal best_val, best_epoch, best_state
+        val_loss, val_accuracy = evaluate(model, train_full, val_data, val_targets, c.amp)
+        vaa = _vaa(model, train_full, train_data, c, epoch)
+        for key, value in zip(
+            history,
+            (epoch, train_loss, val_loss, val_accuracy, vaa, time_offset + time.perf_counter() - start_time),
+            strict=True,
+        ):
+            history[key].append(value)
+        if epoch >= 1 and val_loss < best_val:
+            best_val, best_epoch = val_loss, epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if writer is not None:
+            scalars = {
+                "train/loss": train_loss,
+                "val/loss": val_loss,
+                "val/accuracy": val_accuracy,
+                "val/vaa": vaa,
+            }
+            for tag, value in scalars.items():
+                if value is not None:
+                    writer.add_scalar(tag, value, epoch)
+            writer.flush()
+
+    if first_epoch == 0:
+        record(0, None)  # after any warmup, before training
+        first_epoch = 1
+    epochs = tqdm(
+        range(first_epoch, c.epochs + 1), desc=f"{c.task} {c.cell} {c.version}", disable=not c.progress
+    )
+    for epoch in epochs:
+        # One pass over the training sequences in a reproducible order (same with or without resume).
+        order = torch.randperm(n_train, generator=torch.Generator().manual_seed(_seed(c.seed, 7, epoch)))
+        order = order.to(device)
+        loss_sum = torch.zeros((), device=device)
+        batches = range(0, n_train, c.batch_size)
+        for start in tqdm(batches, leave=False, disable=not c.progress, desc=f"epoch {epoch}"):
+            idx = order[start : start + c.batch_size]
+            x, y = train_full.to_inputs(train_data[idx]), train_targets[idx]
+            with torch.autocast(device.type, dtype=torch.float16, enabled=c.amp):
+                loss, _ = loss_and_correct(train_full, model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += loss.detach() * idx.shape[0]
+        record(epoch, (loss_sum / n_train).item())
+        epochs.set_postfix(
+            train=history["train_loss"][-1], val=history["val_loss"][-1], vaa=history["val_vaa"][-1]
+        )
+        if checkpoint_path is not None:
+            state = {
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(),
+                "best_val": best_val,
+                "best_epoch": best_epoch,
+                "best_state": best_state,
+                "history": history,
+                "warmup": warmup_summary,
+                "config": asdict(c),
+            }
+            torch.save(state, checkpoint_path.with_suffix(".tmp"))
+            checkpoint_path.with_suffix(".tmp").replace(checkpoint_path)
+
+    # Report the weights of best validation loss on the test set.
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    test_loss, test_accuracy = evaluate(model, test_set, test_data, test_targets, c.amp)
+    result = SupervisedResult(
+        test_loss=test_loss,
+        test_accuracy=test_accuracy,
+        best_epoch=best_epoch,
+        best_val_loss=best_val,
+        history=history,
+        vaa_floor=1.0 / min(c.vaa_batch_size, n_train) if c.vaa_iterations else None,
+        warmup=warmup_summary,
+        wall_time=time_offset + time.perf_counter() - start_time,
+        config=asdict(c),
+        model=model,
+    )
+    if writer is not None:
+        writer.add_scalar("test/loss", test_loss, best_epoch)
+        if test_accuracy is not None:
+            writer.add_scalar("test/accuracy", test_accuracy, best_epoch)
+        writer.close()
+        torch.save(model.state_dict(), logdir / "best.pt")
+        (logdir / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
+    return result
+
+
+def _check_same_run(saved: dict[str, Any], config: SupervisedConfig) -> None:
+    now = asdict(config)
+    changed = [k for k in now if k not in RESUMABLE and saved.get(k) != now[k]]
+    if changed:
+        raise ValueError(
+            f"resume=True but the checkpoint was written with other settings ({', '.join(changed)}); "
+            "use the same settings or another logdir"
+        )
+
+
+def _markdown_table(settings: dict[str, Any]) -> str:
+    rows = "\n".join(f"|{key}|{value}|" for key, value in settings.items())
+    return f"|setting|value|\n|-|-|\n{rows}"

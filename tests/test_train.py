@@ -1,0 +1,220 @@
+"""Supervised trainer: configuration errors, logging, best-validation weights, resume, learning."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from recurrent_q.cells import CELL_NAMES
+from supervised import train as train_module
+from supervised.train import SupervisedConfig, make_datasets, train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"T": 8, "width": 8, "epochs": 2, "num_train": 80, "num_test": 40, "progress": False}
+FAST_VAA = {"vaa_iterations": 1, "vaa_steps": 50, "vaa_batch_size": 8}
+
+
+def tiny(**overrides) -> SupervisedConfig:
+    settings = {**TINY, "vaa_iterations": 0} | overrides
+    return SupervisedConfig(**settings)
+
+
+def fast_warmup(config: SupervisedConfig) -> SupervisedConfig:
+    """Shrink the warmup of ``config`` (whatever WarmupConfig calls its fields) to a few steps."""
+    for name, value in {"steps": 3, "batch_size": 16, "max_steps": 20, "m_max": 20}.items():
+        if hasattr(config.warmup, name):
+            setattr(config.warmup, name, value)
+    return config
+
+
+def write_idx_dir(root: Path, n_train: int = 60, n_test: int = 20) -> None:
+    rng = np.random.default_rng(0)
+    for stem, shape in {
+        "train-images-idx3-ubyte": (n_train, 28, 28),
+        "train-labels-idx1-ubyte": (n_train,),
+        "t10k-images-idx3-ubyte": (n_test, 28, 28),
+        "t10k-labels-idx1-ubyte": (n_test,),
+    }.items():
+        array = rng.integers(0, 256 if len(shape) == 3 else 10, shape, dtype=np.uint8)
+        header = bytes([0, 0, 0x08, len(shape)]) + np.array(shape, dtype=">u4").tobytes()
+        root.mkdir(parents=True, exist_ok=True)
+        (root / (stem + ".gz")).write_bytes(gzip.compress(header + array.tobytes()))
+
+
+# --- configuration errors ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"task": "sorting"}, r"task must be one of copy, denoising, psmnist, plsmnist; got 'sorting'"),
+        ({"version": "hot"}, r"version must be one of classic, warmup, double; got 'hot'"),
+        ({"cell": "rnn"}, r"cell must be one of .*gru.*; got 'rnn'"),
+        ({"task": "denoising", "T": 105, "N": 100}, r"T must be greater than N \+ 5 = 105"),
+        ({"task": "psmnist", "T": None}, r"data_dir is required for task psmnist"),
+        ({"task": "plsmnist", "T": None}, r"data_dir is required for task plsmnist"),
+        ({"amp": True}, r"amp=True needs a CUDA device"),
+        ({"device": "tpu"}, r"device must be a torch device"),
+        ({"val_fraction": 1.0}, r"val_fraction must be in \(0, 1\)"),
+        ({"resume": True}, r"resume=True needs a logdir"),
+        ({"task": "copy", "N": 3}, r"N is not used by task copy"),
+    ],
+)
+def test_bad_settings_raise_clear_errors(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        train(tiny(**overrides))
+
+
+def test_missing_data_dir(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"MNIST data directory .*absent.* does not exist"):
+        train(tiny(task="plsmnist", T=None, N=2, data_dir=str(tmp_path / "absent")))
+
+
+def test_defaults_follow_spec():
+    copy_task = SupervisedConfig().resolved()
+    assert (copy_task.T, copy_task.layers, copy_task.width, copy_task.epochs) == (50, 1, 128, 50)
+    assert (copy_task.num_train, copy_task.num_test, copy_task.batch_size, copy_task.lr) == (
+        40_000,
+        40_000,
+        32,
+        1e-3,
+    )
+    assert (
+        copy_task.val_fraction,
+        copy_task.vaa_steps,
+        copy_task.vaa_iterations,
+        copy_task.vaa_batch_size,
+    ) == (
+        0.2,
+        10_000,
+        10,
+        32,
+    )
+    mnist = SupervisedConfig(task="plsmnist", data_dir="x").resolved()
+    assert (mnist.T, mnist.N, mnist.layers, mnist.width, mnist.epochs) == (100, 72, 2, 256, 70)
+    denoising = SupervisedConfig(task="denoising").resolved()
+    assert (denoising.T, denoising.N) == (200, 100)
+
+
+# --- runs --------------------------------------------------------------------------------------
+def test_run_logs_tensorboard_checkpoint_and_result(tmp_path):
+    result = train(fast_warmup(tiny(logdir=str(tmp_path), version="warmup", **FAST_VAA)))
+    assert result.history["epoch"] == [0, 1, 2] and result.history["train_loss"][0] is None
+    assert all(0.0 < v <= 1.0 for v in result.history["val_vaa"])
+    assert result.vaa_floor == 1 / 8 and result.warmup is not None
+    assert result.test_accuracy is None and np.isfinite(result.test_loss)
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "val/loss", "val/vaa", "test/loss"} <= tags
+    assert [e.step for e in events.Scalars("val/loss")] == [0, 1, 2]
+    assert events.Scalars("test/loss")[0].value == pytest.approx(result.test_loss)
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["test_loss"] == pytest.approx(result.test_loss) and saved["config"]["T"] == 8
+    assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "best.pt").is_file()
+
+
+def test_best_validation_weights_are_reported(monkeypatch):
+    """Epoch 1 has the best (forced) validation loss: the test metrics are those of its weights."""
+    real_evaluate = train_module.evaluate
+    forced = iter([5.0, 1.0, 3.0, 2.0])  # epochs 0..3: validation losses; epoch 1 is best
+
+    def fake_evaluate(model, dataset, data, targets, amp=False):
+        loss, accuracy = real_evaluate(model, dataset, data, targets, amp)
+        return (next(forced, loss), accuracy) if data.shape[0] == 16 else (loss, accuracy)
+
+    monkeypatch.setattr(train_module, "evaluate", fake_evaluate)
+    result = train(tiny(epochs=3))
+    monkeypatch.undo()
+    assert result.best_epoch == 1 and result.best_val_loss == 1.0
+    after_one = train(tiny(epochs=1))
+    after_three = train(tiny(epochs=3))
+    assert result.test_loss == pytest.approx(after_one.test_loss, rel=1e-6)
+    assert after_three.test_loss != pytest.approx(after_one.test_loss, rel=1e-6)
+    for name, tensor in result.model.state_dict().items():
+        torch.testing.assert_close(tensor, after_one.model.state_dict()[name])
+
+
+def test_resume_continues_from_the_saved_epoch(tmp_path):
+    straight = train(tiny(epochs=3, **FAST_VAA))
+    train(tiny(epochs=2, logdir=str(tmp_path), **FAST_VAA))
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert checkpoint["epoch"] == 2
+    checkpoint["history"]["train_loss"][1] = 123.0  # marks the history that must be carried on
+    torch.save(checkpoint, tmp_path / "checkpoint.pt")
+    resumed = train(tiny(epochs=3, logdir=str(tmp_path), resume=True, **FAST_VAA))
+    assert resumed.history["epoch"] == [0, 1, 2, 3] and resumed.history["train_loss"][1] == 123.0
+    assert resumed.history["train_loss"][2:] == pytest.approx(straight.history["train_loss"][2:], rel=1e-6)
+    assert resumed.history["val_vaa"] == pytest.approx(straight.history["val_vaa"])
+    assert resumed.test_loss == pytest.approx(straight.test_loss, rel=1e-6)
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3]
+    with pytest.raises(ValueError, match=r"other settings \(width\)"):
+        train(tiny(epochs=3, width=6, logdir=str(tmp_path), resume=True, **FAST_VAA))
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+@pytest.mark.parametrize("version", ["classic", "double"])
+def test_every_cell_and_version_runs(cell, version):
+    config = fast_warmup(tiny(cell=cell, version=version, epochs=1, task="denoising", T=12, N=5, **FAST_VAA))
+    result = train(config)
+    assert np.isfinite(result.test_loss) and len(result.history["val_loss"]) == 2
+    assert (result.warmup is not None) == (version == "double")
+
+
+def test_mnist_accuracy_on_written_files(tmp_path):
+    write_idx_dir(tmp_path)
+    config = tiny(task="plsmnist", T=None, N=3, data_dir=str(tmp_path), num_train=None, num_test=None)
+    result = train(config)
+    _, test_set = make_datasets(config.resolved())
+    with torch.no_grad():
+        logits = result.model(test_set.to_inputs(test_set.data))[:, -1]
+    expected = (logits.argmax(-1) == test_set.targets).float().mean().item()
+    assert result.test_accuracy == pytest.approx(expected)
+    loss = torch.nn.functional.cross_entropy(logits, test_set.targets).item()
+    assert result.test_loss == pytest.approx(loss, rel=1e-5)
+    assert len(result.history["val_accuracy"]) == 3 and result.history["val_accuracy"][0] is not None
+
+
+def test_scripts_train_and_plot(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import plot_runs
+        import train_supervised
+    finally:
+        sys.path.pop(0)
+    for seed in (0, 1):
+        train_supervised.main(
+            [
+                "--T",
+                "6",
+                "--width",
+                "4",
+                "--epochs",
+                "2",
+                "--num-train",
+                "40",
+                "--num-test",
+                "10",
+                "--seed",
+                str(seed),
+            ]
+            + [
+                "--vaa-iterations",
+                "1",
+                "--vaa-steps",
+                "20",
+                "--no-progress",
+                "--logdir",
+                str(tmp_path / f"copy__{seed}"),
+            ]
+        )
+    output = tmp_path / "curves.png"
+    plot_runs.main([str(tmp_path / "copy__0"), str(tmp_path / "copy__1"), "--output", str(output)])
+    assert output.stat().st_size > 10_000
