@@ -19,6 +19,7 @@ import tyro
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 PANELS = (("val/loss", "validation loss", "log"), ("val/vaa", "VAA", "linear"))
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         axis.set_ylabel(name)
         axis.set_yscale(scale)
         axis.grid(alpha=0.3)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].set_ylim(0, 1.02)
     axes[0].legend(fontsize=8)
     if args.title:

@@ -343,8 +343,14 @@ def train(config: SupervisedConfig) -> SupervisedResult:
     :raises FileNotFoundError: a missing MNIST directory or file.
     """
     c = config.resolved()
-    start_time = time.perf_counter()
     device = torch.device(c.device)
+    # The caller's random state is left as it was: every draw here comes from seeded streams.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        return _train(c, device)
+
+
+def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
+    start_time = time.perf_counter()
     logdir = Path(c.logdir) if c.logdir is not None else None
     checkpoint_path = logdir / CHECKPOINT if logdir is not None else None
     checkpoint = None

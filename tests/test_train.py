@@ -103,7 +103,9 @@ def test_defaults_follow_spec():
 
 # --- runs --------------------------------------------------------------------------------------
 def test_run_logs_tensorboard_checkpoint_and_result(tmp_path):
+    rng_state = torch.get_rng_state()
     result = train(fast_warmup(tiny(logdir=str(tmp_path), version="warmup", **FAST_VAA)))
+    assert torch.equal(torch.get_rng_state(), rng_state)  # the caller's random state is untouched
     assert result.history["epoch"] == [0, 1, 2] and result.history["train_loss"][0] is None
     assert all(0.0 < v <= 1.0 for v in result.history["val_vaa"])
     assert result.vaa_floor == 1 / 8 and result.warmup is not None
