@@ -32,10 +32,9 @@ from tmaze_gym.tmaze import (
     render_rgb,
 )
 
-_DX = np.array([dx for dx, _ in MOVES], dtype=np.int64)
-_DY = np.array([dy for _, dy in MOVES], dtype=np.int64)
 _ONEHOT = np.eye(4, dtype=np.float32)
 _AUTORESET_MODES = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
+_LAYOUT_NAMES = np.array(["up", "down"], dtype=object)
 
 
 class TMazeVectorEnv(VectorEnv):
@@ -52,7 +51,8 @@ class TMazeVectorEnv(VectorEnv):
 
     Infos follow Gymnasium's vector convention (``info[key]`` array and ``info["_" + key]`` mask):
     ``"layout"`` for mazes that (auto)reset, ``"is_success"`` with ``"layout"`` for mazes whose
-    episode ended. Hidden state: ``positions`` (``[num_envs, 2]``) and ``layouts``.
+    episode ended (the single env puts both in every step's info; here the masks say where
+    they apply). Hidden state: ``positions`` (``[num_envs, 2]``) and ``layouts``.
 
     :param num_envs: number of mazes.
     :param length: corridor length ``L >= 1``.
@@ -102,44 +102,71 @@ class TMazeVectorEnv(VectorEnv):
         self.single_observation_space = observation_space(self.observation_type)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.exploration_probs = exploration_policy()
+        self._build_tables()
         n = self.num_envs
-        self._x = np.zeros(n, dtype=np.int64)
-        self._y = np.zeros(n, dtype=np.int64)
-        self._goal_y = np.zeros(n, dtype=np.int64)  # +1 up, -1 down, 0 before the first reset
+        self._cell = np.zeros(
+            n, dtype=np.int64
+        )  # index into the tables: x for (x, 0), L + 1 up goal, L + 2 down
+        self._down = np.zeros(n, dtype=np.int64)  # layout: 0 up, 1 down
         self._steps = np.zeros(n, dtype=np.int64)
         self._needs_reset = np.zeros(n, dtype=bool)
+        self._started = False
+
+    def _build_tables(self) -> None:
+        """Tabulate SPEC §2 over the ``L + 3`` cells: next cell, reward, observation, termination."""
+        length = self.length
+        cells = [(x, 0) for x in range(length + 1)] + [(length, 1), (length, -1)]
+        index = {cell: i for i, cell in enumerate(cells)}
+        self._cell_xy = np.array(cells, dtype=np.int64)
+        self._next = np.zeros((len(cells), 4), dtype=np.int64)
+        self._reward = np.zeros((2, len(cells), 4))
+        for i, (x, y) in enumerate(cells):
+            for action, (dx, dy) in enumerate(MOVES):
+                target = index.get((x + dx, y + dy))
+                self._next[i, action] = i if target is None else target
+                for down, goal_y in enumerate((1, -1)):
+                    if target is None:
+                        reward = BUMP_REWARD
+                    elif y + dy == 0:
+                        reward = 0.0
+                    else:
+                        reward = GOAL_REWARD if y + dy == goal_y else WRONG_GOAL_REWARD
+                    self._reward[down, i, action] = reward
+        self._terminal = self._cell_xy[:, 1] != 0
+        obs = np.full((2, len(cells)), OBS_JUNCTION, dtype=np.int64)
+        obs[:, 1:length] = OBS_CORRIDOR
+        obs[:, 0] = (OBS_UP, OBS_DOWN)
+        self._obs = obs if self.observation_type == "discrete" else _ONEHOT[obs]
 
     @property
     def positions(self) -> np.ndarray:
         """``[num_envs, 2]`` array of the agents' cells ``(x, y)``."""
-        return np.stack([self._x, self._y], axis=1)
+        return self._cell_xy[self._cell]
 
     @property
     def layouts(self) -> list[str | None]:
         """The layout of each maze, ``"up"`` or ``"down"`` (``None`` before the first reset)."""
-        return [{1: "up", -1: "down"}.get(int(g)) for g in self._goal_y]
+        if not self._started:
+            return [None] * self.num_envs
+        return _LAYOUT_NAMES[self._down].tolist()
 
     def _observe(self) -> np.ndarray:
-        obs = np.where(self._x < self.length, OBS_CORRIDOR, OBS_JUNCTION)
-        obs[self._x == 0] = np.where(self._goal_y[self._x == 0] == 1, OBS_UP, OBS_DOWN)
-        return _ONEHOT[obs] if self.observation_type == "onehot" else obs
+        return self._obs[self._down, self._cell]
 
     def _reset_mazes(self, mask: np.ndarray, layout: str | Sequence[str] | None = None) -> None:
-        count = int(mask.sum())
         if layout is None:
-            goal_y = np.where(self.np_random.random(count) < 0.5, 1, -1)
+            down = self.np_random.random(int(mask.sum())) >= 0.5
         elif isinstance(layout, str):
-            goal_y = 1 if check_layout(layout) == "up" else -1
+            down = check_layout(layout) == "down"
         else:
             if len(layout) != self.num_envs:
                 raise ValueError(
                     f"options['layout'] must be 'up', 'down' or a sequence of {self.num_envs} of them; "
                     f"got {layout!r}"
                 )
-            goal_y = np.array([1 if check_layout(m) == "up" else -1 for m in layout])[mask]
-        self._goal_y[mask] = goal_y
-        self._x[mask] = 0
-        self._y[mask] = 0
+            down = np.array([check_layout(m) == "down" for m in layout])[mask]
+        self._down[mask] = down
+        self._cell[mask] = 0
         self._steps[mask] = 0
 
     def reset(
@@ -151,63 +178,54 @@ class TMazeVectorEnv(VectorEnv):
         everything = np.ones(self.num_envs, dtype=bool)
         self._reset_mazes(everything, None if options is None else options.get("layout"))
         self._needs_reset[:] = False
-        layouts = np.array(self.layouts, dtype=object)
-        return self._observe(), {"layout": layouts, "_layout": everything}
+        self._started = True
+        return self._observe(), {"layout": _LAYOUT_NAMES[self._down], "_layout": everything}
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        if not np.any(self._goal_y):
+        if not self._started:
             raise error.ResetNeeded("Cannot call TMazeVectorEnv.step before TMazeVectorEnv.reset")
         actions = np.asarray(actions)
-        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
+        if actions.shape != (self.num_envs,) or actions.dtype.kind not in "iu":
             raise ValueError(f"actions must be an integer array of shape ({self.num_envs},); got {actions!r}")
         bad = (actions < 0) | (actions > 3)
         if bad.any():
             raise action_error(actions[bad][0].item())
 
-        resetting = self._needs_reset.copy()
-        nx = self._x + _DX[actions]
-        ny = self._y + _DY[actions]
-        inside = ((ny == 0) & (nx >= 0) & (nx <= self.length)) | ((nx == self.length) & (np.abs(ny) == 1))
-        moving = inside & ~resetting
-        self._x = np.where(moving, nx, self._x)
-        self._y = np.where(moving, ny, self._y)
-        in_goal = moving & (ny != 0)
-        rewards = np.where(inside, 0.0, BUMP_REWARD)
-        rewards[in_goal] = np.where(ny[in_goal] == self._goal_y[in_goal], GOAL_REWARD, WRONG_GOAL_REWARD)
-        rewards[resetting] = 0.0
-        self._steps += ~resetting
-        terminated = in_goal
-        truncated = (self._steps >= self.max_episode_steps) & ~resetting
-        done = terminated | truncated
-
+        rewards = self._reward[self._down, self._cell, actions]
+        self._cell = self._next[self._cell, actions]
+        self._steps += 1
         infos: dict[str, Any] = {}
-        if resetting.any():
+        resetting = self._needs_reset
+        if resetting.any():  # NEXT_STEP: these mazes ignore their action and start a new episode
             self._reset_mazes(resetting)
-            infos["layout"] = np.array(self.layouts, dtype=object)
+            rewards[resetting] = 0.0
+            infos["layout"] = _LAYOUT_NAMES[self._down]
             infos["_layout"] = resetting
+        terminated = self._terminal[self._cell]
+        truncated = self._steps >= self.max_episode_steps
+        done = terminated | truncated
         if done.any():
-            success = terminated & (self._y == self._goal_y)
             ended = {
-                "layout": np.array(self.layouts, dtype=object),
-                "_layout": done.copy(),
-                "is_success": success,
-                "_is_success": done.copy(),
+                "layout": _LAYOUT_NAMES[self._down],
+                "_layout": done | resetting,
+                "is_success": terminated & (self._cell == self.length + 1 + self._down),
+                "_is_success": done,
             }
             if self.autoreset_mode == AutoresetMode.NEXT_STEP:
                 infos.update(ended)
-                infos["_layout"] = done | resetting
             else:
                 final_obs = self._observe()
                 infos["final_obs"] = np.full(self.num_envs, None, dtype=object)
                 for i in np.flatnonzero(done):
                     infos["final_obs"][i] = final_obs[i]
-                infos["_final_obs"] = done.copy()
-                infos["final_info"] = ended
-                infos["_final_info"] = done.copy()
+                infos["_final_obs"] = done
+                infos["final_info"] = {**ended, "_layout": done}
+                infos["_final_info"] = done
                 self._reset_mazes(done)
-                infos["layout"] = np.array(self.layouts, dtype=object)
-                infos["_layout"] = done.copy()
-        self._needs_reset = done if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros_like(done)
+                infos["layout"] = _LAYOUT_NAMES[self._down]
+                infos["_layout"] = done
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            self._needs_reset = done.copy()
         return self._observe(), rewards, terminated, truncated, infos
 
     def render(self) -> tuple[Any, ...] | None:
@@ -215,7 +233,8 @@ class TMazeVectorEnv(VectorEnv):
         if self.render_mode is None:
             return None
         draw = render_ansi if self.render_mode == "ansi" else render_rgb
+        goal_y = 1 - 2 * self._down
         return tuple(
-            draw(self.length, int(x), int(y), int(g) or 1)
-            for x, y, g in zip(self._x, self._y, self._goal_y, strict=True)
+            draw(self.length, int(x), int(y), int(g))
+            for (x, y), g in zip(self.positions, goal_y, strict=True)
         )
