@@ -1,0 +1,246 @@
+"""Cell zoo: equations of Appendix A, sequence vs step passes, double layers, views of nn.GRU/nn.LSTM."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from recurrent_q.cells import CELL_NAMES, DoubleLayer, RecurrentStack, as_stack, make_cell
+
+
+def sig(x: torch.Tensor) -> torch.Tensor:
+    return 1.0 / (1.0 + torch.exp(-x))
+
+
+# Hand-written reference update functions, one equation a line, with separately named weights.
+def ref_lstm(layer, u, x):
+    rnn, hid = layer.rnn, layer.hidden_size
+    w_u, w_h, b = rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0 + rnn.bias_hh_l0
+    W = {
+        g: (w_u[k * hid : (k + 1) * hid], w_h[k * hid : (k + 1) * hid], b[k * hid : (k + 1) * hid])
+        for k, g in enumerate("ifco")
+    }
+    h, c = x[:, :hid], x[:, hid:]
+
+    def lin(g):
+        return u @ W[g][0].T + h @ W[g][1].T + W[g][2]
+
+    f = sig(lin("f"))  # (A.4)
+    i = sig(lin("i"))  # (A.5)
+    r = sig(lin("o"))  # (A.6)
+    c_tilde = torch.tanh(lin("c"))  # (A.7)
+    c = f * c + i * c_tilde  # (A.8)
+    return torch.cat([r * torch.tanh(c), c], 1)  # (A.9)
+
+
+def ref_gru(layer, u, h):
+    rnn, hid = layer.rnn, layer.hidden_size
+    w_u, w_h, b_u, b_h = rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0
+
+    def part(w, k):
+        return w[k * hid : (k + 1) * hid]
+
+    z = sig(u @ part(w_u, 1).T + h @ part(w_h, 1).T + part(b_u, 1) + part(b_h, 1))  # (A.10)
+    r = sig(u @ part(w_u, 0).T + h @ part(w_h, 0).T + part(b_u, 0) + part(b_h, 0))  # (A.11)
+    cand = torch.tanh(u @ part(w_u, 2).T + part(b_u, 2) + r * (h @ part(w_h, 2).T + part(b_h, 2)))
+    return z * h + (1 - z) * cand  # (A.12), PyTorch form
+
+
+def ref_mgu(layer, u, h):
+    hid = layer.hidden_size
+    W_fu, W_hu = layer.weight_ih[:hid], layer.weight_ih[hid:]
+    b_f, b_h = layer.bias[:hid], layer.bias[hid:]
+    f = sig(u @ W_fu.T + h @ layer.weight_fh.T + b_f)  # (A.19)
+    h_tilde = torch.tanh(u @ W_hu.T + (f * h) @ layer.weight_hh.T + b_h)  # (A.20)
+    return f * h_tilde + (1 - f) * h  # (A.21)
+
+
+def _brc_like(layer, u, h, rec_c, rec_a):
+    hid = layer.hidden_size
+    W_cu, W_au, W_hu = (layer.weight_ih[k * hid : (k + 1) * hid] for k in range(3))
+    b_c, b_a, b_h = (layer.bias[k * hid : (k + 1) * hid] for k in range(3))
+    c = sig(u @ W_cu.T + rec_c + b_c)  # (A.13) / (A.16)
+    a = 1 + torch.tanh(u @ W_au.T + rec_a + b_a)  # (A.14) / (A.17)
+    return c * h + (1 - c) * torch.tanh(u @ W_hu.T + a * h + b_h)  # (A.15) / (A.18)
+
+
+def ref_brc(layer, u, h):
+    return _brc_like(layer, u, h, layer.w_c * h, layer.w_a * h)
+
+
+def ref_nbrc(layer, u, h):
+    hid = layer.hidden_size
+    return _brc_like(layer, u, h, h @ layer.weight_hh[:hid].T, h @ layer.weight_hh[hid:].T)
+
+
+REFERENCES = {
+    "lstm": ref_lstm,
+    "chrono": ref_lstm,
+    "gru": ref_gru,
+    "mgu": ref_mgu,
+    "brc": ref_brc,
+    "nbrc": ref_nbrc,
+}
+
+
+def randomise(model: nn.Module) -> None:
+    """Random weights of a larger scale than the default init, so that every term matters."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.7)
+
+
+@pytest.mark.parametrize("name", CELL_NAMES)
+def test_step_matches_equations(name):
+    torch.manual_seed(0)
+    stack = make_cell(name, 3, 5, num_layers=1, t_max=20, dtype=torch.float64)
+    randomise(stack)
+    layer = stack.layers[0]
+    u = torch.randn(4, 3, dtype=torch.float64)
+    x = torch.randn(4, layer.state_size, dtype=torch.float64)
+    torch.testing.assert_close(layer.step(u, x), REFERENCES[name](layer, u, x))
+
+
+@pytest.mark.parametrize("double", [False, True])
+@pytest.mark.parametrize("name", CELL_NAMES)
+def test_sequence_pass_equals_step_by_step(name, double):
+    torch.manual_seed(1)
+    stack = make_cell(name, 3, 6, num_layers=2, double=double, t_max=20, dtype=torch.float64)
+    randomise(stack)
+    x = torch.randn(4, 9, 3, dtype=torch.float64)
+    s0 = 0.5 * torch.randn(2, 4, stack.state_size, dtype=torch.float64)
+    out, final = stack(x, s0)
+    state, outs = s0, []
+    for t in range(9):
+        o, state = stack.step(x[:, t], state)
+        outs.append(o)
+    torch.testing.assert_close(out, torch.stack(outs, 1))
+    torch.testing.assert_close(final, state)
+    # every intermediate state, and the states after per-row lengths (Algorithm 2)
+    states = stack.states(x, s0)
+    assert states.shape == (9, 2, 4, stack.state_size)
+    torch.testing.assert_close(states[-1], final)
+    lengths = torch.tensor([1, 9, 4, 6])
+    at = stack.states_at(x, lengths, s0)
+    torch.testing.assert_close(at, states[lengths - 1, :, torch.arange(4)].transpose(0, 1))
+
+
+@pytest.mark.parametrize("name", ["gru", "lstm", "mgu"])
+def test_iterate_equals_repeated_step(name):
+    torch.manual_seed(2)
+    layer = make_cell(name, 3, 5, dtype=torch.float64).layers[0]
+    u, s = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, layer.state_size, dtype=torch.float64)
+    expected = s
+    for _ in range(7):
+        expected = layer.step(u, expected)
+    torch.testing.assert_close(layer.iterate(u, s, 7), expected)
+
+
+def test_shapes_and_zero_initial_state():
+    stack = make_cell("lstm", 3, 8, num_layers=3)
+    assert (stack.state_size, stack.num_layers, stack.hidden_size) == (16, 3, 8)
+    out, state = stack(torch.randn(2, 5, 3))
+    assert out.shape == (2, 5, 8) and state.shape == (3, 2, 16)
+    assert torch.equal(stack.initial_state(2), torch.zeros(3, 2, 16))
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(stack(x)[0], stack(x, stack.initial_state(2))[0])
+
+
+def test_episode_starts_reset_the_state():
+    torch.manual_seed(3)
+    stack = make_cell("gru", 2, 4, num_layers=2, dtype=torch.float64)
+    x = torch.randn(3, 8, 2, dtype=torch.float64)
+    s0 = torch.randn(2, 3, 4, dtype=torch.float64)
+    starts = torch.zeros(3, 8, dtype=torch.bool)
+    starts[0, 0] = starts[1, 5] = starts[2, 3] = True
+    out, final = stack(x, s0, episode_starts=starts)
+    state, outs = s0, []
+    for t in range(8):
+        state = state * (~starts[:, t]).view(1, -1, 1)
+        o, state = stack.step(x[:, t], state)
+        outs.append(o)
+    torch.testing.assert_close(out, torch.stack(outs, 1))
+    torch.testing.assert_close(final, state)
+    # no reset after t = 0: the fast path gives the plain forward
+    torch.testing.assert_close(
+        stack(x, s0, episode_starts=torch.zeros(3, 8, dtype=torch.bool))[0], stack(x, s0)[0]
+    )
+
+
+def test_double_layer_halves():
+    torch.manual_seed(4)
+    stack = make_cell("lstm", 3, 8, num_layers=2, double=True)
+    layer = stack.layers[1]
+    assert isinstance(layer, DoubleLayer) and layer.first.hidden_size == 4 and layer.first.input_size == 8
+    assert stack.state_size == 16  # [h1, c1, h2, c2], 4 units each
+    u, s = torch.randn(2, 8), torch.randn(2, 16)
+    new = layer.step(u, s)
+    torch.testing.assert_close(new[:, :8], layer.first.step(u, s[:, :8]))
+    torch.testing.assert_close(new[:, 8:], layer.second.step(u, s[:, 8:]))
+    torch.testing.assert_close(layer.output(new), torch.cat([new[:, :4], new[:, 8:12]], 1))
+    assert layer.warm_layer is layer.first
+    assert {id(p) for p in layer.warm_parameters()} == {id(p) for p in layer.first.parameters()}
+    torch.testing.assert_close(layer.warm_state(s), s[:, :8])
+
+
+def test_chrono_initialisation():
+    torch.manual_seed(5)
+    t_max = 50
+    rnn = make_cell("chrono", 3, 200, t_max=t_max).layers[0].rnn
+    h = 200
+    b = rnn.bias_ih_l0.detach()
+    forget, inp = b[h : 2 * h], b[:h]
+    assert torch.all(forget >= 0) and torch.all(forget <= math.log(t_max - 1))
+    torch.testing.assert_close(inp, -forget)
+    assert forget.max() > math.log(t_max - 1) - 0.2 and forget.min() < 0.2  # spread over U(1, T_max - 1)
+    assert torch.all(b[2 * h :] == 0) and torch.all(rnn.bias_hh_l0 == 0)
+
+
+@pytest.mark.parametrize("cls", [nn.GRU, nn.LSTM])
+def test_as_stack_is_a_view_sharing_parameters(cls):
+    torch.manual_seed(6)
+    module = cls(3, 5, num_layers=2, batch_first=True)
+    view = as_stack(module)
+    assert isinstance(view, RecurrentStack) and view.num_layers == 2
+    x = torch.randn(4, 7, 3)
+    torch.testing.assert_close(view(x)[0], module(x)[0])
+    with torch.no_grad():
+        next(view.parameters()).add_(1.0)
+    assert torch.equal(next(view.parameters()), module.weight_ih_l0)
+    torch.testing.assert_close(view(x)[0], module(x)[0])
+    assert {id(p) for p in view.parameters()} == {id(p) for p in module.parameters()}
+
+
+def test_errors_name_the_argument():
+    with pytest.raises(ValueError, match="cell must be one of 'lstm', 'gru'.*got 'foo'"):
+        make_cell("foo", 3, 4)
+    with pytest.raises(ValueError, match="hidden_size must be even"):
+        make_cell("gru", 3, 5, double=True)
+    with pytest.raises(ValueError, match="t_max is required"):
+        make_cell("chrono", 3, 4)
+    with pytest.raises(ValueError, match="t_max must be > 2"):
+        make_cell("chrono", 3, 4, t_max=2)
+    with pytest.raises(ValueError, match="num_layers must be a positive integer"):
+        make_cell("gru", 3, 4, num_layers=0)
+    stack = make_cell("mgu", 3, 4)
+    with pytest.raises(ValueError, match="input width 2.*input_size is 3"):
+        stack(torch.randn(2, 5, 2))
+    with pytest.raises(ValueError, match="input width 2.*input_size is 3"):
+        stack.step(torch.randn(2, 2))
+    with pytest.raises(ValueError, match="state must have shape"):
+        stack(torch.randn(2, 5, 3), torch.zeros(1, 3, 4))
+    with pytest.raises(TypeError, match="RecurrentStack, torch.nn.GRU or torch.nn.LSTM"):
+        as_stack(nn.RNN(3, 4))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", CELL_NAMES)
+def test_cuda(name):
+    stack = make_cell(name, 3, 4, num_layers=2, double=True, t_max=10, device="cuda")
+    x = torch.randn(2, 5, 3, device="cuda")
+    out, state = stack(x, episode_starts=torch.zeros(2, 5, dtype=torch.bool, device="cuda"))
+    assert out.device.type == state.device.type == "cuda"
+    assert stack.states_at(x, torch.tensor([1, 5], device="cuda")).device.type == "cuda"
