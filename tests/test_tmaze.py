@@ -177,6 +177,8 @@ def test_max_episode_steps_overrides_horizon():
     assert steps_until_truncated(TMazeEnv(50, max_episode_steps=200)) == 200
     assert steps_until_truncated(gym.make("TMaze-v0", length=50, max_episode_steps=100)) == 100
     assert gym.make("TMaze-v0", length=50, max_episode_steps=100).spec.max_episode_steps == 100
+    # Documented: gym.make's own max_episode_steps adds a TimeLimit on top of the env's horizon.
+    assert steps_until_truncated(gym.make("TMaze-v0", length=5, max_episode_steps=100)) == 15
     vec = gym.make_vec("TMaze-v0", num_envs=2, length=5, max_episode_steps=4)
     vec.reset(seed=0)
     truncated = [vec.step(np.array([LEFT, LEFT]))[3].all() for _ in range(4)]

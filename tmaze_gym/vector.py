@@ -188,7 +188,7 @@ class TMazeVectorEnv(VectorEnv):
         if actions.shape != (self.num_envs,) or actions.dtype.kind not in "iu":
             raise ValueError(f"actions must be an integer array of shape ({self.num_envs},); got {actions!r}")
         bad = (actions < 0) | (actions > 3)
-        if bad.any():
+        if np.count_nonzero(bad):
             raise action_error(actions[bad][0].item())
 
         rewards = self._reward[self._down, self._cell, actions]
@@ -196,7 +196,7 @@ class TMazeVectorEnv(VectorEnv):
         self._steps += 1
         infos: dict[str, Any] = {}
         resetting = self._needs_reset
-        if resetting.any():  # NEXT_STEP: these mazes ignore their action and start a new episode
+        if np.count_nonzero(resetting):  # NEXT_STEP: these mazes ignore their action and start a new episode
             self._reset_mazes(resetting)
             rewards[resetting] = 0.0
             infos["layout"] = _LAYOUT_NAMES[self._down]
@@ -204,7 +204,7 @@ class TMazeVectorEnv(VectorEnv):
         terminated = self._terminal[self._cell]
         truncated = self._steps >= self.max_episode_steps
         done = terminated | truncated
-        if done.any():
+        if np.count_nonzero(done):
             ended = {
                 "layout": _LAYOUT_NAMES[self._down],
                 "_layout": done | resetting,
