@@ -1,0 +1,192 @@
+"""Replay buffer of episodes for DRQN: transitions are stored once, inside their episode.
+
+A transition ``(η_{0:t}, a_t, r_t, o_{t+1}, η_{0:t+1})`` of Algorithm 4 is step ``t`` of a stored
+episode, whose history is the episode's prefix. Capacity and eviction count *transitions*
+(FIFO, the oldest is replaced): when the oldest episode loses its first steps, they can no
+longer be sampled, but its data stays until all of its transitions are gone, so that the
+histories of the remaining ones are complete.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import NamedTuple
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+
+TRAIN_MODES = ("histories", "sequences")
+
+
+class EpisodeBatch(NamedTuple):
+    """Right-padded episodes ``[U, T + 1]`` and the weight of each of their transitions ``[U, T]``.
+
+    ``observations[u, k]`` is ``o_k`` (raw, as stored); ``actions[u, k]``, ``rewards[u, k]`` are
+    ``a_k``, ``r_k``; ``dones[u, k]`` is 1 where ``o_{k+1}`` is terminal (a truncated episode is not);
+    ``weights[u, k]`` is how many times transition ``k`` of episode ``u`` enters the loss (0 on padding).
+    ``lengths[u]`` is the number of transitions of episode ``u``.
+    """
+
+    observations: th.Tensor
+    actions: th.Tensor
+    rewards: th.Tensor
+    dones: th.Tensor
+    weights: th.Tensor
+    lengths: th.Tensor
+
+
+class EpisodeReplayBuffer:
+    """FIFO replay buffer of ``buffer_size`` transitions, stored as whole episodes.
+
+    :param buffer_size: capacity ``N`` in transitions.
+    :param observation_space: the env's observation space (``Discrete`` or ``Box``).
+    :param device: device of the sampled tensors.
+    """
+
+    def __init__(
+        self, buffer_size: int, observation_space: spaces.Space, device: th.device | str = "cpu"
+    ) -> None:
+        if not isinstance(buffer_size, int) or buffer_size < 1:
+            raise ValueError(f"buffer_size must be a positive integer; got {buffer_size!r}")
+        self.buffer_size = buffer_size
+        self.observation_space = observation_space
+        self.device = th.device(device)
+        self.obs_shape = observation_space.shape
+        self.obs_dtype = np.int64 if isinstance(observation_space, spaces.Discrete) else np.float32
+        self.size = 0  # live (sampleable) transitions
+        self.num_episodes_added = 0
+        # Slot storage, grown on demand: episodes are rows right-padded to `max_length` transitions.
+        self.max_length = 0
+        self.observations = np.zeros((0, 1, *self.obs_shape), dtype=self.obs_dtype)
+        self.actions = np.zeros((0, 0), dtype=np.int64)
+        self.rewards = np.zeros((0, 0), dtype=np.float32)
+        self.lengths = np.zeros(0, dtype=np.int64)
+        self.terminated = np.zeros(0, dtype=bool)
+        self.first_live = np.zeros(0, dtype=np.int64)  # steps before it were evicted
+        self.queue: deque[int] = deque()  # occupied slots, oldest first
+        self.free: list[int] = []
+        self._index: tuple[np.ndarray, np.ndarray] | None = None  # (slots, cumulative live counts)
+
+    @property
+    def full(self) -> bool:
+        """Whether the buffer holds ``buffer_size`` transitions."""
+        return self.size >= self.buffer_size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _grow(self, slots: int, length: int) -> None:
+        old_slots, old_length = len(self.lengths), self.max_length
+        if slots <= old_slots and length <= old_length:
+            return
+        slots, length = max(slots, old_slots), max(length, old_length)
+
+        def resized(array: np.ndarray, width: int) -> np.ndarray:
+            new = np.zeros((slots, width, *array.shape[2:]), dtype=array.dtype)
+            new[: array.shape[0], : array.shape[1]] = array
+            return new
+
+        self.observations = resized(self.observations, length + 1)
+        self.actions = resized(self.actions, length)
+        self.rewards = resized(self.rewards, length)
+        for name in ("lengths", "terminated", "first_live"):
+            array = getattr(self, name)
+            setattr(self, name, np.concatenate([array, np.zeros(slots - old_slots, dtype=array.dtype)]))
+        self.free.extend(range(slots - 1, old_slots - 1, -1))
+        self.max_length = length
+
+    def add(
+        self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminated: bool
+    ) -> None:
+        """Store one episode of ``T >= 1`` transitions, evicting the oldest transitions beyond capacity.
+
+        :param observations: ``o_0 … o_T``, shape ``[T + 1, *obs_shape]``.
+        :param actions: ``a_0 … a_{T-1}``, shape ``[T]``.
+        :param rewards: ``r_0 … r_{T-1}``, shape ``[T]``.
+        :param terminated: whether ``o_T`` is terminal (False when the episode was truncated).
+        """
+        length = len(actions)
+        if length < 1 or len(rewards) != length or len(observations) != length + 1:
+            raise ValueError(
+                "an episode needs T >= 1 actions and rewards and T + 1 observations; got "
+                f"{len(observations)} observations, {len(actions)} actions, {len(rewards)} rewards"
+            )
+        if not self.free or length > self.max_length:
+            self._grow(max(2 * len(self.lengths), 16) if not self.free else 0, length)
+        slot = self.free.pop()
+        self.observations[slot, : length + 1] = np.asarray(observations, dtype=self.obs_dtype).reshape(
+            length + 1, *self.obs_shape
+        )
+        self.actions[slot, :length] = actions
+        self.rewards[slot, :length] = rewards
+        self.lengths[slot], self.terminated[slot], self.first_live[slot] = length, terminated, 0
+        self.queue.append(slot)
+        self.size += length
+        self.num_episodes_added += 1
+        while self.size > self.buffer_size:
+            oldest = self.queue[0]
+            evicted = min(int(self.lengths[oldest] - self.first_live[oldest]), self.size - self.buffer_size)
+            self.first_live[oldest] += evicted
+            self.size -= evicted
+            if self.first_live[oldest] == self.lengths[oldest]:
+                self.free.append(self.queue.popleft())
+        self._index = None
+
+    def _sample_index(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._index is None:
+            slots = np.fromiter(self.queue, dtype=np.int64, count=len(self.queue))
+            self._index = slots, np.cumsum(self.lengths[slots] - self.first_live[slots])
+        return self._index
+
+    def sample(self, batch_size: int, rng: np.random.Generator, mode: str = "histories") -> EpisodeBatch:
+        """Sample ``batch_size`` transitions uniformly; return the episodes that hold them, each once.
+
+        :param mode: ``"histories"``: the weights count the sampled transitions (Algorithm 4, the loss
+            is on the last step of each sampled history); ``"sequences"``: every live transition of
+            the sampled episodes has weight 1 (R2D2 / Memory-RL style).
+        """
+        if mode not in TRAIN_MODES:
+            raise ValueError(f"mode must be one of {TRAIN_MODES}; got {mode!r}")
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        slots, cumulative = self._sample_index()
+        flat = rng.integers(self.size, size=batch_size)
+        rows = np.searchsorted(cumulative, flat, side="right")
+        steps = self.first_live[slots[rows]] + flat - np.where(rows > 0, cumulative[rows - 1], 0)
+        unique_rows, episode = np.unique(rows, return_inverse=True)
+        chosen = slots[unique_rows]
+        lengths = self.lengths[chosen]
+        if mode == "histories":
+            horizon = int(steps.max()) + 1
+            weights = np.zeros((len(chosen), horizon), dtype=np.float32)
+            np.add.at(weights, (episode, steps), 1.0)
+        else:
+            horizon = int(lengths.max())
+            t = np.arange(horizon)
+            weights = ((t >= self.first_live[chosen, None]) & (t < lengths[:, None])).astype(np.float32)
+        return self._episodes(chosen, horizon, weights)
+
+    def all_episodes(self) -> EpisodeBatch:
+        """Every stored episode, whole (for warmup and VAA), with weight 1 on its live transitions."""
+        chosen = np.fromiter(self.queue, dtype=np.int64, count=len(self.queue))
+        horizon = int(self.lengths[chosen].max())
+        t = np.arange(horizon)
+        weights = (t >= self.first_live[chosen, None]) & (t < self.lengths[chosen, None])
+        return self._episodes(chosen, horizon, weights.astype(np.float32))
+
+    def _episodes(self, slots: np.ndarray, horizon: int, weights: np.ndarray) -> EpisodeBatch:
+        lengths = np.minimum(self.lengths[slots], horizon)
+        dones = np.zeros((len(slots), horizon), dtype=np.float32)
+        last = self.lengths[slots] - 1
+        ended = self.terminated[slots] & (last < horizon)
+        dones[np.flatnonzero(ended), last[ended]] = 1.0
+        device = self.device
+        return EpisodeBatch(
+            observations=th.as_tensor(self.observations[slots, : horizon + 1]).to(device),
+            actions=th.as_tensor(self.actions[slots, :horizon]).to(device),
+            rewards=th.as_tensor(self.rewards[slots, :horizon]).to(device),
+            dones=th.as_tensor(dones).to(device),
+            weights=th.as_tensor(weights).to(device),
+            lengths=th.as_tensor(lengths).to(device),
+        )

@@ -1,0 +1,278 @@
+"""Recurrent Q-network and the DRQN policy (Appendix C): a cell stack of the zoo and a linear head."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch as th
+import torch.nn.functional as F
+from gymnasium import spaces
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import Schedule
+from torch import nn
+
+from recurrent_q.cells import CELL_NAMES, make_cell
+
+NO_ACTION = -1  # the previous action a_{-1} at the first step: encoded as a zero vector
+
+
+class RecurrentQState(NamedTuple):
+    """What ``DRQN.predict`` carries between calls, as numpy arrays (CPU), one row per env.
+
+    :param rnn: the stack's state ``[L, n_envs, S]``.
+    :param previous_action: ``a_{t-1}`` ``[n_envs]`` (``NO_ACTION`` at an episode's start).
+    :param previous_reward: ``r_{t-1}`` ``[n_envs]`` (0 at an episode's start).
+    """
+
+    rnn: np.ndarray
+    previous_action: np.ndarray
+    previous_reward: np.ndarray
+
+
+def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
+    """Raise a ``ValueError`` unless actions are ``Discrete`` and observations ``Discrete`` or ``Box``."""
+    if not isinstance(action_space, spaces.Discrete):
+        raise ValueError(f"DRQN needs a Discrete action space; got {action_space}")
+    if not isinstance(observation_space, (spaces.Discrete, spaces.Box)):
+        raise ValueError(f"DRQN needs a Discrete or Box observation space; got {observation_space}")
+
+
+class RecurrentQNetwork(nn.Module):
+    """``Q_θ(η_{0:t}, ·)``: input ``x_k = (one-hot a_{k-1}, o_k[, r_{k-1}])`` -> cell stack -> linear head.
+
+    Discrete observations are one-hot encoded, Box observations flattened.
+
+    :param observation_space: ``Discrete`` or ``Box``.
+    :param action_space: ``Discrete``.
+    :param cell: one of ``CELL_NAMES``.
+    :param hidden_size: width of each layer.
+    :param num_layers: number of recurrent layers.
+    :param double: double layers (§6.3).
+    :param t_max: chrono initialisation horizon (``cell="chrono"`` only).
+    :param use_previous_reward: also feed ``r_{k-1}`` (the authors' code; off in the paper's text).
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        cell: str = "gru",
+        hidden_size: int = 32,
+        num_layers: int = 2,
+        double: bool = False,
+        t_max: float | None = None,
+        use_previous_reward: bool = False,
+    ) -> None:
+        super().__init__()
+        check_spaces(observation_space, action_space)
+        if cell not in CELL_NAMES:
+            raise ValueError(f"cell must be one of {', '.join(repr(n) for n in CELL_NAMES)}; got {cell!r}")
+        self.observation_space = observation_space
+        self.n_actions = int(action_space.n)
+        self.use_previous_reward = use_previous_reward
+        if isinstance(observation_space, spaces.Discrete):
+            self.obs_size = int(observation_space.n)
+        else:
+            self.obs_size = int(np.prod(observation_space.shape))
+        input_size = self.n_actions + self.obs_size + int(use_previous_reward)
+        self.rnn = make_cell(cell, input_size, hidden_size, num_layers=num_layers, double=double, t_max=t_max)
+        self.head = nn.Linear(self.rnn.hidden_size, self.n_actions)
+
+    def features(
+        self, observations: th.Tensor, previous_actions: th.Tensor, previous_rewards: th.Tensor
+    ) -> th.Tensor:
+        """Inputs ``x[..., F]`` from raw ``observations[..., *obs_shape]``, ``a_{k-1}``, ``r_{k-1}``.
+
+        ``previous_actions`` equal to ``NO_ACTION`` give a zero one-hot vector.
+        """
+        lead = previous_actions.shape
+        if isinstance(self.observation_space, spaces.Discrete):
+            obs = F.one_hot(
+                (observations.long() - int(self.observation_space.start)).view(lead), self.obs_size
+            )
+        else:
+            obs = observations.reshape(*lead, self.obs_size)
+        actions = F.one_hot(previous_actions.long() + 1, self.n_actions + 1)[..., 1:]
+        parts = [actions.float(), obs.float()]
+        if self.use_previous_reward:
+            parts.append(previous_rewards.float().unsqueeze(-1))
+        return th.cat(parts, -1)
+
+    def episode_features(self, observations: th.Tensor, actions: th.Tensor, rewards: th.Tensor) -> th.Tensor:
+        """Inputs ``[B, T + 1, F]`` of episodes: ``o_0 … o_T``, ``a_{-1} … a_{T-1}``, ``r_{-1} … r_{T-1}``."""
+        none = th.full_like(actions[:, :1], NO_ACTION)
+        previous_actions = th.cat([none, actions], 1)
+        previous_rewards = th.cat([th.zeros_like(rewards[:, :1]), rewards], 1)
+        return self.features(observations, previous_actions, previous_rewards)
+
+    def forward(self, x: th.Tensor, state: th.Tensor | None = None) -> tuple[th.Tensor, th.Tensor]:
+        """Q-values ``[B, T, |A|]`` of every prefix of ``x[B, T, F]``, and the final state ``[L, B, S]``."""
+        out, state = self.rnn(x, state)
+        return self.head(out), state
+
+    def step(self, x: th.Tensor, state: th.Tensor | None = None) -> tuple[th.Tensor, th.Tensor]:
+        """One step for acting: ``x[B, F]`` -> (Q-values ``[B, |A|]``, state ``[L, B, S]``)."""
+        out, state = self.rnn.step(x, state)
+        return self.head(out), state
+
+
+class DRQNPolicy(BasePolicy):
+    """Online and target recurrent Q-networks, the optimiser, and SB3's ``predict`` with a recurrent state.
+
+    :param observation_space: ``Discrete`` or ``Box``.
+    :param action_space: ``Discrete``.
+    :param lr_schedule: learning rate schedule (SB3).
+    :param cell: one of ``CELL_NAMES``.
+    :param hidden_size: width of each layer (2 × 32 by default; the paper's §5.3 uses 2 × 256).
+    :param num_layers: number of recurrent layers.
+    :param double: double layers (§6.3).
+    :param t_max: chrono initialisation horizon (``cell="chrono"`` only).
+    :param use_previous_reward: also feed the previous reward (``predict`` then reads it from the state).
+    :param exploration_probs: action probabilities of the exploration policy ℰ (uniform if None).
+    :param optimizer_class: optimiser (Adam).
+    :param optimizer_kwargs: extra optimiser arguments.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        lr_schedule: Schedule,
+        cell: str = "gru",
+        hidden_size: int = 32,
+        num_layers: int = 2,
+        double: bool = False,
+        t_max: float | None = None,
+        use_previous_reward: bool = False,
+        exploration_probs: np.ndarray | None = None,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            observation_space,
+            action_space,
+            normalize_images=False,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+        )
+        self.net_kwargs = dict(
+            cell=cell,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            double=double,
+            t_max=t_max,
+            use_previous_reward=use_previous_reward,
+        )
+        n = int(action_space.n)
+        probs = (
+            np.full(n, 1.0 / n)
+            if exploration_probs is None
+            else np.asarray(exploration_probs, dtype=np.float64)
+        )
+        if probs.shape != (n,) or np.any(probs < 0) or not np.isclose(probs.sum(), 1.0):
+            raise ValueError(
+                f"exploration_probs must be {n} non-negative probabilities summing to 1; got {probs}"
+            )
+        self.exploration_probs = probs
+        self.exploration_rate = 0.0  # set by the algorithm; used by predict(deterministic=False)
+        self.rng = np.random.default_rng()  # exploration draws; the algorithm seeds it
+        self.q_net = RecurrentQNetwork(observation_space, action_space, **self.net_kwargs)
+        self.q_net_target = RecurrentQNetwork(observation_space, action_space, **self.net_kwargs)
+        self.q_net_target.load_state_dict(self.q_net.state_dict())
+        self.q_net_target.requires_grad_(False)
+        self.optimizer = self.optimizer_class(
+            self.q_net.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )
+        self._warned_reward = False
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(self.net_kwargs, exploration_probs=self.exploration_probs)
+        return data
+
+    def forward(self, obs: th.Tensor, deterministic: bool = True) -> th.Tensor:
+        return self._predict(obs, deterministic)
+
+    def _predict(self, observation: th.Tensor, deterministic: bool = True) -> th.Tensor:
+        """Greedy action of a one-step history ``(o_0)`` (no memory); ``predict`` carries the state."""
+        n = observation.shape[0]
+        none = th.full((n,), NO_ACTION, device=self.device)
+        x = self.q_net.features(observation, none, th.zeros(n, device=self.device))
+        return self.q_net.step(x)[0].argmax(-1)
+
+    def initial_state(self, n_envs: int) -> RecurrentQState:
+        """The state before any step, for ``n_envs`` envs (numpy, CPU)."""
+        rnn = self.q_net.rnn
+        return RecurrentQState(
+            rnn=np.zeros((rnn.num_layers, n_envs, rnn.state_size), dtype=np.float32),
+            previous_action=np.full(n_envs, NO_ACTION, dtype=np.int64),
+            previous_reward=np.zeros(n_envs, dtype=np.float32),
+        )
+
+    def select_actions(
+        self, q_values: th.Tensor, rng: np.random.Generator, exploration_rate: float
+    ) -> np.ndarray:
+        """ε-greedy: with probability ``exploration_rate`` an action of ℰ, otherwise ``argmax Q``."""
+        greedy = q_values.argmax(-1).cpu().numpy()
+        if exploration_rate <= 0.0:
+            return greedy
+        explore = rng.random(len(greedy)) < exploration_rate
+        return np.where(explore, self.exploration_actions(len(greedy), rng), greedy)
+
+    def exploration_actions(self, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """``n`` actions drawn from the exploration policy ℰ."""
+        rng = self.rng if rng is None else rng
+        return rng.choice(len(self.exploration_probs), size=n, p=self.exploration_probs)
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, RecurrentQState]:
+        """Actions for one step of ``n_envs`` envs, carrying the recurrent state (as RecurrentPPO does).
+
+        :param observation: one observation, or a batch ``[n_envs, ...]`` from a VecEnv.
+        :param state: the ``RecurrentQState`` returned by the previous call (zeros if None).
+        :param episode_start: bool ``[n_envs]``; where true the state is reset before this step.
+        :param deterministic: greedy actions if True, else ε-greedy with ``exploration_rate``.
+        :return: actions and the next state.
+        """
+        self.set_training_mode(False)
+        obs, vectorized = self.obs_to_tensor(observation)
+        n_envs = obs.shape[0]
+        state = self.initial_state(n_envs) if state is None else RecurrentQState(*state)
+        if episode_start is None:
+            episode_start = np.zeros(n_envs, dtype=bool)
+        start = np.asarray(episode_start, dtype=bool).reshape(n_envs)
+        if self.q_net.use_previous_reward and not self._warned_reward:
+            warnings.warn(
+                "use_previous_reward=True: predict reads r_{t-1} from state.previous_reward; "
+                "set it from the env's rewards between calls",
+                stacklevel=2,
+            )
+            self._warned_reward = True
+        previous_action = np.where(start, NO_ACTION, state.previous_action)
+        previous_reward = np.where(start, 0.0, state.previous_reward)
+        with th.no_grad():
+            rnn_state = th.as_tensor(state.rnn, dtype=th.float32, device=self.device)
+            rnn_state = rnn_state * th.as_tensor(~start, dtype=th.float32, device=self.device).view(1, -1, 1)
+            x = self.q_net.features(
+                obs,
+                th.as_tensor(previous_action, device=self.device),
+                th.as_tensor(previous_reward, device=self.device),
+            )
+            q_values, rnn_state = self.q_net.step(x, rnn_state)
+        rate = 0.0 if deterministic else self.exploration_rate
+        actions = self.select_actions(q_values, self.rng, rate)
+        new_state = RecurrentQState(
+            rnn=rnn_state.cpu().numpy(),
+            previous_action=actions.astype(np.int64),
+            previous_reward=np.zeros(n_envs, dtype=np.float32),
+        )
+        if not vectorized:
+            actions = actions.squeeze(axis=0)
+        return actions, new_state
