@@ -251,7 +251,7 @@ class TMazeEnv(Env):
     ## References
     Lambrechts, De Geeter, Vecoven, Ernst, Drion, *Warming up recurrent neural networks to
     maximise reachable multistability greatly improves learning*, Neural Networks 166 (2023),
-    Appendix D. https://doi.org/10.1016/j.neunet.2023.07.023
+    Appendix D (T-Maze, eq. D.9 for the horizon).
 
     ## Version History
     - v0: initial version (the paper's horizon 3L, not the authors' code's 3L − 1).
