@@ -28,7 +28,7 @@ def tiny(**overrides) -> SupervisedConfig:
 
 def fast_warmup(config: SupervisedConfig) -> SupervisedConfig:
     """Shrink the warmup of ``config`` (whatever WarmupConfig calls its fields) to a few steps."""
-    for name, value in {"steps": 3, "batch_size": 16, "max_steps": 20, "m_max": 20}.items():
+    for name, value in {"steps": 3, "batch_size": 16, "max_stabilisation": 20}.items():
         if hasattr(config.warmup, name):
             setattr(config.warmup, name, value)
     return config
