@@ -19,15 +19,13 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 CELL_NAMES = ("lstm", "gru", "mgu", "brc", "nbrc", "chrono")
 
-# Largest number of output elements held at once by `RecurrentLayer.iterate` (bounds memory for long M).
-_ITERATE_CHUNK_ELEMENTS = 2**22
-
 
 class RecurrentLayer(nn.Module):
     """One recurrent layer: update function ``step`` (f) and output function ``output`` (g).
 
-    Subclasses set ``input_size``, ``hidden_size``, ``state_size`` and implement ``step``; the default
-    ``forward`` and ``iterate`` loop over ``step``.
+    Subclasses set ``input_size``, ``hidden_size``, ``state_size`` and implement ``_project(u) -> p`` (the
+    input terms ``W u + b``) and ``_cell(p, s) -> s'`` (the rest of the update); ``step`` is their
+    composition, ``iterate`` computes the projection of its constant input once.
     """
 
     input_size: int
@@ -35,9 +33,15 @@ class RecurrentLayer(nn.Module):
     state_size: int
     state_is_output: bool = False  # True when x_t = h_t, so the output sequence is the state sequence
 
+    def _project(self, u: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _cell(self, p: Tensor, s: Tensor) -> Tensor:
+        raise NotImplementedError
+
     def step(self, u: Tensor, s: Tensor) -> Tensor:
         """Update function ``f(x, u)``: ``u[B, F]``, ``s[B, S]`` -> ``s'[B, S]``."""
-        raise NotImplementedError
+        return self._cell(self._project(u), s)
 
     def output(self, s: Tensor) -> Tensor:
         """Output function ``g(x)``: ``s[B, S]`` -> ``h[B, H]`` (``h`` is the first ``H`` entries)."""
@@ -62,9 +66,10 @@ class RecurrentLayer(nn.Module):
 
     def iterate(self, u: Tensor, s0: Tensor, steps: int) -> Tensor:
         """``f^steps(s0, u)`` with the input ``u[B, F]`` held constant; returns ``[B, S]``."""
+        p = self._project(u)
         s = s0
         for _ in range(steps):
-            s = self.step(u, s)
+            s = self._cell(p, s)
         return s
 
     @property
@@ -79,10 +84,6 @@ class RecurrentLayer(nn.Module):
     def warm_parameters(self) -> list[nn.Parameter]:
         """Parameters that warmup optimises."""
         return list(self.parameters())
-
-
-def _chunk_length(batch: int, width: int, steps: int) -> int:
-    return max(1, min(steps, _ITERATE_CHUNK_ELEMENTS // max(1, batch * width)))
 
 
 class _FusedLayer(RecurrentLayer):
@@ -106,16 +107,11 @@ class _FusedLayer(RecurrentLayer):
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=u.shape[1])
         return out, self._state(hidden)
 
-    def iterate(self, u: Tensor, s0: Tensor, steps: int) -> Tensor:
-        """See :meth:`RecurrentLayer.iterate`; runs the fused kernel on the repeated input, in chunks."""
-        s = s0
-        chunk = _chunk_length(u.shape[0], self.hidden_size, steps)
-        done = 0
-        while done < steps:
-            n = min(chunk, steps - done)
-            _, s = self.forward(u.unsqueeze(1).expand(-1, n, -1), s)
-            done += n
-        return s
+    def _project(self, u: Tensor) -> Tensor:
+        return F.linear(u, self.rnn.weight_ih_l0, self.rnn.bias_ih_l0 if self.rnn.bias else None)
+
+    def _recurrent(self, h: Tensor) -> Tensor:
+        return F.linear(h, self.rnn.weight_hh_l0, self.rnn.bias_hh_l0 if self.rnn.bias else None)
 
 
 class GRULayer(_FusedLayer):
@@ -128,12 +124,9 @@ class GRULayer(_FusedLayer):
         self.input_size, self.hidden_size, self.state_size = input_size, hidden_size, hidden_size
         self.rnn = nn.GRU(input_size, hidden_size, bias=bias, batch_first=True)
 
-    def step(self, u: Tensor, s: Tensor) -> Tensor:
-        rnn = self.rnn
-        gi = F.linear(u, rnn.weight_ih_l0, rnn.bias_ih_l0 if rnn.bias else None)
-        gh = F.linear(s, rnn.weight_hh_l0, rnn.bias_hh_l0 if rnn.bias else None)
-        i_r, i_z, i_n = gi.chunk(3, 1)
-        h_r, h_z, h_n = gh.chunk(3, 1)
+    def _cell(self, p: Tensor, s: Tensor) -> Tensor:
+        i_r, i_z, i_n = p.chunk(3, 1)
+        h_r, h_z, h_n = self._recurrent(s).chunk(3, 1)
         z = torch.sigmoid(i_z + h_z)  # eq. (A.10)
         r = torch.sigmoid(i_r + h_r)  # eq. (A.11)
         return torch.lerp(torch.tanh(i_n + r * h_n), s, z)  # eq. (A.12)
@@ -153,13 +146,9 @@ class LSTMLayer(_FusedLayer):
         self.input_size, self.hidden_size, self.state_size = input_size, hidden_size, 2 * hidden_size
         self.rnn = nn.LSTM(input_size, hidden_size, bias=bias, batch_first=True)
 
-    def step(self, u: Tensor, s: Tensor) -> Tensor:
-        rnn = self.rnn
+    def _cell(self, p: Tensor, s: Tensor) -> Tensor:
         h, c = s.chunk(2, 1)
-        gates = F.linear(u, rnn.weight_ih_l0, rnn.bias_ih_l0 if rnn.bias else None) + F.linear(
-            h, rnn.weight_hh_l0, rnn.bias_hh_l0 if rnn.bias else None
-        )
-        g_i, g_f, g_c, g_o = gates.chunk(4, 1)
+        g_i, g_f, g_c, g_o = (p + self._recurrent(h)).chunk(4, 1)
         f = torch.sigmoid(g_f)  # eq. (A.4)
         i = torch.sigmoid(g_i)  # eq. (A.5)
         r = torch.sigmoid(g_o)  # eq. (A.6)
@@ -214,31 +203,20 @@ class _ProjectedLayer(RecurrentLayer):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def _cell(self, p: Tensor, h: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def step(self, u: Tensor, s: Tensor) -> Tensor:
-        return self._cell(F.linear(u, self.weight_ih, self.bias), s)
+    def _project(self, u: Tensor) -> Tensor:
+        return F.linear(u, self.weight_ih, self.bias)
 
     def forward(self, u: Tensor, s0: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """See :meth:`RecurrentLayer.forward`."""
         h = s0
         outputs = []
-        for p_t in F.linear(u, self.weight_ih, self.bias).unbind(1):  # unbind: one backward op, not T
+        for p_t in self._project(u).unbind(1):  # unbind: one backward op, not T
             h = self._cell(p_t, h)
             outputs.append(h)
         out = torch.stack(outputs, 1)
         if lengths is None:
             return out, h
         return out, out[torch.arange(u.shape[0], device=out.device), lengths.to(out.device) - 1]
-
-    def iterate(self, u: Tensor, s0: Tensor, steps: int) -> Tensor:
-        """See :meth:`RecurrentLayer.iterate`; the input projection is computed once."""
-        p = F.linear(u, self.weight_ih, self.bias)
-        h = s0
-        for _ in range(steps):
-            h = self._cell(p, h)
-        return h
 
 
 class MGULayer(_ProjectedLayer):

@@ -1,0 +1,334 @@
+"""Reachable multistability of recurrent networks (§5-6 of Lambrechts et al. 2023).
+
+- :func:`vaa`: variability amongst attractors of any map ``step(x, u) -> x``, eq. (5).
+- :func:`estimate_vaa`: Algorithms 1-2 on a :class:`~recurrent_q.cells.RecurrentStack` or a plain
+  ``torch.nn.GRU``/``nn.LSTM`` (states of all layers, and the LSTM ``c``, concatenated; no tanh).
+- :func:`vaa_star`: the differentiable proxy, eqs. (7)-(8).
+- :func:`warmup`: Algorithm 3 with the curriculum of §6.1 and the loss of eq. (9), per layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from recurrent_q.cells import RecurrentStack, as_stack
+
+# Largest number of state rows stabilised at once by `estimate_vaa` (iterations are batched up to it).
+_MAX_ROWS = 1024
+# Largest number of elements of the repeated constant input / outputs held at once while stabilising.
+_CHUNK_ELEMENTS = 2**22
+
+
+def _check_eps(eps: float) -> None:
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0; got {eps!r}")
+
+
+def _check_positive_int(name: str, value: int, minimum: int = 1) -> None:
+    if not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+
+
+def _distances(x: Tensor) -> Tensor:
+    """Exact pairwise Euclidean distances ``[n, n]`` of ``x[n, d]`` (no matmul shortcut: small ε matter)."""
+    return torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def _vaa_of_final_states(x: Tensor, eps: float) -> Tensor:
+    """Eq. (5) given the final states ``f^M(x_i, u)`` as ``[n, d]``; returns a scalar tensor."""
+    if not torch.isfinite(x).all():
+        raise FloatingPointError("VAA: the final states are not finite (the system diverged)")
+    counts = (_distances(x) <= eps).sum(1)  # j = i included
+    return (1.0 / counts).mean()  # eq. (5)
+
+
+def vaa(step: Callable[[Tensor, Any], Tensor], x0: Tensor, u: Any, steps: int, eps: float = 1e-4) -> float:
+    """Variability amongst attractors ``VAA_{M,ε}(f, X, u)``, eq. (5).
+
+    :param step: the update function ``f``: ``step(x[n, d], u) -> x[n, d]``, any callable.
+    :param x0: the initial states ``X`` as a batch ``[n, d]``.
+    :param u: the constant input, passed to ``step`` unchanged.
+    :param steps: the stabilisation period ``M`` (``>= 0``).
+    :param eps: tolerance ``ε`` under which two final states share an attractor (``> 0``).
+    :return: the number of distinct attractors reached divided by ``n``, in ``[1/n, 1]``.
+    """
+    _check_eps(eps)
+    _check_positive_int("steps", steps, 0)
+    if x0.dim() != 2 or x0.shape[0] == 0:
+        raise ValueError(f"x0 must be a non-empty batch of states [n, d]; got shape {tuple(x0.shape)}")
+    with torch.no_grad():
+        x = x0
+        for _ in range(steps):
+            x = step(x, u)
+        return float(_vaa_of_final_states(x.reshape(x0.shape[0], -1), eps))
+
+
+def vaa_star(final_states: Tensor, eps: float = 1e-4) -> Tensor:
+    """Differentiable proxy ``VAA*_{M,ε}``, eqs. (7)-(8), of the final states ``f^M(x_i, u)`` ``[n, d]``.
+
+    ``C*_ij = 1`` when ``d_ij = ||tanh f^M(x_i) - tanh f^M(x_j)|| = 0`` (guarded division).
+    :return: a scalar tensor in ``(1/n, 1]`` carrying gradients.
+    """
+    _check_eps(eps)
+    if final_states.dim() != 2 or final_states.shape[0] == 0:
+        raise ValueError(
+            f"final_states must be a non-empty batch [n, d]; got shape {tuple(final_states.shape)}"
+        )
+    squashed = torch.tanh(final_states)
+    d = _distances(squashed)
+    positive = d > 0
+    safe_d = torch.where(positive, d, torch.ones_like(d))
+    c_star = torch.where(positive, 1.0 - torch.relu(safe_d - eps) / safe_d, torch.ones_like(d))  # eq. (7)
+    return (1.0 / c_star.sum(1)).mean()  # eq. (8)
+
+
+def _prepare(
+    model: nn.Module, sequences: Tensor, lengths: Tensor | None
+) -> tuple[RecurrentStack, Tensor, Tensor]:
+    """The stack (or view), the sequences ``[N, T, F]`` and the lengths ``[N]`` (CPU, long), checked."""
+    stack = as_stack(model)
+    sequences = torch.as_tensor(sequences)
+    if sequences.dim() != 3 or sequences.shape[0] == 0 or sequences.shape[1] == 0:
+        raise ValueError(
+            f"sequences must be a non-empty tensor [N, T, F]; got shape {tuple(sequences.shape)}"
+        )
+    if sequences.shape[2] != stack.input_size:
+        raise ValueError(
+            f"sequences have input width {sequences.shape[2]}, "
+            f"but the model's input_size is {stack.input_size}"
+        )
+    n, t = sequences.shape[:2]
+    if lengths is None:
+        lengths = torch.full((n,), t, dtype=torch.long)
+    else:
+        lengths = torch.as_tensor(lengths).to(device="cpu", dtype=torch.long)
+        if lengths.shape != (n,) or int(lengths.min()) < 1 or int(lengths.max()) > t:
+            raise ValueError(f"lengths must have shape [N] = [{n}] and values in 1..{t}")
+    return stack, sequences, lengths
+
+
+def _random_hidden_states(
+    stack: RecurrentStack,
+    sequences: Tensor,
+    lengths: Tensor,
+    index: Tensor,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """Algorithm 2: for each chosen sequence, the state ``[L, n, S]`` after ``t ~ U{1..T_i}`` steps from 0."""
+    ref = next(stack.parameters())
+    chosen = lengths[index]
+    t = (torch.rand(len(index), generator=generator, dtype=torch.float64) * chosen).long() + 1
+    t = torch.minimum(t, chosen)
+    x = sequences[index.to(sequences.device)].to(device=ref.device, dtype=ref.dtype)
+    return stack.states_at(x, t.to(ref.device))
+
+
+def _stabilise(
+    stack: RecurrentStack, state: Tensor, u: Tensor, steps: int, early_exit: bool = True
+) -> Tensor:
+    """``f^steps`` of the whole stack from ``state[L, B, S]`` with input ``u[B, F]`` held at the bottom.
+
+    Runs the fused sequence kernels on the repeated input, in chunks. With ``early_exit``, stops once the
+    state is an exact (bitwise) fixed point of one step, after which further steps cannot change it.
+    """
+    chunk = max(1, min(steps, _CHUNK_ELEMENTS // max(1, u.shape[0] * max(stack.hidden_size, u.shape[1]))))
+    done = 0
+    while done < steps:
+        n = min(chunk, steps - done)
+        _, state = stack(u.unsqueeze(1).expand(-1, n, -1), state)
+        done += n
+        if early_exit and done < steps:
+            _, following = stack(u.unsqueeze(1), state)
+            done += 1
+            if torch.equal(following, state):
+                break
+            state = following
+    return state
+
+
+def estimate_vaa(
+    model: nn.Module,
+    sequences: Tensor,
+    steps: int = 10_000,
+    eps: float = 1e-4,
+    iterations: int = 10,
+    batch_size: int = 32,
+    lengths: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> float:
+    """Reachable multistability of a network on a set of sequences, Algorithms 1-2.
+
+    For each of ``iterations`` batches: ``batch_size`` sequences drawn without replacement (all of them if
+    fewer), a state at a random step of each (Algorithm 2), one ``u ~ N(0, 1)`` held at the bottom of the
+    stack for ``steps`` steps, then eq. (5) on the states of all layers concatenated. Runs under ``no_grad``,
+    batched over iterations, on the model's device.
+
+    :param model: a ``RecurrentStack`` or a ``torch.nn.GRU``/``nn.LSTM``.
+    :param sequences: inputs ``[N, T, F]`` (right-padded when ``lengths`` is given).
+    :param steps: stabilisation period ``M``.
+    :param eps: tolerance ``ε`` (``> 0``).
+    :param iterations: number of batches ``I`` averaged.
+    :param batch_size: ``|X|``; the VAA floor is ``1 / min(batch_size, N)``.
+    :param lengths: optional ``[N]`` true lengths; ``t ~ U{1..lengths[i]}``.
+    :param generator: optional CPU ``torch.Generator`` for the draws (batches, ``t``, ``u``).
+    :return: mean VAA in ``[1 / |X|, 1]``.
+    """
+    stack, sequences, lengths = _prepare(model, sequences, lengths)
+    _check_eps(eps)
+    _check_positive_int("steps", steps, 0)
+    _check_positive_int("iterations", iterations)
+    _check_positive_int("batch_size", batch_size)
+    ref = next(stack.parameters())
+    n = min(batch_size, sequences.shape[0])
+    per_pass = max(1, _MAX_ROWS // n)
+    total = 0.0
+    with torch.no_grad():
+        for first in range(0, iterations, per_pass):
+            k = min(per_pass, iterations - first)
+            index = torch.cat([torch.randperm(sequences.shape[0], generator=generator)[:n] for _ in range(k)])
+            x0 = _random_hidden_states(stack, sequences, lengths, index, generator)  # Algorithm 2
+            u = torch.randn(k, stack.input_size, generator=generator).repeat_interleave(n, 0)
+            final = _stabilise(stack, x0, u.to(device=ref.device, dtype=ref.dtype), steps)
+            per_batch = final.permute(1, 0, 2).reshape(k, n, -1)  # all layers concatenated
+            total += sum(float(_vaa_of_final_states(x, eps)) for x in per_batch)  # Algorithm 1
+    return total / iterations
+
+
+@dataclass
+class WarmupConfig:
+    """Warmup hyper-parameters (Algorithm 3, SPEC §5 defaults)."""
+
+    steps: int = 100
+    """S, number of gradient steps."""
+    lr: float = 1e-2
+    """α, Adam learning rate (SPEC §5: Adam, as in the authors' code)."""
+    k: float = 0.95
+    """Target VAA* of every layer, in (0, 1] (eq. (9))."""
+    c: int = 10
+    """Stabilisation period increment: M ~ U{1..min(M*, 1 + c·s)} at step s."""
+    max_stabilisation: int = 200
+    """M*, the largest stabilisation period."""
+    batch_size: int = 200
+    """n, sequences (hence states) per step; all of them if the data set is smaller."""
+    eps: float = 1e-4
+    """ε, tolerance in VAA* (eq. (7))."""
+    seed: int | None = None
+    """Seed of the warmup's own draws (batches, t, M, u); None: torch's global generator."""
+
+    def __post_init__(self) -> None:
+        _check_positive_int("steps", self.steps, 0)
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0; got {self.lr!r}")
+        if not 0 < self.k <= 1:
+            raise ValueError(f"k must be in (0, 1]; got {self.k!r}")
+        _check_positive_int("c", self.c, 0)
+        _check_positive_int("max_stabilisation", self.max_stabilisation)
+        _check_positive_int("batch_size", self.batch_size)
+        _check_eps(self.eps)
+
+
+@dataclass
+class WarmupResult:
+    """History of a warmup: one entry per gradient step."""
+
+    vaa_star: list[list[float]] = field(default_factory=list)
+    """VAA* of each layer (warmed part), ``[step][layer]``, before the update of that step."""
+    loss: list[float] = field(default_factory=list)
+    """Loss of eq. (9)."""
+    stabilisation: list[int] = field(default_factory=list)
+    """Stabilisation period M drawn at that step."""
+
+
+def warmup(
+    model: nn.Module,
+    sequences: Tensor,
+    config: WarmupConfig | None = None,
+    lengths: Tensor | None = None,
+    writer: Any = None,
+    progress: bool = False,
+    generator: torch.Generator | None = None,
+) -> WarmupResult:
+    """Warm up a recurrent network towards reachable multistability, Algorithm 3 (in place).
+
+    At step ``s``: ``n`` sequences without replacement, a state at a random step of each (Algorithm 2),
+    ``M ~ U{1..min(M*, 1 + c·s)}``; for every layer ``i``, its own ``u ~ N(0, 1)`` and its VAA* after ``M``
+    steps of that layer alone from its part of the states; Adam step on ``1/L Σ (v_i - k)²`` (eq. (9)) with
+    BPTT through the stabilisation steps and the sequence prefix. For double layers only the first halves
+    enter the loss and the optimiser. Parameter ``.grad`` are left ``None``.
+
+    :param model: a ``RecurrentStack`` or a ``torch.nn.GRU``/``nn.LSTM`` (its parameters are updated).
+    :param sequences: inputs ``[N, T, F]`` (right-padded when ``lengths`` is given).
+    :param config: hyper-parameters, :class:`WarmupConfig` defaults when None.
+    :param lengths: optional ``[N]`` true lengths; ``t ~ U{1..lengths[i]}``.
+    :param writer: optional TensorBoard ``SummaryWriter`` (``warmup/loss``, ``warmup/vaa_star``,
+        ``warmup/vaa_star_layer{i}``, ``warmup/stabilisation``).
+    :param progress: show a tqdm progress bar.
+    :param generator: CPU ``torch.Generator`` for the draws (overrides ``config.seed``).
+    :raises FloatingPointError: when states or the loss become non-finite.
+    """
+    cfg = config if config is not None else WarmupConfig()
+    stack, sequences, lengths = _prepare(model, sequences, lengths)
+    if generator is None and cfg.seed is not None:
+        generator = torch.Generator().manual_seed(cfg.seed)
+    ref = next(stack.parameters())
+    params = [p for layer in stack.layers for p in layer.warm_parameters()]
+    optimiser = torch.optim.Adam(params, lr=cfg.lr)
+    n = min(cfg.batch_size, sequences.shape[0])
+    result = WarmupResult()
+    steps = range(1, cfg.steps + 1)
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc="warmup")
+    try:
+        for s in steps:
+            index = torch.randperm(sequences.shape[0], generator=generator)[:n]
+            x0 = _random_hidden_states(stack, sequences, lengths, index, generator)  # Algorithm 2, with grad
+            m_max = min(cfg.max_stabilisation, 1 + cfg.c * s)
+            m = int(torch.randint(1, m_max + 1, (1,), generator=generator))
+            v = []
+            for i, layer in enumerate(stack.layers):
+                warm = layer.warm_layer
+                u = torch.randn(1, warm.input_size, generator=generator).to(
+                    device=ref.device, dtype=ref.dtype
+                )
+                final = warm.iterate(u.expand(n, -1), layer.warm_state(x0[i]), m)
+                if not torch.isfinite(final).all():
+                    raise FloatingPointError(
+                        f"warmup: states of layer {i} became non-finite at step {s} (M = {m}); "
+                        "try a smaller lr"
+                    )
+                v.append(vaa_star(final, cfg.eps))
+            v = torch.stack(v)
+            loss = ((v - cfg.k) ** 2).mean()  # eq. (9)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"warmup: the loss became non-finite at step {s} (M = {m})")
+            grads = torch.autograd.grad(loss, params, allow_unused=True)  # BPTT over M steps and the prefix
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g
+            optimiser.step()
+            result.vaa_star.append(v.detach().tolist())
+            result.loss.append(float(loss.detach()))
+            result.stabilisation.append(m)
+            if writer is not None:
+                writer.add_scalar("warmup/loss", result.loss[-1], s)
+                writer.add_scalar("warmup/vaa_star", float(v.detach().mean()), s)
+                writer.add_scalar("warmup/stabilisation", m, s)
+                for i, value in enumerate(result.vaa_star[-1]):
+                    writer.add_scalar(f"warmup/vaa_star_layer{i}", value, s)
+            if progress:
+                steps.set_postfix(
+                    loss=f"{result.loss[-1]:.4f}", vaa_star=f"{float(v.detach().mean()):.3f}", M=m
+                )
+    finally:
+        for p in params:
+            p.grad = None
+    return result
+
+
+__all__ = ["WarmupConfig", "WarmupResult", "estimate_vaa", "vaa", "vaa_star", "warmup"]

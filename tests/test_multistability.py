@@ -1,0 +1,274 @@
+"""VAA (eq. (5), Algorithms 1-2), VAA* (eqs. (7)-(8)) and warmup (Algorithm 3)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from recurrent_q.cells import BRCLayer, make_cell
+from recurrent_q.multistability import WarmupConfig, estimate_vaa, vaa, vaa_star, warmup
+
+N_STATES = 10
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors: intra-op threads only add synchronisation (and stall badly on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def distinct_states(n: int = N_STATES) -> torch.Tensor:
+    return torch.linspace(-1.0, 1.0, n).unsqueeze(1)
+
+
+# --- vaa on systems whose attractors are known by hand
+
+
+def test_vaa_monostable_scalar_map():
+    assert vaa(lambda x, u: 0.5 * x + u, distinct_states(), 0.3, steps=200) == pytest.approx(1 / N_STATES)
+
+
+def test_vaa_bistable_map_started_on_both_sides():
+    x0 = distinct_states()  # five negative and five positive states
+    assert vaa(lambda x, u: torch.tanh(3.0 * x + u), x0, 0.0, steps=200) == pytest.approx(2 / N_STATES)
+    # started on one side only, a single attractor is reached
+    assert vaa(lambda x, u: torch.tanh(3.0 * x + u), x0.abs() + 0.1, 0.0, steps=200) == pytest.approx(
+        1 / N_STATES
+    )
+
+
+def test_vaa_identity_on_distinct_states():
+    assert vaa(lambda x, u: x, torch.randn(N_STATES, 4), None, steps=10) == 1.0
+
+
+def test_vaa_counts_states_within_eps_together():
+    x0 = torch.tensor([[0.0], [0.5e-4], [1.0], [1.0 + 2e-4]])
+    # 0 and 0.5e-4 share an attractor (distance <= eps); 1 and 1 + 2e-4 do not
+    assert vaa(lambda x, u: x, x0, None, steps=0, eps=1e-4) == pytest.approx((0.5 + 0.5 + 1 + 1) / 4)
+
+
+def brc_unit(a_bias: float) -> BRCLayer:
+    """One BRC neuron with c = 1/2, w_c = w_a = 0 and a = 1 + tanh(a_bias) (eqs. (A.13)-(A.15))."""
+    layer = BRCLayer(1, 1)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.zero_()
+        layer.bias[1] = a_bias
+    return layer
+
+
+@pytest.mark.parametrize(("a_bias", "expected"), [(1.0, 2 / N_STATES), (-1.0, 1 / N_STATES)])
+def test_vaa_brc_unit_bistable_iff_a_above_one(a_bias, expected):
+    layer = brc_unit(a_bias)
+    assert (1.0 + torch.tanh(torch.tensor(a_bias)) > 1) == (expected == 2 / N_STATES)
+    u = torch.zeros(N_STATES, 1)
+    assert vaa(lambda x, u: layer.step(u, x), distinct_states(), u, steps=500) == pytest.approx(expected)
+
+
+# --- vaa_star
+
+
+def test_vaa_star_matches_equations():
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, dtype=torch.float64)
+    x[5] = x[4]  # one pair at distance 0 (guarded division)
+    x[3] = x[2] + 1e-5  # one pair within eps
+    eps = 1e-4
+    a = torch.tanh(x)
+    total = 0.0
+    for i in range(6):
+        denominator = 0.0
+        for j in range(6):
+            d = float(torch.linalg.norm(a[i] - a[j]))
+            denominator += 1.0 if d == 0 else 1.0 - max(0.0, d - eps) / d  # eq. (7)
+        total += 1.0 / denominator
+    assert float(vaa_star(x, eps)) == pytest.approx(total / 6, rel=1e-12)  # eq. (8)
+
+
+def test_vaa_star_range_and_finite_gradient():
+    same = torch.zeros(8, 3)
+    assert float(vaa_star(same)) == pytest.approx(1 / 8)
+    far = 100.0 * torch.eye(8)
+    assert 0.99 < float(vaa_star(far)) <= 1.0
+    x = torch.randn(8, 3)
+    x = torch.cat([x, x[:3]]).requires_grad_()
+    vaa_star(x).backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+# --- estimate_vaa and warmup
+
+
+def random_sequences(n: int = 256, t: int = 20, f: int = 4, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, t, f, generator=torch.Generator().manual_seed(seed))
+
+
+def make_model(kind: str) -> nn.Module:
+    torch.manual_seed(0)
+    if kind == "gru":  # a plain torch module: warmup and VAA go through the as_stack view
+        return nn.GRU(4, 32, num_layers=2, batch_first=True)
+    return make_cell(kind, 4, 32, num_layers=2)
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm", "mgu"])
+def test_warmup_makes_a_monostable_network_multistable(kind):
+    model = make_model(kind)
+    data = random_sequences()
+    batch = 32
+
+    def measure() -> float:
+        return estimate_vaa(
+            model,
+            data,
+            steps=1000,
+            iterations=3,
+            batch_size=batch,
+            generator=torch.Generator().manual_seed(1),
+        )
+
+    before = measure()
+    assert before < 1.5 / batch  # monostable at initialisation (floor 1/32)
+    result = warmup(model, data, WarmupConfig(seed=0))
+    assert len(result.vaa_star) == len(result.loss) == 100 and all(len(v) == 2 for v in result.vaa_star)
+    after = measure()
+    assert after > 0.5, (before, after)
+
+
+def test_warmup_of_a_plain_module_updates_its_parameters():
+    module = nn.LSTM(4, 8, num_layers=2, batch_first=True)
+    before = [p.detach().clone() for p in module.parameters()]
+    warmup(module, random_sequences(64, 10), WarmupConfig(steps=3, batch_size=16, seed=0))
+    assert all(not torch.equal(b, p) for b, p in zip(before, module.parameters(), strict=True))
+    assert all(p.grad is None for p in module.parameters())
+
+
+def test_double_warmup_changes_only_the_first_halves():
+    torch.manual_seed(0)
+    model = make_cell("gru", 4, 16, num_layers=2, double=True)
+    data = random_sequences(128, 10)
+    second = [p.detach().clone() for layer in model.layers for p in layer.second.parameters()]
+    first = [p.detach().clone() for layer in model.layers for p in layer.first.parameters()]
+
+    def bottom_vaa_star() -> tuple[float, float]:
+        """VAA* of both halves of the bottom layer (M = 100), same states and input every time."""
+        with torch.no_grad():
+            states = model.states_at(data[:64], torch.full((64,), 10))[0]
+            u = torch.randn(1, 4, generator=torch.Generator().manual_seed(2)).expand(64, -1)
+            layer = model.layers[0]
+            s1, s2 = states[:, :8], states[:, 8:]
+            return float(vaa_star(layer.first.iterate(u, s1, 100))), float(
+                vaa_star(layer.second.iterate(u, s2, 100))
+            )
+
+    first_before, second_before = bottom_vaa_star()
+    warmup(model, data, WarmupConfig(steps=60, batch_size=128, seed=0))
+    first_after, second_after = bottom_vaa_star()
+    halves = [(layer.first, layer.second) for layer in model.layers]
+    assert all(
+        torch.equal(b, p) for b, p in zip(second, (p for _, h in halves for p in h.parameters()), strict=True)
+    )
+    assert all(
+        not torch.equal(b, p)
+        for b, p in zip(first, (p for h, _ in halves for p in h.parameters()), strict=True)
+    )
+    assert second_after == second_before
+    assert first_after > first_before + 0.2, (first_before, first_after)
+
+
+def test_warmup_history_curriculum_writer_and_reproducibility():
+    data = random_sequences(64, 10)
+    logged = []
+
+    class Writer:
+        def add_scalar(self, tag, value, step):
+            logged.append((tag, step))
+
+    config = WarmupConfig(steps=6, batch_size=16, c=3, max_stabilisation=10, seed=3)
+    results = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        results.append(warmup(make_cell("mgu", 4, 8, num_layers=3), data, config, writer=Writer()))
+    first, second = results
+    assert first == second  # same seed, same history
+    assert [len(v) for v in first.vaa_star] == [3] * 6
+    assert all(1 <= m <= min(10, 1 + 3 * s) for s, m in enumerate(first.stabilisation, start=1))
+    assert first.loss[0] == pytest.approx(sum((v - 0.95) ** 2 for v in first.vaa_star[0]) / 3, rel=1e-5)
+    assert (
+        ("warmup/vaa_star", 6) in logged
+        and ("warmup/vaa_star_layer2", 1) in logged
+        and ("warmup/loss", 1) in logged
+    )
+
+
+def test_estimate_vaa_ignores_padding_beyond_lengths():
+    torch.manual_seed(0)
+    model = make_cell("lstm", 4, 8, num_layers=2)
+    data = random_sequences(40, 12)
+    lengths = torch.randint(1, 13, (40,), generator=torch.Generator().manual_seed(4))
+    padded = data.clone()
+    for i, n in enumerate(lengths.tolist()):
+        padded[i, n:] = float("nan")  # would poison the states if read
+
+    def measure(x: torch.Tensor) -> float:
+        return estimate_vaa(
+            model,
+            x,
+            steps=50,
+            iterations=2,
+            batch_size=20,
+            lengths=lengths,
+            generator=torch.Generator().manual_seed(5),
+        )
+
+    value = measure(padded)
+    assert value == measure(data) and 1 / 20 <= value <= 1
+
+
+def test_non_finite_states_stop_with_a_clear_error():
+    model = make_cell("gru", 4, 8)
+    with torch.no_grad():
+        model.layers[0].rnn.weight_hh_l0.fill_(float("nan"))
+    data = random_sequences(16, 5)
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        warmup(model, data, WarmupConfig(steps=2, batch_size=8))
+    with pytest.raises(FloatingPointError, match="not finite"):
+        estimate_vaa(model, data, steps=5, iterations=1)
+
+
+def test_invalid_arguments_raise_clear_errors():
+    model = make_cell("gru", 4, 8)
+    data = random_sequences(16, 5)
+    for k in (0.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match=r"k must be in \(0, 1\]"):
+            WarmupConfig(k=k)
+    assert WarmupConfig(k=1.0).k == 1.0
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        WarmupConfig(eps=0.0)
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        vaa(lambda x, u: x, torch.zeros(3, 1), None, 1, eps=-1e-4)
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        estimate_vaa(model, data, steps=1, eps=0.0)
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        vaa_star(torch.zeros(3, 1), eps=0.0)
+    with pytest.raises(ValueError, match="sequences must be a non-empty"):
+        estimate_vaa(model, torch.zeros(0, 5, 4), steps=1)
+    with pytest.raises(ValueError, match="sequences must be a non-empty"):
+        warmup(model, torch.zeros(4, 0, 4))
+    with pytest.raises(ValueError, match="input width 3, but the model's input_size is 4"):
+        warmup(model, torch.zeros(4, 5, 3))
+    with pytest.raises(ValueError, match="input width 3, but the model's input_size is 4"):
+        estimate_vaa(nn.GRU(4, 8, batch_first=True), torch.zeros(4, 5, 3))
+    with pytest.raises(ValueError, match="lengths must have shape"):
+        estimate_vaa(model, data, steps=1, lengths=torch.full((16,), 6))
+    with pytest.raises(ValueError, match="x0 must be a non-empty batch"):
+        vaa(lambda x, u: x, torch.zeros(3), None, 1)
+    with pytest.raises(TypeError, match="RecurrentStack, torch.nn.GRU or torch.nn.LSTM"):
+        estimate_vaa(nn.Linear(4, 4), data)
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        dataclasses.replace(WarmupConfig(), batch_size=0)
