@@ -1,0 +1,292 @@
+"""SB3 callbacks: RecurrentPPO warmup, the T-Maze "episodes to optimal policy" check, a progress bar."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
+from stable_baselines3.common.policies import BaseModel
+from torch import nn
+from tqdm.auto import tqdm
+
+from recurrent_q.multistability import WarmupConfig, WarmupResult, warmup
+
+TMAZE_OPTIMAL_RETURN = 4.0
+
+
+def tensorboard_writer(logger: Logger) -> Any:
+    """The ``SummaryWriter`` behind an SB3 logger, or None when it does not write to TensorBoard."""
+    for output in logger.output_formats:
+        if isinstance(output, TensorBoardOutputFormat):
+            return output.writer
+    return None
+
+
+def exploration_probs(env: gym.Env) -> np.ndarray:
+    """ℰ of an env: ``env.unwrapped.exploration_probs`` if present, else uniform over the actions."""
+    probs = getattr(env.unwrapped, "exploration_probs", None)
+    if probs is None:
+        return np.full(int(env.action_space.n), 1.0 / int(env.action_space.n))
+    return np.asarray(probs, dtype=np.float64)
+
+
+def env_from_training_env(model: Any) -> gym.Env:
+    """A fresh single env made from the id and keyword arguments of the model's (vectorised) training env."""
+    spec = model.get_env().get_attr("spec")[0]
+    if spec is None:
+        raise ValueError("the training env has no spec (not made by gym.make); pass the env explicitly")
+    return gym.make(spec.id, **spec.kwargs)
+
+
+def exploration_rollouts(
+    env: gym.Env, n_steps: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Episodes of the exploration policy until ``n_steps`` transitions: the observations each action saw.
+
+    :return: right-padded observations ``[N, T, *obs_shape]`` and lengths ``[N]``.
+    """
+    probs = exploration_probs(env)
+    episodes, total = [], 0
+    while total < n_steps:
+        obs, _ = env.reset(seed=int(rng.integers(2**31)))
+        seen = []
+        done = False
+        while not done:
+            seen.append(np.asarray(obs))
+            obs, _, terminated, truncated, _ = env.step(int(rng.choice(len(probs), p=probs)))
+            done = terminated or truncated
+        episodes.append(np.stack(seen))
+        total += len(seen)
+    lengths = np.array([len(e) for e in episodes])
+    padded = np.zeros((len(episodes), int(lengths.max()), *episodes[0].shape[1:]), dtype=episodes[0].dtype)
+    for i, episode in enumerate(episodes):
+        padded[i, : len(episode)] = episode
+    return padded, lengths
+
+
+class WarmupCallback(BaseCallback):
+    """Warm up the LSTM(s) of sb3-contrib's ``RecurrentPPO`` before training (§6.1), as DRQN's ``warmup``.
+
+    At the start of the first ``learn``, it rolls out the exploration policy ℰ
+    (``env.unwrapped.exploration_probs``, else uniform) for ``n_steps`` transitions, passes the
+    observations through the policy's features extractor (what the LSTM sees), and warms up
+    ``policy.lstm_actor`` on these sequences, and ``policy.lstm_critic`` (on the critic's features)
+    if the critic has its own LSTM. Logs ``warmup/vaa_star`` (and ``warmup/vaa_star_critic``).
+
+    :param config: warmup settings (SPEC §5 defaults if None).
+    :param n_steps: transitions of ℰ to collect (the DRQN buffer size by default).
+    :param env: env for the rollouts (a fresh copy of the training env if None).
+    :param seed: seed of the rollouts.
+    :param verbose: 0 silent, 1 prints the final VAA*.
+    """
+
+    def __init__(
+        self,
+        config: WarmupConfig | None = None,
+        n_steps: int = 8192,
+        env: gym.Env | None = None,
+        seed: int | None = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        if not isinstance(n_steps, int) or n_steps < 1:
+            raise ValueError(f"n_steps must be a positive integer; got {n_steps!r}")
+        self.config = WarmupConfig() if config is None else config
+        self.n_steps = n_steps
+        self.env = env
+        self.seed = seed
+        self.results: dict[str, WarmupResult] = {}
+
+    def _on_training_start(self) -> None:
+        if self.results:
+            return  # warm up once, not at every learn()
+        policy = self.model.policy
+        if not isinstance(getattr(policy, "lstm_actor", None), nn.LSTM):
+            raise TypeError(
+                f"WarmupCallback needs a policy with an nn.LSTM `lstm_actor` (sb3-contrib RecurrentPPO); "
+                f"got {type(policy).__name__} (for DRQN use DRQN(..., warmup=True))"
+            )
+        env = self.env if self.env is not None else env_from_training_env(self.model)
+        observations, lengths = exploration_rollouts(env, self.n_steps, np.random.default_rng(self.seed))
+        n, t = observations.shape[:2]
+        obs = th.as_tensor(observations.reshape(n * t, *observations.shape[2:]), device=policy.device)
+        lengths_t = th.as_tensor(lengths)
+        modules = [("actor", policy.lstm_actor, policy.pi_features_extractor)]
+        if policy.lstm_critic is not None:
+            modules.append(("critic", policy.lstm_critic, policy.vf_features_extractor))
+        writer = tensorboard_writer(self.logger)
+        for name, lstm, extractor in modules:
+            with th.no_grad():
+                features = BaseModel.extract_features(policy, obs, extractor).reshape(n, t, -1)
+            self.results[name] = warmup(lstm, features, self.config, lengths=lengths_t, writer=writer)
+            vaa_star = float(np.mean(self.results[name].vaa_star[-1]))
+            self.logger.record(f"warmup/vaa_star_{name}" if name == "critic" else "warmup/vaa_star", vaa_star)
+            if self.verbose:
+                print(f"warmup of lstm_{name}: VAA* = {vaa_star:.3f}")
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def play_greedy(model: Any, env: gym.Env, layout: str | None = None) -> tuple[float, int]:
+    """One episode of ``model``'s greedy policy (``predict(..., deterministic=True)`` with its state).
+
+    :param layout: T-Maze layout to force (``reset(options={"layout": ...})``), None for a random one.
+    :return: undiscounted return and number of steps.
+    """
+    obs, _ = env.reset(options=None if layout is None else {"layout": layout})
+    state, start, total, steps = None, True, 0.0, 0
+    while True:
+        action, state = model.predict(obs, state=state, episode_start=np.array([start]), deterministic=True)
+        obs, reward, terminated, truncated, _ = env.step(int(action))
+        start = False
+        total += float(reward)
+        steps += 1
+        if terminated or truncated:
+            return total, steps
+
+
+def is_tmaze_optimal(model: Any, env: gym.Env) -> bool:
+    """SPEC §6: the greedy policy earns 4 in exactly ``L + 1`` steps in both layouts."""
+    length = env.unwrapped.length
+    for layout in ("up", "down"):
+        total, steps = play_greedy(model, env, layout)
+        if total != TMAZE_OPTIMAL_RETURN or steps != length + 1:
+            return False
+    return True
+
+
+class TMazeOptimalCallback(BaseCallback):
+    """Episodes to optimal policy (Fig. 13): every ``check_freq`` episodes, is the greedy policy optimal?
+
+    Logs ``eval/optimal`` (0/1) and, once reached, ``eval/first_optimal_episode``. With DRQN the
+    check runs before training episode ``e`` (the policy after ``e`` episodes, the buffer fill not
+    counted); with other algorithms (e.g. RecurrentPPO) ``e`` counts the finished training episodes.
+
+    :param eval_env: a ``TMaze-v0`` env (a fresh copy of the training env if None).
+    :param check_freq: episodes between checks (20, the authors' schedule).
+    :param stop_when_optimal: stop training at the first optimal check.
+    :param verbose: 1 prints each optimal check.
+    """
+
+    def __init__(
+        self,
+        eval_env: gym.Env | None = None,
+        check_freq: int = 20,
+        stop_when_optimal: bool = False,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        if not isinstance(check_freq, int) or check_freq < 1:
+            raise ValueError(f"check_freq must be a positive integer; got {check_freq!r}")
+        self.eval_env = eval_env
+        self.check_freq = check_freq
+        self.stop_when_optimal = stop_when_optimal
+        self.first_optimal_episode: int | None = None
+        self.first_optimal_time: float | None = None  # seconds since the start of training
+        self.first_optimal_timesteps: int | None = None  # env steps of the model at that check
+        self.held = True  # optimal at every check after the first optimal one
+        self.checks: list[tuple[int, bool]] = []
+        self._episodes = 0
+        self._start = 0.0
+
+    def _init_callback(self) -> None:
+        if self.eval_env is None:
+            self.eval_env = env_from_training_env(self.model)
+        self._is_drqn = hasattr(self.model, "num_train_episodes")
+
+    def _on_training_start(self) -> None:
+        self._start = time.perf_counter()
+
+    def check(self, episode: int) -> bool:
+        """Run the check for the policy after ``episode`` training episodes, log it and return it."""
+        optimal = is_tmaze_optimal(self.model, self.eval_env)
+        self.checks.append((episode, optimal))
+        self.logger.record("eval/optimal", float(optimal))
+        if optimal and self.first_optimal_episode is None:
+            self.first_optimal_episode = episode
+            self.first_optimal_time = time.perf_counter() - self._start
+            self.first_optimal_timesteps = self.model.num_timesteps
+            if self.verbose:
+                print(f"optimal policy after {episode} episodes ({self.first_optimal_time:.1f} s)")
+        elif not optimal and self.first_optimal_episode is not None:
+            self.held = False
+        if self.first_optimal_episode is not None:
+            self.logger.record("eval/first_optimal_episode", self.first_optimal_episode)
+        return optimal
+
+    def _due(self, episode: int) -> bool:
+        return episode % self.check_freq == 0 and (not self.checks or self.checks[-1][0] != episode)
+
+    def _on_rollout_start(self) -> None:
+        if self._is_drqn and self._due(self.model.num_train_episodes):
+            self.check(self.model.num_train_episodes)
+
+    def _on_step(self) -> bool:
+        if not self._is_drqn:
+            for done in self.locals.get("dones", ()):
+                if done:
+                    self._episodes += 1
+                    if self._due(self._episodes):
+                        self.check(self._episodes)
+        return not (self.stop_when_optimal and self.first_optimal_episode is not None)
+
+    def _on_training_end(self) -> None:
+        episode = self.model.num_train_episodes if self._is_drqn else self._episodes
+        if self._due(episode):
+            self.check(episode)
+
+
+class EpisodeProgressBar(BaseCallback):
+    """A tqdm bar over DRQN's training episodes (``learn(max_episodes=total)``).
+
+    :param total: number of training episodes of the run.
+    :param optimal: a :class:`TMazeOptimalCallback` whose first optimal episode is shown, if any.
+    """
+
+    def __init__(self, total: int, optimal: TMazeOptimalCallback | None = None) -> None:
+        super().__init__()
+        self.total = total
+        self.optimal = optimal
+        self.bar: tqdm | None = None
+
+    def _on_training_start(self) -> None:
+        self.bar = tqdm(total=self.total, unit="episode", dynamic_ncols=True)
+
+    def _on_rollout_end(self) -> None:
+        assert self.bar is not None
+        self.bar.update(1)
+        if self.optimal is not None and self.optimal.first_optimal_episode is not None:
+            self.bar.set_postfix(first_optimal=self.optimal.first_optimal_episode, refresh=False)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class WallTimeLimit(BaseCallback):
+    """Stop training after ``max_seconds`` of wall time (from the start of ``learn``).
+
+    :param max_seconds: the budget in seconds.
+    """
+
+    def __init__(self, max_seconds: float) -> None:
+        super().__init__()
+        if max_seconds <= 0:
+            raise ValueError(f"max_seconds must be > 0; got {max_seconds!r}")
+        self.max_seconds = max_seconds
+        self.deadline = float("inf")
+
+    def _on_training_start(self) -> None:
+        self.deadline = time.perf_counter() + self.max_seconds
+
+    def _on_step(self) -> bool:
+        return time.perf_counter() < self.deadline

@@ -1,0 +1,474 @@
+"""Deep recurrent Q-learning (DRQN) with optional warmup: Algorithm 4 (Appendix C) as an SB3 algorithm."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, ClassVar, TypeVar
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import safe_mean
+
+from recurrent_q.buffers import TRAIN_MODES, EpisodeBatch, EpisodeReplayBuffer
+from recurrent_q.callbacks import (
+    EpisodeProgressBar,
+    TMazeOptimalCallback,
+    WallTimeLimit,
+    is_tmaze_optimal,
+    tensorboard_writer,
+)
+from recurrent_q.multistability import WarmupConfig, estimate_vaa, warmup
+from recurrent_q.policies import NO_ACTION, DRQNPolicy, check_spaces
+
+SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
+
+
+class DRQN(BaseAlgorithm):
+    """Deep Recurrent Q-Network (Hausknecht & Stone, 2015) as in Lambrechts et al. (2023), Algorithm 4.
+
+    Paper: https://doi.org/10.1016/j.neunet.2023.07.023 (Appendix C). The replay buffer is first
+    filled with ``buffer_size`` transitions of the exploration policy ℰ (``env.unwrapped.exploration_probs``
+    if the env has it, else uniform); the Q-network may then be warmed up on the histories in it
+    (§6.1); then each training episode ``e`` is an ε-greedy rollout followed by ``gradient_steps``
+    steps on batches of ``batch_size`` transitions, and the target network is copied when
+    ``e % target_update_interval == 0``. ``learn`` counts env steps (fill included), as SB3 does;
+    ``max_episodes`` also bounds the number of training episodes.
+
+    :param policy: the policy class or alias (``"RecurrentQPolicy"``, a :class:`DRQNPolicy`).
+    :param env: the environment (discrete actions; ``Discrete`` or ``Box`` observations), or its id.
+    :param learning_rate: Adam learning rate α (or a schedule).
+    :param buffer_size: replay capacity ``N`` in transitions (FIFO).
+    :param batch_size: ``B`` transitions per gradient step.
+    :param gamma: discount factor γ.
+    :param gradient_steps: ``I`` gradient steps after each episode.
+    :param target_update_interval: ``C``: the target network is copied every ``C`` episodes.
+    :param exploration_rate: ε of the ε-greedy policy (exploration actions are drawn from ℰ).
+    :param train_mode: ``"histories"`` (default, Algorithm 4): each sampled transition is trained on
+        its whole history, the loss on its last step only; ``"sequences"`` (R2D2 / Memory-RL style):
+        the loss covers every step of the episodes that hold the sampled transitions (more targets
+        per gradient step for the same sequence passes). Both run each sampled episode once.
+    :param warmup: warm up the Q-network's cell stack on the buffer's histories before training:
+        ``True`` for the default :class:`WarmupConfig`, or a ``WarmupConfig``.
+    :param vaa_interval: log ``train/vaa`` (``vaa_steps`` iterations) every this many episodes (0: never).
+    :param vaa_steps: ``M`` of the cheap VAA estimate.
+    :param vaa_measure_interval: log ``train/vaa_measure`` (``vaa_measure_steps``) every this many episodes.
+    :param vaa_measure_steps: ``M`` of the full VAA measure (the paper's 10 000).
+    :param vaa_batch_size: histories per VAA batch ``|X|`` (its floor is ``1 / vaa_batch_size``).
+    :param stats_window_size: episodes averaged in ``rollout/*``.
+    :param tensorboard_log: TensorBoard log directory (None: no logging).
+    :param policy_kwargs: arguments of :class:`DRQNPolicy` (``cell``, ``hidden_size``, ``num_layers``,
+        ``double``, ``t_max``, ``use_previous_reward``, ``exploration_probs``).
+    :param verbose: 0 silent, 1 info.
+    :param seed: seed of python, numpy, torch, the env and the exploration draws.
+    :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    :param _init_setup_model: build the networks now (False when loading).
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"RecurrentQPolicy": DRQNPolicy}
+    policy: DRQNPolicy
+    replay_buffer: EpisodeReplayBuffer
+
+    def __init__(
+        self,
+        policy: str | type[DRQNPolicy],
+        env: GymEnv | str | None,
+        learning_rate: float | Schedule = 1e-3,
+        buffer_size: int = 8192,
+        batch_size: int = 32,
+        gamma: float = 0.98,
+        gradient_steps: int = 10,
+        target_update_interval: int = 20,
+        exploration_rate: float = 0.2,
+        train_mode: str = "histories",
+        warmup: bool | WarmupConfig = False,
+        vaa_interval: int = 20,
+        vaa_steps: int = 200,
+        vaa_measure_interval: int = 200,
+        vaa_measure_steps: int = 10_000,
+        vaa_batch_size: int = 200,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            support_multi_env=False,
+            seed=seed,
+        )
+        self.buffer_size = buffer_size
+        self.batch_size = batch_size
+        self.gamma = gamma
+        self.gradient_steps = gradient_steps
+        self.target_update_interval = target_update_interval
+        self.exploration_rate = exploration_rate
+        self.train_mode = train_mode
+        self.warmup = warmup
+        self.vaa_interval = vaa_interval
+        self.vaa_steps = vaa_steps
+        self.vaa_measure_interval = vaa_measure_interval
+        self.vaa_measure_steps = vaa_measure_steps
+        self.vaa_batch_size = vaa_batch_size
+        self.num_train_episodes = 0  # e of Algorithm 4: training episodes so far (the fill excluded)
+        self.num_fill_episodes = 0
+        self.warmup_result = None
+        self._check_arguments()
+        if self.env is not None:
+            check_spaces(self.observation_space, self.action_space)
+            self._complete_policy_kwargs()
+        if _init_setup_model:
+            self._setup_model()
+
+    def _check_arguments(self) -> None:
+        for name in ("buffer_size", "batch_size", "target_update_interval"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        for name in ("gradient_steps", "vaa_interval", "vaa_measure_interval"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
+        if self.batch_size > self.buffer_size:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must not exceed buffer_size ({self.buffer_size}) transitions"
+            )
+        if self.train_mode not in TRAIN_MODES:
+            raise ValueError(
+                f"train_mode must be one of {', '.join(map(repr, TRAIN_MODES))}; got {self.train_mode!r}"
+            )
+        if not 0.0 <= self.exploration_rate <= 1.0:
+            raise ValueError(f"exploration_rate must be in [0, 1]; got {self.exploration_rate!r}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1]; got {self.gamma!r}")
+        if not isinstance(self.warmup, (bool, WarmupConfig)):
+            raise ValueError(f"warmup must be a bool or a WarmupConfig; got {self.warmup!r}")
+
+    def _complete_policy_kwargs(self) -> None:
+        """Take ℰ from the env (``exploration_probs``) and chrono's ``t_max`` from its horizon."""
+        kwargs = self.policy_kwargs
+        if "exploration_probs" not in kwargs:
+            try:
+                kwargs["exploration_probs"] = np.asarray(self.env.get_attr("exploration_probs")[0])
+            except AttributeError:
+                kwargs["exploration_probs"] = None
+        if kwargs.get("cell") == "chrono" and kwargs.get("t_max") is None:
+            spec = self.env.get_attr("spec")[0]
+            if spec is not None and spec.max_episode_steps is not None:
+                kwargs["t_max"] = spec.max_episode_steps  # SPEC §3: T_max = 3L, the horizon, in RL
+
+    def _setup_model(self) -> None:
+        self._setup_lr_schedule()
+        self.set_random_seed(self.seed)
+        self.replay_buffer = EpisodeReplayBuffer(self.buffer_size, self.observation_space, self.device)
+        self.policy = self.policy_class(
+            self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
+        ).to(self.device)
+        self.policy.exploration_rate = self.exploration_rate
+        self.policy.rng = np.random.default_rng(self.seed)
+        self.q_net = self.policy.q_net
+        self.q_net_target = self.policy.q_net_target
+        self._vaa_generator = th.Generator().manual_seed(self._seed_or_zero())
+
+    def _seed_or_zero(self) -> int:
+        return 0 if self.seed is None else int(self.seed)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_vaa_generator", "warmup_result"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer"], []
+
+    def train(self, gradient_steps: int, batch_size: int) -> None:
+        """``gradient_steps`` steps of Algorithm 4 (lines 22-27) on batches of ``batch_size`` transitions."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        losses = []
+        for _ in range(gradient_steps):
+            # Sample B transitions; each episode holding one is run once, `weights` mark the trained steps
+            batch = self.replay_buffer.sample(batch_size, self.policy.rng, self.train_mode)
+            x = self.q_net.episode_features(batch.observations, batch.actions, batch.rewards)  # [U, T + 1, F]
+            with th.no_grad():
+                # max_a Q_θ'(η_{0:t+1}, a) for every t of every episode, in one pass of the target network
+                next_q = self.q_net_target(x)[0][:, 1:].max(-1).values
+                # y = r + γ max_a Q_θ'(η', a), without bootstrap when o_{t+1} is terminal (line 25)
+                target = batch.rewards + self.gamma * (1.0 - batch.dones) * next_q
+            # Q_θ(η_{0:t}, a_t) for every t, in one pass of the online network
+            q = self.q_net(x[:, :-1])[0].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
+            # (y − Q_θ(η, a))² averaged over the sampled transitions (line 26)
+            loss = (batch.weights * (target - q) ** 2).sum() / batch.weights.sum()
+            # Adam step (line 27)
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            self.policy.optimizer.step()
+            losses.append(loss.detach())
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        if losses:
+            self.logger.record("train/loss", th.stack(losses).mean().item())
+
+    def learn(
+        self: SelfDRQN,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 20,
+        tb_log_name: str = "DRQN",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+        max_episodes: int | None = None,
+    ) -> SelfDRQN:
+        """Fill the buffer (first call), warm up if asked, then train until ``total_timesteps`` env steps.
+
+        :param total_timesteps: env steps to run, the buffer fill included (a lower bound: the last
+            episode is completed).
+        :param callback: SB3 callback(s), called at every env step (``on_step``) and around every
+            training episode (``on_rollout_start`` / ``on_rollout_end``).
+        :param log_interval: dump the logs every this many training episodes.
+        :param tb_log_name: name of the TensorBoard run.
+        :param reset_num_timesteps: reset the step counter (SB3 semantics).
+        :param progress_bar: SB3's progress bar over env steps.
+        :param max_episodes: stop after this many training episodes in this call (None: no bound).
+        """
+        if max_episodes is not None and (not isinstance(max_episodes, int) or max_episodes < 0):
+            raise ValueError(f"max_episodes must be None or a non-negative integer; got {max_episodes!r}")
+        total_timesteps, callback = self._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
+        callback.on_training_start(locals(), globals())
+        continue_training = True
+        if not self.replay_buffer.full:
+            continue_training = self._fill_replay_buffer(callback)
+            if continue_training and self.warmup and self.warmup_result is None:
+                self._warm_up()
+        first_episode = self.num_train_episodes
+        while continue_training and self.num_timesteps < total_timesteps:
+            if max_episodes is not None and self.num_train_episodes - first_episode >= max_episodes:
+                break
+            if self.num_train_episodes % self.target_update_interval == 0:
+                self.q_net_target.load_state_dict(self.q_net.state_dict())  # θ' ← θ (lines 7-8)
+            callback.on_rollout_start()
+            continue_training = self._collect_episode(callback, self.exploration_rate)
+            callback.on_rollout_end()
+            if not continue_training:
+                break
+            self.train(self.gradient_steps, self.batch_size)
+            self.num_train_episodes += 1
+            self._log_vaa()
+            if log_interval and self.num_train_episodes % log_interval == 0:
+                self.dump_logs()
+        callback.on_training_end()
+        return self
+
+    def _fill_replay_buffer(self, callback: BaseCallback) -> bool:
+        """Line 2: episodes of the exploration policy until the buffer holds ``buffer_size`` transitions."""
+        while not self.replay_buffer.full:
+            if not self._collect_episode(callback, exploration_rate=1.0):
+                return False
+            self.num_fill_episodes += 1
+        return True
+
+    def _collect_episode(self, callback: BaseCallback, exploration_rate: float) -> bool:
+        """One ε-greedy episode (lines 10-20), stored in the buffer; False if a callback stopped training."""
+        assert self.env is not None
+        if self._last_obs is None or not self._last_episode_starts[0]:
+            self._last_obs = self.env.reset()
+        policy, q_net, device = self.policy, self.q_net, self.device
+        observations, actions, rewards = [self._last_obs[0]], [], []
+        state = q_net.rnn.initial_state(1, device)
+        previous_action = th.full((1,), NO_ACTION, device=device)
+        previous_reward = th.zeros(1, device=device)
+        policy.set_training_mode(False)
+        while True:
+            if exploration_rate >= 1.0:
+                action = policy.exploration_actions(1)
+            else:
+                with th.no_grad():
+                    obs = th.as_tensor(self._last_obs, device=device)
+                    q_values, state = q_net.step(q_net.features(obs, previous_action, previous_reward), state)
+                action = policy.select_actions(q_values, policy.rng, exploration_rate)
+            new_obs, reward, dones, infos = self.env.step(action)
+            self.num_timesteps += 1
+            callback.update_locals(locals())
+            if not callback.on_step():
+                self._last_obs, self._last_episode_starts = new_obs, dones
+                return False
+            self._update_info_buffer(infos, dones)
+            actions.append(int(action[0]))
+            rewards.append(float(reward[0]))
+            self._last_obs, self._last_episode_starts = new_obs, dones
+            if dones[0]:
+                observations.append(infos[0]["terminal_observation"])
+                terminated = not infos[0].get("TimeLimit.truncated", False)
+                self.replay_buffer.add(
+                    np.stack(observations), np.array(actions), np.array(rewards), terminated
+                )
+                self._episode_num += 1
+                return True
+            observations.append(new_obs[0])
+            previous_action = th.as_tensor(action, device=device)
+            previous_reward = th.as_tensor(reward, dtype=th.float32, device=device)
+
+    def _replay_histories(self) -> tuple[th.Tensor, th.Tensor]:
+        """Inputs ``[N, T + 1, F]`` of every episode in the buffer, and their lengths (in inputs)."""
+        episodes: EpisodeBatch = self.replay_buffer.all_episodes()
+        x = self.q_net.episode_features(episodes.observations, episodes.actions, episodes.rewards)
+        return x, episodes.lengths + 1
+
+    def _warm_up(self) -> None:
+        """Lines 3-5: warm up the cell stack on the histories in the buffer, then copy it to the target."""
+        config = WarmupConfig() if self.warmup is True else self.warmup
+        x, lengths = self._replay_histories()
+        writer = tensorboard_writer(self.logger)  # the warmup logs warmup/vaa_star at each of its steps
+        generator = None if config.seed is not None else th.Generator().manual_seed(self._seed_or_zero())
+        self.warmup_result = warmup(
+            self.q_net.rnn, x, config, lengths=lengths, writer=writer, generator=generator
+        )
+        if writer is None and self.warmup_result.vaa_star:
+            self.logger.record("warmup/vaa_star", float(np.mean(self.warmup_result.vaa_star[-1])))
+        self.q_net_target.load_state_dict(self.q_net.state_dict())
+
+    def _log_vaa(self) -> None:
+        """Log ``train/vaa`` (M = ``vaa_steps``) and ``train/vaa_measure`` (``vaa_measure_steps``)."""
+        e = self.num_train_episodes
+        todo = []
+        if self.vaa_interval and e % self.vaa_interval == 0:
+            todo.append(("train/vaa", self.vaa_steps))
+        if self.vaa_measure_interval and e % self.vaa_measure_interval == 0:
+            todo.append(("train/vaa_measure", self.vaa_measure_steps))
+        if not todo:
+            return
+        x, lengths = self._replay_histories()
+        for key, steps in todo:
+            value = estimate_vaa(
+                self.q_net.rnn,
+                x,
+                steps=steps,
+                batch_size=min(self.vaa_batch_size, len(x)),
+                lengths=lengths,
+                generator=self._vaa_generator,
+            )
+            self.logger.record(key, value)
+
+    def dump_logs(self) -> None:
+        """Write the ``rollout/``, ``time/`` and pending ``train/`` and ``eval/`` records."""
+        elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
+        self.logger.record("time/episodes", self.num_train_episodes)
+        self.logger.record("time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / elapsed))
+        self.logger.record("time/time_elapsed", elapsed, exclude="tensorboard")
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        if self.ep_info_buffer:
+            self.logger.record("rollout/ep_rew_mean", safe_mean([info["r"] for info in self.ep_info_buffer]))
+            self.logger.record("rollout/ep_len_mean", safe_mean([info["l"] for info in self.ep_info_buffer]))
+        if self.ep_success_buffer:
+            self.logger.record("rollout/success_rate", safe_mean(self.ep_success_buffer))
+        self.logger.dump(step=self.num_timesteps)
+
+
+TMAZE_VERSIONS = ("classic", "warmup", "double", "double-classic")
+
+
+def run_tmaze_experiment(
+    length: int,
+    cell: str = "gru",
+    version: str = "warmup",
+    seed: int = 0,
+    episodes: int = 1000,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    warmup_steps: int | None = None,
+    train_mode: str = "histories",
+    gradient_steps: int = 10,
+    batch_size: int = 32,
+    buffer_size: int = 8192,
+    check_freq: int = 20,
+    stop_when_optimal: bool = False,
+    max_seconds: float | None = None,
+    vaa_interval: int = 20,
+    vaa_measure_interval: int = 200,
+    logdir: str | None = None,
+    save_path: str | None = None,
+    device: str = "cpu",
+    progress_bar: bool = False,
+) -> dict[str, Any]:
+    """Train DRQN on ``TMaze-v0`` of corridor ``length``; report the episodes to the optimal policy (Fig. 13).
+
+    :param version: ``"classic"`` (no warmup), ``"warmup"``, ``"double"`` (double layers, first halves
+        warmed up, §6.3) or ``"double-classic"`` (double layers, no warmup, Appendix G).
+    :param warmup_steps: warmup gradient steps ``S`` (``WarmupConfig`` default if None).
+    :param episodes: training episodes at most (after the buffer fill).
+    :param stop_when_optimal: stop at the first optimal check.
+    :param max_seconds: wall-time budget of ``learn`` (None: none).
+    :param logdir: TensorBoard run directory, with the settings as a text table (None: no logging).
+    :param save_path: model zip to write (None: not saved).
+    :return: ``first_optimal_episode`` (None if never), ``optimal_at_end``, ``held``, ``episodes``,
+        ``fill_episodes``, ``wall_time_s`` (construction to end), ``time_to_optimal_s`` (from the start of
+        ``learn``: fill, warmup, training and checks) and the settings.
+    """
+    import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+
+    settings = dict(locals())
+    if version not in TMAZE_VERSIONS:
+        raise ValueError(f"version must be one of {', '.join(map(repr, TMAZE_VERSIONS))}; got {version!r}")
+    start = time.perf_counter()
+    warm: bool | WarmupConfig = False
+    if version in ("warmup", "double"):
+        warm = WarmupConfig() if warmup_steps is None else WarmupConfig(steps=warmup_steps)
+    model = DRQN(
+        "RecurrentQPolicy",
+        gym.make("TMaze-v0", length=length),
+        buffer_size=buffer_size,
+        batch_size=batch_size,
+        gradient_steps=gradient_steps,
+        train_mode=train_mode,
+        warmup=warm,
+        vaa_interval=vaa_interval,
+        vaa_measure_interval=vaa_measure_interval,
+        policy_kwargs=dict(
+            cell=cell, hidden_size=hidden_size, num_layers=num_layers, double=version.startswith("double")
+        ),
+        seed=seed,
+        device=device,
+    )
+    if logdir is not None:
+        from stable_baselines3.common.logger import configure
+
+        model.set_logger(configure(logdir, ["tensorboard"]))
+        table = "\n".join(f"|{key}|{value}|" for key, value in settings.items())
+        tensorboard_writer(model.logger).add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
+    optimal = TMazeOptimalCallback(gym.make("TMaze-v0", length=length), check_freq, stop_when_optimal)
+    callbacks: list[BaseCallback] = [optimal]
+    if max_seconds is not None:
+        callbacks.append(WallTimeLimit(max_seconds))
+    if progress_bar:
+        callbacks.append(EpisodeProgressBar(episodes, optimal))
+    model.learn(10**12, callback=callbacks, max_episodes=episodes)
+    wall = time.perf_counter() - start
+    if save_path is not None:
+        model.save(save_path)
+    held = optimal.held if optimal.first_optimal_episode is not None else None
+    return {
+        **{key: settings[key] for key in ("length", "cell", "version", "seed", "train_mode")},
+        "first_optimal_episode": optimal.first_optimal_episode,
+        "optimal_at_end": is_tmaze_optimal(model, gym.make("TMaze-v0", length=length)),
+        "held": held,
+        "episodes": model.num_train_episodes,
+        "fill_episodes": model.num_fill_episodes,
+        "wall_time_s": wall,
+        "time_to_optimal_s": optimal.first_optimal_time,
+        "timesteps_to_optimal": optimal.first_optimal_timesteps,
+    }

@@ -1,0 +1,138 @@
+"""Tests of recurrent_q.callbacks: the T-Maze optimality check, RecurrentPPO warmup, wall-time limit."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from sb3_contrib import RecurrentPPO
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+
+import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+from recurrent_q import callbacks as callbacks_module
+from recurrent_q.callbacks import (
+    TMazeOptimalCallback,
+    WallTimeLimit,
+    WarmupCallback,
+    exploration_rollouts,
+    is_tmaze_optimal,
+)
+from recurrent_q.multistability import WarmupConfig, WarmupResult
+from tmaze_gym import DOWN, LEFT, OBS_DOWN, OBS_JUNCTION, OBS_UP, RIGHT, UP
+
+
+class ScriptedAgent:
+    """A recurrent 'model' with SB3's predict: the state remembers the first observation."""
+
+    num_timesteps = 0
+
+    def __init__(self, detour: bool = False, memory: bool = True) -> None:
+        self.detour, self.memory = detour, memory
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=False):
+        first, steps = (int(obs), 0) if episode_start[0] or state is None else state
+        if obs == OBS_JUNCTION:
+            goal_up = first == OBS_UP if self.memory else True
+            action = UP if goal_up else DOWN
+        else:
+            action = LEFT if self.detour and steps == 1 else RIGHT
+        return np.array(action), (first, steps + 1)
+
+
+@pytest.mark.parametrize("length", [2, 5])
+def test_optimality_check(length):
+    env = gym.make("TMaze-v0", length=length)
+    assert is_tmaze_optimal(ScriptedAgent(), env)
+    assert not is_tmaze_optimal(ScriptedAgent(memory=False), env)  # wrong in the down layout
+    assert not is_tmaze_optimal(ScriptedAgent(detour=True), env)  # return 4 but not in L + 1 steps
+
+
+def test_optimal_callback_first_episode_and_held():
+    callback = TMazeOptimalCallback(gym.make("TMaze-v0", length=4), check_freq=20)
+    recorder = _Recorder()
+    callback.model = ScriptedAgent()
+    callback.model.logger = recorder
+    assert callback.check(0) and callback.first_optimal_episode == 0 and callback.held
+    callback.model = ScriptedAgent(memory=False)
+    callback.model.logger = recorder
+    assert not callback.check(20)
+    assert callback.first_optimal_episode == 0 and not callback.held
+    assert recorder.values["eval/optimal"] == 0.0 and recorder.values["eval/first_optimal_episode"] == 0
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.values = {}
+
+    def record(self, key, value, exclude=None):
+        self.values[key] = value
+
+
+def test_exploration_rollouts_follow_the_exploration_policy():
+    env = gym.make("TMaze-v0", length=30)
+    observations, lengths = exploration_rollouts(env, 3000, np.random.default_rng(0))
+    assert lengths.sum() >= 3000 and observations.shape[:2] == (len(lengths), lengths.max())
+    assert set(np.unique(lengths)) <= set(range(1, 91))
+    # Under ℰ (P(Right) = 1/2) most episodes reach the junction; under a uniform policy few would.
+    assert (observations == OBS_JUNCTION).any(1).mean() > 0.5
+
+
+def recurrent_ppo(length: int = 5) -> RecurrentPPO:
+    env = make_vec_env("TMaze-v0", n_envs=2, seed=0, env_kwargs={"length": length})
+    return RecurrentPPO(
+        "MlpLstmPolicy",
+        env,
+        n_steps=32,
+        batch_size=64,
+        n_epochs=1,
+        policy_kwargs={"lstm_hidden_size": 16},
+        seed=0,
+    )
+
+
+def test_warmup_callback_warms_up_recurrent_ppo_lstms():
+    model = recurrent_ppo()
+    actor = [p.detach().clone() for p in model.policy.lstm_actor.parameters()]
+    critic = [p.detach().clone() for p in model.policy.lstm_critic.parameters()]
+    callback = WarmupCallback(WarmupConfig(steps=5, batch_size=32), n_steps=300, seed=0)
+    model.learn(64, callback=callback)
+    assert set(callback.results) == {"actor", "critic"} and len(callback.results["actor"].loss) == 5
+    assert not all(th.equal(p, q) for p, q in zip(actor, model.policy.lstm_actor.parameters(), strict=True))
+    assert not all(th.equal(p, q) for p, q in zip(critic, model.policy.lstm_critic.parameters(), strict=True))
+    model.learn(64, callback=callback, reset_num_timesteps=False)  # a second learn() does not warm up again
+    assert len(callback.results["actor"].loss) == 5
+
+
+def test_warmup_callback_feeds_the_features_the_lstm_sees(monkeypatch):
+    calls = []
+
+    def fake_warmup(module, sequences, config, lengths=None, writer=None):
+        calls.append((module, sequences, lengths))
+        return WarmupResult(vaa_star=[[0.5]], loss=[0.1], stabilisation=[1])
+
+    monkeypatch.setattr(callbacks_module, "warmup", fake_warmup)
+    model = recurrent_ppo()
+    model.learn(64, callback=WarmupCallback(n_steps=400, seed=0))
+    (actor, x, lengths), (critic, _, _) = calls
+    assert actor is model.policy.lstm_actor and critic is model.policy.lstm_critic
+    assert (
+        x.shape == (len(lengths), int(lengths.max()), model.policy.features_dim) and int(lengths.sum()) >= 400
+    )
+    valid = th.arange(x.shape[1])[None] < lengths[:, None]
+    assert th.equal(x[valid].sum(-1), th.ones(int(valid.sum())))  # one-hot observations of Discrete(4)
+    assert th.equal(x[:, 0].argmax(-1) <= OBS_DOWN, th.ones(len(x), dtype=th.bool))  # o_0 shows the layout
+
+
+def test_warmup_callback_rejects_non_recurrent_models():
+    model = PPO("MlpPolicy", gym.make("TMaze-v0", length=3), n_steps=16, batch_size=16)
+    with pytest.raises(TypeError, match="lstm_actor"):
+        model.learn(16, callback=WarmupCallback(WarmupConfig(steps=1)))
+    with pytest.raises(ValueError, match="n_steps must be a positive integer"):
+        WarmupCallback(n_steps=0)
+
+
+def test_wall_time_limit_stops_training():
+    model = PPO("MlpPolicy", gym.make("TMaze-v0", length=3), n_steps=16, batch_size=16)
+    callback = WallTimeLimit(1e-6)
+    model.learn(10_000, callback=callback)
+    assert model.num_timesteps < 10_000

@@ -1,0 +1,341 @@
+"""Tests of DRQN (SPEC §6, Algorithm 4): learning, loss, replay, SB3 integration, predict, errors."""
+
+import copy
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import EvalCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+from recurrent_q.buffers import EpisodeReplayBuffer
+from recurrent_q.callbacks import TMazeOptimalCallback, is_tmaze_optimal
+from recurrent_q.cells import CELL_NAMES
+from recurrent_q.drqn import DRQN
+from recurrent_q.multistability import WarmupConfig
+from recurrent_q.policies import NO_ACTION, RecurrentQState
+
+LEARNING_SEED = 0
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small networks on CPU run fastest on one thread."""
+    threads = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(threads)
+
+
+def tmaze(length: int = 3, **kwargs) -> gym.Env:
+    return gym.make("TMaze-v0", length=length, **kwargs)
+
+
+def small_model(env: gym.Env | None = None, **kwargs) -> DRQN:
+    settings = dict(
+        buffer_size=256, batch_size=8, gradient_steps=2, vaa_interval=0, vaa_measure_interval=0, seed=0
+    )
+    settings.update(kwargs)
+    return DRQN("RecurrentQPolicy", tmaze() if env is None else env, **settings)
+
+
+def greedy_actions(model: DRQN, env: gym.Env, layout: str) -> list[int]:
+    obs, _ = env.reset(options={"layout": layout})
+    state, start, actions = None, True, []
+    while True:
+        action, state = model.predict(obs, state, np.array([start]), deterministic=True)
+        actions.append(int(action))
+        obs, _, terminated, truncated, _ = env.step(int(action))
+        start = False
+        if terminated or truncated:
+            return actions
+
+
+def same(params, other_params) -> bool:
+    return all(th.equal(p, q) for p, q in zip(list(params), list(other_params), strict=True))
+
+
+def row(state: RecurrentQState, i: int) -> RecurrentQState:
+    return RecurrentQState(
+        state.rnn[:, i : i + 1], state.previous_action[i : i + 1], state.previous_reward[i : i + 1]
+    )
+
+
+# ----------------------------------------------------------------------------- learning
+
+
+def test_gru_warmup_learns_tmaze_length_10():
+    """The real check: GRU 2×32 + warmup, paper defaults, reaches the optimal policy at L = 10."""
+    model = DRQN(
+        "RecurrentQPolicy", tmaze(10), warmup=True, seed=LEARNING_SEED, vaa_interval=0, vaa_measure_interval=0
+    )
+    optimal = TMazeOptimalCallback(tmaze(10), stop_when_optimal=True)
+    model.learn(10**9, callback=optimal, max_episodes=400)
+    assert optimal.first_optimal_episode is not None, optimal.checks
+    assert is_tmaze_optimal(model, tmaze(10))
+    # The same greedy policy through SB3's evaluate_policy, one env and a batch of 3 envs (batched predict).
+    mean, _ = evaluate_policy(model, Monitor(tmaze(10)), n_eval_episodes=6, deterministic=True)
+    assert mean == pytest.approx(4.0)
+    vec_env = DummyVecEnv([lambda: Monitor(tmaze(10))] * 3)
+    rewards, lengths = evaluate_policy(
+        model, vec_env, n_eval_episodes=9, deterministic=True, return_episode_rewards=True
+    )
+    assert rewards == pytest.approx([4.0] * 9) and set(lengths) == {11}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gru_warmup_learns_tmaze_length_20(seed):
+    model = DRQN(
+        "RecurrentQPolicy", tmaze(20), warmup=True, seed=seed, vaa_interval=0, vaa_measure_interval=0
+    )
+    optimal = TMazeOptimalCallback(tmaze(20), stop_when_optimal=True)
+    model.learn(10**9, callback=optimal, max_episodes=600)
+    assert optimal.first_optimal_episode is not None, optimal.checks
+
+
+# ----------------------------------------------------------------------------- loss
+
+
+@pytest.mark.parametrize("train_mode", ["histories", "sequences"])
+def test_one_pass_loss_equals_per_prefix_algorithm_4(train_mode):
+    """The loss of one sequence pass per sampled episode equals Algorithm 4 computed history by history."""
+    model = small_model(gamma=0.9, train_mode=train_mode, batch_size=16)
+    model.learn(10**9, max_episodes=2)
+    with th.no_grad():  # make the target network differ from the online one
+        for p in model.q_net_target.parameters():
+            p.add_(0.1 * th.randn_like(p))
+    buffer, batch_size = model.replay_buffer, 16
+    rng = copy.deepcopy(model.policy.rng)
+    slots, cumulative = buffer._sample_index()
+    flat = rng.integers(buffer.size, size=batch_size)
+    rows = np.searchsorted(cumulative, flat, side="right")
+    steps = buffer.first_live[slots[rows]] + flat - np.where(rows > 0, cumulative[rows - 1], 0)
+    if train_mode == "histories":
+        pairs = list(zip(slots[rows], steps, strict=True))
+    else:
+        pairs = [
+            (s, t) for s in np.unique(slots[rows]) for t in range(buffer.first_live[s], buffer.lengths[s])
+        ]
+    errors = []
+    for slot, t in pairs:
+        t = int(t)
+        obs = th.as_tensor(buffer.observations[slot, : t + 2])[None]
+        actions = th.as_tensor(buffer.actions[slot, : t + 1])[None]
+        rewards = th.as_tensor(buffer.rewards[slot, : t + 1])[None]
+        x = model.q_net.episode_features(obs, actions, rewards)  # history η_{0:t+1}
+        with th.no_grad():
+            q = model.q_net(x[:, : t + 1])[0][0, -1, actions[0, t]]  # Q_θ(η_{0:t}, a_t)
+            next_q = model.q_net_target(x)[0][0, -1].max()  # max_a Q_θ'(η_{0:t+1}, a)
+        terminal = buffer.terminated[slot] and t == buffer.lengths[slot] - 1
+        y = rewards[0, t] + (0.0 if terminal else 0.9 * next_q)
+        errors.append(float((y - q) ** 2))
+    model.train(1, batch_size)
+    assert model.logger.name_to_value["train/loss"] == pytest.approx(np.mean(errors), rel=1e-5)
+
+
+def test_truncated_episode_bootstraps_terminal_does_not():
+    buffer = EpisodeReplayBuffer(100, spaces.Discrete(4))
+    buffer.add(np.array([0, 2, 3]), np.array([0, 0]), np.array([0.0, 4.0]), terminated=True)
+    buffer.add(np.array([1, 2, 2]), np.array([0, 1]), np.array([0.0, -0.1]), terminated=False)
+    batch = buffer.all_episodes()
+    assert batch.dones.tolist() == [[0.0, 1.0], [0.0, 0.0]]
+    assert batch.weights.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+
+
+def test_replay_buffer_fifo_over_transitions():
+    buffer = EpisodeReplayBuffer(10, spaces.Discrete(4))
+    for base, length in ((0, 4), (10, 5), (20, 3)):
+        buffer.add(np.arange(length + 1) % 4, np.arange(length) + base, np.zeros(length), terminated=True)
+    assert len(buffer) == 10 and buffer.full  # the 2 oldest transitions of the first episode were evicted
+    rng = np.random.default_rng(0)
+    batch = buffer.sample(5000, rng, "histories")
+    counts = batch.weights
+    sampled = {(u, t) for u, t in zip(*np.nonzero(counts.numpy()), strict=True)}
+    assert (0, 0) not in sampled and (0, 1) not in sampled  # evicted: never sampled
+    assert len(sampled) == 10  # every live transition is sampled
+    assert counts.sum() == 5000 and counts.max() < 2 * 5000 / 10  # about uniform
+    # The evicted steps stay in the history of the live ones of the same episode.
+    assert batch.actions[0, :4].tolist() == [0, 1, 2, 3]
+    buffer.add(np.zeros(9, dtype=np.int64), np.full(8, 30), np.zeros(8), terminated=False)
+    assert len(buffer) == 10 and len(buffer.queue) == 2  # first episode gone, second one partly
+
+
+# ----------------------------------------------------------------------------- SB3 integration
+
+
+def test_same_seed_same_actions():
+    def run(seed):
+        model = small_model(seed=seed)
+        model.learn(10**9, max_episodes=4)
+        slots = list(model.replay_buffer.queue)
+        actions = model.replay_buffer.actions[slots].copy()
+        return (
+            actions,
+            [p.detach().clone() for p in model.q_net.parameters()],
+            greedy_actions(model, tmaze(), "up"),
+        )
+
+    actions, params, greedy = run(0)
+    actions_again, params_again, greedy_again = run(0)
+    assert np.array_equal(actions, actions_again) and greedy == greedy_again
+    assert same(params, params_again)
+    other_actions, other_params, _ = run(1)
+    assert not np.array_equal(actions, other_actions) and not same(params, other_params)
+
+
+def test_save_load_same_greedy_actions(tmp_path):
+    model = small_model(train_mode="sequences", policy_kwargs=dict(cell="lstm"))
+    untrained = [p.detach().clone() for p in model.q_net.parameters()]
+    model.learn(10**9, max_episodes=4)
+    assert not same(untrained, model.q_net.parameters())
+    model.save(tmp_path / "drqn.zip")
+    loaded = DRQN.load(tmp_path / "drqn.zip", device="cpu")
+    assert loaded.policy_kwargs["cell"] == "lstm" and loaded.train_mode == "sequences"
+    assert same(model.q_net.parameters(), loaded.q_net.parameters())
+    assert same(model.q_net_target.parameters(), loaded.q_net_target.parameters())
+    for length in (3, 6):  # also on a longer corridor than the one trained on
+        for layout in ("up", "down"):
+            assert greedy_actions(model, tmaze(length), layout) == greedy_actions(
+                loaded, tmaze(length), layout
+            )
+    loaded.set_env(tmaze())
+    loaded.learn(10**9, max_episodes=1)  # the buffer is not saved: it is filled again
+    assert loaded.replay_buffer.full and loaded.num_train_episodes == 5
+
+
+def test_evaluate_policy_and_eval_callback(tmp_path):
+    model = small_model()
+    eval_callback = EvalCallback(Monitor(tmaze()), n_eval_episodes=2, eval_freq=100, log_path=str(tmp_path))
+    model.learn(10**9, callback=eval_callback, max_episodes=3)
+    assert len(eval_callback.evaluations_results) >= 2  # the fill alone is 256 steps
+    assert all(len(r) == 2 for r in eval_callback.evaluations_results)
+    rewards, lengths = evaluate_policy(
+        model, Monitor(tmaze()), n_eval_episodes=4, return_episode_rewards=True
+    )
+    assert len(rewards) == 4 and all(1 <= n <= 9 for n in lengths)
+    vec_env = DummyVecEnv([lambda: Monitor(tmaze())] * 2)
+    rewards, _ = evaluate_policy(model, vec_env, n_eval_episodes=4, return_episode_rewards=True)
+    assert len(rewards) == 4
+
+
+def test_learn_counts_env_steps_and_stops_by_episodes():
+    model = small_model()
+    model.learn(300)
+    assert 300 <= model.num_timesteps < 300 + 9 and model.replay_buffer.full
+    episodes = model.num_train_episodes
+    model.learn(10**9, max_episodes=2, reset_num_timesteps=False)
+    assert model.num_train_episodes == episodes + 2
+
+
+def test_predict_resets_state_where_episode_start():
+    model = small_model()
+    model.learn(10**9, max_episodes=2)
+    _, state = model.predict(np.array([0, 1]), None, np.array([True, True]), deterministic=True)
+    obs = np.array([2, 2])
+    actions, state2 = model.predict(obs, state, np.array([True, False]), deterministic=True)
+    _, fresh = model.predict(obs[:1], None, np.array([True]), deterministic=True)
+    _, kept = model.predict(obs[1:], row(state, 1), np.array([False]), deterministic=True)
+    _, reset1 = model.predict(obs[1:], None, np.array([True]), deterministic=True)
+    np.testing.assert_allclose(state2.rnn[:, 0], fresh.rnn[:, 0], atol=1e-6)
+    np.testing.assert_allclose(state2.rnn[:, 1], kept.rnn[:, 0], atol=1e-6)
+    assert not np.allclose(state2.rnn[:, 1], reset1.rnn[:, 0])  # env 1 remembered its first observation
+    assert state2.previous_action.tolist() == actions.tolist()
+    # state=None and episode_start=None: a zero state, nothing reset.
+    _, none_state = model.predict(obs, None, None, deterministic=True)
+    np.testing.assert_allclose(none_state.rnn, fresh.rnn.repeat(2, axis=1), atol=1e-6)
+    # A single (non-vectorised) observation gives a scalar action.
+    action, _ = model.predict(2, None, np.array([True]), deterministic=True)
+    assert np.ndim(action) == 0
+
+
+def test_predict_feeds_the_previous_action():
+    model = small_model()
+    state = model.policy.initial_state(1)
+    _, after_right = model.predict(
+        np.array([2]), state._replace(previous_action=np.array([0])), deterministic=True
+    )
+    _, after_left = model.predict(
+        np.array([2]), state._replace(previous_action=np.array([2])), deterministic=True
+    )
+    _, no_action = model.predict(np.array([2]), state._replace(previous_action=np.array([NO_ACTION])))
+    assert not np.allclose(after_right.rnn, after_left.rnn)
+    _, start = model.predict(np.array([2]), after_right, np.array([True]), deterministic=True)
+    np.testing.assert_allclose(start.rnn, no_action.rnn, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+@pytest.mark.parametrize("double", [False, True])
+def test_every_cell_trains_with_warmup(cell, double):
+    model = small_model(
+        warmup=WarmupConfig(steps=2, batch_size=8),
+        policy_kwargs=dict(cell=cell, double=double, hidden_size=8),
+    )
+    before = [p.detach().clone() for p in model.q_net.parameters()]
+    model.learn(10**9, max_episodes=2)
+    assert len(model.warmup_result.loss) == 2
+    assert not same(before, model.q_net.parameters())
+    if cell == "chrono":
+        assert model.policy_kwargs["t_max"] == 9  # the horizon 3L
+
+
+@pytest.mark.parametrize(
+    "env_id, kwargs", [("CartPole-v1", {}), ("TMaze-v0", {"length": 3, "observation_type": "onehot"})]
+)
+def test_any_env_with_discrete_actions(env_id, kwargs):
+    model = small_model(
+        gym.make(env_id, **kwargs), train_mode="sequences", policy_kwargs=dict(use_previous_reward=True)
+    )
+    model.learn(10**9, max_episodes=2)
+    assert model.replay_buffer.full and model.num_train_episodes == 2
+    assert np.allclose(
+        model.policy.exploration_probs, 0.5 if env_id == "CartPole-v1" else [1 / 2, 1 / 6, 1 / 6, 1 / 6]
+    )
+    obs = np.stack([model.observation_space.sample() for _ in range(3)])
+    with pytest.warns(UserWarning, match="previous_reward"):
+        actions, state = model.predict(obs, None, np.ones(3, dtype=bool))
+    assert actions.shape == (3,) and state.rnn.shape == (2, 3, 32)
+
+
+def test_tensorboard_keys(tmp_path):
+    model = small_model(
+        warmup=WarmupConfig(steps=3, batch_size=16),
+        vaa_interval=2,
+        vaa_steps=20,
+        vaa_measure_interval=4,
+        vaa_measure_steps=50,
+        tensorboard_log=str(tmp_path),
+    )
+    model.learn(10**9, callback=TMazeOptimalCallback(tmaze(), check_freq=2), max_episodes=4, log_interval=2)
+    (run_dir,) = tmp_path.iterdir()
+    scalars = set(EventAccumulator(str(run_dir)).Reload().Tags()["scalars"])
+    expected = {"rollout/ep_rew_mean", "rollout/success_rate", "train/loss", "train/vaa", "train/vaa_measure"}
+    assert expected | {"warmup/vaa_star", "eval/optimal"} <= scalars
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="Discrete action space"):
+        DRQN("RecurrentQPolicy", gym.make("Pendulum-v1"))
+    with pytest.raises(ValueError, match="cell must be one of 'lstm', 'gru'"):
+        small_model(policy_kwargs=dict(cell="transformer"))
+    with pytest.raises(ValueError, match=r"batch_size \(64\) must not exceed buffer_size \(32\)"):
+        small_model(buffer_size=32, batch_size=64)
+    with pytest.raises(ValueError, match="train_mode must be one of 'histories', 'sequences'"):
+        small_model(train_mode="transitions")
+    with pytest.raises(ValueError, match="Discrete or Box observation space"):
+        small_model(gym.make("Blackjack-v1"))
+    with pytest.raises(ValueError, match="exploration_rate must be in"):
+        small_model(exploration_rate=1.5)
+    with pytest.raises(ValueError, match="warmup must be a bool or a WarmupConfig"):
+        small_model(warmup="yes")
+    with pytest.raises(ValueError, match="max_episodes"):
+        small_model().learn(100, max_episodes=-1)
