@@ -1,0 +1,142 @@
+"""DRQN on the T-Maze: episodes to the optimal policy and wall time (Fig. 13), GRU classic / warmup / NBRC.
+
+    python benchmarks/bench_drqn.py                                  # the grid of benchmarks/RESULTS.md
+    python benchmarks/bench_drqn.py --variants gru-warmup --lengths 10 --seeds 0
+
+Each run trains ``recurrent_q.drqn.run_tmaze_experiment`` (SPEC §6 defaults unless the variant says
+otherwise) and stops at the first optimal check (greedy policy, both layouts, return 4 in L + 1 steps,
+every 20 episodes), or after ``--max-episodes`` training episodes, or ``--max-seconds`` of wall time.
+Timing runs log no VAA (it is not part of learning). Results are appended to ``--out`` as JSON lines
+(runs already there are skipped, so an interrupted grid resumes) and summarised as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tyro
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "gru-classic": {"cell": "gru", "version": "classic"},
+    "gru-warmup": {"cell": "gru", "version": "warmup"},
+    "nbrc-classic": {"cell": "nbrc", "version": "classic"},
+    # Same algorithm, fewer gradient steps on whole sampled episodes (train_mode="sequences").
+    "gru-warmup-seq3": {"cell": "gru", "version": "warmup", "train_mode": "sequences", "gradient_steps": 3},
+}
+
+
+@dataclass
+class BenchArgs:
+    variants: list[str] = field(default_factory=lambda: ["gru-classic", "gru-warmup", "nbrc-classic"])
+    """Variants to run (keys of VARIANTS)."""
+    lengths: list[int] = field(default_factory=lambda: [10, 20, 50])
+    """Corridor lengths L."""
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    """Seeds."""
+    max_episodes: int = 1000
+    """Training episodes at most per run."""
+    max_seconds: float = 180.0
+    """Wall-time budget of training per run (fill and warmup included)."""
+    jobs: int = 1
+    """Runs in parallel (one process each, one torch thread each)."""
+    out: str = "benchmarks/drqn_results.jsonl"
+    """JSON-lines file of the results (appended; existing runs are skipped)."""
+
+
+def run_one(variant: str, length: int, seed: int, max_episodes: int, max_seconds: float) -> dict[str, Any]:
+    import torch
+
+    from recurrent_q.drqn import run_tmaze_experiment
+
+    torch.set_num_threads(1)
+    load_before = os.getloadavg()[0]
+    result = run_tmaze_experiment(
+        length=length,
+        seed=seed,
+        episodes=max_episodes,
+        max_seconds=max_seconds,
+        stop_when_optimal=True,
+        vaa_interval=0,
+        vaa_measure_interval=0,
+        **VARIANTS[variant],
+    )
+    load = [load_before, os.getloadavg()[0]]
+    return result | {"variant": variant, "load_1min": load, "finished": time.time()}
+
+
+def key(result: dict[str, Any]) -> tuple[str, int, int]:
+    return result["variant"], result["length"], result["seed"]
+
+
+def summary(results: list[dict[str, Any]], max_episodes: int, max_seconds: float) -> str:
+    """Markdown table: per (variant, L), the first optimal episode and wall time of each seed, and medians."""
+    lines = [
+        "| variant | L | first optimal episode per seed (time) | median episodes | median time (s) |",
+        "|---|---|---|---|---|",
+    ]
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for result in sorted(results, key=key):
+        groups.setdefault((result["variant"], result["length"]), []).append(result)
+    for (variant, length), runs in groups.items():
+        cells, episodes, times = [], [], []
+        for run in runs:
+            first = run["first_optimal_episode"]
+            if first is None:
+                cells.append(f"> {run['episodes']} ({run['wall_time_s']:.0f} s)")
+                episodes.append(np.inf)
+                times.append(np.inf)
+            else:
+                cells.append(f"{first} ({run['time_to_optimal_s']:.0f} s)")
+                episodes.append(first)
+                times.append(run["time_to_optimal_s"])
+        median_episodes, median_time = np.median(episodes), np.median(times)
+        lines.append(
+            f"| {variant} | {length} | {', '.join(cells)} | "
+            f"{'not reached' if np.isinf(median_episodes) else f'{median_episodes:.0f}'} | "
+            f"{'not reached' if np.isinf(median_time) else f'{median_time:.0f}'} |"
+        )
+    lines.append(
+        f"\nBudget per run: {max_episodes} training episodes or {max_seconds:.0f} s of wall time; "
+        "wall time counts the buffer fill, the warmup, training and the optimality checks."
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    args = tyro.cli(BenchArgs, args=argv, description=__doc__)
+    unknown = sorted(set(args.variants) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"variants must be among {', '.join(VARIANTS)}; got {unknown}")
+    out = Path(args.out)
+    done = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    todo = [
+        (variant, length, seed)
+        for length in args.lengths
+        for variant in args.variants
+        for seed in args.seeds
+        if (variant, length, seed) not in {key(r) for r in done}
+    ]
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run_one, *run, args.max_episodes, args.max_seconds) for run in todo]
+        for future in futures:
+            result = future.result()
+            done.append(result)
+            with out.open("a") as f:
+                f.write(json.dumps(result) + "\n")
+            print(json.dumps(result), flush=True)
+    selected = [r for r in done if r["variant"] in args.variants and r["length"] in args.lengths]
+    table = summary(selected, args.max_episodes, args.max_seconds)
+    print(table)
+    return table
+
+
+if __name__ == "__main__":
+    main()

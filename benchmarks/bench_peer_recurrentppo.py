@@ -1,0 +1,135 @@
+"""Peer run: sb3-contrib's RecurrentPPO on the T-Maze, with and without the warmup callback, same wall budget.
+
+    python benchmarks/bench_peer_recurrentppo.py                     # L ∈ {10, 20}, seeds 0-2, 180 s per run
+    python benchmarks/bench_peer_recurrentppo.py --lengths 50 --seeds 0
+
+RecurrentPPO ("MlpLstmPolicy", LSTM 2 × 32 like the DRQN's GRU, γ = 0.98, 8 envs, otherwise sb3-contrib's
+defaults plus ``ent_coef=0.01``) trains until its greedy policy is optimal (both layouts, return 4 in L + 1
+steps, checked every 20 finished training episodes) or ``--max-seconds`` of wall time. ``warmup`` runs
+add ``recurrent_q.callbacks.WarmupCallback`` (SPEC §5 defaults, 8192 transitions of the exploration
+policy). Results go to ``--out`` as JSON lines (existing runs are skipped) and to a Markdown table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import tyro
+
+
+@dataclass
+class PeerArgs:
+    versions: list[str] = field(default_factory=lambda: ["classic", "warmup"])
+    """classic: RecurrentPPO as is; warmup: with WarmupCallback."""
+    lengths: list[int] = field(default_factory=lambda: [10, 20])
+    """Corridor lengths L."""
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    """Seeds."""
+    max_seconds: float = 180.0
+    """Wall-time budget per run (warmup included)."""
+    n_envs: int = 8
+    """Parallel envs of RecurrentPPO (a DummyVecEnv)."""
+    jobs: int = 1
+    """Runs in parallel (one process each, one torch thread each)."""
+    out: str = "benchmarks/peer_recurrentppo_results.jsonl"
+    """JSON-lines file of the results (appended; existing runs are skipped)."""
+
+
+def run_one(version: str, length: int, seed: int, max_seconds: float, n_envs: int) -> dict[str, Any]:
+    import gymnasium as gym
+    import torch
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+    from recurrent_q.callbacks import TMazeOptimalCallback, WallTimeLimit, WarmupCallback, is_tmaze_optimal
+
+    torch.set_num_threads(1)
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    env = make_vec_env("TMaze-v0", n_envs=n_envs, seed=seed, env_kwargs={"length": length})
+    model = RecurrentPPO(
+        "MlpLstmPolicy",
+        env,
+        gamma=0.98,
+        ent_coef=0.01,
+        policy_kwargs={"lstm_hidden_size": 32, "n_lstm_layers": 2},
+        seed=seed,
+        device="cpu",
+    )
+    optimal = TMazeOptimalCallback(gym.make("TMaze-v0", length=length), check_freq=20, stop_when_optimal=True)
+    callbacks = [WallTimeLimit(max_seconds), optimal]  # the budget starts before the warmup
+    if version == "warmup":
+        callbacks.insert(1, WarmupCallback(seed=seed))
+    model.learn(10**9, callback=callbacks)
+    return {
+        "version": version,
+        "length": length,
+        "seed": seed,
+        "first_optimal_episode": optimal.first_optimal_episode,
+        "timesteps_to_optimal": optimal.first_optimal_timesteps,
+        "time_to_optimal_s": optimal.first_optimal_time,
+        "optimal_at_end": is_tmaze_optimal(model, gym.make("TMaze-v0", length=length)),
+        "timesteps": model.num_timesteps,
+        "wall_time_s": time.perf_counter() - start,
+        "load_1min": [load_before, os.getloadavg()[0]],
+    }
+
+
+def summary(results: list[dict[str, Any]], max_seconds: float) -> str:
+    lines = [
+        "| RecurrentPPO | L | first optimal episode / env steps / time per seed |",
+        "|---|---|---|",
+    ]
+    groups: dict[tuple[str, int], list[str]] = {}
+    for r in sorted(results, key=lambda r: (r["version"], r["length"], r["seed"])):
+        if r["first_optimal_episode"] is None:
+            cell = f"not reached ({r['timesteps'] // 1000}k steps, {r['wall_time_s']:.0f} s)"
+        else:
+            steps, seconds = r["timesteps_to_optimal"] // 1000, r["time_to_optimal_s"]
+            cell = f"{r['first_optimal_episode']} / {steps}k / {seconds:.0f} s"
+        groups.setdefault((r["version"], r["length"]), []).append(cell)
+    for (version, length), cells in groups.items():
+        lines.append(f"| {version} | {length} | {'; '.join(cells)} |")
+    lines.append(f"\nBudget per run: {max_seconds:.0f} s of wall time (warmup included).")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    args = tyro.cli(PeerArgs, args=argv, description=__doc__)
+    unknown = sorted(set(args.versions) - {"classic", "warmup"})
+    if unknown:
+        raise ValueError(f"versions must be among 'classic', 'warmup'; got {unknown}")
+    out = Path(args.out)
+    done = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    seen = {(r["version"], r["length"], r["seed"]) for r in done}
+    todo = [
+        (version, length, seed)
+        for length in args.lengths
+        for version in args.versions
+        for seed in args.seeds
+        if (version, length, seed) not in seen
+    ]
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run_one, *run, args.max_seconds, args.n_envs) for run in todo]
+        for future in futures:
+            result = future.result()
+            done.append(result)
+            with out.open("a") as f:
+                f.write(json.dumps(result) + "\n")
+            print(json.dumps(result), flush=True)
+    selected = [r for r in done if r["version"] in args.versions and r["length"] in args.lengths]
+    table = summary(selected, args.max_seconds)
+    print(table)
+    return table
+
+
+if __name__ == "__main__":
+    main()

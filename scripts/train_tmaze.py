@@ -1,0 +1,119 @@
+"""Train DRQN on the T-Maze (Lambrechts et al. 2023, Algorithm 4); report the episodes to the optimal policy.
+
+Examples (the first is the README's main command: GRU 2×32 with warmup on a corridor of length 20):
+
+    python scripts/train_tmaze.py
+    python scripts/train_tmaze.py --length 50 --cell nbrc --no-warmup --seed 1
+    python scripts/train_tmaze.py --length 20 --double --episodes 2000 --no-stop-when-optimal
+
+The run directory ``{logdir}/TMaze-v0__{exp}__{seed}__{time}`` receives the TensorBoard logs
+(``rollout/``, ``train/loss``, ``train/vaa``, ``train/vaa_measure``, ``warmup/``, ``eval/optimal``,
+``eval/first_optimal_episode``; the settings as a text table) and the model ``model.zip``
+(``DRQN.load``; ``scripts/evaluate_tmaze.py`` evaluates it on any corridor length).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import tyro
+
+from recurrent_q.drqn import run_tmaze_experiment
+
+
+@dataclass
+class TrainTMazeArgs:
+    length: int = 20
+    """Corridor length L (the horizon is 3L)."""
+    cell: Literal["lstm", "gru", "mgu", "brc", "nbrc", "chrono"] = "gru"
+    """Recurrent cell of the Q-network."""
+    warmup: bool = True
+    """Warm up the Q-network on the buffer's histories before training (§6.1)."""
+    double: bool = False
+    """Double layers (§6.3); with --warmup only their first halves are warmed up."""
+    episodes: int = 1000
+    """Training episodes at most (after the buffer is filled by the exploration policy)."""
+    stop_when_optimal: bool = True
+    """Stop at the first check where the greedy policy is optimal (checked every 20 episodes)."""
+    seed: int = 0
+    """Seed of python, numpy, torch, the env and the exploration draws."""
+    logdir: str = "runs"
+    """Parent directory of the run directory."""
+    exp_name: str = "drqn"
+    """Experiment name, the prefix of the run name."""
+    device: str = "cpu"
+    """Torch device: cpu, cuda, cuda:1, ..."""
+    hidden_size: int = 32
+    """Width of each recurrent layer (the paper's §5.3: 256)."""
+    num_layers: int = 2
+    """Number of recurrent layers."""
+    train_mode: Literal["histories", "sequences"] = "histories"
+    """histories: Algorithm 4 (loss on the sampled steps); sequences: loss on every step of their episodes."""
+    gradient_steps: int = 10
+    """Gradient steps I after each episode."""
+    batch_size: int = 32
+    """Transitions B per gradient step."""
+    buffer_size: int = 8192
+    """Replay capacity N in transitions."""
+    warmup_steps: int = 100
+    """Warmup gradient steps S."""
+    vaa_interval: int = 20
+    """Episodes between train/vaa estimates (M = 200; 0: never)."""
+    vaa_measure_interval: int = 200
+    """Episodes between train/vaa_measure estimates (M = 10 000, ~15-30 s each on 2 cores; 0: never)."""
+    threads: int = 1
+    """torch threads (1 is fastest for 2×32 networks on CPU)."""
+    progress: bool = True
+    """Show a progress bar over the training episodes."""
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = tyro.cli(TrainTMazeArgs, args=argv, description=__doc__)
+    torch.set_num_threads(args.threads)
+    version = {(False, False): "classic", (True, False): "warmup", (True, True): "double"}.get(
+        (args.warmup, args.double), "double-classic"
+    )
+    exp = f"{args.exp_name}-{args.cell}-{version}-L{args.length}"
+    run_dir = Path(args.logdir) / f"TMaze-v0__{exp}__{args.seed}__{int(time.time())}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result = run_tmaze_experiment(
+        length=args.length,
+        cell=args.cell,
+        version=version,
+        seed=args.seed,
+        episodes=args.episodes,
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
+        warmup_steps=args.warmup_steps,
+        train_mode=args.train_mode,
+        gradient_steps=args.gradient_steps,
+        batch_size=args.batch_size,
+        buffer_size=args.buffer_size,
+        stop_when_optimal=args.stop_when_optimal,
+        vaa_interval=args.vaa_interval,
+        vaa_measure_interval=args.vaa_measure_interval,
+        logdir=str(run_dir),
+        save_path=str(run_dir / "model.zip"),
+        device=args.device,
+        progress_bar=args.progress,
+    )
+    result["run_dir"] = str(run_dir)
+    (run_dir / "result.json").write_text(json.dumps(result | {"args": dataclasses.asdict(args)}, indent=1))
+    first = result["first_optimal_episode"]
+    reached = "never reached" if first is None else f"after {first} episodes (held: {result['held']})"
+    print(
+        f"TMaze-v0 L={args.length} {args.cell} {version} seed={args.seed}: optimal policy {reached}; "
+        f"{result['episodes']} training episodes (+{result['fill_episodes']} to fill the buffer), "
+        f"wall time {result['wall_time_s']:.1f} s; model saved to {run_dir / 'model.zip'}"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    main()
