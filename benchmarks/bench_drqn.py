@@ -47,7 +47,7 @@ class BenchArgs:
     """Wall-time budget of training per run (fill and warmup included)."""
     jobs: int = 1
     """Runs in parallel (one process each, one torch thread each)."""
-    out: str = "benchmarks/drqn_results.jsonl"
+    out: str = "runs/bench_drqn.jsonl"
     """JSON-lines file of the results (appended; existing runs are skipped)."""
 
 
@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> str:
     if unknown:
         raise ValueError(f"variants must be among {', '.join(VARIANTS)}; got {unknown}")
     out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     done = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
     todo = [
         (variant, length, seed)

@@ -38,7 +38,7 @@ class PeerArgs:
     """Parallel envs of RecurrentPPO (a DummyVecEnv)."""
     jobs: int = 1
     """Runs in parallel (one process each, one torch thread each)."""
-    out: str = "benchmarks/peer_recurrentppo_results.jsonl"
+    out: str = "runs/bench_peer_recurrentppo.jsonl"
     """JSON-lines file of the results (appended; existing runs are skipped)."""
 
 
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> str:
     if unknown:
         raise ValueError(f"versions must be among 'classic', 'warmup'; got {unknown}")
     out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     done = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
     seen = {(r["version"], r["length"], r["seed"]) for r in done}
     todo = [

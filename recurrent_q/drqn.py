@@ -255,6 +255,9 @@ class DRQN(BaseAlgorithm):
             continue_training = self._fill_replay_buffer(callback)
             if continue_training and self.warmup and self.warmup_result is None:
                 self._warm_up()
+            if continue_training:
+                self._log_vaa(measure=False)  # e = 0: the VAA after the warmup (or at initialisation)
+                self.logger.dump(step=self.num_timesteps)
         first_episode = self.num_train_episodes
         while continue_training and self.num_timesteps < total_timesteps:
             if max_episodes is not None and self.num_train_episodes - first_episode >= max_episodes:
@@ -342,13 +345,13 @@ class DRQN(BaseAlgorithm):
             self.logger.record("warmup/vaa_star", float(np.mean(self.warmup_result.vaa_star[-1])))
         self.q_net_target.load_state_dict(self.q_net.state_dict())
 
-    def _log_vaa(self) -> None:
-        """Log ``train/vaa`` (M = ``vaa_steps``) and ``train/vaa_measure`` (``vaa_measure_steps``)."""
+    def _log_vaa(self, measure: bool = True) -> None:
+        """Log ``train/vaa`` (M = ``vaa_steps``) and, if ``measure``, ``train/vaa_measure`` when due."""
         e = self.num_train_episodes
         todo = []
         if self.vaa_interval and e % self.vaa_interval == 0:
             todo.append(("train/vaa", self.vaa_steps))
-        if self.vaa_measure_interval and e % self.vaa_measure_interval == 0:
+        if measure and self.vaa_measure_interval and e % self.vaa_measure_interval == 0:
             todo.append(("train/vaa_measure", self.vaa_measure_steps))
         if not todo:
             return
