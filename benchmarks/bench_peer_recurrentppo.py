@@ -33,7 +33,10 @@ class PeerArgs:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     """Seeds."""
     max_seconds: float = 180.0
-    """Wall-time budget per run (warmup included)."""
+    """Time budget per run (warmup included), on --clock."""
+    clock: str = "process"
+    """process: CPU time of the run's process (one torch thread: about its wall time on an idle machine);
+    wall: wall time."""
     n_envs: int = 8
     """Parallel envs of RecurrentPPO (a DummyVecEnv)."""
     jobs: int = 1
@@ -42,7 +45,9 @@ class PeerArgs:
     """JSON-lines file of the results (appended; existing runs are skipped)."""
 
 
-def run_one(version: str, length: int, seed: int, max_seconds: float, n_envs: int) -> dict[str, Any]:
+def run_one(
+    version: str, length: int, seed: int, max_seconds: float, clock: str, n_envs: int
+) -> dict[str, Any]:
     import gymnasium as gym
     import torch
     from sb3_contrib import RecurrentPPO
@@ -53,7 +58,7 @@ def run_one(version: str, length: int, seed: int, max_seconds: float, n_envs: in
 
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     env = make_vec_env("TMaze-v0", n_envs=n_envs, seed=seed, env_kwargs={"length": length})
     model = RecurrentPPO(
         "MlpLstmPolicy",
@@ -65,7 +70,7 @@ def run_one(version: str, length: int, seed: int, max_seconds: float, n_envs: in
         device="cpu",
     )
     optimal = TMazeOptimalCallback(gym.make("TMaze-v0", length=length), check_freq=20, stop_when_optimal=True)
-    callbacks = [WallTimeLimit(max_seconds), optimal]  # the budget starts before the warmup
+    callbacks = [WallTimeLimit(max_seconds, clock), optimal]  # the budget starts before the warmup
     if version == "warmup":
         callbacks.insert(1, WarmupCallback(seed=seed))
     model.learn(10**9, callback=callbacks)
@@ -76,29 +81,36 @@ def run_one(version: str, length: int, seed: int, max_seconds: float, n_envs: in
         "first_optimal_episode": optimal.first_optimal_episode,
         "timesteps_to_optimal": optimal.first_optimal_timesteps,
         "time_to_optimal_s": optimal.first_optimal_time,
+        "cpu_time_to_optimal_s": optimal.first_optimal_cpu_time,
         "optimal_at_end": is_tmaze_optimal(model, gym.make("TMaze-v0", length=length)),
         "timesteps": model.num_timesteps,
         "wall_time_s": time.perf_counter() - start,
+        "cpu_time_s": time.process_time() - cpu_start,
         "load_1min": [load_before, os.getloadavg()[0]],
     }
 
 
-def summary(results: list[dict[str, Any]], max_seconds: float) -> str:
+def summary(results: list[dict[str, Any]], max_seconds: float, clock: str) -> str:
     lines = [
-        "| RecurrentPPO | L | first optimal episode / env steps / time per seed |",
+        "| RecurrentPPO | L | first optimal episode / env steps / wall s / CPU s, per seed |",
         "|---|---|---|",
     ]
     groups: dict[tuple[str, int], list[str]] = {}
     for r in sorted(results, key=lambda r: (r["version"], r["length"], r["seed"])):
         if r["first_optimal_episode"] is None:
-            cell = f"not reached ({r['timesteps'] // 1000}k steps, {r['wall_time_s']:.0f} s)"
+            wall, cpu = r["wall_time_s"], r["cpu_time_s"]
+            cell = f"not reached ({r['timesteps'] // 1000}k steps, {wall:.0f} / {cpu:.0f} s)"
         else:
-            steps, seconds = r["timesteps_to_optimal"] // 1000, r["time_to_optimal_s"]
-            cell = f"{r['first_optimal_episode']} / {steps}k / {seconds:.0f} s"
+            steps, wall, cpu = (
+                r["timesteps_to_optimal"] // 1000,
+                r["time_to_optimal_s"],
+                r["cpu_time_to_optimal_s"],
+            )
+            cell = f"{r['first_optimal_episode']} / {steps}k / {wall:.0f} / {cpu:.0f} s"
         groups.setdefault((r["version"], r["length"]), []).append(cell)
     for (version, length), cells in groups.items():
         lines.append(f"| {version} | {length} | {'; '.join(cells)} |")
-    lines.append(f"\nBudget per run: {max_seconds:.0f} s of wall time (warmup included).")
+    lines.append(f"\nBudget per run: {max_seconds:.0f} s ({clock} clock), warmup included.")
     return "\n".join(lines)
 
 
@@ -119,7 +131,7 @@ def main(argv: list[str] | None = None) -> str:
         if (version, length, seed) not in seen
     ]
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, *run, args.max_seconds, args.n_envs) for run in todo]
+        futures = [pool.submit(run_one, *run, args.max_seconds, args.clock, args.n_envs) for run in todo]
         for future in futures:
             result = future.result()
             done.append(result)
@@ -127,7 +139,7 @@ def main(argv: list[str] | None = None) -> str:
                 f.write(json.dumps(result) + "\n")
             print(json.dumps(result), flush=True)
     selected = [r for r in done if r["version"] in args.versions and r["length"] in args.lengths]
-    table = summary(selected, args.max_seconds)
+    table = summary(selected, args.max_seconds, args.clock)
     print(table)
     return table
 

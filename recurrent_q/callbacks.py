@@ -190,10 +190,11 @@ class TMazeOptimalCallback(BaseCallback):
         self.first_optimal_episode: int | None = None
         self.first_optimal_time: float | None = None  # seconds since the start of training
         self.first_optimal_timesteps: int | None = None  # env steps of the model at that check
+        self.first_optimal_cpu_time: float | None = None  # CPU seconds of this process since the start
         self.held = True  # optimal at every check after the first optimal one
         self.checks: list[tuple[int, bool]] = []
         self._episodes = 0
-        self._start = 0.0
+        self._start = self._cpu_start = 0.0
 
     def _init_callback(self) -> None:
         if self.eval_env is None:
@@ -202,6 +203,7 @@ class TMazeOptimalCallback(BaseCallback):
 
     def _on_training_start(self) -> None:
         self._start = time.perf_counter()
+        self._cpu_start = time.process_time()
 
     def check(self, episode: int) -> bool:
         """Run the check for the policy after ``episode`` training episodes, log it and return it."""
@@ -212,6 +214,7 @@ class TMazeOptimalCallback(BaseCallback):
             self.first_optimal_episode = episode
             self.first_optimal_time = time.perf_counter() - self._start
             self.first_optimal_timesteps = self.model.num_timesteps
+            self.first_optimal_cpu_time = time.process_time() - self._cpu_start
             if self.verbose:
                 print(f"optimal policy after {episode} episodes ({self.first_optimal_time:.1f} s)")
         elif not optimal and self.first_optimal_episode is not None:
@@ -272,21 +275,29 @@ class EpisodeProgressBar(BaseCallback):
             self.bar.close()
 
 
+CLOCKS = {"wall": time.perf_counter, "process": time.process_time}
+
+
 class WallTimeLimit(BaseCallback):
-    """Stop training after ``max_seconds`` of wall time (from the start of ``learn``).
+    """Stop training after ``max_seconds`` (from the start of ``learn``).
 
     :param max_seconds: the budget in seconds.
+    :param clock: ``"wall"`` (wall time) or ``"process"`` (CPU time of this process: with one torch
+        thread, about the wall time the run would take alone on the machine; for loaded machines).
     """
 
-    def __init__(self, max_seconds: float) -> None:
+    def __init__(self, max_seconds: float, clock: str = "wall") -> None:
         super().__init__()
         if max_seconds <= 0:
             raise ValueError(f"max_seconds must be > 0; got {max_seconds!r}")
+        if clock not in CLOCKS:
+            raise ValueError(f"clock must be one of 'wall', 'process'; got {clock!r}")
         self.max_seconds = max_seconds
+        self.clock = CLOCKS[clock]
         self.deadline = float("inf")
 
     def _on_training_start(self) -> None:
-        self.deadline = time.perf_counter() + self.max_seconds
+        self.deadline = self.clock() + self.max_seconds
 
     def _on_step(self) -> bool:
-        return time.perf_counter() < self.deadline
+        return self.clock() < self.deadline

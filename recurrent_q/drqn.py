@@ -401,6 +401,7 @@ def run_tmaze_experiment(
     check_freq: int = 20,
     stop_when_optimal: bool = False,
     max_seconds: float | None = None,
+    clock: str = "wall",
     vaa_interval: int = 20,
     vaa_measure_interval: int = 200,
     logdir: str | None = None,
@@ -415,19 +416,21 @@ def run_tmaze_experiment(
     :param warmup_steps: warmup gradient steps ``S`` (``WarmupConfig`` default if None).
     :param episodes: training episodes at most (after the buffer fill).
     :param stop_when_optimal: stop at the first optimal check.
-    :param max_seconds: wall-time budget of ``learn`` (None: none).
+    :param max_seconds: time budget of ``learn`` (None: none), on ``clock`` (``"wall"`` or ``"process"``:
+        the CPU time of this process, for loaded machines).
     :param logdir: TensorBoard run directory, with the settings as a text table (None: no logging).
     :param save_path: model zip to write (None: not saved).
     :return: ``first_optimal_episode`` (None if never), ``optimal_at_end``, ``held``, ``episodes``,
-        ``fill_episodes``, ``wall_time_s`` (construction to end), ``time_to_optimal_s`` (from the start of
-        ``learn``: fill, warmup, training and checks) and the settings.
+        ``fill_episodes``, ``wall_time_s`` and ``cpu_time_s`` (construction to end), ``time_to_optimal_s``
+        and ``cpu_time_to_optimal_s`` (from the start of ``learn``: fill, warmup, training and checks),
+        ``timesteps_to_optimal`` and the settings.
     """
     import tmaze_gym  # noqa: F401  (registers TMaze-v0)
 
     settings = dict(locals())
     if version not in TMAZE_VERSIONS:
         raise ValueError(f"version must be one of {', '.join(map(repr, TMAZE_VERSIONS))}; got {version!r}")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     warm: bool | WarmupConfig = False
     if version in ("warmup", "double"):
         warm = WarmupConfig() if warmup_steps is None else WarmupConfig(steps=warmup_steps)
@@ -456,11 +459,11 @@ def run_tmaze_experiment(
     optimal = TMazeOptimalCallback(gym.make("TMaze-v0", length=length), check_freq, stop_when_optimal)
     callbacks: list[BaseCallback] = [optimal]
     if max_seconds is not None:
-        callbacks.append(WallTimeLimit(max_seconds))
+        callbacks.append(WallTimeLimit(max_seconds, clock))
     if progress_bar:
         callbacks.append(EpisodeProgressBar(episodes, optimal))
     model.learn(10**12, callback=callbacks, max_episodes=episodes)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     if save_path is not None:
         model.save(save_path)
     held = optimal.held if optimal.first_optimal_episode is not None else None
@@ -472,6 +475,8 @@ def run_tmaze_experiment(
         "episodes": model.num_train_episodes,
         "fill_episodes": model.num_fill_episodes,
         "wall_time_s": wall,
+        "cpu_time_s": cpu,
         "time_to_optimal_s": optimal.first_optimal_time,
+        "cpu_time_to_optimal_s": optimal.first_optimal_cpu_time,
         "timesteps_to_optimal": optimal.first_optimal_timesteps,
     }
