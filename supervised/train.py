@@ -326,12 +326,12 @@ def _vaa(
 
 
 def _summarise_warmup(result: Any, seconds: float) -> dict[str, Any]:
-    """JSON-ready summary of a WarmupResult (its dataclass fields, tensors as lists)."""
-    summary: dict[str, Any] = {"seconds": seconds}
-    items = asdict(result).items() if hasattr(result, "__dataclass_fields__") else vars(result).items()
-    for key, value in items:
-        summary[key] = value.tolist() if isinstance(value, torch.Tensor | np.ndarray) else value
-    return json.loads(json.dumps(summary, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
+    """JSON-ready summary of a WarmupResult: wall time, last per-layer VAA* and loss, full history."""
+    history = json.loads(
+        json.dumps(asdict(result), default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
+    )
+    vaa_star, loss = history.get("vaa_star") or [None], history.get("loss") or [None]
+    return {"seconds": seconds, "final_vaa_star": vaa_star[-1], "final_loss": loss[-1], "history": history}
 
 
 def train(config: SupervisedConfig) -> SupervisedResult:
