@@ -32,13 +32,19 @@ SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
 class DRQN(BaseAlgorithm):
     """Deep Recurrent Q-Network (Hausknecht & Stone, 2015) as in Lambrechts et al. (2023), Algorithm 4.
 
-    Paper: https://doi.org/10.1016/j.neunet.2023.07.023 (Appendix C). The replay buffer is first
-    filled with ``buffer_size`` transitions of the exploration policy ℰ (``env.unwrapped.exploration_probs``
-    if the env has it, else uniform); the Q-network may then be warmed up on the histories in it
-    (§6.1); then each training episode ``e`` is an ε-greedy rollout followed by ``gradient_steps``
-    steps on batches of ``batch_size`` transitions, and the target network is copied when
-    ``e % target_update_interval == 0``. ``learn`` counts env steps (fill included), as SB3 does;
-    ``max_episodes`` also bounds the number of training episodes.
+    Paper: Lambrechts, De Geeter, Vecoven, Ernst, Drion, *Warming up recurrent neural networks to maximise
+    reachable multistability greatly improves learning*, Neural Networks 166 (2023), 645-669, Appendix C.
+
+    The replay buffer is first filled with ``buffer_size`` transitions of the exploration policy ℰ
+    (``env.unwrapped.exploration_probs`` if the env has it, else uniform); the Q-network may then be
+    warmed up on the histories in it (§6.1); then each training episode ``e`` is an ε-greedy rollout
+    followed by ``gradient_steps`` steps on batches of ``batch_size`` transitions, and the target
+    network is copied when ``e % target_update_interval == 0``. ``learn`` counts env steps (fill
+    included), as SB3 does; ``max_episodes`` also bounds the number of training episodes.
+
+    Logged: ``rollout/ep_rew_mean``, ``rollout/success_rate`` (``info["is_success"]``), ``train/loss``,
+    ``train/vaa``, ``train/vaa_measure``, ``warmup/*``; the T-Maze's ``eval/optimal`` and
+    ``eval/first_optimal_episode`` come from :class:`recurrent_q.callbacks.TMazeOptimalCallback`.
 
     :param policy: the policy class or alias (``"RecurrentQPolicy"``, a :class:`DRQNPolicy`).
     :param env: the environment (discrete actions; ``Discrete`` or ``Box`` observations), or its id.
