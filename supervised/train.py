@@ -383,7 +383,8 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
         from torch.utils.tensorboard import SummaryWriter
 
         logdir.mkdir(parents=True, exist_ok=True)
-        writer = SummaryWriter(str(logdir), purge_step=checkpoint["epoch"] + 1 if checkpoint else None)
+        # No purge_step on resume: it would also drop the warmup's scalars (logged at steps 1..S).
+        writer = SummaryWriter(str(logdir))
 
     history: dict[str, list] = {
         k: [] for k in ("epoch", "train_loss", "val_loss", "val_accuracy", "val_vaa", "time")

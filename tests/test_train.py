@@ -143,22 +143,27 @@ def test_best_validation_weights_are_reported(monkeypatch):
 
 
 def test_resume_continues_from_the_saved_epoch(tmp_path):
-    straight = train(tiny(epochs=3, **FAST_VAA))
-    train(tiny(epochs=2, logdir=str(tmp_path), **FAST_VAA))
+    def config(**overrides) -> SupervisedConfig:
+        return fast_warmup(tiny(version="warmup", **FAST_VAA, **overrides))
+
+    straight = train(config(epochs=3))
+    train(config(epochs=2, logdir=str(tmp_path)))
     checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert checkpoint["epoch"] == 2
     checkpoint["history"]["train_loss"][1] = 123.0  # marks the history that must be carried on
     torch.save(checkpoint, tmp_path / "checkpoint.pt")
-    resumed = train(tiny(epochs=3, logdir=str(tmp_path), resume=True, **FAST_VAA))
+    resumed = train(config(epochs=3, logdir=str(tmp_path), resume=True))
     assert resumed.history["epoch"] == [0, 1, 2, 3] and resumed.history["train_loss"][1] == 123.0
     assert resumed.history["train_loss"][2:] == pytest.approx(straight.history["train_loss"][2:], rel=1e-6)
     assert resumed.history["val_vaa"] == pytest.approx(straight.history["val_vaa"])
     assert resumed.test_loss == pytest.approx(straight.test_loss, rel=1e-6)
+    assert resumed.warmup["final_loss"] == pytest.approx(straight.warmup["final_loss"])
     events = EventAccumulator(str(tmp_path))
     events.Reload()
     assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3]
+    assert [e.step for e in events.Scalars("warmup/loss")] == [1, 2, 3]  # the warmup's log survives
     with pytest.raises(ValueError, match=r"other settings \(width\)"):
-        train(tiny(epochs=3, width=6, logdir=str(tmp_path), resume=True, **FAST_VAA))
+        train(config(epochs=3, width=6, logdir=str(tmp_path), resume=True))
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
