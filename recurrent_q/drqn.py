@@ -167,7 +167,7 @@ class DRQN(BaseAlgorithm):
 
     def _complete_policy_kwargs(self) -> None:
         """Take ℰ from the env (``exploration_probs``) and chrono's ``t_max`` from its horizon."""
-        kwargs = self.policy_kwargs
+        kwargs = self.policy_kwargs = dict(self.policy_kwargs)  # the caller's dict is left unchanged
         if "exploration_probs" not in kwargs:
             try:
                 kwargs["exploration_probs"] = np.asarray(self.env.get_attr("exploration_probs")[0])
