@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from recurrent_q.cells import CELL_NAMES, make_cell
 from recurrent_q.multistability import WarmupConfig, estimate_vaa, warmup
 from supervised.datasets import (
+    MNIST_URL,
     TASKS,
     CopyFirstInput,
     Denoising,
@@ -86,6 +87,8 @@ class SupervisedConfig:
     """directory holding the MNIST IDX files (MNIST tasks)"""
     download: bool = False
     """fetch missing MNIST files into data_dir (checksums verified)"""
+    mnist_url: str = MNIST_URL
+    """base URL of the MNIST mirror used by download"""
     vaa_iterations: int = 10
     """I of Algorithm 1: batches averaged per VAA estimate; 0 disables the per-epoch VAA"""
     vaa_steps: int = 10_000
@@ -237,7 +240,7 @@ def make_datasets(config: SupervisedConfig) -> tuple[SequenceDataset, SequenceDa
         return Denoising(c.num_train, c.T, c.N, _seed(c.seed, 0)), Denoising(
             c.num_test, c.T, c.N, _seed(c.seed, 1)
         )
-    kwargs = {"download": c.download}
+    kwargs: dict[str, Any] = {"download": c.download, "base_url": c.mnist_url}
     if c.task == "plsmnist":
         kwargs["N"] = c.N
     cls = PermutedSequentialMNIST if c.task == "psmnist" else PermutedLineSequentialMNIST
