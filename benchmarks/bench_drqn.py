@@ -127,8 +127,8 @@ def main(argv: list[str] | None = None) -> str:
     todo = [
         (variant, length, seed)
         for length in args.lengths
-        for variant in args.variants
         for seed in args.seeds
+        for variant in args.variants
         if (variant, length, seed) not in {key(r) for r in done}
     ]
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:

@@ -126,8 +126,8 @@ def main(argv: list[str] | None = None) -> str:
     todo = [
         (version, length, seed)
         for length in args.lengths
-        for version in args.versions
         for seed in args.seeds
+        for version in args.versions
         if (version, length, seed) not in seen
     ]
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
