@@ -58,8 +58,8 @@ class RecurrentLayer(nn.Module):
         """
         s = s0
         outputs = []
-        for t, u_t in enumerate(u.unbind(1)):
-            s_next = self.step(u_t, s)
+        for t, p_t in enumerate(self._project(u).unbind(1)):  # unbind: one backward op, not T slices
+            s_next = self._cell(p_t, s)
             s = s_next if lengths is None else torch.where((t < lengths).unsqueeze(1), s_next, s)
             outputs.append(self.output(s_next))
         return torch.stack(outputs, 1), s
@@ -98,10 +98,20 @@ class _FusedLayer(RecurrentLayer):
         raise NotImplementedError
 
     def forward(self, u: Tensor, s0: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """See :meth:`RecurrentLayer.forward`; outputs past a row's length are zero."""
+        """See :meth:`RecurrentLayer.forward`.
+
+        With ``lengths`` on CPU, the GRU gathers its outputs and the LSTM (whose kernel returns ``c`` only at
+        ``T``) runs the step loop: PyTorch's packed-sequence CPU backward is quadratic in ``T``. On CUDA, the
+        packed kernels are used.
+        """
         if lengths is None:
             out, hidden = self.rnn(u, self._hidden(s0))
             return out, self._state(hidden)
+        if not u.is_cuda:
+            if not self.state_is_output:
+                return super().forward(u, s0, lengths)
+            out, _ = self.rnn(u, self._hidden(s0))
+            return out, out[torch.arange(u.shape[0], device=out.device), lengths.to(out.device) - 1]
         packed = pack_padded_sequence(u, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, hidden = self.rnn(packed, self._hidden(s0))
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=u.shape[1])
