@@ -440,22 +440,34 @@ class RecurrentStack(nn.Module):
             h = layer.output(seq)
         return torch.stack(per_layer).permute(2, 0, 1, 3)
 
-    def states_at(self, x: Tensor, lengths: Tensor, state: Tensor | None = None) -> Tensor:
+    def states_at(self, x: Tensor, lengths: Tensor, state: Tensor | None = None, blocks: int = 8) -> Tensor:
         """States ``[L, B, S]`` after ``lengths[b]`` steps of each row of ``x[B, T, F]`` (Algorithm 2).
+
+        Rows are sorted by length and time is cut in up to ``blocks`` spans at length quantiles; each span
+        runs only the rows still active, so little is computed past a row's length.
 
         :param lengths: integer ``[B]`` in ``1..T``.
         """
         self._check_input(x, 3)
         state = self._state_or_zeros(x, state)
-        lengths = lengths.to(torch.long)
+        lengths = lengths.to(device=x.device, dtype=torch.long)
         if lengths.shape != (x.shape[0],) or int(lengths.min()) < 1 or int(lengths.max()) > x.shape[1]:
             raise ValueError(f"lengths must have shape [B] = [{x.shape[0]}] and values in 1..{x.shape[1]}")
-        x = x[:, : int(lengths.max())]
-        h, finals = x, []
-        for layer, s in zip(self.layers, state, strict=True):
-            h, s = layer(h, s, lengths)
-            finals.append(s)
-        return torch.stack(finals)
+        sorted_lengths, order = lengths.sort(descending=True)
+        picks = torch.linspace(0, x.shape[0] - 1, blocks, device=x.device).round().long()
+        ends = sorted({*sorted_lengths[picks].tolist(), int(sorted_lengths[0])})
+        x, state = x[order], state[:, order]
+        begin = 0
+        for end in ends:
+            active = int((sorted_lengths > begin).sum())  # the sorted rows still running
+            steps = (sorted_lengths[:active] - begin).clamp(max=end - begin)
+            h, finals = x[:active, begin:end], []
+            for layer, s in zip(self.layers, state[:, :active], strict=True):
+                h, s = layer(h, s, steps)
+                finals.append(s)
+            state = torch.cat([torch.stack(finals), state[:, active:]], 1)
+            begin = end
+        return state[:, order.argsort()]
 
 
 def _make_layer(name: str, input_size: int, hidden_size: int, t_max: float | None) -> RecurrentLayer:

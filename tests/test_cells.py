@@ -128,6 +128,18 @@ def test_sequence_pass_equals_step_by_step(name, double):
     torch.testing.assert_close(at, states[lengths - 1, :, torch.arange(4)].transpose(0, 1))
 
 
+@pytest.mark.parametrize("name", ["gru", "lstm", "nbrc"])
+def test_states_at_many_rows_and_lengths(name):
+    torch.manual_seed(7)
+    stack = make_cell(name, 2, 4, num_layers=2, double=name == "lstm", dtype=torch.float64)
+    x = torch.randn(30, 17, 2, dtype=torch.float64)
+    lengths = torch.randint(1, 18, (30,))
+    states = stack.states(x)
+    expected = states[lengths - 1, :, torch.arange(30)].transpose(0, 1)
+    for blocks in (1, 3, 8):
+        torch.testing.assert_close(stack.states_at(x, lengths, blocks=blocks), expected)
+
+
 @pytest.mark.parametrize("name", ["gru", "lstm", "mgu"])
 def test_iterate_equals_repeated_step(name):
     torch.manual_seed(2)
