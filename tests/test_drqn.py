@@ -76,7 +76,7 @@ def test_gru_warmup_learns_tmaze_length_10():
         "RecurrentQPolicy", tmaze(10), warmup=True, seed=LEARNING_SEED, vaa_interval=0, vaa_measure_interval=0
     )
     optimal = TMazeOptimalCallback(tmaze(10), stop_when_optimal=True)
-    model.learn(10**9, callback=optimal, max_episodes=400)
+    model.learn(10**9, callback=optimal, max_episodes=500)  # seeds 0, 1, 2 reach it at 200, 460, 200
     assert optimal.first_optimal_episode is not None, optimal.checks
     assert is_tmaze_optimal(model, tmaze(10))
     # The same greedy policy through SB3's evaluate_policy, one env and a batch of 3 envs (batched predict).
