@@ -128,13 +128,10 @@ def _random_hidden_states(
     return stack.states_at(x, t.to(ref.device))
 
 
-def _stabilise(
-    stack: RecurrentStack, state: Tensor, u: Tensor, steps: int, early_exit: bool = True
-) -> Tensor:
+def _stabilise(stack: RecurrentStack, state: Tensor, u: Tensor, steps: int) -> Tensor:
     """``f^steps`` of the whole stack from ``state[L, B, S]`` with input ``u[B, F]`` held at the bottom.
 
-    Runs the fused sequence kernels on the repeated input, in chunks. With ``early_exit``, stops once the
-    state is an exact (bitwise) fixed point of one step, after which further steps cannot change it.
+    Runs the fused sequence kernels on the repeated input, in chunks that bound the memory.
     """
     chunk = max(1, min(steps, _CHUNK_ELEMENTS // max(1, u.shape[0] * max(stack.hidden_size, u.shape[1]))))
     done = 0
@@ -142,12 +139,6 @@ def _stabilise(
         n = min(chunk, steps - done)
         _, state = stack(u.unsqueeze(1).expand(-1, n, -1), state)
         done += n
-        if early_exit and done < steps:
-            _, following = stack(u.unsqueeze(1), state)
-            done += 1
-            if torch.equal(following, state):
-                break
-            state = following
     return state
 
 
