@@ -44,7 +44,7 @@ SYNTHETIC_SIZE = 40_000  # §4.1: 40 000 train and 40 000 test sequences
 EVAL_BATCH = 1024
 CHECKPOINT = "checkpoint.pt"
 # Settings that may change between a run and its resumption.
-RESUMABLE = ("epochs", "resume", "progress", "device", "logdir")
+RESUMABLE = ("epochs", "resume", "progress", "device", "logdir", "data_dir", "download", "mnist_url")
 
 
 @dataclass
@@ -518,7 +518,7 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
 
 def _check_same_run(saved: dict[str, Any], config: SupervisedConfig) -> None:
     now = asdict(config)
-    changed = [k for k in now if k not in RESUMABLE and saved.get(k) != now[k]]
+    changed = [k for k in now if k not in RESUMABLE and k in saved and saved[k] != now[k]]
     if changed:
         raise ValueError(
             f"resume=True but the checkpoint was written with other settings ({', '.join(changed)}); "
