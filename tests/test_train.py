@@ -21,6 +21,15 @@ TINY = {"T": 8, "width": 8, "epochs": 2, "num_train": 80, "num_test": 40, "progr
 FAST_VAA = {"vaa_iterations": 1, "vaa_steps": 50, "vaa_batch_size": 8}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks run fastest on one thread, and do not slow to a crawl on a loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny(**overrides) -> SupervisedConfig:
     settings = {**TINY, "vaa_iterations": 0} | overrides
     return SupervisedConfig(**settings)
@@ -225,3 +234,16 @@ def test_scripts_train_and_plot(tmp_path):
     output = tmp_path / "curves.png"
     plot_runs.main([str(tmp_path / "copy__0"), str(tmp_path / "copy__1"), "--output", str(output)])
     assert output.stat().st_size > 10_000
+
+
+def test_warmup_learns_copy_where_classic_does_not():
+    """Copy first input, T = 30, GRU 1×32, 6 short epochs: the warmed-up GRU learns, the classic one
+    stays at the variance of u_1 (measured over seeds 0-6: warmup 0.03-0.21, classic 0.95-1.14)."""
+    common = {"task": "copy", "T": 30, "width": 32, "epochs": 6, "num_train": 2500, "num_test": 500}
+    classic = train(SupervisedConfig(**common, progress=False, vaa_iterations=0))
+    warmed = SupervisedConfig(**common, progress=False, version="warmup", vaa_steps=2000, vaa_iterations=1)
+    warmed.warmup.steps, warmed.warmup.batch_size = 30, 100
+    result = train(warmed)
+    assert classic.test_loss > 0.8
+    assert result.test_loss < 0.4
+    assert result.history["val_vaa"][0] > 0.5  # multistable after the warmup, before training
