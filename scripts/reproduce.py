@@ -21,6 +21,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -142,12 +143,12 @@ def build_grid(experiment: str, preset: str) -> list[Run]:
             sizes = [{"T": t} for t in (50, 300, 600)]
             common = {"task": "copy", "layers": 1, "width": 128, "epochs": 50}
             return _supervised_grid(experiment, sizes, pairs, 3, common)
-        pairs = _cell_versions(("gru", "lstm", "mgu"), ("classic", "warmup")) + [
+        pairs = _cell_versions(("gru", "lstm", "mgu", "chrono"), ("classic", "warmup")) + [
             ("gru", "double"),
             ("nbrc", "classic"),
         ]
-        common = {"task": "copy", "layers": 1, "width": 128, "epochs": 5, **SMALL_DATA}
-        return _supervised_grid(experiment, [{"T": 50}], pairs, 2, common)
+        common = {"task": "copy", "layers": 1, "width": 128, "epochs": 10, **SMALL_DATA}
+        return _supervised_grid(experiment, [{"T": 50}], pairs, 3, common)
     if experiment == "denoising":
         pairs = _cell_versions(WARMED_CELLS, ("classic", "warmup", "double"), BISTABLE_CELLS)
         if paper:
@@ -156,7 +157,7 @@ def build_grid(experiment: str, preset: str) -> list[Run]:
             return _supervised_grid(experiment, sizes, pairs, 3, common)
         pairs = _cell_versions(("gru",), ("classic", "warmup", "double"), ("nbrc",))
         common = {"task": "denoising", "layers": 2, "width": 64, "epochs": 6, **SMALL_DATA}
-        return _supervised_grid(experiment, [{"T": 60, "N": 30}], pairs, 2, common)
+        return _supervised_grid(experiment, [{"T": 60, "N": 30}], pairs, 3, common)
     if experiment == "vaa-vs-loss":
         pairs = [(c, "classic") for c in ("lstm", "chrono", "gru", "mgu", "brc", "nbrc")]
         if paper:
@@ -199,40 +200,54 @@ def build_grid(experiment: str, preset: str) -> list[Run]:
 # --------------------------------------------------------------------------------------------
 
 
-def run_supervised(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+def run_supervised(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
     from recurrent_q.multistability import WarmupConfig
     from supervised.train import SupervisedConfig, train
 
     warmup = WarmupConfig(**config.pop("warmup", {}))
-    result = train(SupervisedConfig(**config, warmup=warmup, logdir=str(run_dir), progress=False))
-    return result.to_dict()
+    settings = SupervisedConfig(**config, warmup=warmup, logdir=str(run_dir), resume=resume, progress=False)
+    return train(settings).to_dict()
 
 
-def run_tmaze(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+def run_tmaze(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
+    """A T-Maze run has no checkpoint: an interrupted one starts again (``resume`` is ignored)."""
     from recurrent_q.drqn import run_tmaze_experiment
 
     return run_tmaze_experiment(**config, logdir=str(run_dir))
 
 
-RUNNERS: dict[str, Callable[[dict[str, Any], Path], dict[str, Any]]] = {
+RUNNERS: dict[str, Callable[[dict[str, Any], Path, bool], dict[str, Any]]] = {
     "supervised": run_supervised,
     "tmaze": run_tmaze,
 }
 
 
-def execute_run(run: Run, root: str, threads: int = 1) -> tuple[str, dict[str, Any], bool]:
-    """Run ``run`` under ``root`` unless its ``metrics.json`` exists. Returns (name, metrics, ran)."""
+def is_finished(run: Run, root: str | Path) -> bool:
+    """True when ``run`` has its ``metrics.json`` under ``root``, written with the same config."""
     run_dir = Path(root) / run.name
-    metrics_file = run_dir / "metrics.json"
-    if metrics_file.exists():
+    if not (run_dir / "metrics.json").exists() or not (run_dir / "config.json").exists():
+        return False
+    return json.loads((run_dir / "config.json").read_text()) == {"kind": run.kind, **run.config}
+
+
+def execute_run(run: Run, root: str, threads: int = 1) -> tuple[str, dict[str, Any], bool]:
+    """Run ``run`` under ``root`` unless :func:`is_finished`. Returns (name, metrics, ran)."""
+    run_dir = Path(root) / run.name
+    metrics_file, config_file = run_dir / "metrics.json", run_dir / "config.json"
+    config = {"kind": run.kind, **run.config}
+    if is_finished(run, root):
         return run.name, json.loads(metrics_file.read_text()), False
     import torch
 
     torch.set_num_threads(threads)
+    same_config = config_file.exists() and json.loads(config_file.read_text()) == config
+    if run_dir.exists() and not same_config:  # a run of an older grid definition: start afresh
+        shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps({"kind": run.kind, **run.config}, indent=2))
+    config_file.write_text(json.dumps(config, indent=2))
     start = time.perf_counter()
-    metrics = RUNNERS[run.kind](dict(run.config), run_dir)
+    # an interrupted attempt of the same run continues from its last checkpoint where the trainer has one
+    metrics = RUNNERS[run.kind](dict(run.config), run_dir, same_config)
     metrics["wall_time_s"] = time.perf_counter() - start
     tmp = metrics_file.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(metrics, indent=2, default=float))
@@ -432,6 +447,8 @@ def plot(experiment: str, runs: list[Run], results: dict[str, dict], table: list
             ax.set(title=panel, ylabel=key.replace("_", " "))
             if key == "test_loss":
                 ax.set_yscale("log")
+        handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("tab:gray", "tab:red", "tab:blue")]
+        axes[0][-1].legend(handles, ["classic", "warmup", "double"], fontsize=8)
     fig.suptitle(f"{experiment} (mean ± std over seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -477,7 +494,7 @@ def reproduce(args: Args) -> dict[str, Any]:
         raise ValueError(f"workers must be >= 1, got {args.workers}")
     root = Path(args.out) / args.experiment / args.preset
     root.mkdir(parents=True, exist_ok=True)
-    finished = sum((root / r.name / "metrics.json").exists() for r in runs)
+    finished = sum(is_finished(r, root) for r in runs)
     print(f"{args.experiment} ({args.preset}): {len(runs)} runs, {finished} already finished, in {root}")
     start = time.perf_counter()
     if args.ray_address:

@@ -129,6 +129,12 @@ def test_local_grid_end_to_end_and_relaunch_skips_finished_runs(tmp_path):
     after = _check_grid_output(root, runs=2)
     for name, mtime in before.items():
         assert (after[name] == mtime) == (name != lost)
+    # a run made with another config (an older grid definition) is not taken as finished: it runs again
+    changed = root / lost / "config.json"
+    changed.write_text(changed.read_text().replace('"epochs": 1', '"epochs": 99'))
+    out = run_script("copy", "--preset", "smoke", "--out", str(tmp_path), "--workers", "1")
+    assert "2 runs, 1 already finished" in out
+    assert '"epochs": 1' in changed.read_text()
 
 
 def test_ray_grid_end_to_end(tmp_path):
