@@ -163,8 +163,8 @@ def build_grid(experiment: str, preset: str) -> list[Run]:
         if paper:
             common = {"task": "copy", "layers": 1, "width": 128, "epochs": 50}
             return _supervised_grid(experiment, [{"T": 50}], pairs, 5, common)
-        common = {"task": "copy", "layers": 1, "width": 128, "epochs": 8, **SMALL_DATA}
-        return _supervised_grid(experiment, [{"T": 50}], pairs, 2, common)
+        common = {"task": "copy", "layers": 1, "width": 128, "epochs": 15, **SMALL_DATA}
+        return _supervised_grid(experiment, [{"T": 50}], pairs, 3, common)
     if experiment in ("psmnist", "plsmnist"):
         pairs = _cell_versions(WARMED_CELLS, ("classic", "warmup", "double"), BISTABLE_CELLS)
         sizes = [{}] if experiment == "psmnist" else [{"N": n} for n in (72, 472)]
@@ -401,16 +401,18 @@ def plot(experiment: str, runs: list[Run], results: dict[str, dict], table: list
         groups: dict[str, list[dict]] = {}
         for run in runs:
             groups.setdefault(dict(run.labels)["cell"], []).append(results[run.name])
-        for cell, metrics in groups.items():
+        for (cell, metrics), style in zip(
+            groups.items(), itertools.cycle(("-", "--", "-.", ":")), strict=False
+        ):
             for ax, key in ((ax_loss, "val_loss"), (ax_vaa, "val_vaa")):
                 curves = [m["history"][key] for m in metrics if key in m.get("history", {})]
-                if not curves:
+                if not curves or any(v is None for c in curves for v in c):
                     continue
                 n = min(len(c) for c in curves)
                 mean = [sum(c[i] for c in curves) / len(curves) for i in range(n)]
                 std = [math.sqrt(sum((c[i] - mean[i]) ** 2 for c in curves) / len(curves)) for i in range(n)]
-                epochs = range(1, n + 1)
-                ax.plot(epochs, mean, label=cell)
+                epochs = metrics[0]["history"].get("epoch", range(n))[:n]  # epoch 0: before training
+                ax.plot(epochs, mean, style, label=cell)
                 ax.fill_between(
                     epochs,
                     [m - s for m, s in zip(mean, std, strict=True)],
