@@ -156,8 +156,15 @@ def build_grid(experiment: str, preset: str) -> list[Run]:
             common = {"task": "denoising", "layers": 2, "width": 256, "epochs": 50}
             return _supervised_grid(experiment, sizes, pairs, 3, common)
         pairs = _cell_versions(("gru",), ("classic", "warmup", "double"), ("nbrc",))
-        common = {"task": "denoising", "layers": 2, "width": 64, "epochs": 6, **SMALL_DATA}
-        return _supervised_grid(experiment, [{"T": 60, "N": 30}], pairs, 3, common)
+        common = {
+            "task": "denoising",
+            "layers": 2,
+            "width": 64,
+            "epochs": 15,
+            **SMALL_DATA,
+            "num_train": 8000,
+        }
+        return _supervised_grid(experiment, [{"T": 60, "N": 30}], pairs, 2, common)
     if experiment == "vaa-vs-loss":
         pairs = [(c, "classic") for c in ("lstm", "chrono", "gru", "mgu", "brc", "nbrc")]
         if paper:
