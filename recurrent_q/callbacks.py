@@ -15,6 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from recurrent_q.multistability import WarmupConfig, WarmupResult, warmup
+from recurrent_q.policies import RecurrentQState
 
 TMAZE_OPTIMAL_RETURN = 4.0
 
@@ -136,6 +137,9 @@ class WarmupCallback(BaseCallback):
 def play_greedy(model: Any, env: gym.Env, layout: str | None = None) -> tuple[float, int]:
     """One episode of ``model``'s greedy policy (``predict(..., deterministic=True)`` with its state).
 
+    With a DRQN that feeds the previous reward, ``r_{t-1}`` is passed on in its state (its ``predict``
+    cannot see the env's rewards).
+
     :param layout: T-Maze layout to force (``reset(options={"layout": ...})``), None for a random one.
     :return: undiscounted return and number of steps.
     """
@@ -144,6 +148,8 @@ def play_greedy(model: Any, env: gym.Env, layout: str | None = None) -> tuple[fl
     while True:
         action, state = model.predict(obs, state=state, episode_start=np.array([start]), deterministic=True)
         obs, reward, terminated, truncated, _ = env.step(int(action))
+        if isinstance(state, RecurrentQState):
+            state = state._replace(previous_reward=np.full(1, reward, dtype=np.float32))
         start = False
         total += float(reward)
         steps += 1

@@ -339,3 +339,42 @@ def test_bad_arguments():
         small_model(warmup="yes")
     with pytest.raises(ValueError, match="max_episodes"):
         small_model().learn(100, max_episodes=-1)
+
+
+def test_greedy_play_feeds_the_previous_reward():
+    """``play_greedy`` (the optimality check) passes ``r_{t-1}`` on to a DRQN that feeds it."""
+    from recurrent_q.callbacks import play_greedy
+
+    env, checked = tmaze(), 0
+    for seed in range(20):
+        model = small_model(seed=seed, policy_kwargs=dict(use_previous_reward=True))
+        q_net = model.q_net
+        with th.no_grad():
+            q_net.rnn.layers[0].rnn.weight_ih_l0[:, -1] = 20.0  # r_{t-1} moves the state strongly
+        # The greedy episode with the true rewards, stepped by hand
+        obs, _ = env.reset(options={"layout": "up"})
+        state, action, reward, expected, rewards = None, NO_ACTION, 0.0, [], []
+        while True:
+            x = q_net.features(th.as_tensor([obs]), th.as_tensor([action]), th.as_tensor([reward]))
+            with th.no_grad():
+                q, state = q_net.step(x, state)
+            action = int(q.argmax(-1))
+            expected.append(action)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            rewards.append(reward)
+            if terminated or truncated:
+                break
+        played = []
+        predict = model.predict
+
+        def recording_predict(*args, _predict=predict, _played=played, **kwargs):
+            actions, new_state = _predict(*args, **kwargs)
+            _played.append(int(actions))
+            return actions, new_state
+
+        model.predict = recording_predict
+        with pytest.warns(UserWarning, match="previous_reward"):
+            total, steps = play_greedy(model, env, "up")
+        assert played == expected and steps == len(expected) and np.isclose(total, sum(rewards))
+        checked += any(r != 0.0 for r in rewards[:-1])
+    assert checked > 0  # some episodes had a nonzero reward before their last step
