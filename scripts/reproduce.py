@@ -329,7 +329,7 @@ def run_ray(runs: list[Run], root: Path, address: str, progress: bool = True) ->
 
 METRICS = {
     "supervised": ("test_loss", "test_accuracy", "best_epoch", "wall_time_s"),
-    "tmaze": ("first_optimal_episode", "optimal_at_end", "wall_time_s"),
+    "tmaze": ("first_optimal_episode", "optimal_at_end", "cpu_time_s", "wall_time_s"),
 }
 
 
