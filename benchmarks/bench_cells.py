@@ -1,4 +1,4 @@
-"""Sequence forward + backward time of every cell stack against ``torch.nn.GRU`` of the same size.
+"""Sequence forward + backward time of every cell stack against ``nn.GRU`` and ``nn.LSTM`` of the same size.
 
 Usage: ``python benchmarks/bench_cells.py [--layers 2] [--hidden 256] [--batch 32] [--length 200]``
 Prints a Markdown table (median of ``--repeats`` timed runs after one warm-up run, same process).
@@ -38,7 +38,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     x = torch.randn(args.batch, args.length, args.input)
-    models = {"torch.nn.GRU": nn.GRU(args.input, args.hidden, args.layers, batch_first=True)}
+    models = {
+        "torch.nn.GRU": nn.GRU(args.input, args.hidden, args.layers, batch_first=True),
+        "torch.nn.LSTM": nn.LSTM(args.input, args.hidden, args.layers, batch_first=True),
+    }
     for name in CELL_NAMES:
         for double in (False, True):
             label = name + (" (double)" if double else "")
@@ -51,16 +54,16 @@ def main() -> None:
             t = fwd_bwd_once(model, x)
             if r:
                 times[label].append(t)
-    base = statistics.median(times["torch.nn.GRU"])
+    gru, lstm = (statistics.median(times[f"torch.nn.{name}"]) for name in ("GRU", "LSTM"))
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.layers}x{args.hidden}, "
         f"B={args.batch}, T={args.length}, F={args.input}, median of {args.repeats} interleaved rounds"
     )
-    print("| cell | fwd+bwd (ms) | ratio to nn.GRU |")
-    print("|---|---|---|")
+    print("| cell | fwd+bwd (ms) | ratio to nn.GRU | ratio to nn.LSTM |")
+    print("|---|---|---|---|")
     for label, ts in times.items():
         t = statistics.median(ts)
-        print(f"| {label} | {1e3 * t:.1f} | {t / base:.2f} |")
+        print(f"| {label} | {1e3 * t:.1f} | {t / gru:.2f} | {t / lstm:.2f} |")
 
 
 if __name__ == "__main__":
