@@ -1,7 +1,7 @@
 """The performance suite: every speed measurement of the project in one command.
 
     python benchmarks/run_all.py            # runs all, prints the tables, updates benchmarks/RESULTS.md
-    python benchmarks/run_all.py --only env cells --no-write
+    python benchmarks/run_all.py --only env cells    # some entries, printed only
 
 Each entry runs one script of ``benchmarks/`` in its own process and keeps the Markdown table it prints;
 every figure there is a ratio to a baseline measured in the same run where one exists (``torch.nn.GRU``
@@ -89,7 +89,7 @@ def write_section(body: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=list(SUITE), default=list(SUITE), help="entries to run")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md unchanged")
+    parser.add_argument("--no-write", action="store_true", help="print only (implied by --only)")
     args = parser.parse_args()
     parts = [header()]
     for name in args.only:
@@ -97,7 +97,7 @@ def main() -> None:
         part, seconds = run(name)
         print(part, flush=True)
         parts.append(part)
-    if not args.no_write:
+    if not args.no_write and set(args.only) == set(SUITE):  # a partial run would drop the other tables
         write_section("\n".join(parts))
         print(f"updated {RESULTS}")
 
