@@ -12,17 +12,14 @@ Timing runs log no VAA (it is not part of learning). Results are appended to ``-
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tyro
+from jsonl_grid import run_pending
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "gru-classic": {"cell": "gru", "version": "classic"},
@@ -121,26 +118,9 @@ def main(argv: list[str] | None = None) -> str:
     unknown = sorted(set(args.variants) - set(VARIANTS))
     if unknown:
         raise ValueError(f"variants must be among {', '.join(VARIANTS)}; got {unknown}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
-    todo = [
-        (variant, length, seed)
-        for length in args.lengths
-        for seed in args.seeds
-        for variant in args.variants
-        if (variant, length, seed) not in {key(r) for r in done}
-    ]
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = [
-            pool.submit(run_one, *run, args.max_episodes, args.max_seconds, args.clock) for run in todo
-        ]
-        for future in futures:
-            result = future.result()
-            done.append(result)
-            with out.open("a") as f:
-                f.write(json.dumps(result) + "\n")
-            print(json.dumps(result), flush=True)
+    runs = [(v, length, seed) for length in args.lengths for seed in args.seeds for v in args.variants]
+    extra = (args.max_episodes, args.max_seconds, args.clock)
+    done = run_pending(args.out, runs, key, run_one, extra, args.jobs)
     selected = [r for r in done if r["variant"] in args.variants and r["length"] in args.lengths]
     table = summary(selected, args.max_episodes, args.max_seconds, args.clock)
     print(table)

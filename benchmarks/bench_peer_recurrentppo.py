@@ -12,16 +12,13 @@ policy). Results go to ``--out`` as JSON lines (existing runs are skipped) and t
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
 import tyro
+from jsonl_grid import run_pending
 
 
 @dataclass
@@ -119,25 +116,11 @@ def main(argv: list[str] | None = None) -> str:
     unknown = sorted(set(args.versions) - {"classic", "warmup"})
     if unknown:
         raise ValueError(f"versions must be among 'classic', 'warmup'; got {unknown}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
-    seen = {(r["version"], r["length"], r["seed"]) for r in done}
-    todo = [
-        (version, length, seed)
-        for length in args.lengths
-        for seed in args.seeds
-        for version in args.versions
-        if (version, length, seed) not in seen
-    ]
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, *run, args.max_seconds, args.clock, args.n_envs) for run in todo]
-        for future in futures:
-            result = future.result()
-            done.append(result)
-            with out.open("a") as f:
-                f.write(json.dumps(result) + "\n")
-            print(json.dumps(result), flush=True)
+    runs = [(v, length, seed) for length in args.lengths for seed in args.seeds for v in args.versions]
+    extra = (args.max_seconds, args.clock, args.n_envs)
+    done = run_pending(
+        args.out, runs, lambda r: (r["version"], r["length"], r["seed"]), run_one, extra, args.jobs
+    )
     selected = [r for r in done if r["version"] in args.versions and r["length"] in args.lengths]
     table = summary(selected, args.max_seconds, args.clock)
     print(table)
