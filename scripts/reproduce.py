@@ -229,29 +229,32 @@ RUNNERS: dict[str, Callable[[dict[str, Any], Path, bool], dict[str, Any]]] = {
 }
 
 
+def _same_config(run: Run, run_dir: Path) -> bool:
+    """True when ``run_dir`` holds a ``config.json`` equal to ``run``'s config."""
+    config_file = run_dir / "config.json"
+    return config_file.exists() and json.loads(config_file.read_text()) == {"kind": run.kind, **run.config}
+
+
 def is_finished(run: Run, root: str | Path) -> bool:
     """True when ``run`` has its ``metrics.json`` under ``root``, written with the same config."""
     run_dir = Path(root) / run.name
-    if not (run_dir / "metrics.json").exists() or not (run_dir / "config.json").exists():
-        return False
-    return json.loads((run_dir / "config.json").read_text()) == {"kind": run.kind, **run.config}
+    return (run_dir / "metrics.json").exists() and _same_config(run, run_dir)
 
 
 def execute_run(run: Run, root: str, threads: int = 1) -> tuple[str, dict[str, Any], bool]:
     """Run ``run`` under ``root`` unless :func:`is_finished`. Returns (name, metrics, ran)."""
     run_dir = Path(root) / run.name
-    metrics_file, config_file = run_dir / "metrics.json", run_dir / "config.json"
-    config = {"kind": run.kind, **run.config}
-    if is_finished(run, root):
+    metrics_file = run_dir / "metrics.json"
+    same_config = _same_config(run, run_dir)
+    if same_config and metrics_file.exists():
         return run.name, json.loads(metrics_file.read_text()), False
     import torch
 
     torch.set_num_threads(threads)
-    same_config = config_file.exists() and json.loads(config_file.read_text()) == config
     if run_dir.exists() and not same_config:  # a run of an older grid definition: start afresh
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(json.dumps(config, indent=2))
+    (run_dir / "config.json").write_text(json.dumps({"kind": run.kind, **run.config}, indent=2))
     start = time.perf_counter()
     # an interrupted attempt of the same run continues from its last checkpoint where the trainer has one
     metrics = RUNNERS[run.kind](dict(run.config), run_dir, same_config)
