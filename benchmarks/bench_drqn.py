@@ -28,6 +28,19 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Same algorithm, fewer gradient steps on whole sampled episodes (train_mode="sequences").
     "gru-warmup-seq3": {"cell": "gru", "version": "warmup", "train_mode": "sequences", "gradient_steps": 3},
 }
+# Parity ablation (docs/ARCHITECTURE.md, "DRQN: parity with the authors' agent"): each variant changes
+# one setting of the authors' code (previous reward in the input, Xavier/orthogonal initialisation,
+# warmup batch 32, horizon 3L - 1) relative to the library's settings before the comparison.
+ABLATION: dict[str, dict[str, Any]] = {
+    "abl-uniform": {"use_previous_reward": False, "init": "uniform"},
+    "abl-reward": {"use_previous_reward": True, "init": "uniform"},
+    "abl-xavier": {"use_previous_reward": False, "init": "xavier"},
+    "abl-reward-xavier": {"use_previous_reward": True, "init": "xavier"},
+    "abl-reward-xavier-wb32": {"use_previous_reward": True, "init": "xavier", "warmup_batch_size": 32},
+}
+for _name, _settings in ABLATION.items():
+    VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}
+    VARIANTS[f"gru-classic-{_name}"] = {"cell": "gru", "version": "classic", **_settings}
 
 
 @dataclass

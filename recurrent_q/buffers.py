@@ -25,7 +25,9 @@ class EpisodeBatch(NamedTuple):
     ``observations[u, k]`` is ``o_k`` (raw, as stored); ``actions[u, k]``, ``rewards[u, k]`` are
     ``a_k``, ``r_k``; ``dones[u, k]`` is 1 where ``o_{k+1}`` is terminal (a truncated episode is not);
     ``weights[u, k]`` is how many times transition ``k`` of episode ``u`` enters the loss (0 on padding).
-    ``lengths[u]`` is the number of transitions of episode ``u``.
+    ``lengths[u]`` is the number of transitions of episode ``u`` to run: up to its last one of weight > 0.
+    ``next_values[u, k]`` is the stored bootstrap value ``max_a Q_θ'(η_{0:k+1}, a)`` of transition ``k``
+    (see :meth:`EpisodeReplayBuffer.set_next_values`; NaN where none was stored).
     """
 
     observations: th.Tensor
@@ -34,6 +36,7 @@ class EpisodeBatch(NamedTuple):
     dones: th.Tensor
     weights: th.Tensor
     lengths: th.Tensor
+    next_values: th.Tensor
 
 
 class EpisodeReplayBuffer:
@@ -61,6 +64,8 @@ class EpisodeReplayBuffer:
         self.observations = np.zeros((0, 1, *self.obs_shape), dtype=self.obs_dtype)
         self.actions = np.zeros((0, 0), dtype=np.int64)
         self.rewards = np.zeros((0, 0), dtype=np.float32)
+        self.next_values = np.zeros((0, 0), dtype=np.float32)
+        self.missing_next_values: set[int] = set()  # slots stored since their last set_next_values
         self.lengths = np.zeros(0, dtype=np.int64)
         self.terminated = np.zeros(0, dtype=bool)
         self.first_live = np.zeros(0, dtype=np.int64)  # steps before it were evicted
@@ -90,6 +95,7 @@ class EpisodeReplayBuffer:
         self.observations = resized(self.observations, length + 1)
         self.actions = resized(self.actions, length)
         self.rewards = resized(self.rewards, length)
+        self.next_values = resized(self.next_values, length)
         for name in ("lengths", "terminated", "first_live"):
             array = getattr(self, name)
             setattr(self, name, np.concatenate([array, np.zeros(slots - old_slots, dtype=array.dtype)]))
@@ -98,13 +104,14 @@ class EpisodeReplayBuffer:
 
     def add(
         self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminated: bool
-    ) -> None:
+    ) -> int:
         """Store one episode of ``T >= 1`` transitions, evicting the oldest transitions beyond capacity.
 
         :param observations: ``o_0 … o_T``, shape ``[T + 1, *obs_shape]``.
         :param actions: ``a_0 … a_{T-1}``, shape ``[T]``.
         :param rewards: ``r_0 … r_{T-1}``, shape ``[T]``.
         :param terminated: whether ``o_T`` is terminal (False when the episode was truncated).
+        :return: the slot of the episode (for :meth:`set_next_values`).
         """
         length = len(actions)
         if length < 1 or len(rewards) != length or len(observations) != length + 1:
@@ -120,6 +127,8 @@ class EpisodeReplayBuffer:
         )
         self.actions[slot, :length] = actions
         self.rewards[slot, :length] = rewards
+        self.next_values[slot] = np.nan
+        self.missing_next_values.add(slot)
         self.lengths[slot], self.terminated[slot], self.first_live[slot] = length, terminated, 0
         self.queue.append(slot)
         self.size += length
@@ -131,7 +140,20 @@ class EpisodeReplayBuffer:
             self.size -= evicted
             if self.first_live[oldest] == self.lengths[oldest]:
                 self.free.append(self.queue.popleft())
+                self.missing_next_values.discard(oldest)
         self._index = None
+        return slot
+
+    def set_next_values(self, slots: np.ndarray, values: np.ndarray) -> None:
+        """Store the bootstrap values ``[len(slots), T]`` of episodes (entries past their lengths ignored).
+
+        DRQN stores ``max_a Q_θ'(η_{0:k+1}, a)`` here: the target network only changes when it is
+        copied, so the values of every stored transition are computed once per copy (and once for each
+        new episode) instead of once per sampled batch.
+        """
+        width = min(values.shape[1], self.max_length)
+        self.next_values[slots, :width] = values[:, :width]
+        self.missing_next_values.difference_update(int(slot) for slot in slots)
 
     def _sample_index(self) -> tuple[np.ndarray, np.ndarray]:
         if self._index is None:
@@ -161,22 +183,29 @@ class EpisodeReplayBuffer:
             horizon = int(steps.max()) + 1
             weights = np.zeros((len(chosen), horizon), dtype=np.float32)
             np.add.at(weights, (episode, steps), 1.0)
+            run = np.zeros(len(chosen), dtype=np.int64)
+            np.maximum.at(run, episode, steps + 1)  # each history is run up to its last sampled step
         else:
             horizon = int(lengths.max())
             t = np.arange(horizon)
             weights = ((t >= self.first_live[chosen, None]) & (t < lengths[:, None])).astype(np.float32)
-        return self._episodes(chosen, horizon, weights)
+            run = lengths
+        return self._episodes(chosen, horizon, weights, run)
 
     def all_episodes(self) -> EpisodeBatch:
         """Every stored episode, whole (for warmup and VAA), with weight 1 on its live transitions."""
-        chosen = np.fromiter(self.queue, dtype=np.int64, count=len(self.queue))
+        return self.episodes(np.fromiter(self.queue, dtype=np.int64, count=len(self.queue)))
+
+    def episodes(self, chosen: np.ndarray) -> EpisodeBatch:
+        """The stored episodes of slots ``chosen``, whole, with weight 1 on their live transitions."""
         horizon = int(self.lengths[chosen].max())
         t = np.arange(horizon)
         weights = (t >= self.first_live[chosen, None]) & (t < self.lengths[chosen, None])
-        return self._episodes(chosen, horizon, weights.astype(np.float32))
+        return self._episodes(chosen, horizon, weights.astype(np.float32), self.lengths[chosen])
 
-    def _episodes(self, slots: np.ndarray, horizon: int, weights: np.ndarray) -> EpisodeBatch:
-        lengths = np.minimum(self.lengths[slots], horizon)
+    def _episodes(
+        self, slots: np.ndarray, horizon: int, weights: np.ndarray, lengths: np.ndarray
+    ) -> EpisodeBatch:
         dones = np.zeros((len(slots), horizon), dtype=np.float32)
         last = self.lengths[slots] - 1
         ended = self.terminated[slots] & (last < horizon)
@@ -189,4 +218,5 @@ class EpisodeReplayBuffer:
             dones=th.as_tensor(dones).to(device),
             weights=th.as_tensor(weights).to(device),
             lengths=th.as_tensor(lengths).to(device),
+            next_values=th.as_tensor(self.next_values[slots, :horizon]).to(device),
         )

@@ -11,11 +11,14 @@ Shapes: ``B`` batch, ``T`` time, ``F`` input width, ``H`` hidden width, ``S`` st
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from recurrent_q import _gru_cpu
 
 CELL_NAMES = ("lstm", "gru", "mgu", "brc", "nbrc", "chrono")
 
@@ -63,6 +66,13 @@ class RecurrentLayer(nn.Module):
             s = s_next if lengths is None else torch.where((t < lengths).unsqueeze(1), s_next, s)
             outputs.append(self.output(s_next))
         return torch.stack(outputs, 1), s
+
+    def outputs(self, u: Tensor, s0: Tensor, lengths: Tensor) -> Tensor:
+        """Outputs ``[B, T, H]`` of a sequence of which row ``b`` needs only its first ``lengths[b]``.
+
+        Entries past a row's length are unspecified; layers that can skip them (the compiled GRU) do.
+        """
+        return self(u, s0)[0]
 
     def iterate(self, u: Tensor, s0: Tensor, steps: int) -> Tensor:
         """``f^steps(s0, u)`` with the input ``u[B, F]`` held constant; returns ``[B, S]``."""
@@ -123,9 +133,23 @@ class _FusedLayer(RecurrentLayer):
     def _recurrent(self, h: Tensor) -> Tensor:
         return F.linear(h, self.rnn.weight_hh_l0, self.rnn.bias_hh_l0 if self.rnn.bias else None)
 
+    def _weights(self) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        rnn = self.rnn
+        return (
+            rnn.weight_ih_l0,
+            rnn.weight_hh_l0,
+            rnn.bias_ih_l0 if rnn.bias else None,
+            (rnn.bias_hh_l0 if rnn.bias else None),
+        )
+
 
 class GRULayer(_FusedLayer):
-    """GRU, eqs. (A.10)-(A.12) in PyTorch's ``nn.GRU`` form (``r ⊙ (W_hh h + b_hn)``); state ``h``."""
+    """GRU, eqs. (A.10)-(A.12) in PyTorch's ``nn.GRU`` form (``r ⊙ (W_hh h + b_hn)``); state ``h``.
+
+    On the CPU in float32, sequences and stabilisation run the compiled recurrence of
+    :mod:`recurrent_q._gru_cpu` (one autograd node per layer, padded steps skipped); elsewhere the
+    ``nn.GRU`` kernels.
+    """
 
     state_is_output = True
 
@@ -134,12 +158,51 @@ class GRULayer(_FusedLayer):
         self.input_size, self.hidden_size, self.state_size = input_size, hidden_size, hidden_size
         self.rnn = nn.GRU(input_size, hidden_size, bias=bias, batch_first=True)
 
+    @staticmethod
+    def _compiled(u: Tensor) -> bool:
+        return (
+            _gru_cpu.ENABLED
+            and u.device.type == "cpu"
+            and u.dtype == torch.float32
+            and u.shape[0] <= _gru_cpu.MAX_ROWS
+        )
+
+    def _recurrence(
+        self, gi: Tensor, s0: Tensor, lengths: Tensor | None, steps: int
+    ) -> tuple[Tensor, Tensor]:
+        rnn = self.rnn
+        return _gru_cpu.gru_recurrence(
+            gi, s0, rnn.weight_hh_l0, rnn.bias_hh_l0 if rnn.bias else None, lengths, steps
+        )
+
+    def forward(self, u: Tensor, s0: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """See :meth:`RecurrentLayer.forward` (outputs past a row's length are zero on the compiled path)."""
+        if not self._compiled(u) or u.shape[1] == 0:
+            return super().forward(u, s0, lengths)
+        return self._recurrence(self._project(u), s0, lengths, u.shape[1])
+
+    def outputs(self, u: Tensor, s0: Tensor, lengths: Tensor) -> Tensor:
+        """See :meth:`RecurrentLayer.outputs`."""
+        return self(u, s0, lengths if self._compiled(u) else None)[0]
+
+    def iterate(self, u: Tensor, s0: Tensor, steps: int) -> Tensor:
+        """See :meth:`RecurrentLayer.iterate`."""
+        if steps == 0:
+            return s0
+        if not self._compiled(u):  # nn.GRU's kernel on the repeated input
+            return self.rnn(u.unsqueeze(1).expand(-1, steps, -1), self._hidden(s0))[1][0]
+        return self._recurrence(self._project(u).unsqueeze(1), s0, None, steps)[1]
+
     def _cell(self, p: Tensor, s: Tensor) -> Tensor:
         i_r, i_z, i_n = p.chunk(3, 1)
         h_r, h_z, h_n = self._recurrent(s).chunk(3, 1)
         z = torch.sigmoid(i_z + h_z)  # eq. (A.10)
         r = torch.sigmoid(i_r + h_r)  # eq. (A.11)
         return torch.lerp(torch.tanh(i_n + r * h_n), s, z)  # eq. (A.12)
+
+    def step(self, u: Tensor, s: Tensor) -> Tensor:
+        """See :meth:`RecurrentLayer.step` (PyTorch's fused ``gru_cell``, the same function as ``_cell``)."""
+        return torch.gru_cell(u, s, *self._weights())
 
     def _hidden(self, s: Tensor) -> Tensor:
         return s.unsqueeze(0).contiguous()
@@ -164,6 +227,11 @@ class LSTMLayer(_FusedLayer):
         r = torch.sigmoid(g_o)  # eq. (A.6)
         c = f * c + i * torch.tanh(g_c)  # eqs. (A.7), (A.8)
         return torch.cat([r * torch.tanh(c), c], 1)  # eq. (A.9)
+
+    def step(self, u: Tensor, s: Tensor) -> Tensor:
+        """See :meth:`RecurrentLayer.step` (PyTorch's fused ``lstm_cell``, the same function as ``_cell``)."""
+        h, c = torch.lstm_cell(u, s.chunk(2, -1), *self._weights())
+        return torch.cat([h, c], -1)
 
     def _hidden(self, s: Tensor) -> tuple[Tensor, Tensor]:
         h, c = s.chunk(2, 1)
@@ -320,6 +388,10 @@ class DoubleLayer(RecurrentLayer):
         h2, s2 = self.second(u, s2, lengths)
         return torch.cat([h1, h2], -1), torch.cat([s1, s2], -1)
 
+    def outputs(self, u: Tensor, s0: Tensor, lengths: Tensor) -> Tensor:
+        s1, s2 = self._split(s0)
+        return torch.cat([self.first.outputs(u, s1, lengths), self.second.outputs(u, s2, lengths)], -1)
+
     def iterate(self, u: Tensor, s0: Tensor, steps: int) -> Tensor:
         s1, s2 = self._split(s0)
         return torch.cat([self.first.iterate(u, s1, steps), self.second.iterate(u, s2, steps)], -1)
@@ -411,6 +483,19 @@ class RecurrentStack(nn.Module):
             outputs.append(out)
         return torch.cat(outputs, 1), state
 
+    def outputs(self, x: Tensor, lengths: Tensor, state: Tensor | None = None) -> Tensor:
+        """Outputs ``[B, T, H]`` of the top layer where row ``b`` needs only its first ``lengths[b]`` steps.
+
+        Entries past a row's length are unspecified (layers that can skip them do, see
+        :meth:`RecurrentLayer.outputs`).
+        """
+        self._check_input(x, 3)
+        state = self._state_or_zeros(x, state)
+        h = x
+        for layer, s in zip(self.layers, state, strict=True):
+            h = layer.outputs(h, s, lengths)
+        return h
+
     def step(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """One step for acting: ``x[B, F]`` -> (output ``[B, H]``, state ``[L, B, S]``)."""
         self._check_input(x, 2)
@@ -470,14 +555,53 @@ class RecurrentStack(nn.Module):
         return state[:, order.argsort()]
 
 
-def _make_layer(name: str, input_size: int, hidden_size: int, t_max: float | None) -> RecurrentLayer:
+INITS = ("uniform", "xavier")
+
+
+def _per_gate(init_: Any, weight: Tensor, hidden_size: int) -> None:
+    for block in weight.split(hidden_size, 0):
+        init_(block)
+
+
+@torch.no_grad()
+def xavier_init_(layer: RecurrentLayer) -> RecurrentLayer:
+    """The ``"xavier"`` initialisation: Xavier-uniform input weights and zero biases, per gate.
+
+    Recurrent weights: orthogonal per gate for the GRU, Xavier-uniform per matrix for MGU and NBRC; BRC's
+    cellular weights ``w_c``, ``w_a`` are 1. LSTM layers keep PyTorch's initialisation.
+    """
+    hidden = layer.hidden_size
+    if isinstance(layer, GRULayer):
+        rnn = layer.rnn
+        _per_gate(nn.init.xavier_uniform_, rnn.weight_ih_l0, hidden)
+        _per_gate(nn.init.orthogonal_, rnn.weight_hh_l0, hidden)
+        if rnn.bias:
+            rnn.bias_ih_l0.zero_()
+            rnn.bias_hh_l0.zero_()
+    elif isinstance(layer, _ProjectedLayer):
+        _per_gate(nn.init.xavier_uniform_, layer.weight_ih, hidden)
+        layer.bias.zero_()
+        for name, weight in layer.named_parameters():
+            if name in ("weight_fh", "weight_hh"):
+                _per_gate(nn.init.xavier_uniform_, weight, hidden)
+            elif name in ("w_c", "w_a"):
+                weight.fill_(1.0)
+    return layer
+
+
+def _make_layer(
+    name: str, input_size: int, hidden_size: int, t_max: float | None, init: str
+) -> RecurrentLayer:
+    layer: RecurrentLayer
     if name == "lstm":
-        return LSTMLayer(input_size, hidden_size)
-    if name == "chrono":
-        return chrono_init_(LSTMLayer(input_size, hidden_size), t_max)
-    if name == "gru":
-        return GRULayer(input_size, hidden_size)
-    return {"mgu": MGULayer, "brc": BRCLayer, "nbrc": NBRCLayer}[name](input_size, hidden_size)
+        layer = LSTMLayer(input_size, hidden_size)
+    elif name == "chrono":
+        layer = chrono_init_(LSTMLayer(input_size, hidden_size), t_max)
+    elif name == "gru":
+        layer = GRULayer(input_size, hidden_size)
+    else:
+        layer = {"mgu": MGULayer, "brc": BRCLayer, "nbrc": NBRCLayer}[name](input_size, hidden_size)
+    return xavier_init_(layer) if init == "xavier" else layer
 
 
 def make_cell(
@@ -487,6 +611,7 @@ def make_cell(
     num_layers: int = 1,
     double: bool = False,
     t_max: float | None = None,
+    init: str = "uniform",
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> RecurrentStack:
@@ -498,6 +623,8 @@ def make_cell(
     :param num_layers: number of layers ``L``.
     :param double: double layers (§6.3): two cells of width ``H / 2`` per layer.
     :param t_max: chrono initialisation horizon (required for ``"chrono"``, unused by other cells).
+    :param init: ``"uniform"``: PyTorch's ``U(-1/sqrt(H), 1/sqrt(H))`` for every parameter;
+        ``"xavier"``: the initialisation of the paper's published code (:func:`xavier_init_`).
     :param device: device of the parameters.
     :param dtype: floating dtype of the parameters.
     """
@@ -508,6 +635,8 @@ def make_cell(
             raise ValueError(f"{arg} must be a positive integer; got {value!r}")
     if double and hidden_size % 2:
         raise ValueError(f"hidden_size must be even when double=True (two halves); got {hidden_size}")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}; got {init!r}")
     if name == "chrono" and t_max is None:
         raise ValueError("t_max is required for cell 'chrono' (e.g. the longest sequence length)")
     layers: list[RecurrentLayer] = []
@@ -516,10 +645,13 @@ def make_cell(
         if double:
             half = hidden_size // 2
             layers.append(
-                DoubleLayer(_make_layer(name, in_size, half, t_max), _make_layer(name, in_size, half, t_max))
+                DoubleLayer(
+                    _make_layer(name, in_size, half, t_max, init),
+                    _make_layer(name, in_size, half, t_max, init),
+                )
             )
         else:
-            layers.append(_make_layer(name, in_size, hidden_size, t_max))
+            layers.append(_make_layer(name, in_size, hidden_size, t_max, init))
     return RecurrentStack(name, layers, double=double).to(device=device, dtype=dtype)
 
 

@@ -204,18 +204,25 @@ class DRQN(BaseAlgorithm):
         """``gradient_steps`` steps of Algorithm 4 (lines 22-27) on batches of ``batch_size`` transitions."""
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
+        if self.replay_buffer.missing_next_values:  # episodes added since θ' was last copied
+            self.refresh_target_values(sorted(self.replay_buffer.missing_next_values))
         losses = []
         for _ in range(gradient_steps):
             # Sample B transitions; each episode holding one is run once, `weights` mark the trained steps
             batch = self.replay_buffer.sample(batch_size, self.policy.rng, self.train_mode)
             x = self.q_net.episode_features(batch.observations, batch.actions, batch.rewards)  # [U, T + 1, F]
-            with th.no_grad():
-                # max_a Q_θ'(η_{0:t+1}, a) for every t of every episode, in one pass of the target network
-                next_q = self.q_net_target(x)[0][:, 1:].max(-1).values
-                # y = r + γ max_a Q_θ'(η', a), without bootstrap when o_{t+1} is terminal (line 25)
-                target = batch.rewards + self.gamma * (1.0 - batch.dones) * next_q
-            # Q_θ(η_{0:t}, a_t) for every t, in one pass of the online network
-            q = self.q_net(x[:, :-1])[0].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
+            trained = batch.weights > 0
+            # max_a Q_θ'(η_{0:t+1}, a), stored in the buffer since θ' was last copied (refresh_target_values)
+            next_q = batch.next_values.masked_fill(~trained, 0.0)
+            if th.isnan(next_q).any():
+                raise RuntimeError(
+                    "DRQN: a sampled transition has no target value; call refresh_target_values()"
+                )
+            # y = r + γ max_a Q_θ'(η', a), without bootstrap when o_{t+1} is terminal (line 25)
+            target = batch.rewards + self.gamma * (1.0 - batch.dones) * next_q
+            # Q_θ(η_{0:t}, a_t) for every sampled t, in one pass of the online network over each episode
+            q_all = self.q_net.q_values(x[:, :-1], batch.lengths)
+            q = q_all.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1).masked_fill(~trained, 0.0)
             # (y − Q_θ(η, a))² averaged over the sampled transitions (line 26)
             loss = (batch.weights * (target - q) ** 2).sum() / batch.weights.sum()
             # Adam step (line 27)
@@ -270,6 +277,7 @@ class DRQN(BaseAlgorithm):
                 break
             if self.num_train_episodes % self.target_update_interval == 0:
                 self.q_net_target.load_state_dict(self.q_net.state_dict())  # θ' ← θ (lines 7-8)
+                self.refresh_target_values()
             callback.on_rollout_start()
             continue_training = self._collect_episode(callback, self.exploration_rate)
             callback.on_rollout_end()
@@ -331,6 +339,26 @@ class DRQN(BaseAlgorithm):
             observations.append(new_obs[0])
             previous_action = th.as_tensor(action, device=device)
             previous_reward = th.as_tensor(reward, dtype=th.float32, device=device)
+
+    def refresh_target_values(self, slots: list[int] | None = None, chunk: int = 256) -> None:
+        """Store ``max_a Q_θ'(η_{0:k+1}, a)`` of every transition of the buffer (or of episodes ``slots``).
+
+        The target network θ' only changes when it is copied, so these bootstrap values are computed
+        once per copy for the whole buffer, and once for each new episode, rather than at every gradient
+        step (``learn`` refreshes them at every copy, ``train`` those of new episodes). Call it after
+        changing ``q_net_target`` by hand.
+        """
+        buffer = self.replay_buffer
+        if len(buffer) == 0:
+            return
+        all_slots = np.fromiter(buffer.queue, dtype=np.int64) if slots is None else np.asarray(slots)
+        with th.no_grad():
+            for first in range(0, len(all_slots), chunk):
+                part = all_slots[first : first + chunk]
+                episodes = buffer.episodes(part)
+                x = self.q_net.episode_features(episodes.observations, episodes.actions, episodes.rewards)
+                values = self.q_net_target.q_values(x, episodes.lengths + 1)[:, 1:].max(-1).values
+                buffer.set_next_values(part, values.cpu().numpy())
 
     def _replay_histories(self) -> tuple[th.Tensor, th.Tensor]:
         """Inputs ``[N, T + 1, F]`` of every episode in the buffer, and their lengths (in inputs)."""
@@ -400,6 +428,10 @@ def run_tmaze_experiment(
     hidden_size: int = 32,
     num_layers: int = 2,
     warmup_steps: int | None = None,
+    warmup_batch_size: int | None = None,
+    use_previous_reward: bool = False,
+    init: str = "uniform",
+    max_episode_steps: int | None = None,
     train_mode: str = "histories",
     gradient_steps: int = 10,
     batch_size: int = 32,
@@ -420,6 +452,10 @@ def run_tmaze_experiment(
     :param version: ``"classic"`` (no warmup), ``"warmup"``, ``"double"`` (double layers, first halves
         warmed up, §6.3) or ``"double-classic"`` (double layers, no warmup, Appendix G).
     :param warmup_steps: warmup gradient steps ``S`` (``WarmupConfig`` default if None).
+    :param warmup_batch_size: warmup batch ``n`` (``WarmupConfig`` default if None).
+    :param use_previous_reward: feed ``r_{t-1}`` to the Q-network.
+    :param init: initialisation of the cells (``"uniform"`` or ``"xavier"``).
+    :param max_episode_steps: horizon (None: the env's 3L; only shorter horizons are possible).
     :param episodes: training episodes at most (after the buffer fill).
     :param stop_when_optimal: stop at the first optimal check.
     :param max_seconds: time budget of ``learn`` (None: none), on ``clock`` (``"wall"`` or ``"process"``:
@@ -439,10 +475,12 @@ def run_tmaze_experiment(
     start, cpu_start = time.perf_counter(), time.process_time()
     warm: bool | WarmupConfig = False
     if version in ("warmup", "double"):
-        warm = WarmupConfig() if warmup_steps is None else WarmupConfig(steps=warmup_steps)
+        overrides = {"steps": warmup_steps, "batch_size": warmup_batch_size}
+        warm = WarmupConfig(**{key: value for key, value in overrides.items() if value is not None})
+    horizon = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
     model = DRQN(
         "RecurrentQPolicy",
-        gym.make("TMaze-v0", length=length),
+        gym.make("TMaze-v0", length=length, **horizon),
         buffer_size=buffer_size,
         batch_size=batch_size,
         gradient_steps=gradient_steps,
@@ -451,7 +489,12 @@ def run_tmaze_experiment(
         vaa_interval=vaa_interval,
         vaa_measure_interval=vaa_measure_interval,
         policy_kwargs=dict(
-            cell=cell, hidden_size=hidden_size, num_layers=num_layers, double=version.startswith("double")
+            cell=cell,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            double=version.startswith("double"),
+            use_previous_reward=use_previous_reward,
+            init=init,
         ),
         seed=seed,
         device=device,

@@ -52,6 +52,7 @@ class RecurrentQNetwork(nn.Module):
     :param double: double layers (§6.3).
     :param t_max: chrono initialisation horizon (``cell="chrono"`` only).
     :param use_previous_reward: also feed ``r_{k-1}`` (the authors' code; off in the paper's text).
+    :param init: initialisation of the cells (``"uniform"`` or ``"xavier"``, see ``make_cell``).
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class RecurrentQNetwork(nn.Module):
         double: bool = False,
         t_max: float | None = None,
         use_previous_reward: bool = False,
+        init: str = "uniform",
     ) -> None:
         super().__init__()
         check_spaces(observation_space, action_space)
@@ -77,7 +79,9 @@ class RecurrentQNetwork(nn.Module):
         else:
             self.obs_size = int(np.prod(observation_space.shape))
         input_size = self.n_actions + self.obs_size + int(use_previous_reward)
-        self.rnn = make_cell(cell, input_size, hidden_size, num_layers=num_layers, double=double, t_max=t_max)
+        self.rnn = make_cell(
+            cell, input_size, hidden_size, num_layers=num_layers, double=double, t_max=t_max, init=init
+        )
         self.head = nn.Linear(self.rnn.hidden_size, self.n_actions)
 
     def features(
@@ -112,6 +116,11 @@ class RecurrentQNetwork(nn.Module):
         out, state = self.rnn(x, state)
         return self.head(out), state
 
+    def q_values(self, x: th.Tensor, lengths: th.Tensor) -> th.Tensor:
+        """Q-values ``[B, T, |A|]`` of the prefixes of ``x[B, T, F]`` that row ``b`` needs: its first
+        ``lengths[b]`` (the others are unspecified; padded steps are skipped where the cell allows it)."""
+        return self.head(self.rnn.outputs(x, lengths))
+
     def step(self, x: th.Tensor, state: th.Tensor | None = None) -> tuple[th.Tensor, th.Tensor]:
         """One step for acting: ``x[B, F]`` -> (Q-values ``[B, |A|]``, state ``[L, B, S]``)."""
         out, state = self.rnn.step(x, state)
@@ -130,6 +139,7 @@ class DRQNPolicy(BasePolicy):
     :param double: double layers (§6.3).
     :param t_max: chrono initialisation horizon (``cell="chrono"`` only).
     :param use_previous_reward: also feed the previous reward (``predict`` then reads it from the state).
+    :param init: initialisation of the cells (``"uniform"`` or ``"xavier"``, see ``make_cell``).
     :param exploration_probs: action probabilities of the exploration policy ℰ (uniform if None).
     :param optimizer_class: optimiser (Adam).
     :param optimizer_kwargs: extra optimiser arguments.
@@ -146,6 +156,7 @@ class DRQNPolicy(BasePolicy):
         double: bool = False,
         t_max: float | None = None,
         use_previous_reward: bool = False,
+        init: str = "uniform",
         exploration_probs: np.ndarray | None = None,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
@@ -164,6 +175,7 @@ class DRQNPolicy(BasePolicy):
             double=double,
             t_max=t_max,
             use_previous_reward=use_previous_reward,
+            init=init,
         )
         n = int(action_space.n)
         probs = (
@@ -219,12 +231,17 @@ class DRQNPolicy(BasePolicy):
         if exploration_rate <= 0.0:
             return greedy
         explore = rng.random(len(greedy)) < exploration_rate
-        return np.where(explore, self.exploration_actions(len(greedy), rng), greedy)
+        if explore.any():
+            greedy[explore] = self.exploration_actions(int(explore.sum()), rng)
+        return greedy
 
     def exploration_actions(self, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
         """``n`` actions drawn from the exploration policy ℰ."""
         rng = self.rng if rng is None else rng
-        return rng.choice(len(self.exploration_probs), size=n, p=self.exploration_probs)
+        cumulative = np.cumsum(self.exploration_probs)
+        return np.minimum(
+            np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right"), len(cumulative) - 1
+        )
 
     def predict(
         self,

@@ -151,6 +151,95 @@ def test_iterate_equals_repeated_step(name):
     torch.testing.assert_close(layer.iterate(u, s, 7), expected)
 
 
+@pytest.mark.parametrize("constant", [False, True])
+def test_compiled_gru_equals_reference_with_gradients(constant):
+    """The CPU kernel (float32) gives the step-by-step GRU's outputs, final states and every gradient."""
+    from recurrent_q import _gru_cpu
+
+    if not _gru_cpu.AVAILABLE:
+        pytest.skip("numba not installed")
+    torch.manual_seed(3)
+    layer = make_cell("gru", 3, 6).layers[0]
+    randomise(layer)
+    batch, steps = 7, 11
+    u = torch.randn(batch, 1 if constant else steps, 3)
+    lengths = torch.full((batch,), steps) if constant else torch.tensor([11, 3, 1, 11, 7, 2, 9])
+    h0 = 0.5 * torch.randn(batch, 6)
+    weights_out, weights_h = torch.randn(batch, steps, 6), torch.randn(batch, 6)
+
+    def run(compiled: bool):
+        params = [p.detach().clone().requires_grad_() for p in (u, h0, *layer.rnn.parameters())]
+        uu, hh, w_ih, w_hh, b_ih, b_hh = params
+        gi = uu @ w_ih.T + b_ih
+        if compiled:
+            out, h = _gru_cpu.gru_recurrence(gi, hh, w_hh, b_hh, None if constant else lengths, steps)
+        else:
+            gi64 = gi.double().expand(-1, steps, -1)
+            ref_w, ref_b = w_hh.double(), b_hh.double()
+            h, outs = hh.double(), []
+            for t in range(steps):
+                gh = h @ ref_w.T + ref_b
+                r = torch.sigmoid(gi64[:, t, :6] + gh[:, :6])
+                z = torch.sigmoid(gi64[:, t, 6:12] + gh[:, 6:12])
+                n = torch.tanh(gi64[:, t, 12:] + r * gh[:, 12:])
+                running = (t < lengths).unsqueeze(1)
+                h_new = z * h + (1 - z) * n
+                outs.append(h_new * running)
+                h = torch.where(running, h_new, h)
+            out = torch.stack(outs, 1)
+        ((out * weights_out).sum() + (h * weights_h).sum()).backward()
+        return [out.double(), h.double()] + [p.grad.double() for p in params]
+
+    for got, expected in zip(run(True), run(False), strict=True):
+        torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-4)
+
+
+def test_compiled_gru_layer_matches_nn_gru_path():
+    """GRULayer's forward, states_at and iterate give the same values and gradients on both CPU paths."""
+    from recurrent_q import _gru_cpu
+
+    if not _gru_cpu.AVAILABLE:
+        pytest.skip("numba not installed")
+    torch.manual_seed(4)
+    stack = make_cell("gru", 5, 8, num_layers=2)
+    x, s0 = torch.randn(6, 13, 5), 0.5 * torch.randn(2, 6, 8)
+    lengths = torch.tensor([13, 2, 5, 1, 13, 8])
+    weights = torch.randn(6, 13, 8)
+
+    def run(enabled: bool):
+        _gru_cpu.ENABLED = enabled
+        try:
+            stack.zero_grad(set_to_none=True)
+            xx, ss = x.clone().requires_grad_(), s0.clone().requires_grad_()
+            out, final = stack(xx, ss)
+            at = stack.states_at(xx, lengths, ss)
+            it = stack.layers[0].iterate(xx[:, 0], ss[0], 9)
+            loss = (out * weights).sum() + final.pow(2).sum() + at.sin().sum() + it.cos().sum()
+            loss.backward()
+            return [out, final, at, it, xx.grad, ss.grad] + [p.grad.clone() for p in stack.parameters()]
+        finally:
+            _gru_cpu.ENABLED = _gru_cpu.AVAILABLE
+
+    for got, expected in zip(run(True), run(False), strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_xavier_initialisation():
+    torch.manual_seed(5)
+    gru = make_cell("gru", 9, 32, num_layers=2, init="xavier").layers[1].rnn
+    for block in gru.weight_hh_l0.split(32):  # orthogonal per gate
+        torch.testing.assert_close(block @ block.T, torch.eye(32), atol=1e-5, rtol=0)
+    bound = math.sqrt(6 / (32 + 32))  # Xavier-uniform per gate (fan_in = fan_out = 32)
+    assert gru.weight_ih_l0.abs().max() <= bound and gru.weight_ih_l0.abs().max() > 0.9 * bound
+    assert not gru.bias_ih_l0.any() and not gru.bias_hh_l0.any()
+    brc = make_cell("brc", 3, 4, init="xavier").layers[0]
+    assert (brc.w_c == 1).all() and (brc.w_a == 1).all() and not brc.bias.any()
+    lstm = make_cell("lstm", 3, 4, init="xavier").layers[0].rnn
+    assert lstm.bias_ih_l0.any()  # LSTMs keep PyTorch's initialisation
+    with pytest.raises(ValueError, match="init must be one of 'uniform', 'xavier'"):
+        make_cell("gru", 3, 4, init="glorot")
+
+
 def test_shapes_and_zero_initial_state():
     stack = make_cell("lstm", 3, 8, num_layers=3)
     assert (stack.state_size, stack.num_layers, stack.hidden_size) == (16, 3, 8)

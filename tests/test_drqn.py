@@ -111,6 +111,7 @@ def test_one_pass_loss_equals_per_prefix_algorithm_4(train_mode):
     with th.no_grad():  # make the target network differ from the online one
         for p in model.q_net_target.parameters():
             p.add_(0.1 * th.randn_like(p))
+    model.refresh_target_values()  # the bootstrap values are stored per transition since the last copy
     buffer, batch_size = model.replay_buffer, 16
     rng = copy.deepcopy(model.policy.rng)
     slots, cumulative = buffer._sample_index()
@@ -138,6 +139,33 @@ def test_one_pass_loss_equals_per_prefix_algorithm_4(train_mode):
         errors.append(float((y - q) ** 2))
     model.train(1, batch_size)
     assert model.logger.name_to_value["train/loss"] == pytest.approx(np.mean(errors), rel=1e-5)
+
+
+def test_stored_target_values_follow_the_target_network():
+    """The bootstrap values stored per transition equal max_a Q_θ' of the current target network."""
+    model = small_model(target_update_interval=5)
+    model.learn(10**9, max_episodes=7)  # copies at episodes 0 and 5; new episodes since then
+    model.train(1, 8)  # fills the values of the episodes added since the last copy
+
+    def stored_and_fresh():
+        buffer = model.replay_buffer
+        batch = buffer.all_episodes()
+        x = model.q_net.episode_features(batch.observations, batch.actions, batch.rewards)
+        with th.no_grad():
+            fresh = model.q_net_target(x)[0][:, 1:].max(-1).values
+        live = batch.weights > 0
+        return batch.next_values[live], fresh[live]
+
+    stored, fresh = stored_and_fresh()
+    assert not th.isnan(stored).any()
+    th.testing.assert_close(stored, fresh)
+    with th.no_grad():  # a target network changed by hand: values are stale until refreshed
+        for p in model.q_net_target.parameters():
+            p.mul_(1.5)
+    stored, fresh = stored_and_fresh()
+    assert not th.allclose(stored, fresh)
+    model.refresh_target_values()
+    th.testing.assert_close(*stored_and_fresh())
 
 
 def test_truncated_episode_bootstraps_terminal_does_not():

@@ -1,0 +1,187 @@
+"""A compiled CPU kernel for the GRU recurrence, forward and backward (eqs. (A.10)-(A.12), ``nn.GRU`` form).
+
+PyTorch's CPU ``nn.GRU`` records about a dozen autograd nodes per time step; at the widths of the
+T-Maze agent (2 × 32) their overhead, not arithmetic, sets the cost of a training step. Here the whole
+recurrence of one layer is one autograd node: the forward loop and the hand-derived backward loop run
+in numba (one small matrix product per step, elementwise gates in compiled loops), and the products
+that do not depend on the recurrence (``W_hh``'s and ``b_hh``'s gradients) are single batched matmuls.
+
+Rows of a batch may have different lengths: rows are sorted by length and step ``t`` only computes the
+rows still running, so padded steps cost nothing. The input projection ``W_ih u + b_ih`` is computed
+by the caller (batched over time); with a projection of one time step the input is held constant
+(``iterate``, the stabilisation of VAA and warmup).
+
+Used for float32 tensors on the CPU only; CUDA and other dtypes take PyTorch's kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+try:  # the kernels are optional: without numba, GRULayer falls back to nn.GRU
+    import numba
+except ImportError:  # pragma: no cover - numba is a dependency; this guards broken installs
+    numba = None
+
+AVAILABLE = numba is not None
+ENABLED = AVAILABLE
+"""Whether ``GRULayer`` uses these kernels on the CPU (set False to compare with ``nn.GRU``)."""
+MAX_ROWS = 128
+"""Largest batch run here: the gates use scalar ``exp``, so wider batches are faster in ``nn.GRU``."""
+
+if AVAILABLE:
+    _jit = numba.njit(cache=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
+
+    @_jit
+    def _forward(gi, h0, weight_hh_t, bias_hh, order, active, save):  # pragma: no cover - compiled
+        """``gi[B, T_in, 3H]`` (``T_in`` = T, or 1 for a constant input), ``h0[B, H]``.
+
+        Rows are visited in ``order`` (decreasing length); step ``t`` runs the first ``active[t]`` of them.
+        Returns outputs ``[B, T, H]`` (zero past a row's length), the final state ``[B, H]`` and, if
+        ``save``, the gates ``r, z, n`` and ``W_hn h + b_hn`` ``[B, T, H]`` for the backward pass.
+        """
+        steps = active.shape[0]
+        batch, hidden = h0.shape
+        one, two = np.float32(1.0), np.float32(2.0)
+        out = np.zeros((batch, steps, hidden), np.float32)
+        shape = (batch, steps, hidden) if save else (batch, 0, hidden)
+        r_all, z_all = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+        n_all, hn_all = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+        h = np.empty((batch, hidden), np.float32)  # the state, rows in `order`
+        for i in range(batch):
+            h[i] = h0[order[i]]
+        constant = gi.shape[1] == 1
+        for t in range(steps):
+            a = active[t]
+            ti = 0 if constant else t
+            gh = np.dot(h[:a], weight_hh_t)
+            for i in range(a):
+                b = order[i]
+                for j in range(hidden):
+                    r = one / (one + np.exp(-(gi[b, ti, j] + gh[i, j] + bias_hh[j])))  # eq. (A.11)
+                    z = one / (
+                        one + np.exp(-(gi[b, ti, hidden + j] + gh[i, hidden + j] + bias_hh[hidden + j]))
+                    )
+                    hn = gh[i, 2 * hidden + j] + bias_hh[2 * hidden + j]
+                    n = two / (one + np.exp(-two * (gi[b, ti, 2 * hidden + j] + r * hn))) - one  # tanh
+                    h_new = n + z * (h[i, j] - n)  # eq. (A.12)
+                    out[b, t, j] = h_new
+                    h[i, j] = h_new
+                    if save:
+                        r_all[b, t, j], z_all[b, t, j], n_all[b, t, j], hn_all[b, t, j] = r, z, n, hn
+        final = np.empty((batch, hidden), np.float32)
+        for i in range(batch):
+            final[order[i]] = h[i]
+        return out, final, r_all, z_all, n_all, hn_all
+
+    @_jit
+    def _backward(grad_out, grad_h, h0, out, r_all, z_all, n_all, hn_all, weight_hh, order, active, constant):
+        """Gradients of the gate pre-activations ``[B, T or 1, 3H]``, of ``h0`` ``[B, H]``, and those of
+        ``W_hh h + b_hh`` ``[B, T, 3H]``. ``grad_h`` (final state) reaches row ``b`` at its last step.
+        """  # pragma: no cover - compiled
+        batch, steps, hidden = grad_out.shape
+        one = np.float32(1.0)
+        grad_gi = np.zeros((batch, 1 if constant else steps, 3 * hidden), np.float32)
+        grad_gh = np.zeros((batch, steps, 3 * hidden), np.float32)
+        gh_t = np.empty((batch, 3 * hidden), np.float32)  # this step's grad_gh, rows in `order`
+        dh = np.empty((batch, hidden), np.float32)
+        for i in range(batch):
+            dh[i] = grad_h[order[i]]
+        for t in range(steps - 1, -1, -1):
+            a = active[t]
+            ti = 0 if constant else t
+            for i in range(a):
+                b = order[i]
+                for j in range(hidden):
+                    g = dh[i, j] + grad_out[b, t, j]
+                    h_prev = out[b, t - 1, j] if t > 0 else h0[b, j]
+                    r, z, n = r_all[b, t, j], z_all[b, t, j], n_all[b, t, j]
+                    dn = g * (one - z) * (one - n * n)
+                    dz = g * (h_prev - n) * z * (one - z)
+                    dr = dn * hn_all[b, t, j] * r * (one - r)
+                    grad_gi[b, ti, j] += dr
+                    grad_gi[b, ti, hidden + j] += dz
+                    grad_gi[b, ti, 2 * hidden + j] += dn
+                    gh_t[i, j], gh_t[i, hidden + j], gh_t[i, 2 * hidden + j] = dr, dz, dn * r
+                    grad_gh[b, t, j], grad_gh[b, t, hidden + j], grad_gh[b, t, 2 * hidden + j] = (
+                        dr,
+                        dz,
+                        dn * r,
+                    )
+                    dh[i, j] = g * z
+            dh[:a] += np.dot(gh_t[:a], weight_hh)
+        grad_h0 = np.empty((batch, hidden), np.float32)
+        for i in range(batch):
+            grad_h0[order[i]] = dh[i]
+        return grad_gi, grad_h0, grad_gh
+
+
+def _active_rows(lengths: np.ndarray, steps: int) -> np.ndarray:
+    """``active[t]`` = number of rows still running at step ``t``."""
+    return (lengths[None, :] > np.arange(steps)[:, None]).sum(1).astype(np.int64)
+
+
+def _numpy(x: Tensor) -> np.ndarray:
+    return x.detach().contiguous().numpy()
+
+
+class _GRURecurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, gi, h0, weight_hh, bias_hh, lengths, steps):  # type: ignore[override]
+        # gi: [B, T_in, 3H], h0: [B, H], lengths: numpy [B]
+        order = np.argsort(-lengths, kind="stable").astype(np.int64)
+        active = _active_rows(lengths, steps)
+        save = any(ctx.needs_input_grad[:4])
+        out, h, *gates = _forward(
+            _numpy(gi), _numpy(h0), _numpy(weight_hh.t()), _numpy(bias_hh), order, active, save
+        )
+        out_t, h_t = torch.from_numpy(out), torch.from_numpy(h)
+        if save:
+            ctx.save_for_backward(h0, out_t, weight_hh, *(torch.from_numpy(g) for g in gates))
+            ctx.order, ctx.active, ctx.constant = order, active, gi.shape[1] == 1
+        return out_t, h_t
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_h):  # type: ignore[override]
+        h0, out, weight_hh, *gates = ctx.saved_tensors
+        grad_gi, grad_h0, grad_gh = _backward(
+            _numpy(grad_out),
+            _numpy(grad_h),
+            _numpy(h0),
+            out.numpy(),
+            *(g.numpy() for g in gates),
+            _numpy(weight_hh),
+            ctx.order,
+            ctx.active,
+            ctx.constant,
+        )
+        grad_gh_t = torch.from_numpy(grad_gh)
+        h_prev = torch.cat([h0.detach().unsqueeze(1), out[:, :-1]], 1)  # h_{t-1}; zero past a row's length
+        grad_weight = grad_gh_t.flatten(0, 1).t() @ h_prev.flatten(0, 1)  # Σ_t dgh_tᵀ h_{t-1}
+        grad_bias = grad_gh_t.sum((0, 1))
+        return torch.from_numpy(grad_gi), torch.from_numpy(grad_h0), grad_weight, grad_bias, None, None
+
+
+def gru_recurrence(
+    gi: Tensor, h0: Tensor, weight_hh: Tensor, bias_hh: Tensor | None, lengths: Tensor | None, steps: int
+) -> tuple[Tensor, Tensor]:
+    """Run the GRU recurrence of one layer on the CPU (float32), differentiable in every tensor argument.
+
+    :param gi: input projections ``W_ih u + b_ih`` ``[B, T, 3H]``, or ``[B, 1, 3H]`` for an input held
+        constant over the ``steps`` steps.
+    :param h0: initial state ``[B, H]``.
+    :param weight_hh: ``W_hh`` ``[3H, H]`` (gate order r, z, n as ``nn.GRU``).
+    :param bias_hh: ``b_hh`` ``[3H]`` (None: zero).
+    :param lengths: optional ``[B]`` in ``1..steps``: row ``b`` runs ``lengths[b]`` steps.
+    :param steps: number of steps ``T``.
+    :return: outputs ``[B, T, H]`` (zero past a row's length) and the state after each row's last step.
+    """
+    if bias_hh is None:
+        bias_hh = gi.new_zeros(weight_hh.shape[0])
+    if lengths is None:
+        lengths_np = np.full(gi.shape[0], steps, dtype=np.int64)
+    else:
+        lengths_np = lengths.detach().cpu().numpy().astype(np.int64)
+    return _GRURecurrence.apply(gi, h0, weight_hh, bias_hh, lengths_np, steps)
