@@ -32,7 +32,31 @@ MAX_ROWS = 128
 """Largest batch run here: the gates use scalar ``exp``, so wider batches are faster in ``nn.GRU``."""
 
 if AVAILABLE:
-    _jit = numba.njit(cache=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
+    _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no "nnan"/"ninf": non-finite values propagate
+    _jit = numba.njit(cache=True, fastmath=_FASTMATH)
+
+    @numba.njit(fastmath=_FASTMATH, inline="always")
+    def _exp_(x, bits, m):  # pragma: no cover - compiled
+        """``x[:m] = exp(x[:m])`` in float32 (Cephes' polynomial, ~1 ulp), in a loop that vectorises."""
+        lo, hi, half, one = np.float32(-87.0), np.float32(88.0), np.float32(0.5), np.float32(1.0)
+        log2e, c1, c2 = np.float32(1.44269504088896341), np.float32(0.693359375), np.float32(-2.12194440e-4)
+        for j in range(m):
+            v = x[j]
+            v = lo if v < lo else v
+            v = hi if v > hi else v
+            k = np.floor(v * log2e + half)  # exp(v) = 2^k exp(f), |f| <= ln(2) / 2
+            f = v - k * c1 - k * c2
+            p = np.float32(1.9875691500e-4)
+            p = p * f + np.float32(1.3981999507e-3)
+            p = p * f + np.float32(8.3334519073e-3)
+            p = p * f + np.float32(4.1665795894e-2)
+            p = p * f + np.float32(1.6666665459e-1)
+            p = p * f + np.float32(5.0000001201e-1)
+            x[j] = p * f * f + f + one
+            bits[j] = (np.int32(k) + np.int32(127)) << np.int32(23)  # the float 2^k
+        scale = bits.view(np.float32)
+        for j in range(m):
+            x[j] = x[j] * scale[j]
 
     @_jit
     def _forward(gi, h0, weight_hh_t, bias_hh, order, active, save):  # pragma: no cover - compiled
@@ -52,6 +76,10 @@ if AVAILABLE:
         h = np.empty((batch, hidden), np.float32)  # the state, rows in `order`
         for i in range(batch):
             h[i] = h0[order[i]]
+        rz = np.empty(2 * hidden, np.float32)
+        hn = np.empty(hidden, np.float32)
+        q = np.empty(hidden, np.float32)
+        bits = np.empty(2 * hidden, np.int32)
         constant = gi.shape[1] == 1
         for t in range(steps):
             a = active[t]
@@ -59,18 +87,24 @@ if AVAILABLE:
             gh = np.dot(h[:a], weight_hh_t)
             for i in range(a):
                 b = order[i]
+                g = gi[b, ti]
+                for j in range(2 * hidden):
+                    rz[j] = -(g[j] + gh[i, j] + bias_hh[j])
+                _exp_(rz, bits, 2 * hidden)
+                for j in range(2 * hidden):
+                    rz[j] = one / (one + rz[j])  # r: eq. (A.11), z: eq. (A.10)
                 for j in range(hidden):
-                    r = one / (one + np.exp(-(gi[b, ti, j] + gh[i, j] + bias_hh[j])))  # eq. (A.11)
-                    z = one / (
-                        one + np.exp(-(gi[b, ti, hidden + j] + gh[i, hidden + j] + bias_hh[hidden + j]))
-                    )
-                    hn = gh[i, 2 * hidden + j] + bias_hh[2 * hidden + j]
-                    n = two / (one + np.exp(-two * (gi[b, ti, 2 * hidden + j] + r * hn))) - one  # tanh
+                    hn[j] = gh[i, 2 * hidden + j] + bias_hh[2 * hidden + j]
+                    q[j] = -two * (g[2 * hidden + j] + rz[j] * hn[j])
+                _exp_(q, bits, hidden)
+                for j in range(hidden):
+                    n = two / (one + q[j]) - one  # tanh
+                    z = rz[hidden + j]
                     h_new = n + z * (h[i, j] - n)  # eq. (A.12)
                     out[b, t, j] = h_new
                     h[i, j] = h_new
                     if save:
-                        r_all[b, t, j], z_all[b, t, j], n_all[b, t, j], hn_all[b, t, j] = r, z, n, hn
+                        r_all[b, t, j], z_all[b, t, j], n_all[b, t, j], hn_all[b, t, j] = rz[j], z, n, hn[j]
         final = np.empty((batch, hidden), np.float32)
         for i in range(batch):
             final[order[i]] = h[i]
