@@ -37,6 +37,20 @@ ABLATION: dict[str, dict[str, Any]] = {
     "abl-xavier": {"use_previous_reward": False, "init": "xavier"},
     "abl-reward-xavier": {"use_previous_reward": True, "init": "xavier"},
     "abl-reward-xavier-wb32": {"use_previous_reward": True, "init": "xavier", "warmup_batch_size": 32},
+    "abl-reward-xavier-seq": {"use_previous_reward": True, "init": "xavier", "train_mode": "sequences"},
+    "abl-xavier-seq": {"use_previous_reward": False, "init": "xavier", "train_mode": "sequences"},
+    "abl-reward-seq": {"use_previous_reward": True, "init": "uniform", "train_mode": "sequences"},
+    "abl-uniform-seq": {"use_previous_reward": False, "init": "uniform", "train_mode": "sequences"},
+    "abl-xavier-seq-wb32": {"init": "xavier", "train_mode": "sequences", "warmup_batch_size": 32},
+    "abl-xavier-seq-h3l1": {"init": "xavier", "train_mode": "sequences", "authors_horizon": True},
+    "huber": {"loss": "huber"},
+    "double": {"double_q": True},
+    "clip": {"max_grad_norm": 10.0},
+    "huber-double-clip": {"loss": "huber", "double_q": True, "max_grad_norm": 10.0},
+    "lr3e-4": {"learning_rate": 3e-4},
+    "n5": {"n_steps": 5},
+    "n10": {"n_steps": 10},
+    "n10-seq": {"n_steps": 10, "train_mode": "sequences"},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}
@@ -73,6 +87,9 @@ def run_one(
 
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]
+    settings = dict(VARIANTS[variant])
+    if settings.pop("authors_horizon", False):
+        settings["max_episode_steps"] = 3 * length - 1  # the authors' horizon (ours: 3L, eq. (D.9))
     result = run_tmaze_experiment(
         length=length,
         seed=seed,
@@ -82,7 +99,7 @@ def run_one(
         stop_when_optimal=True,
         vaa_interval=0,
         vaa_measure_interval=0,
-        **VARIANTS[variant],
+        **settings,
     )
     load = [load_before, os.getloadavg()[0]]
     return result | {"variant": variant, "load_1min": load, "finished": time.time()}

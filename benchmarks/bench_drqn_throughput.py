@@ -1,28 +1,34 @@
-"""DRQN throughput on the T-Maze: env steps/s of the buffer fill, gradient steps/s and training episodes/s.
+"""DRQN cost per training episode on the T-Maze, and how it grows with the corridor length L.
 
-Usage: ``python benchmarks/bench_drqn_throughput.py [--lengths 20 100] [--episodes 40]``
+Usage: ``python benchmarks/bench_drqn_throughput.py [--lengths 20 50 100 200 500] [--episodes 20]``
 
-For each corridor length L, a DRQN with SPEC §6 defaults (GRU 2×32, buffer 8192, batch 32, 10 gradient
-steps per episode, no warmup, no VAA logging) first fills its buffer with the exploration policy, then:
-``model.train`` is timed alone in both replay modes (``histories``, Algorithm 4, is the baseline of the
-ratio; ``sequences`` trains every step of the sampled episodes), and ``learn`` is timed over training
-episodes (ε-greedy rollout + 10 gradient steps each). Times are the process's CPU time with one torch
-thread, so they do not depend on other jobs sharing the machine. Prints a Markdown table.
+For each L, a DRQN with the library's defaults (GRU 2×32, buffer 8192, batch 32, 10 gradient steps per
+episode, no warmup, no VAA logging) fills its buffer with the exploration policy, trains 20 episodes to
+leave the random-policy regime, then times ``learn`` over ``--episodes`` training episodes (ε-greedy
+rollout + 10 gradient steps each), and times ``train`` alone (10 gradient steps) to split the episode
+into training and the rest (rollout, buffer, target values). The same is measured with the GRU's
+compiled CPU recurrence switched off (``recurrent_q._gru_cpu.ENABLED = False``: PyTorch's ``nn.GRU``
+kernels), the baseline of the ratio, in the same process. Times are the process's CPU time with one
+torch thread. Prints a Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import gymnasium as gym
 import torch
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+from recurrent_q import _gru_cpu
 from recurrent_q.drqn import DRQN
 
 
-def measure(length: int, episodes: int, gradient_steps: int, seed: int = 0) -> list[tuple[str, float, str]]:
+def episode_cost(length: int, episodes: int, compiled: bool, seed: int = 0) -> tuple[float, float, float]:
+    """(CPU s per training episode, CPU s of its 10 gradient steps, mean env steps per episode)."""
+    _gru_cpu.ENABLED = compiled and _gru_cpu.AVAILABLE
     model = DRQN(
         "RecurrentQPolicy",
         gym.make("TMaze-v0", length=length),
@@ -31,44 +37,35 @@ def measure(length: int, episodes: int, gradient_steps: int, seed: int = 0) -> l
         seed=seed,
         device="cpu",
     )
+    model.learn(10**12, max_episodes=20)  # fill, then leave the first (random-policy) episodes
+    steps = model.num_timesteps
     start = time.process_time()
-    model.learn(10**12, max_episodes=0)  # the buffer fill only
-    fill = time.process_time() - start
-    rows = [(f"L={length} buffer fill (exploration policy)", model.num_timesteps / fill, "env steps/s")]
-    rates = {}
-    for mode in ("histories", "sequences"):
-        model.train_mode = mode
-        start = time.process_time()
-        model.train(gradient_steps, model.batch_size)
-        rates[mode] = gradient_steps / (time.process_time() - start)
-    model.train_mode = "histories"
-    rows.append((f"L={length} gradient steps, histories (Algorithm 4)", rates["histories"], "steps/s"))
-    ratio = rates["sequences"] / rates["histories"]
-    rows.append((f"L={length} gradient steps, sequences", rates["sequences"], f"steps/s ({ratio:.2f}×)"))
-    start, steps = time.process_time(), model.num_timesteps
     model.learn(10**12, max_episodes=episodes, reset_num_timesteps=False)
-    seconds = time.process_time() - start
-    rows.append(
-        (f"L={length} training episodes (rollout + 10 gradient steps)", episodes / seconds, "episodes/s")
-    )
-    rows.append(
-        (f"L={length} env steps while training", (model.num_timesteps - steps) / seconds, "env steps/s")
-    )
-    return rows
+    per_episode = (time.process_time() - start) / episodes
+    start = time.process_time()
+    for _ in range(5):
+        model.train(model.gradient_steps, model.batch_size)
+    train = (time.process_time() - start) / 5
+    return per_episode, train, (model.num_timesteps - steps) / episodes
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[20, 100], help="corridor lengths L")
-    parser.add_argument("--episodes", type=int, default=40, help="training episodes timed")
-    parser.add_argument("--gradient-steps", type=int, default=100, help="gradient steps timed per mode")
+    parser.add_argument("--lengths", type=int, nargs="+", default=[20, 50, 100, 200, 500])
+    parser.add_argument("--episodes", type=int, default=20, help="training episodes timed per length")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print("| measurement | rate | unit |")
-    print("|---|---:|---|")
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    print(
+        "| L | env steps / episode | CPU s / episode (compiled GRU) | of which 10 gradient steps "
+        "| CPU s / episode (nn.GRU) | speed-up |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|")
     for length in args.lengths:
-        for name, rate, unit in measure(length, args.episodes, args.gradient_steps):
-            print(f"| {name} | {rate:,.1f} | {unit} |")
+        fast, fast_train, steps = episode_cost(length, args.episodes, compiled=True)
+        slow, _, _ = episode_cost(length, args.episodes, compiled=False)
+        print(f"| {length} | {steps:.0f} | {fast:.3f} | {fast_train:.3f} | {slow:.3f} | {slow / fast:.2f}× |")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ class EpisodeBatch(NamedTuple):
     ``lengths[u]`` is the number of transitions of episode ``u`` to run: up to its last one of weight > 0.
     ``next_values[u, k]`` is the stored bootstrap value ``max_a Q_θ'(η_{0:k+1}, a)`` of transition ``k``
     (see :meth:`EpisodeReplayBuffer.set_next_values`; NaN where none was stored).
+    ``episode_lengths[u]`` is the number of transitions of the whole episode ``u``.
     """
 
     observations: th.Tensor
@@ -37,6 +38,7 @@ class EpisodeBatch(NamedTuple):
     weights: th.Tensor
     lengths: th.Tensor
     next_values: th.Tensor
+    episode_lengths: th.Tensor
 
 
 class EpisodeReplayBuffer:
@@ -161,12 +163,16 @@ class EpisodeReplayBuffer:
             self._index = slots, np.cumsum(self.lengths[slots] - self.first_live[slots])
         return self._index
 
-    def sample(self, batch_size: int, rng: np.random.Generator, mode: str = "histories") -> EpisodeBatch:
+    def sample(
+        self, batch_size: int, rng: np.random.Generator, mode: str = "histories", lookahead: int = 1
+    ) -> EpisodeBatch:
         """Sample ``batch_size`` transitions uniformly; return the episodes that hold them, each once.
 
         :param mode: ``"histories"``: the weights count the sampled transitions (Algorithm 4, the loss
             is on the last step of each sampled history); ``"sequences"``: every live transition of
             the sampled episodes has weight 1 (R2D2 / Memory-RL style).
+        :param lookahead: the rewards, dones and values are returned up to this many steps past the last
+            sampled one (``n`` of n-step returns).
         """
         if mode not in TRAIN_MODES:
             raise ValueError(f"mode must be one of {TRAIN_MODES}; got {mode!r}")
@@ -180,7 +186,7 @@ class EpisodeReplayBuffer:
         chosen = slots[unique_rows]
         lengths = self.lengths[chosen]
         if mode == "histories":
-            horizon = int(steps.max()) + 1
+            horizon = min(int(steps.max()) + lookahead, int(lengths.max()))
             weights = np.zeros((len(chosen), horizon), dtype=np.float32)
             np.add.at(weights, (episode, steps), 1.0)
             run = np.zeros(len(chosen), dtype=np.int64)
@@ -219,4 +225,5 @@ class EpisodeReplayBuffer:
             weights=th.as_tensor(weights).to(device),
             lengths=th.as_tensor(lengths).to(device),
             next_values=th.as_tensor(self.next_values[slots, :horizon]).to(device),
+            episode_lengths=th.as_tensor(self.lengths[slots]).to(device),
         )

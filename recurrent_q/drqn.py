@@ -92,6 +92,10 @@ class DRQN(BaseAlgorithm):
         target_update_interval: int = 20,
         exploration_rate: float = 0.2,
         train_mode: str = "histories",
+        loss: str = "squared",
+        double_q: bool = False,
+        max_grad_norm: float | None = None,
+        n_steps: int = 1,
         warmup: bool | WarmupConfig = False,
         vaa_interval: int = 20,
         vaa_steps: int = 200,
@@ -125,6 +129,10 @@ class DRQN(BaseAlgorithm):
         self.target_update_interval = target_update_interval
         self.exploration_rate = exploration_rate
         self.train_mode = train_mode
+        self.loss = loss
+        self.double_q = double_q
+        self.max_grad_norm = max_grad_norm
+        self.n_steps = n_steps
         self.warmup = warmup
         self.vaa_interval = vaa_interval
         self.vaa_steps = vaa_steps
@@ -209,31 +217,59 @@ class DRQN(BaseAlgorithm):
         losses = []
         for _ in range(gradient_steps):
             # Sample B transitions; each episode holding one is run once, `weights` mark the trained steps
-            batch = self.replay_buffer.sample(batch_size, self.policy.rng, self.train_mode)
+            batch = self.replay_buffer.sample(batch_size, self.policy.rng, self.train_mode, self.n_steps)
             x = self.q_net.episode_features(batch.observations, batch.actions, batch.rewards)  # [U, T + 1, F]
             trained = batch.weights > 0
             # max_a Q_θ'(η_{0:t+1}, a), stored in the buffer since θ' was last copied (refresh_target_values)
-            next_q = batch.next_values.masked_fill(~trained, 0.0)
-            if th.isnan(next_q).any():
+            next_q = batch.next_values
+            if self.double_q:  # Q_θ'(η', argmax_a Q_θ(η', a)) (van Hasselt et al., 2016)
+                with th.no_grad():
+                    full = th.full_like(batch.lengths, x.shape[1])
+                    best = self.q_net.q_values(x, full)[:, 1:].argmax(-1, keepdim=True)
+                    next_q = self.q_net_target.q_values(x, full)[:, 1:].gather(-1, best).squeeze(-1)
+            if th.isnan(next_q[trained]).any():
                 raise RuntimeError(
                     "DRQN: a sampled transition has no target value; call refresh_target_values()"
                 )
             # y = r + γ max_a Q_θ'(η', a), without bootstrap when o_{t+1} is terminal (line 25)
-            target = batch.rewards + self.gamma * (1.0 - batch.dones) * next_q
+            target = self._returns(batch, next_q)
             # Q_θ(η_{0:t}, a_t) for every sampled t, in one pass of the online network over each episode
             q_all = self.q_net.q_values(x[:, :-1], batch.lengths)
             q = q_all.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1).masked_fill(~trained, 0.0)
             # (y − Q_θ(η, a))² averaged over the sampled transitions (line 26)
-            loss = (batch.weights * (target - q) ** 2).sum() / batch.weights.sum()
+            if self.loss == "squared":
+                errors = (target - q) ** 2
+            else:
+                errors = th.nn.functional.smooth_l1_loss(q, target, reduction="none")
+            loss = (batch.weights * errors).sum() / batch.weights.sum()
             # Adam step (line 27)
             self.policy.optimizer.zero_grad()
             loss.backward()
+            if self.max_grad_norm is not None:
+                th.nn.utils.clip_grad_norm_(self.q_net.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
             losses.append(loss.detach())
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if losses:
             self.logger.record("train/loss", th.stack(losses).mean().item())
+
+    def _returns(self, batch: EpisodeBatch, next_q: th.Tensor) -> th.Tensor:
+        """TD targets ``[U, T]``: ``y_t = r_t + γ max_a Q_θ'(η_{0:t+1}, a)`` (Algorithm 4, line 25), or the
+        ``n``-step ``Σ_{i<m} γ^i r_{t+i} + γ^m max_a Q_θ'(η_{0:t+m}, a)``, ``m = min(n, T_episode - t)``."""
+        bootstrap = (1.0 - batch.dones) * th.nan_to_num(next_q)
+        if self.n_steps == 1:
+            return batch.rewards + self.gamma * bootstrap
+        horizon = batch.rewards.shape[1]
+        t = th.arange(horizon, device=batch.rewards.device)
+        remaining = (batch.episode_lengths.view(-1, 1) - t).clamp(min=1)  # transitions left from t
+        m = remaining.clamp(max=self.n_steps)
+        returns = th.zeros_like(batch.rewards)
+        for i in range(self.n_steps):
+            shifted = th.nn.functional.pad(batch.rewards[:, i:], (0, i))
+            returns = returns + (self.gamma**i) * shifted * (i < m)
+        last = (t + m - 1).clamp(max=horizon - 1)
+        return returns + self.gamma**m * bootstrap.gather(1, last)
 
     def learn(
         self: SelfDRQN,
@@ -433,6 +469,12 @@ def run_tmaze_experiment(
     init: str = "uniform",
     max_episode_steps: int | None = None,
     train_mode: str = "histories",
+    loss: str = "squared",
+    double_q: bool = False,
+    max_grad_norm: float | None = None,
+    n_steps: int = 1,
+    exploration_rate: float = 0.2,
+    learning_rate: float = 1e-3,
     gradient_steps: int = 10,
     batch_size: int = 32,
     buffer_size: int = 8192,
@@ -485,6 +527,12 @@ def run_tmaze_experiment(
         batch_size=batch_size,
         gradient_steps=gradient_steps,
         train_mode=train_mode,
+        loss=loss,
+        double_q=double_q,
+        max_grad_norm=max_grad_norm,
+        n_steps=n_steps,
+        exploration_rate=exploration_rate,
+        learning_rate=learning_rate,
         warmup=warm,
         vaa_interval=vaa_interval,
         vaa_measure_interval=vaa_measure_interval,

@@ -186,17 +186,24 @@ def build_grid(experiment: str, preset: str) -> list[Run]:
     if paper:
         pairs = _cell_versions(WARMED_CELLS, ("classic", "warmup"), BISTABLE_CELLS)
         lengths, seeds, extra = (20, 100, 200), 5, {"hidden_size": 256, "episodes": 2000}
-    else:
-        pairs = _cell_versions(("gru",), ("classic", "warmup"), ("nbrc",))
-        lengths, seeds = (10, 20), 3
-        extra = {"hidden_size": 32, "episodes": 600, "stop_when_optimal": True, "vaa_measure_interval": 0}
+    else:  # the paper's lengths with the library's defaults (GRU 2 × 32), as scripts/train_tmaze.py runs them
+        pairs = _cell_versions(("gru",), ("classic", "warmup"))
+        lengths, seeds, extra = (50, 100, 200), 5, {"stop_when_optimal": True, "vaa_measure_interval": 0}
+    budget = {50: 600, 100: 600, 200: 800}  # training episodes at most (small preset)
     return [
         Run(
             experiment,
             "tmaze",
             (("length", length), ("cell", cell), ("version", version)),
             seed,
-            {"length": length, "cell": cell, "version": version, "seed": seed, **extra},
+            {
+                "length": length,
+                "cell": cell,
+                "version": version,
+                "seed": seed,
+                **({} if paper else {"episodes": budget[length]}),
+                **extra,
+            },
         )
         for length, (cell, version), seed in itertools.product(lengths, pairs, range(seeds))
     ]

@@ -14,7 +14,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
-from recurrent_q.buffers import EpisodeReplayBuffer
+from recurrent_q.buffers import EpisodeBatch, EpisodeReplayBuffer
 from recurrent_q.callbacks import TMazeOptimalCallback, is_tmaze_optimal
 from recurrent_q.cells import CELL_NAMES
 from recurrent_q.drqn import DRQN
@@ -166,6 +166,31 @@ def test_stored_target_values_follow_the_target_network():
     assert not th.allclose(stored, fresh)
     model.refresh_target_values()
     th.testing.assert_close(*stored_and_fresh())
+
+
+def test_n_step_returns_by_hand():
+    """n-step targets: Σ_{i<m} γ^i r_{t+i} + γ^m max Q'(η_{0:t+m}), m = min(n, steps left)."""
+    model = small_model(gamma=0.9, n_steps=3)
+    nan = float("nan")
+    batch = EpisodeBatch(
+        observations=th.zeros(2, 6),
+        actions=th.zeros(2, 5, dtype=th.long),
+        rewards=th.tensor([[1.0, 2.0, 3.0, 4.0, 0.0], [1.0, 1.0, 0.0, 0.0, 0.0]]),
+        dones=th.tensor([[0.0, 0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0]]),  # first: terminal at step 3
+        weights=th.ones(2, 5),
+        lengths=th.tensor([4, 2]),
+        next_values=th.tensor([[10.0, 20.0, 30.0, 40.0, nan], [5.0, 6.0, nan, nan, nan]]),
+        episode_lengths=th.tensor([4, 2]),
+    )
+    returns = model._returns(batch, batch.next_values)
+    g = 0.9
+    expected_first = [1 + g * 2 + g**2 * 3 + g**3 * 30, 2 + g * 3 + g**2 * 4, 3 + g * 4, 4.0]
+    expected_second = [1 + g * 1 + g**2 * 6, 1 + g * 6]  # truncated: bootstraps from its last value
+    th.testing.assert_close(returns[0, :4], th.tensor(expected_first))
+    th.testing.assert_close(returns[1, :2], th.tensor(expected_second))
+    model.n_steps = 1  # Algorithm 4's one-step target
+    one_step = model._returns(batch, batch.next_values)
+    th.testing.assert_close(one_step[0, :4], th.tensor([1 + g * 10, 2 + g * 20, 3 + g * 30, 4.0]))
 
 
 def test_truncated_episode_bootstraps_terminal_does_not():
