@@ -189,7 +189,7 @@ def build_grid(experiment: str, preset: str) -> list[Run]:
     else:  # the paper's lengths with the library's defaults (GRU 2 × 32), as scripts/train_tmaze.py runs them
         pairs = _cell_versions(("gru",), ("classic", "warmup"))
         lengths, seeds, extra = (50, 100, 200), 5, {"stop_when_optimal": True, "vaa_measure_interval": 0}
-    budget = {50: 600, 100: 600, 200: 800}  # training episodes at most (small preset)
+    budget = {50: 600, 100: 600, 200: 600}  # training episodes at most (small preset)
     return [
         Run(
             experiment,

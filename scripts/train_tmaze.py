@@ -63,10 +63,18 @@ class TrainTMazeArgs:
     """Replay capacity N in transitions."""
     warmup_steps: int = 100
     """Warmup gradient steps S."""
+    warmup_batch_size: int = 32
+    """Warmup batch n (the authors' 32; the paper's 200 is WarmupConfig's default; docs/drqn-parity.md)."""
+    previous_reward: bool = True
+    """Feed the previous reward r_{t-1} to the Q-network (the authors' input; docs/drqn-parity.md)."""
+    init: Literal["xavier", "uniform"] = "xavier"
+    """Cell initialisation: xavier (the authors': Xavier input, orthogonal recurrent weights, zero biases)
+    or uniform (PyTorch's)."""
     vaa_interval: int = 20
     """Episodes between train/vaa estimates (M = 200; 0: never)."""
-    vaa_measure_interval: int = 200
-    """Episodes between train/vaa_measure estimates (M = 10 000, ~15-30 s each on 2 cores; 0: never)."""
+    vaa_measure_interval: int = 0
+    """Episodes between train/vaa_measure estimates (M = 10 000, the paper's 200 costs several seconds each;
+    0: never)."""
     threads: int = 1
     """torch threads (1 is fastest for 2×32 networks on CPU)."""
     progress: bool = True
@@ -91,6 +99,9 @@ def main(argv: list[str] | None = None) -> dict:
         hidden_size=args.hidden_size,
         num_layers=args.num_layers,
         warmup_steps=args.warmup_steps,
+        warmup_batch_size=args.warmup_batch_size,
+        use_previous_reward=args.previous_reward,
+        init=args.init,
         train_mode=args.train_mode,
         gradient_steps=args.gradient_steps,
         batch_size=args.batch_size,
