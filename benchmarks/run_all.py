@@ -38,8 +38,8 @@ SUITE: dict[str, tuple[str, list[str]]] = {
         ["bench_multistability.py", "--threads", "1"],
     ),
     "drqn": (
-        "DRQN throughput at L = 20 and 100 (GRU 2×32, SPEC §6 defaults)",
-        ["bench_drqn_throughput.py", "--lengths", "20", "100"],
+        "DRQN CPU time per training episode against L (GRU 2×32), compiled GRU vs nn.GRU kernels",
+        ["bench_drqn_throughput.py", "--lengths", "20", "50", "100", "200", "500"],
     ),
     "supervised": (
         "Supervised training sequences/s per cell vs nn.GRU (copy first input, T = 50, 1×128)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -146,7 +147,11 @@ def play_greedy(model: Any, env: gym.Env, layout: str | None = None) -> tuple[fl
     obs, _ = env.reset(options=None if layout is None else {"layout": layout})
     state, start, total, steps = None, True, 0.0, 0
     while True:
-        action, state = model.predict(obs, state=state, episode_start=np.array([start]), deterministic=True)
+        with warnings.catch_warnings():  # the warning that predict cannot see rewards: they are passed here
+            warnings.filterwarnings("ignore", message="use_previous_reward=True")
+            action, state = model.predict(
+                obs, state=state, episode_start=np.array([start]), deterministic=True
+            )
         obs, reward, terminated, truncated, _ = env.step(int(action))
         if isinstance(state, RecurrentQState):
             state = state._replace(previous_reward=np.full(1, reward, dtype=np.float32))
