@@ -1,15 +1,15 @@
 """DRQN cost per training episode on the T-Maze, and how it grows with the corridor length L.
 
-Usage: ``python benchmarks/bench_drqn_throughput.py [--lengths 20 50 100 200 500] [--episodes 20]``
+Usage: ``python benchmarks/bench_drqn_throughput.py [--lengths 20 50 100 200 500] [--episodes 10]``
 
-For each L, a DRQN with the library's defaults (GRU 2×32, buffer 8192, batch 32, 10 gradient steps per
-episode, no warmup, no VAA logging) fills its buffer with the exploration policy, trains 20 episodes to
-leave the random-policy regime, then times ``learn`` over ``--episodes`` training episodes (ε-greedy
-rollout + 10 gradient steps each), and times ``train`` alone (10 gradient steps) to split the episode
-into training and the rest (rollout, buffer, target values). The same is measured with the GRU's
-compiled CPU recurrence switched off (``recurrent_q._gru_cpu.ENABLED = False``: PyTorch's ``nn.GRU``
-kernels), the baseline of the ratio, in the same process. Times are the process's CPU time with one
-torch thread. Prints a Markdown table.
+For each L, a DRQN with the ``DRQN`` class's defaults (GRU 2×32, buffer 8192, batch 32, 10 gradient
+steps per episode, no warmup, no VAA logging) fills its buffer with the exploration policy, trains
+``--settle`` episodes to leave the random-policy regime, then times ``learn`` over ``--episodes``
+training episodes (ε-greedy rollout + 10 gradient steps each), and times ``train`` alone (10 gradient
+steps) to split the episode into training and the rest (rollout, buffer, target values). The same is
+measured with the GRU's compiled CPU recurrence switched off (``recurrent_q._gru_cpu.ENABLED = False``:
+PyTorch's ``nn.GRU`` kernels), the baseline of the ratio, in the same process. Times are the process's
+CPU time with one torch thread. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from recurrent_q import _gru_cpu
 from recurrent_q.drqn import DRQN
 
 
-def episode_cost(length: int, episodes: int, compiled: bool, seed: int = 0) -> tuple[float, float, float]:
+def episode_cost(
+    length: int, episodes: int, compiled: bool, settle: int = 5, seed: int = 0
+) -> tuple[float, float, float]:
     """(CPU s per training episode, CPU s of its 10 gradient steps, mean env steps per episode)."""
     _gru_cpu.ENABLED = compiled and _gru_cpu.AVAILABLE
     model = DRQN(
@@ -37,7 +39,7 @@ def episode_cost(length: int, episodes: int, compiled: bool, seed: int = 0) -> t
         seed=seed,
         device="cpu",
     )
-    model.learn(10**12, max_episodes=20)  # fill, then leave the first (random-policy) episodes
+    model.learn(10**12, max_episodes=settle)  # fill, then leave the first (random-policy) episodes
     steps = model.num_timesteps
     start = time.process_time()
     model.learn(10**12, max_episodes=episodes, reset_num_timesteps=False)
@@ -52,7 +54,8 @@ def episode_cost(length: int, episodes: int, compiled: bool, seed: int = 0) -> t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[20, 50, 100, 200, 500])
-    parser.add_argument("--episodes", type=int, default=20, help="training episodes timed per length")
+    parser.add_argument("--episodes", type=int, default=10, help="training episodes timed per length")
+    parser.add_argument("--settle", type=int, default=5, help="training episodes run before timing")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
@@ -62,8 +65,8 @@ def main() -> None:
     )
     print("|---:|---:|---:|---:|---:|---:|")
     for length in args.lengths:
-        fast, fast_train, steps = episode_cost(length, args.episodes, compiled=True)
-        slow, _, _ = episode_cost(length, args.episodes, compiled=False)
+        fast, fast_train, steps = episode_cost(length, args.episodes, True, args.settle)
+        slow, _, _ = episode_cost(length, args.episodes, False, args.settle)
         print(f"| {length} | {steps:.0f} | {fast:.3f} | {fast_train:.3f} | {slow:.3f} | {slow / fast:.2f}× |")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
