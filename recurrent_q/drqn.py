@@ -27,6 +27,7 @@ from recurrent_q.multistability import WarmupConfig, estimate_vaa, warmup
 from recurrent_q.policies import NO_ACTION, DRQNPolicy, check_spaces
 
 SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
+LOSSES = ("squared", "huber")
 
 
 class DRQN(BaseAlgorithm):
@@ -59,6 +60,11 @@ class DRQN(BaseAlgorithm):
         its whole history, the loss on its last step only; ``"sequences"`` (R2D2 / Memory-RL style):
         the loss covers every step of the episodes that hold the sampled transitions (more targets
         per gradient step for the same sequence passes). Both run each sampled episode once.
+    :param loss: ``"squared"`` (Algorithm 4) or ``"huber"`` (smooth L1, SB3's DQN).
+    :param double_q: bootstrap with ``Q_θ'(η', argmax_a Q_θ(η', a))`` (double Q-learning) instead of
+        ``max_a Q_θ'(η', a)``; it runs the target network at every gradient step.
+    :param max_grad_norm: clip the gradient norm of each step to this value (None: no clipping).
+    :param n_steps: ``n`` of n-step returns (1: Algorithm 4's one-step target).
     :param warmup: warm up the Q-network's cell stack on the buffer's histories before training:
         ``True`` for the default :class:`WarmupConfig`, or a ``WarmupConfig``.
     :param vaa_interval: log ``train/vaa`` (``vaa_steps`` iterations) every this many episodes (0: never).
@@ -170,6 +176,12 @@ class DRQN(BaseAlgorithm):
             raise ValueError(f"exploration_rate must be in [0, 1]; got {self.exploration_rate!r}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1]; got {self.gamma!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {self.loss!r}")
+        if not isinstance(self.n_steps, int) or self.n_steps < 1:
+            raise ValueError(f"n_steps must be a positive integer; got {self.n_steps!r}")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be None or > 0; got {self.max_grad_norm!r}")
         if not isinstance(self.warmup, (bool, WarmupConfig)):
             raise ValueError(f"warmup must be a bool or a WarmupConfig; got {self.warmup!r}")
 

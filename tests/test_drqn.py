@@ -142,6 +142,14 @@ def test_one_pass_loss_equals_per_prefix_algorithm_4(train_mode):
     assert model.logger.name_to_value["train/loss"] == pytest.approx(np.mean(errors), rel=1e-5)
 
 
+@pytest.mark.parametrize("options", [dict(n_steps=3), dict(double_q=True, loss="huber", max_grad_norm=1.0)])
+def test_drqn_options_train(options):
+    """The options off Algorithm 4 run end to end and give a finite loss."""
+    model = small_model(**options)
+    model.learn(10**9, max_episodes=3)
+    assert np.isfinite(model.logger.name_to_value.get("train/loss", 0.0)) and model._n_updates == 6
+
+
 def test_stored_target_values_follow_the_target_network():
     """The bootstrap values stored per transition equal max_a Q_θ' of the current target network."""
     model = small_model(target_update_interval=5)
@@ -393,6 +401,14 @@ def test_bad_arguments():
         small_model(warmup="yes")
     with pytest.raises(ValueError, match="max_episodes"):
         small_model().learn(100, max_episodes=-1)
+    with pytest.raises(ValueError, match="loss must be one of 'squared', 'huber'"):
+        small_model(loss="l1")
+    with pytest.raises(ValueError, match="n_steps must be a positive integer"):
+        small_model(n_steps=0)
+    with pytest.raises(ValueError, match="max_grad_norm must be None or > 0"):
+        small_model(max_grad_norm=0.0)
+    with pytest.raises(ValueError, match="init must be one of 'uniform', 'xavier'"):
+        small_model(policy_kwargs=dict(init="he"))
 
 
 def test_greedy_play_feeds_the_previous_reward():
