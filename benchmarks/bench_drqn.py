@@ -37,6 +37,12 @@ ABLATION: dict[str, dict[str, Any]] = {
     "abl-xavier": {"use_previous_reward": False, "init": "xavier"},
     "abl-reward-xavier": {"use_previous_reward": True, "init": "xavier"},
     "abl-reward-xavier-wb32": {"use_previous_reward": True, "init": "xavier", "warmup_batch_size": 32},
+    "abl-reward-xavier-wb32-h3l1": {
+        "use_previous_reward": True,
+        "init": "xavier",
+        "warmup_batch_size": 32,
+        "authors_horizon": True,
+    },
     "abl-reward-xavier-seq": {"use_previous_reward": True, "init": "xavier", "train_mode": "sequences"},
     "abl-xavier-seq": {"use_previous_reward": False, "init": "xavier", "train_mode": "sequences"},
     "abl-reward-seq": {"use_previous_reward": True, "init": "uniform", "train_mode": "sequences"},
