@@ -58,6 +58,17 @@ ABLATION: dict[str, dict[str, Any]] = {
     "n10": {"n_steps": 10},
     "n10-seq": {"n_steps": 10, "train_mode": "sequences"},
 }
+# Second round, on the authors' settings and horizon ("A"): target period C, gradient steps I, rate.
+_A = {"use_previous_reward": True, "init": "xavier", "warmup_batch_size": 32, "authors_horizon": True}
+ABLATION |= {
+    "A-c10": _A | {"target_update_interval": 10},
+    "A-c5": _A | {"target_update_interval": 5},
+    "A-i20": _A | {"gradient_steps": 20},
+    "A-lr2e-3": _A | {"learning_rate": 2e-3},
+    "A-b64": _A | {"batch_size": 64},
+    "A-n3": _A | {"n_steps": 3},
+    "A-double": _A | {"double_q": True},
+}
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}
     VARIANTS[f"gru-classic-{_name}"] = {"cell": "gru", "version": "classic", **_settings}
@@ -78,6 +89,8 @@ class BenchArgs:
     clock: str = "process"
     """process: CPU time of the run's process (one torch thread: about its wall time on an idle machine,
     so a loaded machine does not cut runs short); wall: wall time."""
+    check_freq: int = 20
+    """Episodes between optimality checks (the checks do not change training)."""
     jobs: int = 1
     """Runs in parallel (one process each, one torch thread each)."""
     out: str = "runs/bench_drqn.jsonl"
@@ -85,7 +98,13 @@ class BenchArgs:
 
 
 def run_one(
-    variant: str, length: int, seed: int, max_episodes: int, max_seconds: float, clock: str
+    variant: str,
+    length: int,
+    seed: int,
+    max_episodes: int,
+    max_seconds: float,
+    clock: str,
+    check_freq: int = 20,
 ) -> dict[str, Any]:
     import torch
 
@@ -102,6 +121,7 @@ def run_one(
         episodes=max_episodes,
         max_seconds=max_seconds,
         clock=clock,
+        check_freq=check_freq,
         stop_when_optimal=True,
         vaa_interval=0,
         vaa_measure_interval=0,
@@ -155,7 +175,7 @@ def main(argv: list[str] | None = None) -> str:
     if unknown:
         raise ValueError(f"variants must be among {', '.join(VARIANTS)}; got {unknown}")
     runs = [(v, length, seed) for length in args.lengths for seed in args.seeds for v in args.variants]
-    extra = (args.max_episodes, args.max_seconds, args.clock)
+    extra = (args.max_episodes, args.max_seconds, args.clock, args.check_freq)
     done = run_pending(args.out, runs, key, run_one, extra, args.jobs)
     selected = [r for r in done if r["variant"] in args.variants and r["length"] in args.lengths]
     table = summary(selected, args.max_episodes, args.max_seconds, args.clock)

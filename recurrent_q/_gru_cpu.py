@@ -28,8 +28,9 @@ except ImportError:  # pragma: no cover - numba is a dependency; this guards bro
 AVAILABLE = numba is not None
 ENABLED = AVAILABLE
 """Whether ``GRULayer`` uses these kernels on the CPU (set False to compare with ``nn.GRU``)."""
-MAX_ROWS = 128
-"""Largest batch run here: the gates use scalar ``exp``, so wider batches are faster in ``nn.GRU``."""
+MAX_WORK = 4096
+"""Largest ``rows × hidden units`` run here (128 rows at 32 units). Past it ``nn.GRU`` is faster: at 2 × 256
+(the warmup of the paper's network) this kernel was 1.7-3.3× slower (``benchmarks/RESULTS.md``)."""
 
 if AVAILABLE:
     _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no "nnan"/"ninf": non-finite values propagate

@@ -158,13 +158,12 @@ class GRULayer(_FusedLayer):
         self.input_size, self.hidden_size, self.state_size = input_size, hidden_size, hidden_size
         self.rnn = nn.GRU(input_size, hidden_size, bias=bias, batch_first=True)
 
-    @staticmethod
-    def _compiled(u: Tensor) -> bool:
+    def _compiled(self, u: Tensor) -> bool:
         return (
             _gru_cpu.ENABLED
             and u.device.type == "cpu"
             and u.dtype == torch.float32
-            and u.shape[0] <= _gru_cpu.MAX_ROWS
+            and u.shape[0] * self.hidden_size <= _gru_cpu.MAX_WORK
         )
 
     def _recurrence(

@@ -490,6 +490,7 @@ def run_tmaze_experiment(
     gradient_steps: int = 10,
     batch_size: int = 32,
     buffer_size: int = 8192,
+    target_update_interval: int = 20,
     check_freq: int = 20,
     stop_when_optimal: bool = False,
     max_seconds: float | None = None,
@@ -539,6 +540,7 @@ def run_tmaze_experiment(
         buffer_size=buffer_size,
         batch_size=batch_size,
         gradient_steps=gradient_steps,
+        target_update_interval=target_update_interval,
         train_mode=train_mode,
         loss=loss,
         double_q=double_q,
@@ -589,4 +591,5 @@ def run_tmaze_experiment(
         "time_to_optimal_s": optimal.first_optimal_time,
         "cpu_time_to_optimal_s": optimal.first_optimal_cpu_time,
         "timesteps_to_optimal": optimal.first_optimal_timesteps,
+        "optimal_checks": [episode for episode, ok in optimal.checks if ok],
     }

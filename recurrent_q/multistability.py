@@ -192,12 +192,23 @@ def estimate_vaa(
 
 @dataclass
 class WarmupConfig:
-    """Warmup hyper-parameters (Algorithm 3, SPEC §5 defaults)."""
+    """Warmup hyper-parameters (Algorithm 3, SPEC §5 defaults).
+
+    The rate is width-aware: a layer whose warmed part has ``H`` units is updated by Adam at
+    ``lr · reference_width / H``. An Adam step moves every weight by about ``lr``, so it moves a recurrent
+    pre-activation by about ``lr · H``; the paper's α = 1e-2 was set for 256-unit layers, and with it a
+    32-unit LSTM becomes multistable too late (after the curriculum has reached M* at s = 20, where a
+    monostable layer's states all merge within ε and eq. (7) gives no gradient) or not at all on about half
+    the seeds. At 256 units the rate is the paper's.
+    """
 
     steps: int = 100
     """S, number of gradient steps."""
     lr: float = 1e-2
-    """α, Adam learning rate (SPEC §5: Adam, as in the authors' code)."""
+    """α, Adam learning rate at ``reference_width`` units (SPEC §5: Adam, as in the authors' code)."""
+    reference_width: int | None = 256
+    """Width at which a layer is updated at ``lr``; a layer of ``H`` warmed units gets
+    ``lr · reference_width / H``. None: ``lr`` for every layer, whatever its width."""
     k: float = 0.95
     """Target VAA* of every layer, in (0, 1] (eq. (9))."""
     c: int = 10
@@ -215,6 +226,8 @@ class WarmupConfig:
         _check_positive_int("steps", self.steps, 0)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0; got {self.lr!r}")
+        if self.reference_width is not None:
+            _check_positive_int("reference_width", self.reference_width)
         if not 0 < self.k <= 1:
             raise ValueError(f"k must be in (0, 1]; got {self.k!r}")
         _check_positive_int("c", self.c, 0)
@@ -235,6 +248,11 @@ class WarmupResult:
     """Stabilisation period M drawn at that step."""
 
 
+def _layer_lr(cfg: WarmupConfig, hidden_size: int) -> float:
+    """Adam rate of a layer of ``hidden_size`` warmed units: ``lr · reference_width / hidden_size``."""
+    return cfg.lr if cfg.reference_width is None else cfg.lr * cfg.reference_width / hidden_size
+
+
 def warmup(
     model: nn.Module,
     sequences: Tensor,
@@ -249,7 +267,8 @@ def warmup(
     At step ``s``: ``n`` sequences without replacement, a state at a random step of each (Algorithm 2),
     ``M ~ U{1..min(M*, 1 + c·s)}``; for every layer ``i``, its own ``u ~ N(0, 1)`` and its VAA* after ``M``
     steps of that layer alone from its part of the states; Adam step on ``1/L Σ (v_i - k)²`` (eq. (9)) with
-    BPTT through the stabilisation steps and the sequence prefix. For double layers only the first halves
+    BPTT through the stabilisation steps and the sequence prefix, each layer at its width-scaled rate
+    (:class:`WarmupConfig`). For double layers only the first halves
     enter the loss and the optimiser. Parameter ``.grad`` are left ``None``.
 
     :param model: a ``RecurrentStack`` or a ``torch.nn.GRU``/``nn.LSTM`` (its parameters are updated).
@@ -267,8 +286,12 @@ def warmup(
     if generator is None and cfg.seed is not None:
         generator = torch.Generator().manual_seed(cfg.seed)
     ref = next(stack.parameters())
-    params = [p for layer in stack.layers for p in layer.warm_parameters()]
-    optimiser = torch.optim.Adam(params, lr=cfg.lr)
+    groups = [
+        {"params": layer.warm_parameters(), "lr": _layer_lr(cfg, layer.warm_layer.hidden_size)}
+        for layer in stack.layers
+    ]
+    params = [p for group in groups for p in group["params"]]
+    optimiser = torch.optim.Adam(groups, lr=cfg.lr)
     n = min(cfg.batch_size, sequences.shape[0])
     result = WarmupResult()
     steps = range(1, cfg.steps + 1)
