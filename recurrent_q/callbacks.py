@@ -135,15 +135,20 @@ class WarmupCallback(BaseCallback):
         return True
 
 
-def play_greedy(model: Any, env: gym.Env, layout: str | None = None) -> tuple[float, int]:
+def play_greedy(
+    model: Any, env: gym.Env, layout: str | None = None, max_steps: int | None = None
+) -> tuple[float, int]:
     """One episode of ``model``'s greedy policy (``predict(..., deterministic=True)`` with its state).
 
     With a DRQN that feeds the previous reward, ``r_{t-1}`` is passed on in its state (its ``predict``
     cannot see the env's rewards).
 
     :param layout: T-Maze layout to force (``reset(options={"layout": ...})``), None for a random one.
+    :param max_steps: stop after this many steps even if the episode goes on (None: play it out).
     :return: undiscounted return and number of steps.
     """
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be a positive integer or None; got {max_steps!r}")
     obs, _ = env.reset(options=None if layout is None else {"layout": layout})
     state, start, total, steps = None, True, 0.0, 0
     while True:
@@ -158,15 +163,18 @@ def play_greedy(model: Any, env: gym.Env, layout: str | None = None) -> tuple[fl
         start = False
         total += float(reward)
         steps += 1
-        if terminated or truncated:
+        if terminated or truncated or steps == max_steps:
             return total, steps
 
 
 def is_tmaze_optimal(model: Any, env: gym.Env) -> bool:
-    """SPEC §6: the greedy policy earns 4 in exactly ``L + 1`` steps in both layouts."""
+    """SPEC §6: the greedy policy earns 4 in exactly ``L + 1`` steps in both layouts.
+
+    Each rollout stops after ``L + 1`` steps: a policy that has not arrived by then is not optimal.
+    """
     length = env.unwrapped.length
     for layout in ("up", "down"):
-        total, steps = play_greedy(model, env, layout)
+        total, steps = play_greedy(model, env, layout, max_steps=length + 1)
         if total != TMAZE_OPTIMAL_RETURN or steps != length + 1:
             return False
     return True

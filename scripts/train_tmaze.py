@@ -30,7 +30,9 @@ from recurrent_q.drqn import run_tmaze_experiment
 @dataclass
 class TrainTMazeArgs:
     length: int = 20
-    """Corridor length L (the horizon is 3L)."""
+    """Corridor length L."""
+    max_episode_steps: int | None = None
+    """Horizon H in actions (None: 3L - 1, the authors'; the paper's eq. (D.9) is 3L; docs/drqn-parity.md)."""
     cell: Literal["lstm", "gru", "mgu", "brc", "nbrc", "chrono"] = "gru"
     """Recurrent cell of the Q-network."""
     warmup: bool = True
@@ -40,7 +42,9 @@ class TrainTMazeArgs:
     episodes: int = 1000
     """Training episodes at most (after the buffer is filled by the exploration policy)."""
     stop_when_optimal: bool = True
-    """Stop at the first check where the greedy policy is optimal (checked every 20 episodes)."""
+    """Stop at the first check where the greedy policy is optimal."""
+    check_freq: int = 5
+    """Episodes between optimality checks (the authors: 20); the checks do not change training."""
     seed: int = 0
     """Seed of python, numpy, torch, the env and the exploration draws."""
     logdir: str = "runs"
@@ -55,8 +59,8 @@ class TrainTMazeArgs:
     """Number of recurrent layers."""
     train_mode: Literal["histories", "sequences"] = "histories"
     """histories: Algorithm 4 (loss on the sampled steps); sequences: loss on every step of their episodes."""
-    gradient_steps: int = 10
-    """Gradient steps I after each episode."""
+    gradient_steps: int = 20
+    """Gradient steps I after each episode (the paper's Algorithm 4: 10; docs/drqn-parity.md)."""
     batch_size: int = 32
     """Transitions B per gradient step."""
     buffer_size: int = 8192
@@ -104,6 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
         init=args.init,
         train_mode=args.train_mode,
         gradient_steps=args.gradient_steps,
+        max_episode_steps=args.max_episode_steps,
+        check_freq=args.check_freq,
         batch_size=args.batch_size,
         buffer_size=args.buffer_size,
         stop_when_optimal=args.stop_when_optimal,

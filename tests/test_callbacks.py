@@ -16,6 +16,7 @@ from recurrent_q.callbacks import (
     WarmupCallback,
     exploration_rollouts,
     is_tmaze_optimal,
+    play_greedy,
 )
 from recurrent_q.multistability import WarmupConfig, WarmupResult
 from tmaze_gym import DOWN, LEFT, OBS_DOWN, OBS_JUNCTION, OBS_UP, RIGHT, UP
@@ -45,6 +46,28 @@ def test_optimality_check(length):
     assert is_tmaze_optimal(ScriptedAgent(), env)
     assert not is_tmaze_optimal(ScriptedAgent(memory=False), env)  # wrong in the down layout
     assert not is_tmaze_optimal(ScriptedAgent(detour=True), env)  # return 4 but not in L + 1 steps
+
+
+class CountingAgent(ScriptedAgent):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.calls = 0
+
+    def predict(self, *args, **kwargs):
+        self.calls += 1
+        return super().predict(*args, **kwargs)
+
+
+def test_play_greedy_stops_at_max_steps_and_the_check_at_l_plus_1():
+    env = gym.make("TMaze-v0", length=5)
+    agent = CountingAgent(detour=True)  # arrives at step L + 3 = 8
+    assert play_greedy(agent, env, "up") == (4.0, 8)
+    assert play_greedy(agent, env, "up", max_steps=3) == (0.0, 3)
+    agent.calls = 0
+    assert not is_tmaze_optimal(agent, env)
+    assert agent.calls == 6  # the up layout is cut at L + 1 = 6 steps; the down one is not played
+    with pytest.raises(ValueError, match="max_steps must be a positive integer"):
+        play_greedy(agent, env, "up", max_steps=0)
 
 
 def test_optimal_callback_first_episode_and_held():
