@@ -96,7 +96,12 @@ def run_one(data: str, cell: str, seed: int, args: Args) -> dict:
     result = warmup(model, sequences, WarmupConfig(), lengths=lengths)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     measured = estimate_vaa(
-        model, sequences, steps=2000, iterations=10, lengths=lengths, generator=torch.Generator().manual_seed(12345)
+        model,
+        sequences,
+        steps=2000,
+        iterations=10,
+        lengths=lengths,
+        generator=torch.Generator().manual_seed(12345),
     )
     last = torch.tensor(result.vaa_star[-10:]).mean(0).tolist()
     return {
@@ -133,16 +138,23 @@ def main(argv: list[str] | None = None) -> str:
                 with out.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 rows.append(row)
-    lines = ["| data | cell | H | VAA per seed | ≥ 0.9 | warmup wall (s, mean) |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| data | cell | H | VAA per seed | ≥ 0.9 | warmup wall (s, mean) |",
+        "|---|---|---|---|---|---|",
+    ]
     for data in args.data:
         for cell in args.cells:
-            sel = [r for r in rows if (r["data"], r["cell"], r["hidden_size"]) == (data, cell, args.hidden_size)]
+            sel = [
+                r for r in rows if (r["data"], r["cell"], r["hidden_size"]) == (data, cell, args.hidden_size)
+            ]
             sel = sorted((r for r in sel if r["seed"] in args.seeds), key=lambda r: r["seed"])
             if sel:
                 vaas = " ".join(f"{r['vaa']:.2f}" for r in sel)
                 ok = sum(r["vaa"] >= 0.9 for r in sel)
                 wall = sum(r["warmup_wall_s"] for r in sel) / len(sel)
-                lines.append(f"| {data} | {cell} | {args.hidden_size} | {vaas} | {ok}/{len(sel)} | {wall:.1f} |")
+                lines.append(
+                    f"| {data} | {cell} | {args.hidden_size} | {vaas} | {ok}/{len(sel)} | {wall:.1f} |"
+                )
     table = "\n".join(lines)
     print(table)
     return table
