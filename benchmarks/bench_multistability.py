@@ -1,4 +1,6 @@
-"""Wall time of ``warmup`` (SPEC §5 defaults) and ``estimate_vaa`` (M = 10 000, I = 10) on a GRU stack.
+"""Wall time of ``warmup`` (defaults) and ``estimate_vaa`` (M = 10 000, I = 10) on a GRU stack.
+
+Warmup defaults: docs/specification.md §5.
 
 Usage: ``python benchmarks/bench_multistability.py [--cell gru] [--layers 2] [--hidden 256] [--length 200]``
 Prints one Markdown table row per measurement: VAA of the fresh network, warmup, VAA after warmup. Wall and

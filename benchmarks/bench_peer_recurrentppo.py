@@ -6,7 +6,7 @@
 RecurrentPPO ("MlpLstmPolicy", LSTM 2 × 32 like the DRQN's GRU, γ = 0.98, 8 envs, otherwise sb3-contrib's
 defaults plus ``ent_coef=0.01``) trains until its greedy policy is optimal (both layouts, return 4 in L + 1
 steps, checked every 20 finished training episodes) or ``--max-seconds`` of wall time. ``warmup`` runs
-add ``recurrent_q.callbacks.WarmupCallback`` (SPEC §5 defaults, 8192 transitions of the exploration
+add ``recurrent_q.callbacks.WarmupCallback`` (default warmup, 8192 transitions of the exploration
 policy). Results go to ``--out`` as JSON lines (existing runs are skipped) and to a Markdown table.
 """
 

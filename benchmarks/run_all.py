@@ -34,7 +34,7 @@ SUITE: dict[str, tuple[str, list[str]]] = {
         ["bench_cells.py", "--repeats", "3"],
     ),
     "multistability": (
-        "Warmup (SPEC §5 defaults) and VAA estimate (M = 10 000, I = 10) wall time, GRU 2×256, T = 200",
+        "Warmup (default settings) and VAA estimate (M = 10 000, I = 10) wall time, GRU 2×256, T = 200",
         ["bench_multistability.py", "--threads", "1"],
     ),
     "drqn": (

@@ -80,7 +80,7 @@ class WarmupCallback(BaseCallback):
     ``policy.lstm_actor`` on these sequences, and ``policy.lstm_critic`` (on the critic's features)
     if the critic has its own LSTM. Logs ``warmup/vaa_star`` (and ``warmup/vaa_star_critic``).
 
-    :param config: warmup settings (SPEC §5 defaults if None).
+    :param config: warmup settings (docs/specification.md §5 defaults if None).
     :param n_steps: transitions of ℰ to collect (the DRQN buffer size by default).
     :param env: env for the rollouts (a fresh copy of the training env if None).
     :param seed: seed of the rollouts.
@@ -168,7 +168,7 @@ def play_greedy(
 
 
 def is_tmaze_optimal(model: Any, env: gym.Env) -> bool:
-    """SPEC §6: the greedy policy earns 4 in exactly ``L + 1`` steps in both layouts.
+    """docs/specification.md §6: the greedy policy earns 4 in exactly ``L + 1`` steps in both layouts.
 
     Each rollout stops after ``L + 1`` steps: a policy that has not arrived by then is not optimal.
     """

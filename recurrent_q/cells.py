@@ -241,7 +241,7 @@ class LSTMLayer(_FusedLayer):
 
 
 def chrono_init_(layer: LSTMLayer, t_max: float) -> LSTMLayer:
-    """Chrono initialisation (Tallec & Ollivier 2018), single-bias form (SPEC §3, Settled).
+    """Chrono initialisation (Tallec & Ollivier 2018), single-bias form (docs/specification.md §3, Settled).
 
     Per unit ``u ~ U(1, t_max - 1)``: forget-gate bias ``log u``, input-gate bias ``-log u``, every other
     bias (including PyTorch's second bias vector) zero.

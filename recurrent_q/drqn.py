@@ -196,7 +196,7 @@ class DRQN(BaseAlgorithm):
         if kwargs.get("cell") == "chrono" and kwargs.get("t_max") is None:
             spec = self.env.get_attr("spec")[0]
             if spec is not None and spec.max_episode_steps is not None:
-                kwargs["t_max"] = spec.max_episode_steps  # SPEC §3: T_max = 3L, the horizon, in RL
+                kwargs["t_max"] = spec.max_episode_steps  # T_max = the horizon (docs/specification.md §3)
 
     def _setup_model(self) -> None:
         self._setup_lr_schedule()

@@ -192,7 +192,7 @@ def estimate_vaa(
 
 @dataclass
 class WarmupConfig:
-    """Warmup hyper-parameters (Algorithm 3, SPEC §5 defaults).
+    """Warmup hyper-parameters (Algorithm 3, docs/specification.md §5 defaults).
 
     The rate is width-aware: a layer whose warmed part has ``H`` units is updated by Adam at
     ``lr · reference_width / H``. An Adam step moves every weight by about ``lr`` in the direction of its
@@ -207,7 +207,7 @@ class WarmupConfig:
     steps: int = 100
     """S, number of gradient steps."""
     lr: float = 1e-2
-    """α, Adam learning rate at ``reference_width`` units (SPEC §5: Adam, as in the authors' code)."""
+    """α, Adam learning rate at ``reference_width`` units (Adam, as in the authors' code)."""
     reference_width: int | None = 256
     """Width at which a layer is updated at ``lr``; a layer of ``H`` warmed units gets
     ``lr · reference_width / H``. None: ``lr`` for every layer, whatever its width."""

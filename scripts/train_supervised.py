@@ -1,4 +1,4 @@
-"""Train one recurrent network on a supervised long-memory benchmark (SPEC §7).
+"""Train one recurrent network on a supervised long-memory benchmark (docs/specification.md §7).
 
 Example (copy first input, T = 50, warmed-up GRU 1×128, 50 epochs):
 

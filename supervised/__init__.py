@@ -1,4 +1,4 @@
-"""Supervised long-memory benchmarks (SPEC §7): datasets and the trainer.
+"""Supervised long-memory benchmarks (docs/specification.md §7): datasets and the trainer.
 
 - :mod:`supervised.datasets`: copy first input, denoising, permuted (line-)sequential MNIST.
 - :mod:`supervised.train`: ``train(SupervisedConfig(...)) -> SupervisedResult`` (import it from

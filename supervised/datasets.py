@@ -1,4 +1,4 @@
-"""Supervised long-memory benchmarks of §4.1–4.2 (SPEC §7) as ``torch.utils.data.Dataset``s.
+"""Supervised long-memory benchmarks of §4.1–4.2 (docs/specification.md §7) as ``torch.utils.data.Dataset``s.
 
 Every dataset keeps its sequences in a compact tensor ``data`` (the synthetic tasks: the float
 inputs themselves; MNIST: the permuted ``uint8`` pixels) and ``targets``, and turns any batch of

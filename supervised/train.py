@@ -1,4 +1,4 @@
-"""Supervised training of a cell stack + linear readout on the benchmarks of SPEC §7.
+"""Supervised training of a cell stack + linear readout on the benchmarks of docs/specification.md §7.
 
 One call, :func:`train`, runs one training session from a :class:`SupervisedConfig` and returns a
 :class:`SupervisedResult` (test metrics of the best-validation weights, per-epoch history). With a
@@ -49,7 +49,7 @@ RESUMABLE = ("epochs", "resume", "progress", "device", "logdir", "data_dir", "do
 
 @dataclass
 class SupervisedConfig:
-    """One supervised run. ``None`` fields take the task's default from SPEC §7."""
+    """One supervised run. ``None`` fields take the task's default from docs/specification.md §7."""
 
     task: str = "copy"
     """benchmark: copy | denoising | psmnist | plsmnist"""
@@ -196,7 +196,7 @@ class SupervisedResult:
 
 
 class SequenceModel(nn.Module):
-    """Cell stack + linear readout on the steps that have targets (SPEC §3, Readout).
+    """Cell stack + linear readout on the steps that have targets (docs/specification.md §3, Readout).
 
     ``forward(x[B, T, F]) -> [B, K, output_size]`` for the ``K`` contiguous target steps.
     """
@@ -338,7 +338,7 @@ def _summarise_warmup(result: Any, seconds: float) -> dict[str, Any]:
 
 
 def train(config: SupervisedConfig) -> SupervisedResult:
-    """Train one network on one benchmark (SPEC §7); see the module docstring.
+    """Train one network on one benchmark (docs/specification.md §7); see the module docstring.
 
     :param config: the run's settings; unset fields take the task defaults.
     :return: test loss/accuracy of the weights of best validation loss, with the history.
@@ -409,7 +409,8 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
         if writer is not None:
             writer.add_text("config", _markdown_table(asdict(c)))
         if c.version in ("warmup", "double"):
-            # Warmup (Algorithm 3) on training sequences; double: only the first halves (SPEC §3).
+            # Warmup (Algorithm 3) on training sequences; double: only the first halves
+            # (docs/specification.md §3).
             generator = torch.Generator().manual_seed(_seed(c.seed, 6))
             chosen = torch.randperm(n_train, generator=generator)[: c.warmup_sequences].to(device)
             tic = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Datasets of SPEC §7: shapes, targets, marks, the permutation, IDX parsing and download."""
+"""Datasets of docs/specification.md §7: shapes, targets, marks, the permutation, IDX parsing and download."""
 
 from __future__ import annotations
 

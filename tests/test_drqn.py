@@ -1,4 +1,4 @@
-"""Tests of DRQN (SPEC §6, Algorithm 4): learning, loss, replay, SB3 integration, predict, errors."""
+"""Tests of DRQN (docs/specification.md §6, Algorithm 4): learning, loss, replay, SB3, predict, errors."""
 
 import copy
 import warnings

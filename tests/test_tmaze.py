@@ -1,4 +1,4 @@
-"""Tests of the T-Maze (SPEC §2): rules, registration, truncation, vector variant, checkers, SB3."""
+"""Tests of the T-Maze (docs/specification.md §2): rules, registration, truncation, vector env, SB3."""
 
 import warnings
 
@@ -29,7 +29,7 @@ from tmaze_gym import (
 
 
 def expected_step(length, layout, x, action):
-    """SPEC §2 written out as a table, from corridor cell (x, 0): (cell, reward, terminated)."""
+    """The rules (docs/specification.md §2) from corridor cell (x, 0): (cell, reward, terminated)."""
     goal_y = 1 if layout == "up" else -1
     if action == RIGHT:
         return ((x + 1, 0), 0.0, False) if x < length else ((x, 0), -0.1, False)
@@ -52,7 +52,7 @@ def optimal_actions(length, layout):
     return [RIGHT] * length + [UP if layout == "up" else DOWN]
 
 
-# --- the rules of SPEC §2 ---------------------------------------------------------------------
+# --- the rules (docs/specification.md §2) ----------------------------------------------------
 
 
 def test_constants_follow_spec():

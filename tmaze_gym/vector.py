@@ -113,7 +113,7 @@ class TMazeVectorEnv(VectorEnv):
         self._started = False
 
     def _build_tables(self) -> None:
-        """Tabulate SPEC §2 over the ``L + 3`` cells: next cell, reward, observation, termination."""
+        """Tabulate the rules (docs/specification.md §2) over the ``L + 3`` cells."""
         length = self.length
         cells = [(x, 0) for x in range(length + 1)] + [(length, 1), (length, -1)]
         index = {cell: i for i, cell in enumerate(cells)}
