@@ -464,6 +464,17 @@ def plot(experiment: str, runs: list[Run], results: dict[str, dict], table: list
                 {"classic": "tab:gray", "warmup": "tab:red", "double": "tab:blue"}[r["version"]] for r in rows
             ]
             ax.bar(range(len(rows)), means, yerr=stds, color=colors, capsize=3)
+            if f"{key}_reached" in rows[0]:  # how many seeds the mean is over (runs that never got there)
+                for i, r in enumerate(rows):
+                    height = means[i] if math.isfinite(means[i]) else 0.0
+                    ax.annotate(
+                        f"{r[f'{key}_reached']}/{r['seeds']} reached",
+                        (i, height),
+                        xytext=(0, 3),
+                        textcoords="offset points",
+                        ha="center",
+                        fontsize=8,
+                    )
             ax.set_xticks(range(len(rows)), names, fontsize=7)
             ax.set(title=panel, ylabel=key.replace("_", " "))
             if key == "test_loss":
