@@ -307,6 +307,12 @@ class DRQN(BaseAlgorithm):
         """
         if max_episodes is not None and (not isinstance(max_episodes, int) or max_episodes < 0):
             raise ValueError(f"max_episodes must be None or a non-negative integer; got {max_episodes!r}")
+        if (
+            isinstance(total_timesteps, bool)
+            or not isinstance(total_timesteps, int | float)
+            or not total_timesteps >= 0
+        ):
+            raise ValueError(f"total_timesteps must be a non-negative number; got {total_timesteps!r}")
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
@@ -533,6 +539,12 @@ def run_tmaze_experiment(
     settings = dict(locals())
     if version not in TMAZE_VERSIONS:
         raise ValueError(f"version must be one of {', '.join(map(repr, TMAZE_VERSIONS))}; got {version!r}")
+    try:
+        torch_device = th.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"device must be a torch device such as cpu or cuda; got {device!r}") from error
+    if torch_device.type == "cuda" and not th.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available here; use device='cpu'")
     start, cpu_start = time.perf_counter(), time.process_time()
     warm: bool | WarmupConfig = False
     if version in ("warmup", "double"):

@@ -73,12 +73,15 @@ def vaa_star(final_states: Tensor, eps: float = 1e-4) -> Tensor:
 
     ``C*_ij = 1`` when ``d_ij = ||tanh f^M(x_i) - tanh f^M(x_j)|| = 0`` (guarded division).
     :return: a scalar tensor in ``(1/n, 1]`` carrying gradients.
+    :raises FloatingPointError: when a final state is not finite.
     """
     _check_eps(eps)
     if final_states.dim() != 2 or final_states.shape[0] == 0:
         raise ValueError(
             f"final_states must be a non-empty batch [n, d]; got shape {tuple(final_states.shape)}"
         )
+    if not torch.isfinite(final_states).all():
+        raise FloatingPointError("vaa_star: the final states are not finite (the system diverged)")
     squashed = torch.tanh(final_states)
     d = _distances(squashed)
     positive = d > 0

@@ -392,6 +392,16 @@ def test_tensorboard_keys(tmp_path):
 # ----------------------------------------------------------------------------- errors
 
 
+def test_tmaze_runner_refuses_a_device_it_does_not_have(monkeypatch):
+    from recurrent_q.drqn import run_tmaze_experiment
+
+    monkeypatch.setattr(th.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available here"):
+        run_tmaze_experiment(length=2, device="cuda", episodes=1)
+    with pytest.raises(ValueError, match="device must be a torch device"):
+        run_tmaze_experiment(length=2, device="gpu0", episodes=1)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="Discrete action space"):
         DRQN("RecurrentQPolicy", gym.make("Pendulum-v1"))
@@ -417,6 +427,11 @@ def test_bad_arguments():
         small_model(max_grad_norm=0.0)
     with pytest.raises(ValueError, match="init must be one of 'uniform', 'xavier'"):
         small_model(policy_kwargs=dict(init="he"))
+    model = small_model()
+    for bad in (-5, float("nan"), "100", True):
+        with pytest.raises(ValueError, match="total_timesteps must be a non-negative number"):
+            model.learn(bad)
+    assert model.num_timesteps == 0  # nothing ran: no buffer fill
 
 
 def test_greedy_play_feeds_the_previous_reward():

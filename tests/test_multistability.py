@@ -273,6 +273,10 @@ def test_non_finite_states_stop_with_a_clear_error():
         warmup(model, data, WarmupConfig(steps=2, batch_size=8))
     with pytest.raises(FloatingPointError, match="not finite"):
         estimate_vaa(model, data, steps=5, iterations=1)
+    states = torch.zeros(4, 3)
+    states[1, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="vaa_star: the final states are not finite"):
+        vaa_star(states)  # was 0.25: a NaN state counted as its own attractor
 
 
 def test_invalid_arguments_raise_clear_errors():

@@ -151,6 +151,25 @@ def test_step_before_reset_raises():
         TMazeEnv(3).step(RIGHT)
 
 
+def test_step_after_the_episode_ended_raises_until_reset():
+    env = TMazeEnv(2)
+    env.reset(seed=0, options={"layout": "up"})
+    for action in (RIGHT, RIGHT, UP):
+        *_, terminated, truncated, _ = env.step(action)
+    assert terminated and not truncated
+    with pytest.raises(gym.error.ResetNeeded, match="call reset"):
+        env.step(RIGHT)
+    env.reset(seed=0)
+    env.step(RIGHT)  # a new episode steps again
+    truncating = TMazeEnv(1)
+    truncating.reset(seed=0)
+    for _ in range(truncating.max_episode_steps):  # bump into the start's wall until the horizon
+        *_, truncated, _ = truncating.step(LEFT)
+    assert truncated
+    with pytest.raises(gym.error.ResetNeeded, match="terminated or truncated"):
+        truncating.step(LEFT)
+
+
 # --- truncation -------------------------------------------------------------------------------
 
 

@@ -278,6 +278,7 @@ class TMazeEnv(Env):
         self._x = 0
         self._y = 0
         self._goal_y = 0  # +1 layout up, -1 layout down, 0 before the first reset
+        self._ended = False  # the episode terminated or was truncated: step needs a reset
         self._steps = 0
         self._layout: str | None = None
         self._spec: EnvSpec | None = None
@@ -324,11 +325,16 @@ class TMazeEnv(Env):
             self._goal_y = 1 if self.np_random.random() < 0.5 else -1
         self._layout = self.layout
         self._x = self._y = self._steps = 0
+        self._ended = False
         return self._observation(), {"layout": self.layout}
 
     def step(self, action: int) -> tuple[int | np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._goal_y == 0:
             raise error.ResetNeeded("Cannot call TMazeEnv.step before TMazeEnv.reset")
+        if self._ended:
+            raise error.ResetNeeded(
+                "TMazeEnv.step called after the episode ended (terminated or truncated); call reset() first"
+            )
         try:
             dx, dy = MOVES[action]
         except (IndexError, TypeError):
@@ -348,6 +354,7 @@ class TMazeEnv(Env):
             reward = BUMP_REWARD
         self._steps += 1
         truncated = self._steps >= self.max_episode_steps
+        self._ended = terminated or truncated
         info = {"layout": self._layout, "is_success": terminated and self._y == self._goal_y}
         return self._observation(), reward, terminated, truncated, info
 
