@@ -2,9 +2,10 @@
 
 For each cell and seed: ``torch.manual_seed(seed)``, then the data and the network are drawn, the network
 is warmed up with ``WarmupConfig()`` (the defaults) and its VAA is measured (M = 2000, 10 batches of 32,
-a fixed generator). Data: ``randn`` = ``torch.randn(256, T, F)``; ``tmaze`` = 256 histories of the
-exploration policy on the T-Maze (the DRQN input: one-hot a_{k-1}, r_{k-1}, one-hot o_k), right-padded,
-with their lengths, as the DRQN's warmup sees its replay buffer.
+a fixed generator). Data: ``randn`` = ``torch.randn(256, T, F)``; ``tmaze`` =
+every episode of a T-Maze DRQN's replay buffer after its exploration-policy fill (8,192 transitions; the
+runner's input with r_{k-1} and horizon 3L - 1), encoded by the library, with their lengths: what the
+DRQN's warmup sees.
 
     python benchmarks/bench_warmup_seeds.py --data randn tmaze --cells nn.lstm nn.gru lstm gru mgu \
         --seeds 0 1 2 3 4 5 6 7 8 9
@@ -22,7 +23,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import tyro
 from torch import nn
@@ -45,35 +45,25 @@ class Args:
     features: int = 3
     """F of the randn sequences."""
     length: int = 50
-    """Corridor length of the T-Maze histories (horizon 3L)."""
+    """Corridor length of the T-Maze histories (horizon 3L - 1, the runner's)."""
     threads: int = 1
     out: str = "runs/bench_warmup_seeds.jsonl"
 
 
-def tmaze_histories(n: int, length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` exploration-policy episodes as DRQN inputs ``[n, T, 9]`` and their lengths."""
-    from tmaze_gym.tmaze import TMazeEnv, sample_exploration_action
+def tmaze_histories(length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the T-Maze runner's DRQN warms up on: the inputs of every episode in its replay buffer after
+    the exploration-policy fill, and their lengths (the library's own encoding, ``episode_features``)."""
+    import gymnasium as gym
 
-    env, rng = TMazeEnv(length=length), np.random.default_rng(seed)
-    episodes = []
-    for _ in range(n):
-        obs, _ = env.reset(seed=int(rng.integers(2**31)))
-        rows, action, reward = [], None, 0.0
-        while True:
-            row = np.zeros(9, dtype=np.float32)
-            if action is not None:
-                row[action] = 1.0
-            row[4], row[5 + obs] = reward, 1.0
-            rows.append(row)
-            action = sample_exploration_action(rng)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            if terminated or truncated:
-                break
-        episodes.append(np.stack(rows))
-    x = torch.zeros(n, max(len(e) for e in episodes), 9)
-    for i, e in enumerate(episodes):
-        x[i, : len(e)] = torch.from_numpy(e)
-    return x, torch.tensor([len(e) for e in episodes])
+    import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+    from recurrent_q.drqn import DRQN
+
+    env = gym.make("TMaze-v0", length=length, max_episode_steps=3 * length - 1)
+    model = DRQN("RecurrentQPolicy", env, policy_kwargs=dict(use_previous_reward=True), seed=seed)
+    model.learn(0, max_episodes=0)  # the buffer fill only
+    episodes = model.replay_buffer.all_episodes()
+    x = model.q_net.episode_features(episodes.observations, episodes.actions, episodes.rewards)
+    return x.detach().cpu(), episodes.lengths + 1
 
 
 def build(cell: str, features: int, args: Args) -> nn.Module:
@@ -89,7 +79,8 @@ def run_one(data: str, cell: str, seed: int, args: Args) -> dict:
     if data == "randn":
         sequences, lengths = torch.randn(256, args.time_steps, args.features), None
     else:
-        sequences, lengths = tmaze_histories(256, args.length, seed)
+        sequences, lengths = tmaze_histories(args.length, seed)
+        torch.manual_seed(seed)  # the network is drawn after the data, from the seed
     model = build(cell, sequences.shape[2], args)
     load = os.getloadavg()[0]
     start, cpu = time.perf_counter(), time.process_time()
