@@ -554,6 +554,18 @@ class RecurrentStack(nn.Module):
         return state[:, order.argsort()]
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """``torch.device(device)``, refusing a name torch does not know and a CUDA device on a machine
+    without CUDA (instead of a deep torch error, or SB3's silent fall-back to the CPU)."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must be a torch device such as cpu or cuda, got {device!r}") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available here; use device='cpu'")
+    return resolved
+
+
 INITS = ("uniform", "xavier")
 
 

@@ -23,6 +23,7 @@ from recurrent_q.callbacks import (
     is_tmaze_optimal,
     tensorboard_writer,
 )
+from recurrent_q.cells import check_device
 from recurrent_q.multistability import WarmupConfig, estimate_vaa, warmup
 from recurrent_q.policies import NO_ACTION, DRQNPolicy, check_spaces
 
@@ -539,12 +540,7 @@ def run_tmaze_experiment(
     settings = dict(locals())
     if version not in TMAZE_VERSIONS:
         raise ValueError(f"version must be one of {', '.join(map(repr, TMAZE_VERSIONS))}; got {version!r}")
-    try:
-        torch_device = th.device(device)
-    except RuntimeError as error:
-        raise ValueError(f"device must be a torch device such as cpu or cuda; got {device!r}") from error
-    if torch_device.type == "cuda" and not th.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available here; use device='cpu'")
+    check_device(device)
     start, cpu_start = time.perf_counter(), time.process_time()
     warm: bool | WarmupConfig = False
     if version in ("warmup", "double"):

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from recurrent_q.cells import CELL_NAMES, make_cell
+from recurrent_q.cells import CELL_NAMES, check_device, make_cell
 from recurrent_q.multistability import WarmupConfig, estimate_vaa, warmup
 from supervised.datasets import (
     MNIST_URL,
@@ -158,14 +158,7 @@ class SupervisedConfig:
             raise ValueError(f"val_fraction must be in (0, 1), got {c.val_fraction}")
         if c.version == "double" and c.width % 2:
             raise ValueError(f"width must be even for version double (two halves), got {c.width}")
-        try:
-            device = torch.device(c.device)
-        except RuntimeError as error:
-            raise ValueError(
-                f"device must be a torch device such as cpu or cuda, got {c.device!r}"
-            ) from error
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={c.device!r} but CUDA is not available here; use device='cpu'")
+        device = check_device(c.device)
         if c.amp and device.type != "cuda":
             raise ValueError(f"amp=True needs a CUDA device, got device={c.device!r}")
         if c.resume and c.logdir is None:
