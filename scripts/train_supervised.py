@@ -21,6 +21,8 @@ from supervised.train import SupervisedConfig, train
 
 def main(argv: list[str] | None = None) -> dict:
     config = tyro.cli(SupervisedConfig, args=argv, description=__doc__)
+    if config.resume and config.logdir is None:
+        raise SystemExit("error: --resume needs --logdir, the run directory to continue (with checkpoint.pt)")
     if config.logdir is None:
         config.logdir = (
             f"runs/{config.task}__{config.cell}__{config.version}__{config.seed}__{int(time.time())}"

@@ -3,8 +3,9 @@
 One call, :func:`train`, runs one training session from a :class:`SupervisedConfig` and returns a
 :class:`SupervisedResult` (test metrics of the best-validation weights, per-epoch history). With a
 ``logdir`` it also writes TensorBoard scalars (``train/loss``, ``val/loss``, ``val/vaa``,
-``test/loss``, ``test/accuracy``), a checkpoint each epoch (``checkpoint.pt``, read back by
-``resume=True``), the best weights (``best.pt``) and ``result.json``. No global state: grids of runs
+``test/loss``, ``test/accuracy``; the warmup's ``warmup/*`` in the subfolder ``warmup/``), a checkpoint
+each epoch (``checkpoint.pt``, read back by ``resume=True``; the scalars an interrupted attempt logged
+past it are purged), the best weights (``best.pt``) and ``result.json``. No global state: grids of runs
 call it in a loop.
 
 Versions (§6.2–6.3): ``classic`` (plain initialisation), ``warmup`` (Algorithm 3 on training
@@ -351,7 +352,7 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
     checkpoint_path = logdir / CHECKPOINT if logdir is not None else None
     checkpoint = None
     if c.resume and checkpoint_path.exists():
-        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        checkpoint = load_checkpoint(checkpoint_path, device)
         _check_same_run(checkpoint["config"], c)
 
     # Data: generated or read once, moved to the device once.
@@ -379,8 +380,9 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
         from torch.utils.tensorboard import SummaryWriter
 
         logdir.mkdir(parents=True, exist_ok=True)
-        # No purge_step on resume: it would also drop the warmup's scalars (logged at steps 1..S).
-        writer = SummaryWriter(str(logdir))
+        # On resume, TensorBoard drops what an interrupted attempt logged past the checkpoint's epoch
+        # (purge_step). The warmup logs in its own folder, which no purge touches.
+        writer = SummaryWriter(str(logdir), purge_step=checkpoint["epoch"] + 1 if checkpoint else None)
 
     history: dict[str, list] = {
         k: [] for k in ("epoch", "train_loss", "val_loss", "val_accuracy", "val_vaa", "time")
@@ -407,13 +409,16 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
             generator = torch.Generator().manual_seed(_seed(c.seed, 6))
             chosen = torch.randperm(n_train, generator=generator)[: c.warmup_sequences].to(device)
             tic = time.perf_counter()
+            warmup_writer = SummaryWriter(str(logdir / "warmup")) if logdir is not None else None
             result = warmup(
                 model.rnn,
                 train_full.to_inputs(train_data[chosen]),
                 c.warmup,
-                writer=writer,
+                writer=warmup_writer,
                 progress=c.progress,
             )
+            if warmup_writer is not None:
+                warmup_writer.close()
             warmup_summary = _summarise_warmup(result, time.perf_counter() - tic)
         first_epoch, time_offset = 0, 0.0
 
@@ -508,6 +513,40 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
         torch.save(model.state_dict(), logdir / "best.pt")
         (logdir / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
     return result
+
+
+CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "scaler", "best_val", "best_epoch", "best_state")
+CHECKPOINT_KEYS += ("history", "warmup", "config")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read back (truncated, corrupt, or not written by :func:`train`)."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`train`.
+
+    :raises CheckpointError: naming the file, when it cannot be read or lacks a key of a checkpoint.
+    """
+    path = Path(path)
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=False)
+    except Exception as error:  # a truncated zip, a bad pickle, an I/O error: all say the same to the user
+        raise CheckpointError(
+            path,
+            f"checkpoint {path} is unreadable ({type(error).__name__}: {error}); "
+            "move it away to start the run again",
+        ) from error
+    missing = [k for k in CHECKPOINT_KEYS if k not in checkpoint] if isinstance(checkpoint, dict) else ["all"]
+    if missing:
+        raise CheckpointError(
+            path, f"{path} is not a checkpoint of supervised.train (missing: {', '.join(missing)})"
+        )
+    return checkpoint
 
 
 def _check_same_run(saved: dict[str, Any], config: SupervisedConfig) -> None:

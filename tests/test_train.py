@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -170,7 +171,9 @@ def test_resume_continues_from_the_saved_epoch(tmp_path):
     events = EventAccumulator(str(tmp_path))
     events.Reload()
     assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3]
-    assert [e.step for e in events.Scalars("warmup/loss")] == [1, 2, 3]  # the warmup's log survives
+    warmup_events = EventAccumulator(str(tmp_path / "warmup"))
+    warmup_events.Reload()
+    assert [e.step for e in warmup_events.Scalars("warmup/loss")] == [1, 2, 3]  # the warmup's log survives
     with pytest.raises(ValueError, match=r"other settings \(width\)"):
         train(config(epochs=3, width=6, logdir=str(tmp_path), resume=True))
 
@@ -247,3 +250,53 @@ def test_warmup_learns_copy_where_classic_does_not():
     assert classic.test_loss > 0.8
     assert result.test_loss < 0.4
     assert result.history["val_vaa"][0] > 0.5  # multistable after the warmup, before training
+
+
+def test_resume_purges_what_an_interrupted_attempt_logged_past_the_checkpoint(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    config = fast_warmup(tiny(version="warmup", epochs=2, logdir=str(tmp_path)))
+    train(config)
+    # an attempt killed after logging epoch 3 but before its checkpoint: its points must not stay.
+    # (Event files are read in the order of their names, which begin with the second they were made.)
+    time.sleep(1.1)
+    with SummaryWriter(str(tmp_path)) as stale:
+        stale.add_scalar("train/loss", 999.0, 3)
+        stale.add_scalar("val/loss", 999.0, 3)
+    time.sleep(1.1)
+    config.epochs, config.resume = 3, True
+    resumed = train(config)
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3]
+    assert events.Scalars("train/loss")[-1].value == pytest.approx(resumed.history["train_loss"][3])
+    assert [e.step for e in events.Scalars("val/loss")] == [0, 1, 2, 3]
+    warmup_events = EventAccumulator(str(tmp_path / "warmup"))
+    warmup_events.Reload()
+    assert [e.step for e in warmup_events.Scalars("warmup/loss")] == [1, 2, 3]  # untouched by the purge
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not a checkpoint"])
+def test_an_unreadable_checkpoint_is_named(tmp_path, damage):
+    from supervised.train import CheckpointError
+
+    train(tiny(epochs=1, logdir=str(tmp_path)))
+    path = tmp_path / "checkpoint.pt"
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    else:
+        torch.save({"epoch": 1}, path)
+    with pytest.raises(CheckpointError, match=rf"{path}.*(unreadable|missing: model)") as error:
+        train(tiny(epochs=2, logdir=str(tmp_path), resume=True))
+    assert error.value.path == path
+
+
+def test_train_supervised_resume_needs_a_logdir(monkeypatch):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import train_supervised
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(train_supervised, "train", lambda config: pytest.fail("must not train"))
+    with pytest.raises(SystemExit, match="--resume needs --logdir"):
+        train_supervised.main(["--resume"])

@@ -1,0 +1,337 @@
+"""The grid runner (``experiments.grid``, behind ``scripts/reproduce.py``) and the grids
+(``experiments.presets``): grid contents, tables, end-to-end runs through the local executor and (when
+installed) a local Ray instance, relaunches that skip finished runs and never delete one, diverged and
+unreadable runs, and a grid killed at random points."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from experiments import grid, presets
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "reproduce.py"
+
+
+@pytest.fixture(scope="module")
+def reproduce():
+    """The grid's public names in one namespace (grids from presets, the rest from grid)."""
+    return SimpleNamespace(**(vars(presets) | vars(grid)))
+
+
+def run_script(*args: str, status: int = 0, cwd: Path = ROOT) -> str:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *args, "--no-progress"],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+    assert done.returncode == status, done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("experiment", ["copy", "denoising", "tmaze", "vaa-vs-loss", "psmnist", "plsmnist"])
+@pytest.mark.parametrize("preset", ["small", "paper", "smoke"])
+def test_grid_names_are_unique_and_seeded(reproduce, experiment, preset):
+    runs = reproduce.build_grid(experiment, preset)
+    assert runs
+    assert len({run.name for run in runs}) == len(runs)
+    for run in runs:
+        assert run.config["seed"] == run.seed
+        assert f"seed={run.seed}" in run.name
+
+
+def test_paper_grids_follow_the_paper(reproduce):
+    copy = reproduce.build_grid("copy", "paper")
+    assert {r.config["T"] for r in copy} == {50, 300, 600}
+    assert all(
+        r.config["width"] == 128 and r.config["layers"] == 1 and r.config["epochs"] == 50 for r in copy
+    )
+    # warmable cells in three versions, bistable cells classic only
+    pairs = {(r.config["cell"], r.config["version"]) for r in copy}
+    assert ("gru", "double") in pairs and ("nbrc", "classic") in pairs and ("nbrc", "warmup") not in pairs
+    tmaze = reproduce.build_grid("tmaze", "paper")
+    assert {r.config["length"] for r in tmaze} == {20, 100, 200}
+    denoising = reproduce.build_grid("denoising", "paper")
+    assert {(r.config["T"], r.config["N"]) for r in denoising} == {(200, 5), (200, 100)}
+    plsmnist = reproduce.build_grid("plsmnist", "paper")
+    assert {r.config["N"] for r in plsmnist} == {72, 472}
+    assert all(r.config["epochs"] == 70 for r in plsmnist)
+
+
+def test_bad_experiment_and_preset_are_named(reproduce):
+    with pytest.raises(ValueError, match="experiment must be one of"):
+        reproduce.build_grid("mnist", "small")
+    with pytest.raises(ValueError, match="preset must be one of"):
+        reproduce.build_grid("copy", "huge")
+
+
+def test_summary_is_mean_and_std_over_seeds(reproduce):
+    runs = [
+        reproduce.Run(
+            "tmaze", "tmaze", (("length", 5), ("cell", "gru"), ("version", "warmup")), s, {"seed": s}
+        )
+        for s in range(3)
+    ]
+    results = {
+        runs[0].name: {"first_optimal_episode": 20, "optimal_at_end": True, "wall_time_s": 1.0},
+        runs[1].name: {"first_optimal_episode": 60, "optimal_at_end": True, "wall_time_s": 3.0},
+        runs[2].name: {"first_optimal_episode": None, "optimal_at_end": False, "wall_time_s": 2.0},
+    }
+    (row,) = reproduce.summarise(runs, results)
+    assert row["seeds"] == 3
+    assert row["first_optimal_episode"] == (40.0, 20.0)  # over the seeds that reached it
+    assert row["first_optimal_episode_reached"] == 2
+    assert row["wall_time_s"][0] == pytest.approx(2.0)
+    assert row["wall_time_s"][1] == pytest.approx(math.sqrt(2 / 3))
+    table = reproduce.markdown_table([row], "t")
+    assert "40 ± 20 (2/3 reached)" in table
+
+
+def _check_grid_output(root: Path, runs: int) -> dict[str, float]:
+    table = (root / "results.md").read_text()
+    assert table.count("| gru |") == runs
+    assert (root / "results.png").stat().st_size > 1000
+    mtimes = {}
+    run_dirs = [d for d in root.iterdir() if d.is_dir() and d.name != grid.REPLACED]
+    assert len(run_dirs) == runs
+    for run_dir in run_dirs:
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["cell"] == "gru"
+        assert "wall_time_s" in metrics
+        assert any(p.name.startswith("events.out.tfevents") for p in run_dir.rglob("*"))
+        mtimes[run_dir.name] = (run_dir / "metrics.json").stat().st_mtime_ns
+    return mtimes
+
+
+def test_local_grid_end_to_end_and_relaunch_skips_finished_runs(tmp_path):
+    out = run_script("copy", "--preset", "smoke", "--out", str(tmp_path), "--workers", "2")
+    assert "2 runs, 0 already finished" in out
+    root = tmp_path / "copy" / "smoke"
+    before = _check_grid_output(root, runs=2)
+    rows = json.loads((root / "results.json").read_text())
+    assert {row["version"] for row in rows} == {"classic", "warmup"}
+    assert all(math.isfinite(row["test_loss"][0]) for row in rows)
+    # crash simulation: one run lost its metrics; the re-launch runs only that one
+    lost = sorted(before)[0]
+    (root / lost / "metrics.json").unlink()
+    out = run_script("copy", "--preset", "smoke", "--out", str(tmp_path), "--workers", "1")
+    assert "2 runs, 1 already finished" in out
+    after = _check_grid_output(root, runs=2)
+    for name, mtime in before.items():
+        assert (after[name] == mtime) == (name != lost)
+    # a run made with other settings (an older grid definition) stops the grid, names the run and the
+    # keys, and runs nothing; --restart-changed moves it aside (never deletes it) and runs it again
+    changed = root / lost / "config.json"
+    changed.write_text(changed.read_text().replace('"epochs": 1', '"epochs": 99'))
+    old_metrics = (root / lost / "metrics.json").read_text()
+    out = run_script("copy", "--preset", "smoke", "--out", str(tmp_path), "--workers", "1", status=2)
+    assert f"run {lost}" in out and "(epochs differ)" in out and "--restart-changed" in out
+    assert '"epochs": 99' in changed.read_text() and (root / lost / "metrics.json").read_text() == old_metrics
+    out = run_script(
+        "copy", "--preset", "smoke", "--out", str(tmp_path), "--workers", "1", "--restart-changed"
+    )
+    assert "2 runs, 1 already finished" in out
+    assert '"epochs": 1' in changed.read_text()
+    (aside,) = (root / grid.REPLACED).iterdir()
+    assert aside.name.startswith(lost) and (aside / "metrics.json").read_text() == old_metrics
+
+
+def test_ray_grid_end_to_end(tmp_path):
+    pytest.importorskip("ray", reason="Ray is the optional extra [sweep]")
+    out = run_script("tmaze", "--preset", "smoke", "--out", str(tmp_path), "--ray-address", "local")
+    assert "2 runs, 0 already finished" in out
+    root = tmp_path / "tmaze" / "smoke"
+    before = _check_grid_output(root, runs=2)
+    assert "first_optimal_episode" in (root / "results.md").read_text()
+    # results collected by Ray are skipped by the local executor too: same files, same layout
+    out = run_script("tmaze", "--preset", "smoke", "--out", str(tmp_path), "--workers", "1")
+    assert "2 runs, 2 already finished" in out
+    assert _check_grid_output(root, runs=2) == before
+
+
+def test_data_dir_spelling_or_absence_never_touches_a_finished_run(tmp_path):
+    """Where the data is read is not part of a run: relative, absolute, trailing slash, omitted."""
+    from test_train import write_idx_dir
+
+    write_idx_dir(tmp_path / "mnist", n_train=100, n_test=80)
+    out_dir = tmp_path / "out"
+    run_script("psmnist", "--preset", "smoke", "--out", str(out_dir), "--data-dir", "mnist", cwd=tmp_path)
+    root = out_dir / "psmnist" / "smoke"
+    before = {p: p.read_bytes() for p in root.glob("*/metrics.json")}
+    assert len(before) == 2
+    for spelling in ([str(tmp_path / "mnist")], [str(tmp_path / "mnist") + "/"], ["./mnist/"], []):
+        flags = ["--data-dir", *spelling] if spelling else []
+        out = run_script("psmnist", "--preset", "smoke", "--out", "out/", *flags, cwd=tmp_path)
+        assert "2 runs, 2 already finished" in out
+        assert {p: p.read_bytes() for p in root.glob("*/metrics.json")} == before
+    assert not (root / grid.REPLACED).exists()
+
+
+def _smoke_runs() -> list:
+    return presets.build_grid("copy", "smoke")
+
+
+def test_a_diverged_run_is_counted_and_written_as_valid_json(tmp_path, monkeypatch, capsys):
+    losses = iter([(0.5, 0.4), (math.nan, math.inf)])
+
+    def fake_runner(config, run_dir, resume):
+        test, val = next(losses)
+        return {"test_loss": test, "test_accuracy": None, "best_epoch": 1, "best_val_loss": val}
+
+    monkeypatch.setitem(grid.RUNNERS, "supervised", fake_runner)
+    first = _smoke_runs()[0]
+    same_group = [  # two seeds of one group
+        presets.Run(first.experiment, first.kind, first.labels, s, {**first.config, "seed": s})
+        for s in (0, 1)
+    ]
+    monkeypatch.setattr(grid, "build_grid", lambda *args: same_group)
+    summary = grid.reproduce("copy", "smoke", out=tmp_path, workers=1, progress=False)
+    root = tmp_path / "copy" / "smoke"
+    assert summary["diverged"] == [same_group[1].name]
+    strict = {"parse_constant": lambda name: pytest.fail(f"{name} is not JSON")}
+    diverged = json.loads((root / same_group[1].name / "metrics.json").read_text(), **strict)
+    assert diverged["diverged"] is True and diverged["test_loss"] is None
+    assert diverged["non_finite"] == ["best_val_loss", "test_loss"]
+    fine = json.loads((root / same_group[0].name / "metrics.json").read_text(), **strict)
+    assert fine["diverged"] is False and fine["test_loss"] == 0.5 and "non_finite" not in fine
+    (row,) = json.loads((root / "results.json").read_text(), **strict)
+    assert row["seeds"] == 2 and row["diverged"] == 1 and row["test_loss_reached"] == 1
+    assert row["test_loss"] == [0.5, 0.0]  # the mean is over the run that did not diverge
+    assert "0.5 ± 0 (1/2, 1 diverged)" in (root / "results.md").read_text()
+    assert "1 of 2 runs diverged" in capsys.readouterr().out
+
+
+def test_the_script_exits_non_zero_when_a_run_diverged(monkeypatch, tmp_path):
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import reproduce as script
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(script, "reproduce", lambda **kwargs: {"diverged": ["a"]})
+    assert script.main(["copy", "--out", str(tmp_path)]) == 1
+    monkeypatch.setattr(script, "reproduce", lambda **kwargs: {"diverged": []})
+    assert script.main(["copy", "--out", str(tmp_path)]) == 0
+
+
+@pytest.mark.parametrize("broken", ["config.json", "metrics.json", "checkpoint.pt"])
+def test_an_unreadable_file_is_named_set_aside_and_its_run_runs_again(tmp_path, broken):
+    run_script("copy", "--preset", "smoke", "--out", str(tmp_path), "--workers", "1")
+    root = tmp_path / "copy" / "smoke"
+    victim = sorted(p for p in root.iterdir() if p.is_dir())[0]
+    expected = json.loads((victim / "metrics.json").read_text())
+    if broken == "checkpoint.pt":  # an interrupted run whose last checkpoint was cut short
+        (victim / "metrics.json").unlink()
+    (victim / broken).write_bytes((victim / broken).read_bytes()[:37])
+    with pytest.warns(UserWarning, match=rf"{broken}.* unreadable"):
+        summary = grid.reproduce("copy", "smoke", out=tmp_path, workers=1, progress=False)
+    assert summary["ran"] == 1
+    again = json.loads((victim / "metrics.json").read_text())
+    assert again["test_loss"] == pytest.approx(expected["test_loss"], rel=1e-6)
+    assert [p.name.split(".")[0] for p in (root / grid.REPLACED).iterdir()] == [
+        victim.name if broken == "config.json" else f"{victim.name}__{broken.split('.')[0]}"
+    ]
+
+
+def _metrics_files(root: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in root.glob("*/metrics.json")}
+
+
+def _table(root: Path) -> list[dict]:
+    """results.json without the timings."""
+    rows = json.loads((root / "results.json").read_text())
+    return [{k: v for k, v in row.items() if not k.startswith(("wall_time", "cpu_time"))} for row in rows]
+
+
+def test_a_grid_killed_at_random_points_ends_as_an_uninterrupted_one(tmp_path):
+    """kill -9 of the grid (workers included or not) at random times, relaunched with other spellings
+    of --out: no worker outlives the grid, no finished metrics.json ever changes, same final table."""
+    run_script("copy", "--preset", "smoke", "--out", str(tmp_path / "straight"), "--workers", "2")
+    expected = _table(tmp_path / "straight" / "copy" / "smoke")
+    killed = tmp_path / "killed"
+    root = killed / "copy" / "smoke"
+    spellings = [str(killed), str(killed) + "/", "killed", "./killed/", "killed/../killed"]
+    rng = random.Random(0)
+    seen: dict[Path, bytes] = {}
+    for attempt in range(5):
+        process = subprocess.Popen(
+            [sys.executable, str(SCRIPT), "copy", "--preset", "smoke", "--out", spellings[attempt]]
+            + ["--workers", "2", "--no-progress"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        time.sleep(rng.uniform(1.0, 9.0))
+        os.kill(process.pid, signal.SIGKILL)  # the grid only: its workers must notice and stop
+        process.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail("worker processes outlived the killed grid")
+        for path, content in _metrics_files(root).items():
+            assert seen.setdefault(path, content) == content, f"{path} changed after it was finished"
+    run_script("copy", "--preset", "smoke", "--out", "killed//", "--workers", "2", cwd=tmp_path)
+    for path, content in seen.items():
+        assert path.read_bytes() == content
+    assert _table(root) == expected
+
+
+WORKER_SCRIPT = """
+import multiprocessing as mp, os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from experiments.grid import _exit_with_parent
+
+if __name__ == "__main__":
+    watch = {"initializer": _exit_with_parent, "initargs": (os.getpid(),)} if sys.argv[1] == "1" else {}
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), **watch) as pool:
+        print(pool.submit(os.getpid).result(), flush=True)
+        pool.submit(time.sleep, 60).result()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to tell a zombie")
+@pytest.mark.parametrize("watched", [True, False])
+def test_a_worker_ends_when_the_grid_is_killed(tmp_path, watched):
+    """The grid's workers watch their parent: after kill -9 of the grid, a worker in the middle of a
+    (60 s) run is gone within seconds; without the watch it would go on (the control case)."""
+    script = tmp_path / "pool.py"
+    script.write_text(WORKER_SCRIPT)
+    process = subprocess.Popen(
+        [sys.executable, str(script), "1" if watched else "0"], stdout=subprocess.PIPE, text=True
+    )
+    worker = int(process.stdout.readline())
+    time.sleep(0.5)  # the worker is inside time.sleep(60)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.time() + 5
+    alive = True
+    while alive and time.time() < deadline:
+        time.sleep(0.1)
+        try:
+            os.kill(worker, 0)
+            alive = Path(f"/proc/{worker}/status").read_text().find("State:\tZ") < 0
+        except (ProcessLookupError, FileNotFoundError):
+            alive = False
+    if alive:
+        os.kill(worker, signal.SIGKILL)
+    assert alive != watched
