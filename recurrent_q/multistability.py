@@ -93,9 +93,15 @@ def vaa_star(final_states: Tensor, eps: float = 1e-4) -> Tensor:
 def _prepare(
     model: nn.Module, sequences: Tensor, lengths: Tensor | None
 ) -> tuple[RecurrentStack, Tensor, Tensor]:
-    """The stack (or view), the sequences ``[N, T, F]`` and the lengths ``[N]`` (CPU, long), checked."""
+    """The stack (or view), the sequences ``[N, T, F]`` and the lengths ``[N]`` (CPU, long), checked.
+
+    An ``nn.GRU``/``nn.LSTM`` built with ``batch_first=False`` takes its sequences in its own layout,
+    ``[T, N, F]``.
+    """
     stack = as_stack(model)
     sequences = torch.as_tensor(sequences)
+    if isinstance(model, (nn.GRU, nn.LSTM)) and not model.batch_first and sequences.dim() == 3:
+        sequences = sequences.transpose(0, 1)  # the module's [T, N, F] -> [N, T, F]
     if sequences.dim() != 3 or sequences.shape[0] == 0 or sequences.shape[1] == 0:
         raise ValueError(
             f"sequences must be a non-empty tensor [N, T, F]; got shape {tuple(sequences.shape)}"
@@ -112,7 +118,27 @@ def _prepare(
         lengths = torch.as_tensor(lengths).to(device="cpu", dtype=torch.long)
         if lengths.shape != (n,) or int(lengths.min()) < 1 or int(lengths.max()) > t:
             raise ValueError(f"lengths must have shape [N] = [{n}] and values in 1..{t}")
+    read = torch.arange(t).unsqueeze(0) < lengths.unsqueeze(1)  # [N, T]: the steps within each length
+    bad = (
+        ~torch.isfinite(sequences).all(-1) & read.to(sequences.device)
+        if sequences.is_floating_point()
+        else None
+    )
+    if bad is not None and bad.any():
+        n_bad, t_bad = bad.nonzero()[0].tolist()
+        raise ValueError(
+            f"sequences contain NaN or infinite values (first at sequence {n_bad}, step {t_bad}, "
+            "in the [N, T, F] layout)"
+        )
     return stack, sequences, lengths
+
+
+def _non_finite_parameter(model: nn.Module) -> str | None:
+    """The name of the first parameter of ``model`` that holds a NaN or infinite value, if any."""
+    for name, parameter in model.named_parameters():
+        if not torch.isfinite(parameter.detach()).all():
+            return name
+    return None
 
 
 def _random_hidden_states(
@@ -163,7 +189,8 @@ def estimate_vaa(
     batched over iterations, on the model's device.
 
     :param model: a ``RecurrentStack`` or a ``torch.nn.GRU``/``nn.LSTM``.
-    :param sequences: inputs ``[N, T, F]`` (right-padded when ``lengths`` is given).
+    :param sequences: inputs ``[N, T, F]`` (right-padded when ``lengths`` is given); ``[T, N, F]`` for an
+        ``nn.GRU``/``nn.LSTM`` built with ``batch_first=False`` (its own layout).
     :param steps: stabilisation period ``M``.
     :param eps: tolerance ``ε`` (``> 0``).
     :param iterations: number of batches ``I`` averaged.
@@ -277,7 +304,8 @@ def warmup(
     enter the loss and the optimiser. Parameter ``.grad`` are left ``None``.
 
     :param model: a ``RecurrentStack`` or a ``torch.nn.GRU``/``nn.LSTM`` (its parameters are updated).
-    :param sequences: inputs ``[N, T, F]`` (right-padded when ``lengths`` is given).
+    :param sequences: inputs ``[N, T, F]`` (right-padded when ``lengths`` is given); ``[T, N, F]`` for an
+        ``nn.GRU``/``nn.LSTM`` built with ``batch_first=False`` (its own layout).
     :param config: hyper-parameters, :class:`WarmupConfig` defaults when None.
     :param lengths: optional ``[N]`` true lengths; ``t ~ U{1..lengths[i]}``.
     :param writer: optional TensorBoard ``SummaryWriter`` (``warmup/loss``, ``warmup/vaa_star``,
@@ -288,6 +316,11 @@ def warmup(
     """
     cfg = config if config is not None else WarmupConfig()
     stack, sequences, lengths = _prepare(model, sequences, lengths)
+    bad = _non_finite_parameter(model)
+    if bad is not None:
+        raise ValueError(
+            f"warmup: parameter {bad!r} of the model holds NaN or infinite values before the warmup"
+        )
     if generator is None and cfg.seed is not None:
         generator = torch.Generator().manual_seed(cfg.seed)
     ref = next(stack.parameters())
@@ -308,6 +341,12 @@ def warmup(
         for s in steps:
             index = torch.randperm(sequences.shape[0], generator=generator)[:n]
             x0 = _random_hidden_states(stack, sequences, lengths, index, generator)  # Algorithm 2, with grad
+            if not torch.isfinite(x0).all():
+                layer = int((~torch.isfinite(x0)).flatten(1).any(1).nonzero()[0])
+                raise FloatingPointError(
+                    f"warmup step {s}: the states of layer {layer} along the input sequences (Algorithm 2) "
+                    "became non-finite, from finite inputs and parameters (the cell's recurrence diverges)"
+                )
             m_max = min(cfg.max_stabilisation, 1 + cfg.c * s)
             m = int(torch.randint(1, m_max + 1, (1,), generator=generator))
             v = []
@@ -319,18 +358,26 @@ def warmup(
                 final = warm.iterate(u.expand(n, -1), layer.warm_state(x0[i]), m)
                 if not torch.isfinite(final).all():
                     raise FloatingPointError(
-                        f"warmup: states of layer {i} became non-finite at step {s} (M = {m}); "
-                        "try a smaller lr"
+                        f"warmup step {s}: the states of layer {i} became non-finite in the stabilisation "
+                        f"(M = {m} steps, from finite states, with finite parameters: the cell's recurrence "
+                        "diverges under a constant input)"
                     )
                 v.append(vaa_star(final, cfg.eps))
             v = torch.stack(v)
             loss = ((v - cfg.k) ** 2).mean()  # eq. (9)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"warmup: the loss became non-finite at step {s} (M = {m})")
+                raise FloatingPointError(f"warmup step {s}: the loss of eq. (9) is non-finite (M = {m})")
             grads = torch.autograd.grad(loss, params, allow_unused=True)  # BPTT over M steps and the prefix
             for p, g in zip(params, grads, strict=True):
                 p.grad = g
             optimiser.step()
+            bad = _non_finite_parameter(model)
+            if bad is not None:
+                rates = ", ".join(f"{group['lr']:.3g}" for group in optimiser.param_groups)
+                raise FloatingPointError(
+                    f"warmup step {s}: the Adam update made parameter {bad!r} non-finite "
+                    f"(layer rates {rates}; a smaller WarmupConfig.lr may help)"
+                )
             result.vaa_star.append(v.detach().tolist())
             result.loss.append(float(loss.detach()))
             result.stabilisation.append(m)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -269,7 +270,7 @@ def test_non_finite_states_stop_with_a_clear_error():
     with torch.no_grad():
         model.layers[0].rnn.weight_hh_l0.fill_(float("nan"))
     data = random_sequences(16, 5)
-    with pytest.raises(FloatingPointError, match="non-finite"):
+    with pytest.raises(ValueError, match="parameter 'layers.0.rnn.weight_hh_l0' of the model holds NaN"):
         warmup(model, data, WarmupConfig(steps=2, batch_size=8))
     with pytest.raises(FloatingPointError, match="not finite"):
         estimate_vaa(model, data, steps=5, iterations=1)
@@ -312,3 +313,63 @@ def test_invalid_arguments_raise_clear_errors():
         dataclasses.replace(WarmupConfig(), batch_size=0)
     with pytest.raises(ValueError, match="reference_width must be an integer >= 1"):
         WarmupConfig(reference_width=0)
+
+
+def test_warmup_says_what_became_non_finite_and_where(monkeypatch):
+    data = random_sequences(16, 5)
+    bad = data.clone()
+    bad[3, 2, 1] = float("nan")
+    with pytest.raises(
+        ValueError, match=r"sequences contain NaN or infinite values \(first at sequence 3, step 2"
+    ):
+        warmup(make_cell("gru", 4, 8), bad, WarmupConfig(steps=2, batch_size=8))
+    with pytest.raises(ValueError, match="sequences contain NaN"):
+        estimate_vaa(make_cell("gru", 4, 8), bad, steps=3)
+    # an update that overflows (a stand-in optimiser step): only this case suggests a smaller rate
+    adam_step = torch.optim.Adam.step
+
+    def overflowing_step(self, *args, **kwargs):
+        adam_step(self, *args, **kwargs)
+        with torch.no_grad():
+            self.param_groups[-1]["params"][0].fill_(math.inf)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.optim.Adam, "step", overflowing_step)
+        message = r"step 1: the Adam update made parameter .* non-finite"
+        with pytest.raises(FloatingPointError, match=message) as error:
+            warmup(make_cell("gru", 4, 8), data, WarmupConfig(steps=3, batch_size=8, seed=0))
+        assert "a smaller WarmupConfig.lr may help" in str(error.value)
+    # a recurrence that diverges under a constant input (a stand-in layer): named, without the rate advice
+    model = make_cell("gru", 4, 8, num_layers=2)
+    monkeypatch.setattr(model.layers[1], "iterate", lambda u, s0, steps: torch.full_like(s0, math.inf))
+    with pytest.raises(
+        FloatingPointError, match=r"step 1: the states of layer 1 became non-finite in the stab"
+    ) as error:
+        warmup(model, data, WarmupConfig(steps=2, batch_size=8, seed=0))
+    assert "lr" not in str(error.value)
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_a_time_major_module_takes_its_own_layout(kind):
+    """nn.GRU/nn.LSTM with batch_first=False: sequences [T, N, F], the same results as batch first."""
+    torch.manual_seed(1)
+    cls = nn.GRU if kind == "gru" else nn.LSTM
+    batch_first = cls(3, 8, num_layers=2, batch_first=True)
+    time_major = cls(3, 8, num_layers=2, batch_first=False)
+    time_major.load_state_dict(batch_first.state_dict())
+    data = random_sequences(12, 7, f=3)
+    lengths = torch.randint(1, 8, (12,), generator=torch.Generator().manual_seed(2))
+
+    def vaa_of(module, sequences):
+        return estimate_vaa(
+            module, sequences, steps=50, iterations=2, batch_size=6, lengths=lengths,
+            generator=torch.Generator().manual_seed(3),
+        )  # fmt: skip
+
+    assert vaa_of(time_major, data.transpose(0, 1)) == vaa_of(batch_first, data)
+    config = WarmupConfig(steps=3, batch_size=8, max_stabilisation=10, seed=4)
+    a = warmup(batch_first, data, config, lengths=lengths)
+    b = warmup(time_major, data.transpose(0, 1), config, lengths=lengths)
+    assert a.loss == b.loss
+    for name, value in batch_first.state_dict().items():
+        torch.testing.assert_close(time_major.state_dict()[name], value)
