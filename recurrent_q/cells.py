@@ -20,7 +20,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from recurrent_q import _gru_cpu
 
-CELL_NAMES = ("lstm", "gru", "mgu", "brc", "nbrc", "chrono")
+CELL_NAMES = ("lstm", "gru", "mgu", "brc", "nbrc", "chrono", "mingru", "lru")
 
 
 class RecurrentLayer(nn.Module):
@@ -611,7 +611,8 @@ def _make_layer(
     elif name == "gru":
         layer = GRULayer(input_size, hidden_size)
     else:
-        layer = {"mgu": MGULayer, "brc": BRCLayer, "nbrc": NBRCLayer}[name](input_size, hidden_size)
+        layers = {"mgu": MGULayer, "brc": BRCLayer, "nbrc": NBRCLayer, "mingru": MinGRULayer, "lru": LRULayer}
+        layer = layers[name](input_size, hidden_size)
     return xavier_init_(layer) if init == "xavier" else layer
 
 
@@ -689,3 +690,7 @@ def as_stack(module: nn.Module) -> RecurrentStack:
             setattr(layer.rnn, name, getattr(module, name[: -len("l0")] + f"l{k}"))
         layers.append(layer)
     return RecurrentStack("gru" if cls is GRULayer else "lstm", layers)
+
+
+# The parallel cells subclass the layers above, hence imported last (re-exported here).
+from recurrent_q.parallel_cells import LRULayer, MinGRULayer  # noqa: E402

@@ -76,6 +76,24 @@ def ref_nbrc(layer, u, h):
     return _brc_like(layer, u, h, h @ layer.weight_hh[:hid].T, h @ layer.weight_hh[hid:].T)
 
 
+def ref_mingru(layer, u, h):
+    hid = layer.hidden_size
+    W_z, W_h = layer.weight_ih[:hid], layer.weight_ih[hid:]
+    b_z, b_h = layer.bias[:hid], layer.bias[hid:]
+    z = sig(u @ W_z.T + b_z)  # minGRU update gate
+    pre = u @ W_h.T + b_h
+    h_tilde = torch.where(pre >= 0, pre + 0.5, sig(pre))  # minGRU's g (log-space version)
+    return (1 - z) * h + z * h_tilde
+
+
+def ref_lru(layer, u, x):
+    n = layer.state_size // 2
+    lam = torch.exp(-torch.exp(layer.nu_log) + 1j * torch.exp(layer.theta_log))
+    B = (layer.B_re + 1j * layer.B_im) * torch.exp(layer.gamma_log).unsqueeze(1)
+    new = lam * (x[:, :n] + 1j * x[:, n:]) + u.to(B.dtype) @ B.T  # x_t = λ x_{t-1} + γ B u_t
+    return torch.cat([new.real, new.imag], 1)
+
+
 REFERENCES = {
     "lstm": ref_lstm,
     "chrono": ref_lstm,
@@ -83,6 +101,8 @@ REFERENCES = {
     "mgu": ref_mgu,
     "brc": ref_brc,
     "nbrc": ref_nbrc,
+    "mingru": ref_mingru,
+    "lru": ref_lru,
 }
 
 
