@@ -365,3 +365,19 @@ def test_cuda(name):
     out, state = stack(x, episode_starts=torch.zeros(2, 5, dtype=torch.bool, device="cuda"))
     assert out.device.type == state.device.type == "cuda"
     assert stack.states_at(x, torch.tensor([1, 5], device="cuda")).device.type == "cuda"
+
+
+def test_the_cells_and_measures_import_without_sb3_or_gymnasium():
+    """The library's core needs only PyTorch: SB3 and Gymnasium load with DRQN, not with the cells."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import recurrent_q.cells, recurrent_q.multistability, supervised.train\n"
+        "heavy = [m for m in ('stable_baselines3', 'sb3_contrib', 'gymnasium', 'tmaze_gym') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "from recurrent_q import DRQN\n"
+        "assert 'stable_baselines3' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
