@@ -374,7 +374,8 @@ def test_the_cells_and_measures_import_without_sb3_or_gymnasium():
 
     code = (
         "import sys; import recurrent_q.cells, recurrent_q.multistability, supervised.train\n"
-        "heavy = [m for m in ('stable_baselines3', 'sb3_contrib', 'gymnasium', 'tmaze_gym') if m in sys.modules]\n"
+        "names = ('stable_baselines3', 'sb3_contrib', 'gymnasium', 'tmaze_gym')\n"
+        "heavy = [m for m in names if m in sys.modules]\n"
         "assert not heavy, heavy\n"
         "from recurrent_q import DRQN\n"
         "assert 'stable_baselines3' in sys.modules\n"
