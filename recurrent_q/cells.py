@@ -74,6 +74,11 @@ class RecurrentLayer(nn.Module):
         """
         return self(u, s0)[0]
 
+    def skips_padding(self, u: Tensor) -> bool:
+        """True when ``forward(u, s0, lengths)`` computes nothing past each row's length (then
+        :meth:`RecurrentStack.states_at` needs no spans)."""
+        return False
+
     def iterate(self, u: Tensor, s0: Tensor, steps: int) -> Tensor:
         """``f^steps(s0, u)`` with the input ``u[B, F]`` held constant; returns ``[B, S]``."""
         p = self._project(u)
@@ -159,12 +164,11 @@ class GRULayer(_FusedLayer):
         self.rnn = nn.GRU(input_size, hidden_size, bias=bias, batch_first=True)
 
     def _compiled(self, u: Tensor) -> bool:
-        return (
-            _gru_cpu.ENABLED
-            and u.device.type == "cpu"
-            and u.dtype == torch.float32
-            and u.shape[0] * self.hidden_size <= _gru_cpu.MAX_WORK
-        )
+        return _gru_cpu.ENABLED and u.device.type == "cpu" and u.dtype == torch.float32
+
+    def skips_padding(self, u: Tensor) -> bool:
+        """See :meth:`RecurrentLayer.skips_padding` (the CPU kernels run only the rows still running)."""
+        return self._compiled(u)
 
     def _recurrence(
         self, gi: Tensor, s0: Tensor, lengths: Tensor | None, steps: int
@@ -537,6 +541,8 @@ class RecurrentStack(nn.Module):
         lengths = lengths.to(device=x.device, dtype=torch.long)
         if lengths.shape != (x.shape[0],) or int(lengths.min()) < 1 or int(lengths.max()) > x.shape[1]:
             raise ValueError(f"lengths must have shape [B] = [{x.shape[0]}] and values in 1..{x.shape[1]}")
+        if all(layer.skips_padding(x) for layer in self.layers):
+            blocks = 1  # one pass: the layers themselves stop each row at its length
         sorted_lengths, order = lengths.sort(descending=True)
         picks = torch.linspace(0, x.shape[0] - 1, blocks, device=x.device).round().long()
         ends = sorted({*sorted_lengths[picks].tolist(), int(sorted_lengths[0])})

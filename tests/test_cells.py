@@ -171,13 +171,15 @@ def test_iterate_equals_repeated_step(name):
     torch.testing.assert_close(layer.iterate(u, s, 7), expected)
 
 
+@pytest.mark.parametrize("path", ["compiled loop", "stepped in Python"])
 @pytest.mark.parametrize("constant", [False, True])
-def test_compiled_gru_equals_reference_with_gradients(constant):
-    """The CPU kernel (float32) gives the step-by-step GRU's outputs, final states and every gradient."""
+def test_compiled_gru_equals_reference_with_gradients(constant, path, monkeypatch):
+    """Both CPU kernels (float32) give the step-by-step GRU's outputs, final states and every gradient."""
     from recurrent_q import _gru_cpu
 
     if not _gru_cpu.AVAILABLE:
         pytest.skip("numba not installed")
+    monkeypatch.setattr(_gru_cpu, "MAX_WORK", 4096 if path == "compiled loop" else 0)
     torch.manual_seed(3)
     layer = make_cell("gru", 3, 6).layers[0]
     randomise(layer)
@@ -214,12 +216,15 @@ def test_compiled_gru_equals_reference_with_gradients(constant):
         torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-4)
 
 
-def test_compiled_gru_layer_matches_nn_gru_path():
-    """GRULayer's forward, states_at and iterate give the same values and gradients on both CPU paths."""
+@pytest.mark.parametrize("max_work", [4096, 0])
+def test_compiled_gru_layer_matches_nn_gru_path(max_work, monkeypatch):
+    """GRULayer's forward, states_at and iterate give the same values and gradients on the CPU kernels
+    (the compiled loop, and the loop stepped in Python that wide layers use) as on ``nn.GRU``'s."""
     from recurrent_q import _gru_cpu
 
     if not _gru_cpu.AVAILABLE:
         pytest.skip("numba not installed")
+    monkeypatch.setattr(_gru_cpu, "MAX_WORK", max_work)
     torch.manual_seed(4)
     stack = make_cell("gru", 5, 8, num_layers=2)
     x, s0 = torch.randn(6, 13, 5), 0.5 * torch.randn(2, 6, 8)
