@@ -33,7 +33,7 @@ class TrainTMazeArgs:
     """Corridor length L."""
     max_episode_steps: int | None = None
     """Horizon H in actions (None: 3L - 1, the authors'; the paper's eq. (D.9) is 3L; docs/drqn-parity.md)."""
-    cell: Literal["lstm", "gru", "mgu", "brc", "nbrc", "chrono"] = "gru"
+    cell: Literal["lstm", "gru", "mgu", "brc", "nbrc", "chrono", "mingru", "lru"] = "gru"
     """Recurrent cell of the Q-network."""
     warmup: bool = True
     """Warm up the Q-network on the buffer's histories before training (§6.1)."""

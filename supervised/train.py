@@ -59,7 +59,7 @@ class SupervisedConfig:
     N: int | None = None
     """forgetting period: denoising 100 (paper: 5, 100); black rows of plsmnist 72 (72, 472)"""
     cell: str = "gru"
-    """cell of the zoo: lstm | gru | mgu | brc | nbrc | chrono"""
+    """cell of the zoo: lstm | gru | mgu | brc | nbrc | chrono | mingru | lru"""
     version: str = "classic"
     """classic | warmup (warmup before training) | double (double layers, partial warmup)"""
     layers: int | None = None

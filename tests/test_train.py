@@ -70,6 +70,11 @@ def write_idx_dir(root: Path, n_train: int = 60, n_test: int = 20) -> None:
         ({"task": "plsmnist", "T": None}, r"data_dir is required for task plsmnist"),
         ({"amp": True}, r"amp=True needs a CUDA device"),
         ({"device": "tpu"}, r"device must be a torch device"),
+        pytest.param(
+            {"device": "cuda"},
+            r"device='cuda' but CUDA is not available here",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
         ({"val_fraction": 1.0}, r"val_fraction must be in \(0, 1\)"),
         ({"resume": True}, r"resume=True needs a logdir"),
         ({"task": "copy", "N": 3}, r"N is not used by task copy"),
