@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 import tyro
-from jsonl_grid import run_pending
+
+from experiments.grid import run_jsonl_grid
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "gru-classic": {"cell": "gru", "version": "classic"},
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> str:
         raise ValueError(f"variants must be among {', '.join(VARIANTS)}; got {unknown}")
     runs = [(v, length, seed) for length in args.lengths for seed in args.seeds for v in args.variants]
     extra = (args.max_episodes, args.max_seconds, args.clock, args.check_freq)
-    done = run_pending(args.out, runs, key, run_one, extra, args.jobs)
+    done = run_jsonl_grid(args.out, runs, key, run_one, extra, args.jobs)
     selected = [r for r in done if r["variant"] in args.variants and r["length"] in args.lengths]
     table = summary(selected, args.max_episodes, args.max_seconds, args.clock)
     print(table)

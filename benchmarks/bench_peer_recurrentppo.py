@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import tyro
-from jsonl_grid import run_pending
+
+from experiments.grid import run_jsonl_grid
 
 
 @dataclass
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> str:
         raise ValueError(f"versions must be among 'classic', 'warmup'; got {unknown}")
     runs = [(v, length, seed) for length in args.lengths for seed in args.seeds for v in args.versions]
     extra = (args.max_seconds, args.clock, args.n_envs)
-    done = run_pending(
+    done = run_jsonl_grid(
         args.out, runs, lambda r: (r["version"], r["length"], r["seed"]), run_one, extra, args.jobs
     )
     selected = [r for r in done if r["version"] in args.versions and r["length"] in args.lengths]
