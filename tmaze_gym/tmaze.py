@@ -50,6 +50,31 @@ def sample_exploration_actions(rng: np.random.Generator, size: int) -> np.ndarra
     return np.where(u < 0.5, RIGHT, np.minimum(1 + ((u - 0.5) * 6.0).astype(np.int64), DOWN))
 
 
+def transition(length: int, x: int, y: int, goal_y: int, action: int) -> tuple[int, int, float, bool]:
+    """The rules of the T-Maze (Appendix D), once for both environments: from cell ``(x, y)`` of a maze of
+    corridor length ``length`` whose rewarding goal is at ``(length, goal_y)``, the move ``action``
+    (0..3) gives the new cell, the reward and whether the episode terminates.
+
+    A move that would leave the maze keeps the agent in place (a bump, −0.1); a move along the corridor
+    pays 0; entering a goal cell terminates, +4 for the rewarding one and −0.1 for the other.
+    """
+    dx, dy = MOVES[action]
+    nx, ny = x + dx, y + dy
+    if ny == 0 and 0 <= nx <= length or nx == length and ny in (1, -1):
+        if ny == 0:
+            return nx, ny, 0.0, False
+        return nx, ny, (GOAL_REWARD if ny == goal_y else WRONG_GOAL_REWARD), True
+    return x, y, BUMP_REWARD, False
+
+
+def observe(length: int, x: int, goal_y: int) -> int:
+    """What the agent sees in column ``x`` (Appendix D): the layout at the start, then the corridor, then
+    the junction (also in both goal cells)."""
+    if x == 0:
+        return OBS_UP if goal_y == 1 else OBS_DOWN
+    return OBS_CORRIDOR if x < length else OBS_JUNCTION
+
+
 def check_length(length: Any) -> int:
     """Return ``length`` as an int, or raise a ``ValueError`` if it is not an integer >= 1."""
     if isinstance(length, bool) or not isinstance(length, int | np.integer) or length < 1:
@@ -305,10 +330,7 @@ class TMazeEnv(Env):
         return {1: "up", -1: "down"}.get(self._goal_y)
 
     def _observe(self) -> int:
-        x = self._x
-        if x == 0:
-            return OBS_UP if self._goal_y == 1 else OBS_DOWN
-        return OBS_CORRIDOR if x < self.length else OBS_JUNCTION
+        return observe(self.length, self._x, self._goal_y)
 
     def _observation(self) -> int | np.ndarray:
         obs = self._observe()
@@ -336,22 +358,12 @@ class TMazeEnv(Env):
                 "TMazeEnv.step called after the episode ended (terminated or truncated); call reset() first"
             )
         try:
-            dx, dy = MOVES[action]
+            MOVES[action]
         except (IndexError, TypeError):
             raise action_error(action) from None
         if action < 0:
             raise action_error(action)
-        nx, ny = self._x + dx, self._y + dy
-        terminated = False
-        if ny == 0 and 0 <= nx <= self.length or nx == self.length and (ny == 1 or ny == -1):
-            self._x, self._y = nx, ny
-            if ny == 0:
-                reward = 0.0
-            else:
-                terminated = True
-                reward = GOAL_REWARD if ny == self._goal_y else WRONG_GOAL_REWARD
-        else:
-            reward = BUMP_REWARD
+        self._x, self._y, reward, terminated = transition(self.length, self._x, self._y, self._goal_y, action)
         self._steps += 1
         truncated = self._steps >= self.max_episode_steps
         self._ended = terminated or truncated

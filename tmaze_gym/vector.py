@@ -11,15 +11,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from tmaze_gym.tmaze import (
-    BUMP_REWARD,
     GAMMA,
-    GOAL_REWARD,
     MOVES,
-    OBS_CORRIDOR,
-    OBS_DOWN,
-    OBS_JUNCTION,
-    OBS_UP,
-    WRONG_GOAL_REWARD,
     action_error,
     check_layout,
     check_length,
@@ -28,8 +21,10 @@ from tmaze_gym.tmaze import (
     check_reset_options,
     exploration_policy,
     observation_space,
+    observe,
     render_ansi,
     render_rgb,
+    transition,
 )
 
 _ONEHOT = np.eye(4, dtype=np.float32)
@@ -121,21 +116,13 @@ class TMazeVectorEnv(VectorEnv):
         self._next = np.zeros((len(cells), 4), dtype=np.int64)
         self._reward = np.zeros((2, len(cells), 4))
         for i, (x, y) in enumerate(cells):
-            for action, (dx, dy) in enumerate(MOVES):
-                target = index.get((x + dx, y + dy))
-                self._next[i, action] = i if target is None else target
-                for down, goal_y in enumerate((1, -1)):
-                    if target is None:
-                        reward = BUMP_REWARD
-                    elif y + dy == 0:
-                        reward = 0.0
-                    else:
-                        reward = GOAL_REWARD if y + dy == goal_y else WRONG_GOAL_REWARD
+            for action in range(len(MOVES)):
+                for down, goal_y in enumerate((1, -1)):  # the rules of the single env, tabulated
+                    nx, ny, reward, _ = transition(length, x, y, goal_y, action)
+                    self._next[i, action] = index[(nx, ny)]
                     self._reward[down, i, action] = reward
         self._terminal = self._cell_xy[:, 1] != 0
-        obs = np.full((2, len(cells)), OBS_JUNCTION, dtype=np.int64)
-        obs[:, 1:length] = OBS_CORRIDOR
-        obs[:, 0] = (OBS_UP, OBS_DOWN)
+        obs = np.array([[observe(length, x, goal_y) for x, _ in cells] for goal_y in (1, -1)], dtype=np.int64)
         self._obs = obs if self.observation_type == "discrete" else _ONEHOT[obs]
 
     @property
