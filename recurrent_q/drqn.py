@@ -782,6 +782,7 @@ def run_tmaze_experiment(
         the CPU time of this process, for loaded machines).
     :param logdir: TensorBoard run directory, with the settings as a text table (None: no logging).
     :param save_path: model zip to write (None: not saved).
+    :param progress_bar: a tqdm bar per stage: buffer fill, warmup, training episodes.
     :return: ``first_optimal_episode`` (None if never), ``optimal_at_end``, ``held``, ``episodes``,
         ``fill_episodes``, ``wall_time_s`` and ``cpu_time_s`` (construction to end), ``time_to_optimal_s``
         and ``cpu_time_to_optimal_s`` (from the start of ``learn``: fill, warmup, training and checks),
