@@ -14,6 +14,7 @@ from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 from stable_baselines3.common.policies import BaseModel
 from torch import nn
 
+from recurrent_q.cells import as_stack
 from recurrent_q.multistability import WarmupConfig, WarmupResult, warmup
 from recurrent_q.policies import RecurrentQState
 
@@ -152,7 +153,10 @@ class WarmupCallback(BaseCallback):
             with th.no_grad():
                 features = BaseModel.extract_features(policy, obs, extractor).reshape(n, t, -1)
             scoped = None if writer is None else ScopedWriter(writer, self.model.num_timesteps, name)
-            self.results[name] = warmup(lstm, features, self.config, lengths=lengths_t, writer=scoped)
+            # A batch-first view sharing the LSTM's parameters: the features are [N, T, F], while
+            # sb3-contrib's LSTMs are built with batch_first=False.
+            view = as_stack(lstm)
+            self.results[name] = warmup(view, features, self.config, lengths=lengths_t, writer=scoped)
             vaa_star = float(np.mean(self.results[name].vaa_star[-1]))
             self.logger.record(f"warmup/{name}/vaa_star", vaa_star)
             if self.verbose:
