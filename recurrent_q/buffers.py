@@ -157,6 +157,12 @@ class EpisodeReplayBuffer:
         self.next_values[slots, :width] = values[:, :width]
         self.missing_next_values.difference_update(int(slot) for slot in slots)
 
+    def forget_next_values(self) -> None:
+        """Mark the bootstrap values of every stored episode as missing (e.g. a buffer loaded into another
+        model, whose target network did not compute them): DRQN recomputes them before its next step."""
+        self.next_values[:] = np.nan
+        self.missing_next_values = set(self.queue)
+
     def _sample_index(self) -> tuple[np.ndarray, np.ndarray]:
         if self._index is None:
             slots = np.fromiter(self.queue, dtype=np.int64, count=len(self.queue))

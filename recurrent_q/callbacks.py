@@ -1,4 +1,4 @@
-"""SB3 callbacks: RecurrentPPO warmup, the T-Maze "episodes to optimal policy" check, a progress bar."""
+"""SB3 callbacks: RecurrentPPO warmup, the T-Maze "episodes to optimal policy" check, a time limit."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 from stable_baselines3.common.policies import BaseModel
 from torch import nn
-from tqdm.auto import tqdm
 
+from recurrent_q.cells import as_stack
 from recurrent_q.multistability import WarmupConfig, WarmupResult, warmup
 from recurrent_q.policies import RecurrentQState
 
@@ -27,6 +27,31 @@ def tensorboard_writer(logger: Logger) -> Any:
         if isinstance(output, TensorBoardOutputFormat):
             return output.writer
     return None
+
+
+class ScopedWriter:
+    """A TensorBoard ``SummaryWriter`` seen through a step offset and a tag scope, for the warmup.
+
+    ``add_scalar("warmup/loss", value, s)`` writes ``warmup/<scope>/loss`` (``warmup/loss`` without a
+    scope) at step ``offset + s``: warmup step ``s`` lands on the run's own step axis (``offset`` = the
+    model's ``num_timesteps`` when the warmup ran), and two warmups (an actor's and a critic's) on
+    separate tags.
+
+    :param writer: the writer (e.g. :func:`tensorboard_writer` of the model's logger).
+    :param offset: added to every step.
+    :param scope: inserted after the first component of every tag (None: tags unchanged).
+    """
+
+    def __init__(self, writer: Any, offset: int = 0, scope: str | None = None) -> None:
+        self.writer = writer
+        self.offset = int(offset)
+        self.scope = scope
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        if self.scope is not None:
+            group, _, name = tag.partition("/")
+            tag = f"{group}/{self.scope}/{name}"
+        self.writer.add_scalar(tag, value, self.offset + step)
 
 
 def exploration_probs(env: gym.Env) -> np.ndarray:
@@ -78,7 +103,9 @@ class WarmupCallback(BaseCallback):
     (``env.unwrapped.exploration_probs``, else uniform) for ``n_steps`` transitions, passes the
     observations through the policy's features extractor (what the LSTM sees), and warms up
     ``policy.lstm_actor`` on these sequences, and ``policy.lstm_critic`` (on the critic's features)
-    if the critic has its own LSTM. Logs ``warmup/vaa_star`` (and ``warmup/vaa_star_critic``).
+    if the critic has its own LSTM. Each warmup logs under its own tags, ``warmup/actor/*`` and
+    ``warmup/critic/*`` (``vaa_star`` at the end; with TensorBoard, every warmup step ``s`` at the
+    model's step ``num_timesteps + s``: ``loss``, ``vaa_star``, ``vaa_star_layer{i}``, ``stabilisation``).
 
     :param config: warmup settings (docs/specification.md §5 defaults if None).
     :param n_steps: transitions of ℰ to collect (the DRQN buffer size by default).
@@ -125,9 +152,13 @@ class WarmupCallback(BaseCallback):
         for name, lstm, extractor in modules:
             with th.no_grad():
                 features = BaseModel.extract_features(policy, obs, extractor).reshape(n, t, -1)
-            self.results[name] = warmup(lstm, features, self.config, lengths=lengths_t, writer=writer)
+            scoped = None if writer is None else ScopedWriter(writer, self.model.num_timesteps, name)
+            # A batch-first view sharing the LSTM's parameters: the features are [N, T, F], while
+            # sb3-contrib's LSTMs are built with batch_first=False.
+            view = as_stack(lstm)
+            self.results[name] = warmup(view, features, self.config, lengths=lengths_t, writer=scoped)
             vaa_star = float(np.mean(self.results[name].vaa_star[-1]))
-            self.logger.record(f"warmup/vaa_star_{name}" if name == "critic" else "warmup/vaa_star", vaa_star)
+            self.logger.record(f"warmup/{name}/vaa_star", vaa_star)
             if self.verbose:
                 print(f"warmup of lstm_{name}: VAA* = {vaa_star:.3f}")
 
@@ -262,36 +293,6 @@ class TMazeOptimalCallback(BaseCallback):
         episode = self.model.num_train_episodes if self._is_drqn else self._episodes
         if self._due(episode):
             self.check(episode)
-
-
-class EpisodeProgressBar(BaseCallback):
-    """A tqdm bar over DRQN's training episodes (``learn(max_episodes=total)``).
-
-    :param total: number of training episodes of the run.
-    :param optimal: a :class:`TMazeOptimalCallback` whose first optimal episode is shown, if any.
-    """
-
-    def __init__(self, total: int, optimal: TMazeOptimalCallback | None = None) -> None:
-        super().__init__()
-        self.total = total
-        self.optimal = optimal
-        self.bar: tqdm | None = None
-
-    def _on_training_start(self) -> None:
-        self.bar = tqdm(total=self.total, unit="episode", dynamic_ncols=True)
-
-    def _on_rollout_end(self) -> None:
-        assert self.bar is not None
-        self.bar.update(1)
-        if self.optimal is not None and self.optimal.first_optimal_episode is not None:
-            self.bar.set_postfix(first_optimal=self.optimal.first_optimal_episode, refresh=False)
-
-    def _on_step(self) -> bool:
-        return True
-
-    def _on_training_end(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 CLOCKS = {"wall": time.perf_counter, "process": time.process_time}

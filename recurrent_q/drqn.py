@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import pathlib
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import gymnasium as gym
@@ -12,12 +15,14 @@ import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import safe_mean
+from stable_baselines3.common.utils import LinearSchedule, safe_mean
+from tqdm.auto import tqdm
 
 from recurrent_q.buffers import TRAIN_MODES, EpisodeBatch, EpisodeReplayBuffer
 from recurrent_q.callbacks import (
-    EpisodeProgressBar,
+    ScopedWriter,
     TMazeOptimalCallback,
     WallTimeLimit,
     is_tmaze_optimal,
@@ -31,6 +36,40 @@ SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
 LOSSES = ("squared", "huber")
 
 
+@dataclass
+class EpisodesInProgress:
+    """The episode that each env of the VecEnv is playing: its history so far and the Q-network's state.
+
+    ``observations[i]`` holds ``o_0 … o_t`` of env ``i`` (``o_t`` is the observation to act on),
+    ``actions[i]`` and ``rewards[i]`` ``a_0 … a_{t-1}`` and ``r_0 … r_{t-1}``. ``rnn`` ``[L, n_envs, S]``
+    is the state after ``x_0 … x_{t-1}``; where ``stale[i]``, it was not computed with the current
+    weights (a step acted by ℰ alone, or a gradient step or warmup since) and is recomputed from the
+    history before the next greedy action.
+    """
+
+    observations: list[list[Any]]
+    actions: list[list[int]]
+    rewards: list[list[float]]
+    rnn: th.Tensor
+    previous_action: th.Tensor
+    previous_reward: th.Tensor
+    stale: np.ndarray
+    finished: int = 0  # episodes stored in the buffer and not yet followed by their gradient steps
+
+    @classmethod
+    def start(cls, first_observations: np.ndarray, rnn: th.Tensor) -> EpisodesInProgress:
+        n_envs = len(first_observations)
+        return cls(
+            observations=[[obs] for obs in first_observations],
+            actions=[[] for _ in range(n_envs)],
+            rewards=[[] for _ in range(n_envs)],
+            rnn=rnn,
+            previous_action=th.full((n_envs,), NO_ACTION, device=rnn.device),
+            previous_reward=th.zeros(n_envs, device=rnn.device),
+            stale=np.zeros(n_envs, dtype=bool),
+        )
+
+
 class DRQN(BaseAlgorithm):
     """Deep Recurrent Q-Network (Hausknecht & Stone, 2015) as in Lambrechts et al. (2023), Algorithm 4.
 
@@ -38,25 +77,45 @@ class DRQN(BaseAlgorithm):
     reachable multistability greatly improves learning*, Neural Networks 166 (2023), 645-669, Appendix C.
 
     The replay buffer is first filled with ``buffer_size`` transitions of the exploration policy ℰ
-    (``env.unwrapped.exploration_probs`` if the env has it, else uniform); the Q-network may then be
-    warmed up on the histories in it (§6.1); then each training episode ``e`` is an ε-greedy rollout
-    followed by ``gradient_steps`` steps on batches of ``batch_size`` transitions, and the target
-    network is copied when ``e % target_update_interval == 0``. ``learn`` counts env steps (fill
-    included), as SB3 does; ``max_episodes`` also bounds the number of training episodes.
+    (``env.unwrapped.exploration_probs`` if the env has it, else uniform), and at least
+    ``learning_starts`` env steps are taken with ℰ; the Q-network may then be warmed up on the
+    histories in the buffer (§6.1); then each training episode ``e`` is an ε-greedy rollout followed by
+    ``gradient_steps`` steps on batches of ``batch_size`` transitions, and the target network is copied
+    when ``e % target_update_interval == 0``. ``learn`` counts env steps (fill included), as SB3 does;
+    ``max_episodes`` also bounds the number of training episodes.
 
-    Logged: ``rollout/ep_rew_mean``, ``rollout/success_rate`` (``info["is_success"]``), ``train/loss``,
-    ``train/vaa``, ``train/vaa_measure``, ``warmup/*``; the T-Maze's ``eval/optimal`` and
-    ``eval/first_optimal_episode`` come from :class:`recurrent_q.callbacks.TMazeOptimalCallback`.
+    With ``n_envs > 1`` envs, every env plays its own episodes at once; each episode that ends is
+    stored in the buffer and counts as one training episode, followed by its ``gradient_steps``.
+
+    Continuing a run (a second ``learn``, or after ``load``): the buffer is filled with ℰ only while it
+    holds fewer than ``buffer_size`` transitions (so after ``load`` without ``load_replay_buffer`` it
+    is filled again, which changes no weight); the warmup runs once per model, before its first
+    training episode, never again on trained weights (``warmup_timestep`` is saved with the model).
+
+    Logged: ``rollout/ep_rew_mean``, ``rollout/success_rate`` (``info["is_success"]``),
+    ``rollout/exploration_rate``, ``train/loss``, ``train/learning_rate``, ``train/vaa``,
+    ``train/vaa_measure``, ``warmup/*`` (on the TensorBoard step axis of the run: warmup step ``s`` at
+    ``warmup_timestep + s``); the T-Maze's ``eval/optimal`` and ``eval/first_optimal_episode`` come from
+    :class:`recurrent_q.callbacks.TMazeOptimalCallback`.
 
     :param policy: the policy class or alias (``"RecurrentQPolicy"``, a :class:`DRQNPolicy`).
-    :param env: the environment (discrete actions; ``Discrete`` or ``Box`` observations), or its id.
-    :param learning_rate: Adam learning rate α (or a schedule).
+    :param env: the environment (discrete actions; ``Discrete`` or ``Box`` observations), or its id;
+        a VecEnv of several envs is stepped at once.
+    :param learning_rate: Adam learning rate α, or a schedule of the remaining progress (SB3's
+        ``progress_remaining``, 1 at the start of ``learn`` and 0 at ``total_timesteps``).
     :param buffer_size: replay capacity ``N`` in transitions (FIFO).
+    :param learning_starts: env steps taken with ℰ, without training, before the first training
+        episode (SB3's ``learning_starts``, counted on ``num_timesteps``); the buffer fill already takes
+        ``buffer_size`` such steps, so it only matters when larger. Not the warmup.
     :param batch_size: ``B`` transitions per gradient step.
     :param gamma: discount factor γ.
     :param gradient_steps: ``I`` gradient steps after each episode.
     :param target_update_interval: ``C``: the target network is copied every ``C`` episodes.
-    :param exploration_rate: ε of the ε-greedy policy (exploration actions are drawn from ℰ).
+    :param exploration_fraction: fraction of ``total_timesteps`` over which ε goes linearly from
+        ``exploration_initial_eps`` to ``exploration_final_eps`` (SB3's DQN schedule).
+    :param exploration_initial_eps: ε of the ε-greedy policy at the start (exploration actions are
+        drawn from ℰ); 0.2, as ``exploration_final_eps``: the paper's constant ε.
+    :param exploration_final_eps: ε at the end of the schedule.
     :param train_mode: ``"histories"`` (default, Algorithm 4): each sampled transition is trained on
         its whole history, the loss on its last step only; ``"sequences"`` (R2D2 / Memory-RL style):
         the loss covers every step of the episodes that hold the sampled transitions (more targets
@@ -76,7 +135,8 @@ class DRQN(BaseAlgorithm):
     :param stats_window_size: episodes averaged in ``rollout/*``.
     :param tensorboard_log: TensorBoard log directory (None: no logging).
     :param policy_kwargs: arguments of :class:`DRQNPolicy` (``cell``, ``hidden_size``, ``num_layers``,
-        ``double``, ``t_max``, ``use_previous_reward``, ``exploration_probs``).
+        ``double``, ``t_max``, ``use_previous_reward``, ``init``, ``net_arch``, ``activation_fn``,
+        ``exploration_probs``, ``optimizer_class``, ``optimizer_kwargs``).
     :param verbose: 0 silent, 1 info.
     :param seed: seed of python, numpy, torch, the env and the exploration draws.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
@@ -86,6 +146,7 @@ class DRQN(BaseAlgorithm):
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"RecurrentQPolicy": DRQNPolicy}
     policy: DRQNPolicy
     replay_buffer: EpisodeReplayBuffer
+    exploration_schedule: Schedule
 
     def __init__(
         self,
@@ -93,11 +154,14 @@ class DRQN(BaseAlgorithm):
         env: GymEnv | str | None,
         learning_rate: float | Schedule = 1e-3,
         buffer_size: int = 8192,
+        learning_starts: int = 0,
         batch_size: int = 32,
         gamma: float = 0.98,
         gradient_steps: int = 10,
         target_update_interval: int = 20,
-        exploration_rate: float = 0.2,
+        exploration_fraction: float = 0.1,
+        exploration_initial_eps: float = 0.2,
+        exploration_final_eps: float = 0.2,
         train_mode: str = "histories",
         loss: str = "squared",
         double_q: bool = False,
@@ -126,15 +190,19 @@ class DRQN(BaseAlgorithm):
             tensorboard_log=tensorboard_log,
             verbose=verbose,
             device=device,
-            support_multi_env=False,
+            support_multi_env=True,
             seed=seed,
         )
         self.buffer_size = buffer_size
+        self.learning_starts = learning_starts
         self.batch_size = batch_size
         self.gamma = gamma
         self.gradient_steps = gradient_steps
         self.target_update_interval = target_update_interval
-        self.exploration_rate = exploration_rate
+        self.exploration_fraction = exploration_fraction
+        self.exploration_initial_eps = exploration_initial_eps
+        self.exploration_final_eps = exploration_final_eps
+        self.exploration_rate = exploration_initial_eps  # ε now (SB3's DQN attribute), from the schedule
         self.train_mode = train_mode
         self.loss = loss
         self.double_q = double_q
@@ -149,6 +217,10 @@ class DRQN(BaseAlgorithm):
         self.num_train_episodes = 0  # e of Algorithm 4: training episodes so far (the fill excluded)
         self.num_fill_episodes = 0
         self.warmup_result = None
+        self.warmup_timestep: int | None = None  # num_timesteps when the warmup ran (None: not yet)
+        self._episodes_in_progress: EpisodesInProgress | None = None
+        self._progress_bar = False
+        self._bar: tqdm | None = None
         self._check_arguments()
         if self.env is not None:
             check_spaces(self.observation_space, self.action_space)
@@ -161,9 +233,9 @@ class DRQN(BaseAlgorithm):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
-        for name in ("gradient_steps", "vaa_interval", "vaa_measure_interval"):
+        for name in ("learning_starts", "gradient_steps", "vaa_interval", "vaa_measure_interval"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
         if self.batch_size > self.buffer_size:
             raise ValueError(
@@ -173,8 +245,13 @@ class DRQN(BaseAlgorithm):
             raise ValueError(
                 f"train_mode must be one of {', '.join(map(repr, TRAIN_MODES))}; got {self.train_mode!r}"
             )
-        if not 0.0 <= self.exploration_rate <= 1.0:
-            raise ValueError(f"exploration_rate must be in [0, 1]; got {self.exploration_rate!r}")
+        for name in ("exploration_initial_eps", "exploration_final_eps"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
+        fraction = self.exploration_fraction
+        if not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
+            raise ValueError(f"exploration_fraction must be a number in (0, 1]; got {fraction!r}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1]; got {self.gamma!r}")
         if self.loss not in LOSSES:
@@ -206,20 +283,69 @@ class DRQN(BaseAlgorithm):
         self.policy = self.policy_class(
             self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
         ).to(self.device)
-        self.policy.exploration_rate = self.exploration_rate
         self.policy.rng = np.random.default_rng(self.seed)
         self.q_net = self.policy.q_net
         self.q_net_target = self.policy.q_net_target
         self._vaa_generator = th.Generator().manual_seed(self._seed_or_zero())
+        self.exploration_schedule = LinearSchedule(
+            self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
+        )
+        self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
+        self.policy.exploration_rate = self.exploration_rate
 
     def _seed_or_zero(self) -> int:
         return 0 if self.seed is None else int(self.seed)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "q_net", "q_net_target", "_vaa_generator", "warmup_result"]
+        return [
+            *super()._excluded_save_params(),
+            "q_net",
+            "q_net_target",
+            "_vaa_generator",
+            "warmup_result",
+            "exploration_schedule",
+            "_episodes_in_progress",
+            "_bar",
+        ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """Save the replay buffer (whole episodes, :class:`EpisodeReplayBuffer`) as a pickle file.
+
+        As SB3's off-policy algorithms: ``model.save`` leaves the buffer out; ``CheckpointCallback(...,
+        save_replay_buffer=True)`` calls this method.
+
+        :param path: file to write (a ``.pkl`` suffix is added if missing; folders are created).
+        """
+        save_to_pkl(path, self.replay_buffer, self.verbose)
+
+    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """Load a replay buffer written by :meth:`save_replay_buffer`, on this model's device.
+
+        Its stored bootstrap values were computed by the target network of the run that saved it:
+        they are recomputed by this model's target network before its next gradient step. A full
+        buffer is not filled again by ``learn``.
+
+        :param path: the pickle file.
+        :raises TypeError: if the file holds no :class:`EpisodeReplayBuffer`.
+        :raises ValueError: if its observation space is not the model's.
+        """
+        buffer = load_from_pkl(path, self.verbose)
+        if not isinstance(buffer, EpisodeReplayBuffer):
+            raise TypeError(
+                "load_replay_buffer needs a file written by DRQN.save_replay_buffer (an "
+                f"EpisodeReplayBuffer); got {type(buffer).__name__}"
+            )
+        if buffer.observation_space != self.observation_space:
+            raise ValueError(
+                f"the replay buffer holds observations of {buffer.observation_space}, "
+                f"but the model's observation space is {self.observation_space}"
+            )
+        buffer.device = self.device
+        buffer.forget_next_values()
+        self.replay_buffer = buffer
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """``gradient_steps`` steps of Algorithm 4 (lines 22-27) on batches of ``batch_size`` transitions."""
@@ -294,7 +420,7 @@ class DRQN(BaseAlgorithm):
         progress_bar: bool = False,
         max_episodes: int | None = None,
     ) -> SelfDRQN:
-        """Fill the buffer (first call), warm up if asked, then train until ``total_timesteps`` env steps.
+        """Fill the buffer (if not full), warm up (once, if asked), then train until ``total_timesteps``.
 
         :param total_timesteps: env steps to run, the buffer fill included (a lower bound: the last
             episode is completed).
@@ -302,8 +428,11 @@ class DRQN(BaseAlgorithm):
             training episode (``on_rollout_start`` / ``on_rollout_end``).
         :param log_interval: dump the logs every this many training episodes.
         :param tb_log_name: name of the TensorBoard run.
-        :param reset_num_timesteps: reset the step counter (SB3 semantics).
-        :param progress_bar: SB3's progress bar over env steps.
+        :param reset_num_timesteps: reset the step counter (SB3 semantics). Either way, envs in the
+            middle of an episode (a previous ``learn`` stopped) are reset first.
+        :param progress_bar: tqdm bars (``rich`` is not needed) for each stage: ``buffer fill`` (env
+            steps), ``warmup`` (its gradient steps) and ``training`` (training episodes if
+            ``max_episodes`` is given, else env steps).
         :param max_episodes: stop after this many training episodes in this call (None: no bound).
         """
         if max_episodes is not None and (not isinstance(max_episodes, int) or max_episodes < 0):
@@ -317,16 +446,40 @@ class DRQN(BaseAlgorithm):
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
+        self._progress_bar = progress_bar
+        self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
+        self._update_exploration_rate()
+        self._start_episodes()
         callback.on_training_start(locals(), globals())
-        continue_training = True
-        if not self.replay_buffer.full:
-            continue_training = self._fill_replay_buffer(callback)
-            if continue_training and self.warmup and self.warmup_result is None:
-                self._warm_up()
-            if continue_training:
-                self._log_vaa(measure=False)  # e = 0: the VAA after the warmup (or at initialisation)
-                self.logger.dump(step=self.num_timesteps)
+        try:
+            self._learn(callback, total_timesteps, log_interval, max_episodes)
+        finally:
+            self._open_bar(None)
+        callback.on_training_end()
+        return self
+
+    def _learn(
+        self, callback: BaseCallback, total_timesteps: int, log_interval: int, max_episodes: int | None
+    ) -> None:
+        """The stages of ``learn``: buffer fill (line 2), warmup (lines 3-5), training (lines 6-28)."""
+        ready = False  # the buffer was just filled or the Q-network warmed up: log the VAA at e = 0
+        if self._needs_fill():
+            if not self._fill_replay_buffer(callback):
+                return
+            ready = True
+        if self.warmup and self.warmup_timestep is None and self.num_train_episodes == 0:
+            self._warm_up()
+            ready = True
+        if ready and self.num_train_episodes == 0:
+            self._log_vaa(measure=False)  # e = 0: the VAA after the warmup (or at initialisation)
+            self.logger.dump(step=self.num_timesteps)
+        if max_episodes is None:
+            self._open_bar("training", total_timesteps - self.num_timesteps, "step")
+        else:
+            self._open_bar("training", max_episodes, "episode")
+        episodes = self._episodes_in_progress
         first_episode = self.num_train_episodes
+        continue_training = True
         while continue_training and self.num_timesteps < total_timesteps:
             if max_episodes is not None and self.num_train_episodes - first_episode >= max_episodes:
                 break
@@ -334,66 +487,150 @@ class DRQN(BaseAlgorithm):
                 self.q_net_target.load_state_dict(self.q_net.state_dict())  # θ' ← θ (lines 7-8)
                 self.refresh_target_values()
             callback.on_rollout_start()
-            continue_training = self._collect_episode(callback, self.exploration_rate)
+            if episodes.finished == 0:  # else: an episode that ended with another one, not trained on yet
+                continue_training = self._collect_episodes(callback)
             callback.on_rollout_end()
             if not continue_training:
                 break
+            episodes.finished -= 1
             self.train(self.gradient_steps, self.batch_size)
+            episodes.stale[:] = True  # θ changed: the states of the episodes in progress are recomputed
             self.num_train_episodes += 1
+            if self._bar is not None and self._bar.unit == "episode":
+                self._bar.update(1)
             self._log_vaa()
             if log_interval and self.num_train_episodes % log_interval == 0:
                 self.dump_logs()
-        callback.on_training_end()
-        return self
+
+    def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
+        """SB3's callback setup without its progress bar (which needs ``rich``): ``learn`` shows its own."""
+        return super()._init_callback(callback, progress_bar=False)
+
+    def _open_bar(self, desc: str | None, total: int = 0, unit: str = "step") -> None:
+        """Close the progress bar of the previous stage and, with ``progress_bar``, open one for ``desc``."""
+        if self._bar is not None:
+            if self._bar.n > self._bar.total:  # the last episode ends past the bound
+                self._bar.total = self._bar.n
+            self._bar.close()
+            self._bar = None
+        if desc is not None and self._progress_bar:
+            self._bar = tqdm(total=max(int(total), 0), desc=desc, unit=unit, dynamic_ncols=True)
+
+    def _update_exploration_rate(self) -> None:
+        """ε from the schedule at the current progress (as SB3's DQN), for acting and ``predict``."""
+        self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
+        self.policy.exploration_rate = self.exploration_rate
+        self.logger.record("rollout/exploration_rate", self.exploration_rate)
+
+    def _needs_fill(self) -> bool:
+        return not self.replay_buffer.full or self.num_timesteps < self.learning_starts
 
     def _fill_replay_buffer(self, callback: BaseCallback) -> bool:
-        """Line 2: episodes of the exploration policy until the buffer holds ``buffer_size`` transitions."""
-        while not self.replay_buffer.full:
-            if not self._collect_episode(callback, exploration_rate=1.0):
+        """Line 2: episodes of ℰ until the buffer holds ``buffer_size`` transitions and ``learning_starts``
+        env steps were taken; False if a callback stopped training."""
+        needed = max(self.buffer_size - len(self.replay_buffer), self.learning_starts - self.num_timesteps)
+        self._open_bar("buffer fill", needed, "step")
+        episodes = self._episodes_in_progress
+        while self._needs_fill():
+            if not self._collect_episodes(callback, explore_only=True):
                 return False
-            self.num_fill_episodes += 1
+            self.num_fill_episodes += episodes.finished
+            episodes.finished = 0
         return True
 
-    def _collect_episode(self, callback: BaseCallback, exploration_rate: float) -> bool:
-        """One ε-greedy episode (lines 10-20), stored in the buffer; False if a callback stopped training."""
+    def _start_episodes(self) -> None:
+        """Start the episodes of every env afresh (resetting the envs if one is mid-episode)."""
         assert self.env is not None
-        if self._last_obs is None or not self._last_episode_starts[0]:
+        if self._last_obs is None or not np.all(self._last_episode_starts):
             self._last_obs = self.env.reset()
+            self._last_episode_starts = np.ones(self.env.num_envs, dtype=bool)
+        rnn = self.q_net.rnn.initial_state(self.env.num_envs, self.device)
+        self._episodes_in_progress = EpisodesInProgress.start(self._last_obs, rnn)
+
+    def _collect_episodes(self, callback: BaseCallback, explore_only: bool = False) -> bool:
+        """Step every env until an episode ends (lines 10-20): ε-greedy actions (ℰ only if
+        ``explore_only``); each episode that ends is stored in the buffer and counted in
+        ``finished``. False if a callback stopped training."""
+        assert self.env is not None
         policy, q_net, device = self.policy, self.q_net, self.device
-        observations, actions, rewards = [self._last_obs[0]], [], []
-        state = q_net.rnn.initial_state(1, device)
-        previous_action = th.full((1,), NO_ACTION, device=device)
-        previous_reward = th.zeros(1, device=device)
+        episodes = self._episodes_in_progress
         policy.set_training_mode(False)
         while True:
-            if exploration_rate >= 1.0:
-                action = policy.exploration_actions(1)
+            if explore_only or self.exploration_rate >= 1.0:
+                actions = policy.exploration_actions(self.env.num_envs)
+                episodes.stale[:] = True  # the Q-network did not see this step
             else:
+                self._refresh_states()
                 with th.no_grad():
                     obs = th.as_tensor(self._last_obs, device=device)
-                    q_values, state = q_net.step(q_net.features(obs, previous_action, previous_reward), state)
-                action = policy.select_actions(q_values, policy.rng, exploration_rate)
-            new_obs, reward, dones, infos = self.env.step(action)
-            self.num_timesteps += 1
+                    x = q_net.features(obs, episodes.previous_action, episodes.previous_reward)
+                    q_values, episodes.rnn = q_net.step(x, episodes.rnn)
+                actions = policy.select_actions(q_values, policy.rng, self.exploration_rate)
+            new_obs, rewards, dones, infos = self.env.step(actions)
+            self.num_timesteps += self.env.num_envs
             callback.update_locals(locals())
             if not callback.on_step():
                 self._last_obs, self._last_episode_starts = new_obs, dones
                 return False
+            if self._bar is not None and self._bar.unit == "step":
+                self._bar.update(self.env.num_envs)
             self._update_info_buffer(infos, dones)
-            actions.append(int(action[0]))
-            rewards.append(float(reward[0]))
+            self._record_step(actions, rewards, new_obs, dones, infos)
             self._last_obs, self._last_episode_starts = new_obs, dones
-            if dones[0]:
-                observations.append(infos[0]["terminal_observation"])
-                terminated = not infos[0].get("TimeLimit.truncated", False)
+            self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
+            self._update_exploration_rate()
+            if episodes.finished:
+                return True
+
+    def _record_step(
+        self,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        new_obs: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        """Append a step to each env's episode; store the episodes that ended and start the next ones."""
+        episodes = self._episodes_in_progress
+        ended = np.flatnonzero(dones)
+        if len(ended):
+            episodes.rnn = episodes.rnn.clone()
+            episodes.rnn[:, ended] = 0.0  # the next episode starts from x_0 = 0
+        for i in range(len(actions)):
+            episodes.actions[i].append(int(actions[i]))
+            episodes.rewards[i].append(float(rewards[i]))
+            if dones[i]:
+                observations = [*episodes.observations[i], infos[i]["terminal_observation"]]
+                terminated = not infos[i].get("TimeLimit.truncated", False)
                 self.replay_buffer.add(
-                    np.stack(observations), np.array(actions), np.array(rewards), terminated
+                    np.stack(observations),
+                    np.array(episodes.actions[i]),
+                    np.array(episodes.rewards[i]),
+                    terminated,
                 )
                 self._episode_num += 1
-                return True
-            observations.append(new_obs[0])
-            previous_action = th.as_tensor(action, device=device)
-            previous_reward = th.as_tensor(reward, dtype=th.float32, device=device)
+                episodes.finished += 1
+                episodes.observations[i], episodes.actions[i], episodes.rewards[i] = [new_obs[i]], [], []
+                episodes.previous_action[i] = NO_ACTION
+                episodes.previous_reward[i] = 0.0
+                episodes.stale[i] = False
+            else:
+                episodes.observations[i].append(new_obs[i])
+                episodes.previous_action[i] = int(actions[i])
+                episodes.previous_reward[i] = float(rewards[i])
+
+    def _refresh_states(self) -> None:
+        """Recompute the stale states of envs in the middle of an episode from their histories."""
+        episodes = self._episodes_in_progress
+        for i in np.flatnonzero(episodes.stale):
+            if episodes.actions[i]:  # at an episode's start the state is x_0 = 0
+                observations = th.as_tensor(np.stack(episodes.observations[i]), device=self.device)[None]
+                actions = th.as_tensor(episodes.actions[i], device=self.device)[None]
+                rewards = th.as_tensor(episodes.rewards[i], dtype=th.float32, device=self.device)[None]
+                x = self.q_net.episode_features(observations, actions, rewards)  # x_0 … x_t
+                with th.no_grad():
+                    episodes.rnn[:, i] = self.q_net.rnn(x[:, :-1])[1][:, 0]  # the state after x_0 … x_{t-1}
+        episodes.stale[:] = False
 
     def refresh_target_values(self, slots: list[int] | None = None, chunk: int = 256) -> None:
         """Store ``max_a Q_θ'(η_{0:k+1}, a)`` of every transition of the buffer (or of episodes ``slots``).
@@ -422,17 +659,32 @@ class DRQN(BaseAlgorithm):
         return x, episodes.lengths + 1
 
     def _warm_up(self) -> None:
-        """Lines 3-5: warm up the cell stack on the histories in the buffer, then copy it to the target."""
+        """Lines 3-5: warm up the cell stack on the histories in the buffer, then copy it to the target.
+
+        Its TensorBoard scalars (``warmup/*``, one per warmup step ``s``) are written at step
+        ``num_timesteps + s`` of the run: on the axis of the other scalars, where the warmup ran.
+        """
         config = WarmupConfig() if self.warmup is True else self.warmup
         x, lengths = self._replay_histories()
-        writer = tensorboard_writer(self.logger)  # the warmup logs warmup/vaa_star at each of its steps
+        writer = tensorboard_writer(self.logger)
+        if writer is not None:
+            writer = ScopedWriter(writer, offset=self.num_timesteps)
         generator = None if config.seed is not None else th.Generator().manual_seed(self._seed_or_zero())
+        self._open_bar(None)  # the warmup shows its own bar
         self.warmup_result = warmup(
-            self.q_net.rnn, x, config, lengths=lengths, writer=writer, generator=generator
+            self.q_net.rnn,
+            x,
+            config,
+            lengths=lengths,
+            writer=writer,
+            progress=self._progress_bar,
+            generator=generator,
         )
+        self.warmup_timestep = self.num_timesteps
         if writer is None and self.warmup_result.vaa_star:
             self.logger.record("warmup/vaa_star", float(np.mean(self.warmup_result.vaa_star[-1])))
         self.q_net_target.load_state_dict(self.q_net.state_dict())
+        self._episodes_in_progress.stale[:] = True  # θ changed
 
     def _log_vaa(self, measure: bool = True) -> None:
         """Log ``train/vaa`` (M = ``vaa_steps``) and, if ``measure``, ``train/vaa_measure`` when due."""
@@ -530,6 +782,7 @@ def run_tmaze_experiment(
         the CPU time of this process, for loaded machines).
     :param logdir: TensorBoard run directory, with the settings as a text table (None: no logging).
     :param save_path: model zip to write (None: not saved).
+    :param progress_bar: a tqdm bar per stage: buffer fill, warmup, training episodes.
     :return: ``first_optimal_episode`` (None if never), ``optimal_at_end``, ``held``, ``episodes``,
         ``fill_episodes``, ``wall_time_s`` and ``cpu_time_s`` (construction to end), ``time_to_optimal_s``
         and ``cpu_time_to_optimal_s`` (from the start of ``learn``: fill, warmup, training and checks),
@@ -559,7 +812,8 @@ def run_tmaze_experiment(
         double_q=double_q,
         max_grad_norm=max_grad_norm,
         n_steps=n_steps,
-        exploration_rate=exploration_rate,
+        exploration_initial_eps=exploration_rate,
+        exploration_final_eps=exploration_rate,
         learning_rate=learning_rate,
         warmup=warm,
         vaa_interval=vaa_interval,
@@ -585,9 +839,7 @@ def run_tmaze_experiment(
     callbacks: list[BaseCallback] = [optimal]
     if max_seconds is not None:
         callbacks.append(WallTimeLimit(max_seconds, clock))
-    if progress_bar:
-        callbacks.append(EpisodeProgressBar(episodes, optimal))
-    model.learn(10**12, callback=callbacks, max_episodes=episodes)
+    model.learn(10**12, callback=callbacks, max_episodes=episodes, progress_bar=progress_bar)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     if save_path is not None:
         model.save(save_path)

@@ -10,6 +10,7 @@ import torch as th
 import torch.nn.functional as F
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.torch_layers import create_mlp
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
@@ -39,8 +40,33 @@ def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) ->
         raise ValueError(f"DRQN needs a Discrete or Box observation space; got {observation_space}")
 
 
+def check_net_arch(net_arch: Any) -> list[int]:
+    """Return ``net_arch`` as a list of layer widths, or raise a ``ValueError`` naming what is allowed."""
+    if net_arch is None:
+        return []
+    if not isinstance(net_arch, (list, tuple)) or not all(
+        isinstance(width, int) and not isinstance(width, bool) and width >= 1 for width in net_arch
+    ):
+        raise ValueError(
+            f"net_arch must be None or a list of positive integers (hidden widths); got {net_arch!r}"
+        )
+    return list(net_arch)
+
+
+def check_finite(name: str, value: Any) -> None:
+    """Raise a ``ValueError`` if the array ``value`` holds NaN or infinite numbers (a Q-network would
+    silently map them to action 0)."""
+    array = np.asarray(value)
+    if np.issubdtype(array.dtype, np.number) and not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).sum())
+        raise ValueError(
+            f"{name} contains NaN or infinite values ({bad} of {array.size}, shape {array.shape}): "
+            "a Q-network would turn them into action 0"
+        )
+
+
 class RecurrentQNetwork(nn.Module):
-    """``Q_θ(η_{0:t}, ·)``: input ``x_k = (one-hot a_{k-1}, o_k[, r_{k-1}])`` -> cell stack -> linear head.
+    """``Q_θ(η_{0:t}, ·)``: input ``x_k = (one-hot a_{k-1}, o_k[, r_{k-1}])`` -> cell stack -> Q head.
 
     Discrete observations are one-hot encoded, Box observations flattened.
 
@@ -53,6 +79,9 @@ class RecurrentQNetwork(nn.Module):
     :param t_max: chrono initialisation horizon (``cell="chrono"`` only).
     :param use_previous_reward: also feed ``r_{k-1}`` (the authors' code; off in the paper's text).
     :param init: initialisation of the cells (``"uniform"`` or ``"xavier"``, see ``make_cell``).
+    :param net_arch: hidden widths of the Q head on top of the cell stack (SB3's ``net_arch``); None or
+        ``[]``: one linear layer (the paper's head).
+    :param activation_fn: activation between the head's layers (SB3's ``activation_fn``).
     """
 
     def __init__(
@@ -66,6 +95,8 @@ class RecurrentQNetwork(nn.Module):
         t_max: float | None = None,
         use_previous_reward: bool = False,
         init: str = "uniform",
+        net_arch: list[int] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
         check_spaces(observation_space, action_space)
@@ -82,7 +113,13 @@ class RecurrentQNetwork(nn.Module):
         self.rnn = make_cell(
             cell, input_size, hidden_size, num_layers=num_layers, double=double, t_max=t_max, init=init
         )
-        self.head = nn.Linear(self.rnn.hidden_size, self.n_actions)
+        net_arch = check_net_arch(net_arch)
+        if net_arch:
+            self.head = nn.Sequential(
+                *create_mlp(self.rnn.hidden_size, self.n_actions, net_arch, activation_fn)
+            )
+        else:  # the paper's linear head (kept as a bare Linear: the parameter names of saved models)
+            self.head = nn.Linear(self.rnn.hidden_size, self.n_actions)
 
     def features(
         self, observations: th.Tensor, previous_actions: th.Tensor, previous_rewards: th.Tensor
@@ -140,6 +177,8 @@ class DRQNPolicy(BasePolicy):
     :param t_max: chrono initialisation horizon (``cell="chrono"`` only).
     :param use_previous_reward: also feed the previous reward (``predict`` then reads it from the state).
     :param init: initialisation of the cells (``"uniform"`` or ``"xavier"``, see ``make_cell``).
+    :param net_arch: hidden widths of the Q head (None or ``[]``: one linear layer, the paper's head).
+    :param activation_fn: activation between the head's layers.
     :param exploration_probs: action probabilities of the exploration policy ℰ (uniform if None).
     :param optimizer_class: optimiser (Adam).
     :param optimizer_kwargs: extra optimiser arguments.
@@ -157,6 +196,8 @@ class DRQNPolicy(BasePolicy):
         t_max: float | None = None,
         use_previous_reward: bool = False,
         init: str = "uniform",
+        net_arch: list[int] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
         exploration_probs: np.ndarray | None = None,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
@@ -176,6 +217,8 @@ class DRQNPolicy(BasePolicy):
             t_max=t_max,
             use_previous_reward=use_previous_reward,
             init=init,
+            net_arch=check_net_arch(net_arch),
+            activation_fn=activation_fn,
         )
         n = int(action_space.n)
         probs = (
@@ -200,8 +243,17 @@ class DRQNPolicy(BasePolicy):
         self._warned_reward = False
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
+        """The arguments that rebuild this policy (``BasePolicy.save`` / ``load``); the learning rate
+        schedule is a dummy one, as in SB3: a policy loaded alone is for acting, not for training."""
         data = super()._get_constructor_parameters()
-        data.update(self.net_kwargs, exploration_probs=self.exploration_probs)
+        del data["normalize_images"]  # observations are one-hot encoded or flattened, never images
+        data.update(
+            self.net_kwargs,
+            lr_schedule=self._dummy_schedule,
+            exploration_probs=self.exploration_probs,
+            optimizer_class=self.optimizer_class,
+            optimizer_kwargs=self.optimizer_kwargs,
+        )
         return data
 
     def forward(self, obs: th.Tensor, deterministic: bool = True) -> th.Tensor:
@@ -222,6 +274,33 @@ class DRQNPolicy(BasePolicy):
             previous_action=np.full(n_envs, NO_ACTION, dtype=np.int64),
             previous_reward=np.zeros(n_envs, dtype=np.float32),
         )
+
+    def check_state(self, state: tuple[np.ndarray, ...], n_envs: int, observation: Any) -> RecurrentQState:
+        """``state`` as a ``RecurrentQState`` of ``n_envs`` envs, or a ``ValueError`` naming both shapes."""
+        try:
+            state = RecurrentQState(*(np.asarray(part) for part in state))
+        except TypeError:
+            raise ValueError(
+                "state must be the RecurrentQState returned by the previous predict (rnn, previous_action, "
+                f"previous_reward) or None; got {type(state).__name__}"
+            ) from None
+        rnn = self.q_net.rnn
+        expected = (rnn.num_layers, n_envs, rnn.state_size)
+        if (
+            state.rnn.shape != expected
+            or state.previous_action.shape != (n_envs,)
+            or state.previous_reward.shape != (n_envs,)
+        ):
+            raise ValueError(
+                f"state does not match observation: observation of shape {np.shape(observation)} holds "
+                f"{n_envs} env(s), so state.rnn must have shape {expected} and state.previous_action, "
+                f"state.previous_reward shape ({n_envs},); got state.rnn {state.rnn.shape}, "
+                f"state.previous_action {state.previous_action.shape}, state.previous_reward "
+                f"{state.previous_reward.shape} (state=None starts every env afresh)"
+            )
+        for name, value in zip(state._fields, state, strict=True):
+            check_finite(f"state.{name}", value)
+        return state
 
     def select_actions(
         self, q_values: th.Tensor, rng: np.random.Generator, exploration_rate: float
@@ -257,14 +336,23 @@ class DRQNPolicy(BasePolicy):
         :param episode_start: bool ``[n_envs]``; where true the state is reset before this step.
         :param deterministic: greedy actions if True, else ε-greedy with ``exploration_rate``.
         :return: actions and the next state.
+        :raises ValueError: when ``state`` or ``episode_start`` is for another number of envs than
+            ``observation``, or when the observation or the state holds NaN or infinite values.
         """
         self.set_training_mode(False)
+        check_finite("observation", observation)
         obs, vectorized = self.obs_to_tensor(observation)
         n_envs = obs.shape[0]
-        state = self.initial_state(n_envs) if state is None else RecurrentQState(*state)
+        state = self.initial_state(n_envs) if state is None else self.check_state(state, n_envs, observation)
         if episode_start is None:
             episode_start = np.zeros(n_envs, dtype=bool)
-        start = np.asarray(episode_start, dtype=bool).reshape(n_envs)
+        start = np.asarray(episode_start, dtype=bool)
+        if start.size != n_envs:
+            raise ValueError(
+                f"episode_start must hold one flag per env: {n_envs} for observation of shape "
+                f"{np.shape(observation)}; got shape {start.shape}"
+            )
+        start = start.reshape(n_envs)
         if self.q_net.use_previous_reward and not self._warned_reward:
             warnings.warn(
                 "use_previous_reward=True: predict reads r_{t-1} from state.previous_reward; "

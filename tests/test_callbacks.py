@@ -1,4 +1,5 @@
-"""Tests of recurrent_q.callbacks: the T-Maze optimality check, RecurrentPPO warmup, wall-time limit."""
+"""Tests of recurrent_q.callbacks (the T-Maze optimality check, RecurrentPPO warmup, wall-time limit) and of
+SB3's callbacks with DRQN (CheckpointCallback with the replay buffer, warmup scalars in TensorBoard)."""
 
 import gymnasium as gym
 import numpy as np
@@ -6,7 +7,9 @@ import pytest
 import torch as th
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
 from recurrent_q import callbacks as callbacks_module
@@ -18,6 +21,7 @@ from recurrent_q.callbacks import (
     is_tmaze_optimal,
     play_greedy,
 )
+from recurrent_q.drqn import DRQN
 from recurrent_q.multistability import WarmupConfig, WarmupResult
 from tmaze_gym import DOWN, LEFT, OBS_DOWN, OBS_JUNCTION, OBS_UP, RIGHT, UP
 
@@ -137,7 +141,13 @@ def test_warmup_callback_feeds_the_features_the_lstm_sees(monkeypatch):
     model = recurrent_ppo()
     model.learn(64, callback=WarmupCallback(n_steps=400, seed=0))
     (actor, x, lengths), (critic, _, _) = calls
-    assert actor is model.policy.lstm_actor and critic is model.policy.lstm_critic
+
+    def shares_parameters(view, lstm) -> bool:  # the warmed module is a batch-first view of the LSTM
+        return {id(p) for p in view.parameters()} == {id(p) for p in lstm.parameters()}
+
+    assert shares_parameters(actor, model.policy.lstm_actor) and shares_parameters(
+        critic, model.policy.lstm_critic
+    )
     assert (
         x.shape == (len(lengths), int(lengths.max()), model.policy.features_dim) and int(lengths.sum()) >= 400
     )
@@ -159,3 +169,73 @@ def test_wall_time_limit_stops_training():
     callback = WallTimeLimit(1e-6)
     model.learn(10_000, callback=callback)
     assert model.num_timesteps < 10_000
+
+
+def scalars(log_dir) -> EventAccumulator:
+    (run_dir,) = log_dir.iterdir()
+    return EventAccumulator(str(run_dir)).Reload()
+
+
+def test_warmup_callback_logs_actor_and_critic_under_separate_tags(tmp_path):
+    model = recurrent_ppo()
+    model.tensorboard_log = str(tmp_path)
+    model.learn(64, callback=WarmupCallback(WarmupConfig(steps=3, batch_size=16), n_steps=300, seed=0))
+    events = scalars(tmp_path)
+    tags = set(events.Tags()["scalars"])
+    for part in ("actor", "critic"):
+        assert {f"warmup/{part}/{name}" for name in ("loss", "vaa_star", "stabilisation")} <= tags
+        assert [event.step for event in events.Scalars(f"warmup/{part}/loss")] == [
+            1,
+            2,
+            3,
+        ]  # at num_timesteps 0
+    assert "warmup/loss" not in tags  # the two warmups do not share (and overwrite) one curve
+
+
+def drqn(**kwargs) -> DRQN:
+    settings = dict(
+        buffer_size=256, batch_size=8, gradient_steps=2, vaa_interval=0, vaa_measure_interval=0, seed=0
+    )
+    return DRQN("RecurrentQPolicy", gym.make("TMaze-v0", length=3), **{**settings, **kwargs})
+
+
+def test_drqn_warmup_scalars_are_on_the_step_axis_of_the_run(tmp_path):
+    model = drqn(warmup=WarmupConfig(steps=3, batch_size=8), tensorboard_log=str(tmp_path))
+    model.learn(10**9, max_episodes=2, log_interval=1)
+    events = scalars(tmp_path)
+    start = model.warmup_timestep
+    assert start >= 256  # the warmup ran after the buffer fill...
+    for tag in ("warmup/loss", "warmup/vaa_star", "warmup/vaa_star_layer0"):
+        assert [event.step for event in events.Scalars(tag)] == [
+            start + 1,
+            start + 2,
+            start + 3,
+        ]  # ...and is drawn there
+    assert min(event.step for event in events.Scalars("train/loss")) > start
+
+
+def test_checkpoint_callback_saves_the_replay_buffer(tmp_path):
+    """SB3's CheckpointCallback(save_replay_buffer=True) calls DRQN.save_replay_buffer; a run goes on from
+    any checkpoint: one during the buffer fill tops the buffer up, a later one trains on at once."""
+    model = drqn()
+    checkpoint = CheckpointCallback(save_freq=100, save_path=str(tmp_path), save_replay_buffer=True)
+    model.learn(10**9, callback=checkpoint, max_episodes=5)  # fill (256 steps), then 5 episodes of <= 9 steps
+    for steps in (100, 200, 300):
+        assert (tmp_path / f"rl_model_{steps}_steps.zip").exists()
+        assert (tmp_path / f"rl_model_replay_buffer_{steps}_steps.pkl").exists()
+
+    def resume(steps: int) -> DRQN:
+        loaded = DRQN.load(tmp_path / f"rl_model_{steps}_steps.zip", env=gym.make("TMaze-v0", length=3))
+        loaded.load_replay_buffer(tmp_path / f"rl_model_replay_buffer_{steps}_steps.pkl")
+        assert loaded.num_timesteps == steps
+        return loaded
+
+    after_fill = resume(300)
+    assert after_fill.replay_buffer.full
+    after_fill.learn(10**9, max_episodes=1, reset_num_timesteps=False)
+    assert after_fill.num_fill_episodes == model.num_fill_episodes and after_fill.num_timesteps <= 300 + 9
+    during_fill = resume(200)
+    saved = len(during_fill.replay_buffer)
+    assert 0 < saved < 256
+    during_fill.learn(10**9, max_episodes=0, reset_num_timesteps=False)
+    assert during_fill.replay_buffer.full and during_fill.num_timesteps >= 200 + 256 - saved

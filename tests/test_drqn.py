@@ -1,6 +1,7 @@
 """Tests of DRQN (docs/specification.md §6, Algorithm 4): learning, loss, replay, SB3, predict, errors."""
 
 import copy
+import sys
 import warnings
 
 import gymnasium as gym
@@ -260,6 +261,201 @@ def test_same_seed_same_actions():
     assert not np.array_equal(actions, other_actions) and not same(params, other_params)
 
 
+# Recorded with the code before the SB3-contract changes (learning-rate and ε schedules, learning_starts,
+# n_envs > 1, ...): the default DRQN must still act and learn the same, to the last bit, on this machine.
+# For each setting: env steps, the actions of the last 4 stored episodes (the 4 training episodes), the
+# mean loss of each training episode, and the sum of the online network's parameters after them.
+RECORDED = {
+    "default": (
+        {},
+        8235,
+        [[1] * 9, [2, 1, 1, 1, 2, 1, 1, 1, 1], [0, 1, 1, 1, 0, 1, 1, 1, 2], [1] * 9],
+        [0.3951049745082855, 0.6308951377868652, 0.49984580278396606, 0.43289637565612793],
+        1.5173614562918374,
+    ),
+    "small": (
+        dict(buffer_size=256, batch_size=8, gradient_steps=2, vaa_interval=0, vaa_measure_interval=0),
+        296,
+        [[1, 1, 1, 1, 1, 1, 1, 0, 2], [1] * 9, [3, 1, 1, 1, 1, 2, 1, 1, 1], [2, 1, 3, 1, 1, 1, 2, 1, 2]],
+        [0.05666927248239517, 0.9903703331947327, 0.030599765479564667, 0.01905778981745243],
+        -0.6527642978762742,
+    ),
+    "small_warmup": (
+        dict(
+            buffer_size=256,
+            batch_size=8,
+            gradient_steps=2,
+            vaa_interval=0,
+            vaa_measure_interval=0,
+            warmup=WarmupConfig(steps=3, batch_size=16),
+        ),
+        296,
+        [
+            [1, 1, 1, 1, 1, 1, 1, 0, 2],
+            [1, 1, 1, 1, 1, 0, 1, 1, 1],
+            [3] + [2] * 7 + [3],
+            [2, 2, 3, 2, 2, 2, 2, 3, 2],
+        ],
+        [0.3467314541339874, 1.0478132963180542, 0.25722384452819824, 0.06655168533325195],
+        108.19811725270847,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", RECORDED)
+def test_default_drqn_acts_and_learns_as_recorded(name):
+    kwargs, timesteps, actions, losses, param_sum = RECORDED[name]
+    model = DRQN("RecurrentQPolicy", tmaze(3), seed=0, **kwargs)
+    recorded_losses = []
+    train = model.train
+
+    def recording_train(gradient_steps, batch_size):
+        train(gradient_steps, batch_size)
+        recorded_losses.append(model.logger.name_to_value["train/loss"])
+
+    model.train = recording_train
+    model.learn(10**9, max_episodes=4)
+    buffer = model.replay_buffer
+    assert model.num_timesteps == timesteps
+    assert [buffer.actions[s, : buffer.lengths[s]].tolist() for s in list(buffer.queue)[-4:]] == actions
+    assert recorded_losses == pytest.approx(losses, rel=1e-6)
+    with th.no_grad():
+        assert sum(float(p.double().sum()) for p in model.q_net.parameters()) == pytest.approx(
+            param_sum, rel=1e-6
+        )
+
+
+def test_drqn_on_the_registered_env_id():
+    """``DRQN("RecurrentQPolicy", "TMaze-v0")``: the registered env has a default corridor length."""
+    model = DRQN("RecurrentQPolicy", "TMaze-v0", buffer_size=256, batch_size=8, gradient_steps=1, seed=0)
+    assert model.get_env().get_attr("length") == [tmaze_gym.DEFAULT_LENGTH]
+    model.learn(10**9, max_episodes=1)
+    assert model.replay_buffer.full and model.num_train_episodes == 1
+
+
+# ----------------------------------------------------------------------------- vectorised envs
+
+
+def vec_tmaze(n_envs: int, length: int = 3, **kwargs) -> DummyVecEnv:
+    return DummyVecEnv([lambda: Monitor(tmaze(length, **kwargs))] * n_envs)
+
+
+def replays_in_a_fresh_maze(observations, actions, rewards, length: int = 3) -> bool:
+    """Whether an episode stored in the buffer is one T-Maze episode: its actions, played in a fresh maze
+    of the layout its first observation shows, give back its observations and rewards."""
+    env = tmaze(length)
+    obs, _ = env.reset(options={"layout": "up" if observations[0] == tmaze_gym.OBS_UP else "down"})
+    seen, got = [obs], []
+    for action in actions:
+        obs, reward, _, _, _ = env.step(int(action))
+        seen.append(obs)
+        got.append(reward)
+    return seen == list(observations) and np.allclose(got, rewards)
+
+
+def test_vectorised_envs_store_every_episode_whole():
+    model = small_model(vec_tmaze(3))
+    added = []
+    add = model.replay_buffer.add
+
+    def recording_add(observations, actions, rewards, terminated):
+        added.append((observations.copy(), actions.copy(), rewards.copy()))
+        return add(observations, actions, rewards, terminated)
+
+    model.replay_buffer.add = recording_add
+    model.learn(10**9, max_episodes=6)
+    episodes = model._episodes_in_progress
+    assert model.num_train_episodes == 6 and model.replay_buffer.full
+    assert len(added) == model.num_fill_episodes + 6 + episodes.finished
+    assert all(replays_in_a_fresh_maze(*episode) for episode in added)  # no steps of another env mixed in
+    in_progress = sum(len(actions) for actions in episodes.actions)
+    assert sum(len(actions) for _, actions, _ in added) + in_progress == model.num_timesteps
+    assert model._n_updates == 6 * 2  # gradient_steps after each training episode
+
+
+def test_vectorised_acting_state_follows_the_whole_history():
+    """An env in the middle of an episode acts on the state of its whole history under the current weights:
+    states not computed by the Q-network (fill) or computed before a gradient step are recomputed."""
+    model = small_model(vec_tmaze(3))
+    model.learn(10**9, max_episodes=3)
+    episodes = model._episodes_in_progress
+    assert any(episodes.actions), "no env in the middle of an episode"
+    model.train(2, 8)  # new weights
+    episodes.stale[:] = True
+    model._refresh_states()
+    q_net = model.q_net
+    for i in range(3):
+        state = q_net.rnn.initial_state(1)
+        obs, actions, rewards = episodes.observations[i], episodes.actions[i], episodes.rewards[i]
+        previous_action, previous_reward = NO_ACTION, 0.0
+        with th.no_grad():
+            for t in range(len(actions)):  # step by step, as a single env would have
+                x = q_net.features(
+                    th.as_tensor([obs[t]]), th.as_tensor([previous_action]), th.as_tensor([previous_reward])
+                )
+                state = q_net.step(x, state)[1]
+                previous_action, previous_reward = actions[t], rewards[t]
+        th.testing.assert_close(episodes.rnn[:, i], state[:, 0], atol=1e-5, rtol=1e-5)
+
+
+def test_vectorised_drqn_learns_tmaze():
+    """Three envs at once, each finished episode followed by its gradient steps: optimal at L = 5 (seeds 0-4
+    first optimal at 65, 65, 85, 45, 45 episodes)."""
+    model = DRQN(
+        "RecurrentQPolicy",
+        vec_tmaze(3, length=5, max_episode_steps=14),
+        buffer_size=1024,
+        warmup=WarmupConfig(batch_size=32, steps=50),
+        gradient_steps=20,
+        policy_kwargs=dict(use_previous_reward=True, init="xavier"),
+        seed=0,
+        vaa_interval=0,
+        vaa_measure_interval=0,
+    )
+    optimal = TMazeOptimalCallback(tmaze(5), check_freq=5, stop_when_optimal=True)
+    model.learn(10**9, callback=optimal, max_episodes=300)
+    assert optimal.first_optimal_episode is not None, optimal.checks
+
+
+# ----------------------------------------------------------------------------- SB3 options
+
+
+def test_learning_starts_takes_exploration_steps_before_training():
+    """SB3's ``learning_starts``: env steps with ℰ and no gradient step (here beyond the buffer fill)."""
+    model = small_model(learning_starts=600, exploration_initial_eps=0.0, exploration_final_eps=0.0)
+    greedy_calls, train_calls = [], []
+    select, train = model.policy.select_actions, model.train
+    model.policy.select_actions = lambda *args: greedy_calls.append(model.num_timesteps) or select(*args)
+    model.train = lambda *args: train_calls.append(model.num_timesteps) or train(*args)
+    model.learn(10**9, max_episodes=2)
+    assert model.replay_buffer.full and train_calls and min(train_calls) >= 600
+    assert greedy_calls and min(greedy_calls) >= 600  # before it, actions of ℰ only
+    assert model.num_train_episodes == 2
+    assert small_model().learning_starts == 0  # off by default: the fill is the random phase
+
+
+def test_net_arch_builds_the_q_head():
+    model = small_model(policy_kwargs=dict(net_arch=[16, 8], activation_fn=th.nn.Tanh))
+    head = model.q_net.head
+    assert [type(m) for m in head] == [th.nn.Linear, th.nn.Tanh, th.nn.Linear, th.nn.Tanh, th.nn.Linear]
+    assert [m.out_features for m in head if isinstance(m, th.nn.Linear)] == [16, 8, 4]
+    model.learn(10**9, max_episodes=2)
+    assert np.isfinite(model.logger.name_to_value["train/loss"])
+    assert isinstance(small_model().q_net.head, th.nn.Linear)  # by default the paper's linear head
+
+
+def test_progress_bar_shows_the_stages_without_rich(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "rich", None)  # as after `pip install -e .`: rich is not there
+    model = small_model(warmup=WarmupConfig(steps=2, batch_size=8))
+    model.learn(10**9, max_episodes=2, progress_bar=True)
+    err = capsys.readouterr().err
+    assert "buffer fill" in err and "warmup" in err and "training" in err
+    assert "2/2" in err.split("training")[-1]  # the training bar counts episodes when max_episodes is given
+    model.learn(300, reset_num_timesteps=False, progress_bar=True)  # no fill nor warmup: training only
+    err = capsys.readouterr().err
+    assert "training" in err and "buffer fill" not in err and "warmup" not in err
+
+
 def test_save_load_same_greedy_actions(tmp_path):
     model = small_model(train_mode="sequences", policy_kwargs=dict(cell="lstm"))
     untrained = [p.detach().clone() for p in model.q_net.parameters()]
@@ -340,6 +536,28 @@ def test_predict_feeds_the_previous_action():
     np.testing.assert_allclose(start.rnn, no_action.rnn, atol=1e-6)
 
 
+def test_predict_rejects_a_state_of_another_number_of_envs_and_nan():
+    model = small_model(tmaze(observation_type="onehot"))
+    obs = np.eye(4, dtype=np.float32)[[0, 2, 2]]
+    _, state_of_one = model.predict(obs[:1], None, np.array([True]))
+    with pytest.raises(
+        ValueError, match=r"observation of shape \(3, 4\) holds 3 env.*state.rnn \(2, 1, 32\)"
+    ):
+        model.predict(obs, state_of_one, np.zeros(3, dtype=bool))
+    with pytest.raises(ValueError, match=r"episode_start must hold one flag per env: 3"):
+        model.predict(obs, None, np.zeros(2, dtype=bool))
+    bad = obs.copy()
+    bad[1, 0] = np.nan
+    with pytest.raises(ValueError, match="observation contains NaN or infinite values"):
+        model.predict(bad)
+    _, state = model.predict(obs)
+    state.rnn[0, 2, 0] = np.nan
+    with pytest.raises(ValueError, match="state.rnn contains NaN or infinite values"):
+        model.predict(obs, state)
+    with pytest.raises(ValueError, match="state.previous_reward contains NaN"):
+        model.predict(obs, model.policy.initial_state(3)._replace(previous_reward=np.full(3, np.inf)))
+
+
 @pytest.mark.parametrize("cell", CELL_NAMES)
 @pytest.mark.parametrize("double", [False, True])
 def test_every_cell_trains_with_warmup(cell, double):
@@ -386,6 +604,7 @@ def test_tensorboard_keys(tmp_path):
     (run_dir,) = tmp_path.iterdir()
     scalars = set(EventAccumulator(str(run_dir)).Reload().Tags()["scalars"])
     expected = {"rollout/ep_rew_mean", "rollout/success_rate", "train/loss", "train/vaa", "train/vaa_measure"}
+    expected |= {"rollout/exploration_rate", "train/learning_rate"}
     assert expected | {"warmup/vaa_star", "eval/optimal"} <= scalars
 
 
@@ -413,8 +632,16 @@ def test_bad_arguments():
         small_model(train_mode="transitions")
     with pytest.raises(ValueError, match="Discrete or Box observation space"):
         small_model(gym.make("Blackjack-v1"))
-    with pytest.raises(ValueError, match="exploration_rate must be in"):
-        small_model(exploration_rate=1.5)
+    with pytest.raises(ValueError, match=r"exploration_initial_eps must be a number in \[0, 1\]"):
+        small_model(exploration_initial_eps=1.5)
+    with pytest.raises(ValueError, match=r"exploration_final_eps must be a number in \[0, 1\]"):
+        small_model(exploration_final_eps=-0.1)
+    with pytest.raises(ValueError, match=r"exploration_fraction must be a number in \(0, 1\]"):
+        small_model(exploration_fraction=0.0)
+    with pytest.raises(ValueError, match="learning_starts must be a non-negative integer"):
+        small_model(learning_starts=-1)
+    with pytest.raises(ValueError, match="net_arch must be None or a list of positive integers"):
+        small_model(policy_kwargs=dict(net_arch=[16, 0]))
     with pytest.raises(ValueError, match="warmup must be a bool or a WarmupConfig"):
         small_model(warmup="yes")
     with pytest.raises(ValueError, match="max_episodes"):

@@ -1,13 +1,15 @@
 """The T-Maze of Lambrechts et al. (2023), registered as ``TMaze-v0`` on import.
 
-``gym.make("TMaze-v0", length=L)`` builds :class:`TMazeEnv` (it truncates itself at
-``horizon(L) = 3L``, so the registration has no fixed ``max_episode_steps``);
+``gym.make("TMaze-v0", length=L)`` builds :class:`TMazeEnv` (``L = DEFAULT_LENGTH = 20`` if not
+given; it truncates itself at ``horizon(L) = 3L``, so the registration has no fixed
+``max_episode_steps``);
 ``gym.make_vec("TMaze-v0", num_envs=n, length=L)`` builds the numpy :class:`TMazeVectorEnv`.
 """
 
 from gymnasium.envs.registration import register, registry
 
 from tmaze_gym.tmaze import (
+    DEFAULT_LENGTH,
     DOWN,
     GAMMA,
     LEFT,
@@ -35,6 +37,7 @@ if ENV_ID not in registry:
     )
 
 __all__ = [
+    "DEFAULT_LENGTH",
     "DOWN",
     "ENV_ID",
     "GAMMA",

@@ -19,6 +19,7 @@ OBSERVATION_NAMES = ("Up", "Down", "Corridor", "Junction")
 LAYOUTS = ("up", "down")
 OBSERVATION_TYPES = ("discrete", "onehot")
 GAMMA = 0.98
+DEFAULT_LENGTH = 20  # the paper's shortest corridor (Fig. 13; docs/specification.md §8)
 
 BUMP_REWARD = -0.1
 GOAL_REWARD = 4.0
@@ -262,9 +263,13 @@ class TMazeEnv(Env):
     import gymnasium as gym
     import tmaze_gym
 
-    env = gym.make("TMaze-v0", length=10, observation_type="discrete", render_mode="ansi")
+    env = gym.make(
+        "TMaze-v0", length=20, max_episode_steps=None, observation_type="discrete", render_mode="ansi"
+    )
     ```
-    - ``length``: corridor length ``L >= 1`` (required).
+    - ``length``: corridor length ``L >= 1``; 20 by default (``DEFAULT_LENGTH``, the paper's
+      shortest corridor, Fig. 13), so ``gym.make("TMaze-v0")`` and
+      ``DRQN("RecurrentQPolicy", "TMaze-v0")`` work as they are.
     - ``max_episode_steps``: truncation step, ``None`` for ``horizon(length) = 3L``.
     - ``observation_type``: ``"discrete"`` (``Discrete(4)``) or ``"onehot"`` (``Box``).
     - ``render_mode``: ``None``, ``"ansi"`` (text, ``A`` agent, ``G`` rewarding goal, ``X`` wrong
@@ -279,14 +284,15 @@ class TMazeEnv(Env):
     Appendix D (T-Maze, eq. D.9 for the horizon).
 
     ## Version History
-    - v0: initial version (the paper's horizon 3L, not the authors' code's 3L − 1).
+    - v0: initial version (the paper's horizon 3L, not the authors' code's 3L − 1). Later in v0,
+      ``length`` got its default L = 20 (calls that pass it are unchanged).
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4, "gamma": GAMMA}
 
     def __init__(
         self,
-        length: int,
+        length: int = DEFAULT_LENGTH,
         max_episode_steps: int | None = None,
         observation_type: str = "discrete",
         render_mode: str | None = None,

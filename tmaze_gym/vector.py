@@ -11,6 +11,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from tmaze_gym.tmaze import (
+    DEFAULT_LENGTH,
     GAMMA,
     MOVES,
     action_error,
@@ -50,7 +51,7 @@ class TMazeVectorEnv(VectorEnv):
     they apply). Hidden state: ``positions`` (``[num_envs, 2]``) and ``layouts``.
 
     :param num_envs: number of mazes.
-    :param length: corridor length ``L >= 1``.
+    :param length: corridor length ``L >= 1`` (``DEFAULT_LENGTH`` = 20 by default, as the single env).
     :param max_episode_steps: truncation step, ``None`` for ``horizon(length) = 3L``.
     :param observation_type: ``"discrete"`` (``Discrete(4)`` per maze) or ``"onehot"`` (``Box``).
     :param render_mode: ``None``, ``"ansi"`` or ``"rgb_array"``; ``render()`` returns one frame per maze.
@@ -67,7 +68,7 @@ class TMazeVectorEnv(VectorEnv):
     def __init__(
         self,
         num_envs: int,
-        length: int,
+        length: int = DEFAULT_LENGTH,
         max_episode_steps: int | None = None,
         observation_type: str = "discrete",
         render_mode: str | None = None,

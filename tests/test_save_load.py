@@ -1,0 +1,141 @@
+"""Saving and loading DRQN as SB3 does: the replay buffer, the policy alone, and continuing a run."""
+
+import copy
+import pathlib
+import pickle
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+
+import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+from recurrent_q import drqn as drqn_module
+from recurrent_q.drqn import DRQN
+from recurrent_q.multistability import WarmupConfig
+from recurrent_q.policies import DRQNPolicy
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(threads)
+
+
+def tmaze(length: int = 3, **kwargs) -> gym.Env:
+    return gym.make("TMaze-v0", length=length, **kwargs)
+
+
+def small_model(**kwargs) -> DRQN:
+    settings = dict(
+        buffer_size=256, batch_size=8, gradient_steps=2, vaa_interval=0, vaa_measure_interval=0, seed=0
+    )
+    settings.update(kwargs)
+    return DRQN("RecurrentQPolicy", tmaze(), **settings)
+
+
+BUFFER_ARRAYS = ("observations", "actions", "rewards", "lengths", "terminated", "first_live")
+
+
+def test_save_load_replay_buffer(tmp_path):
+    path = pathlib.Path(tmp_path / "logs/replay_buffer.pkl")
+    path.parent.mkdir(exist_ok=True, parents=True)
+    model = small_model()
+    model.learn(10**9, max_episodes=3)
+    old_replay_buffer = copy.deepcopy(model.replay_buffer)
+    model.save_replay_buffer(path)
+    model.replay_buffer = None
+    model.load_replay_buffer(path)
+    buffer = model.replay_buffer
+    for name in BUFFER_ARRAYS:
+        assert np.array_equal(getattr(old_replay_buffer, name), getattr(buffer, name)), name
+    assert list(buffer.queue) == list(old_replay_buffer.queue) and len(buffer) == len(old_replay_buffer)
+    assert buffer.device == model.device
+    # Same samples from the same draws
+    old_batch = old_replay_buffer.sample(16, np.random.default_rng(1))
+    batch = buffer.sample(16, np.random.default_rng(1))
+    for name in ("observations", "actions", "rewards", "dones", "weights", "lengths"):
+        assert th.equal(getattr(old_batch, name), getattr(batch, name)), name
+    # The bootstrap values are recomputed by this model's target network before its next gradient step
+    assert buffer.missing_next_values == set(buffer.queue)
+    model.train(1, 8)
+    assert not buffer.missing_next_values
+    live = buffer.all_episodes().weights > 0
+    th.testing.assert_close(
+        buffer.all_episodes().next_values[live], old_replay_buffer.all_episodes().next_values[live]
+    )
+    # Training goes on with the loaded buffer, which is not filled again
+    fill_episodes = model.num_fill_episodes
+    model.learn(10**9, max_episodes=2, reset_num_timesteps=False)
+    assert model.num_fill_episodes == fill_episodes and model.num_train_episodes == 5
+
+
+def test_load_replay_buffer_refuses_other_files(tmp_path):
+    model = small_model()
+    with open(tmp_path / "other.pkl", "wb") as file:
+        pickle.dump({"not": "a buffer"}, file)
+    with pytest.raises(TypeError, match="load_replay_buffer needs a file written by DRQN.save_replay_buffer"):
+        model.load_replay_buffer(tmp_path / "other.pkl")
+    onehot = DRQN("RecurrentQPolicy", tmaze(observation_type="onehot"), buffer_size=256, batch_size=8)
+    onehot.save_replay_buffer(tmp_path / "onehot.pkl")
+    with pytest.raises(ValueError, match="the replay buffer holds observations of Box"):
+        model.load_replay_buffer(tmp_path / "onehot.pkl")
+
+
+@pytest.mark.filterwarnings("ignore:use_previous_reward=True")
+@pytest.mark.parametrize("policy_kwargs", [{}, dict(cell="lstm", net_arch=[16], use_previous_reward=True)])
+def test_save_load_policy(tmp_path, policy_kwargs):
+    """``model.policy.save`` then ``DRQNPolicy.load`` (SB3's ``BasePolicy`` API) rebuilds the same policy."""
+    model = small_model(policy_kwargs=policy_kwargs)
+    model.learn(10**9, max_episodes=2)
+    model.policy.save(tmp_path / "policy.pth")
+    policy = DRQNPolicy.load(tmp_path / "policy.pth", device="cpu")
+    assert isinstance(policy, DRQNPolicy) and policy.net_kwargs == model.policy.net_kwargs
+    state_dict = model.policy.state_dict()
+    for key, value in policy.state_dict().items():
+        assert th.equal(value, state_dict[key]), key
+    assert np.array_equal(policy.exploration_probs, model.policy.exploration_probs)
+    observations = np.array([0, 1, 2])
+    start = np.ones(3, dtype=bool)
+    state, loaded_state = None, None
+    for _ in range(4):  # the same greedy actions and states, step after step
+        actions, state = model.policy.predict(observations, state, start, deterministic=True)
+        loaded_actions, loaded_state = policy.predict(observations, loaded_state, start, deterministic=True)
+        assert np.array_equal(actions, loaded_actions)
+        np.testing.assert_allclose(state.rnn, loaded_state.rnn)
+        start[:] = False
+
+
+def test_continued_run_neither_refills_nor_warms_up_again(tmp_path, monkeypatch):
+    model = small_model(warmup=WarmupConfig(steps=2, batch_size=8))
+    model.learn(10**9, max_episodes=2)
+    assert model.warmup_timestep >= 256  # the warmup ran after the buffer fill
+    warmed_at, fill_episodes, timesteps = model.warmup_timestep, model.num_fill_episodes, model.num_timesteps
+    model.save(tmp_path / "drqn.zip")
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+
+    def no_second_warmup(*args, **kwargs):
+        raise AssertionError("the warmup ran again on trained weights")
+
+    monkeypatch.setattr(drqn_module, "warmup", no_second_warmup)
+    # In memory: a second learn, with or without resetting the step counter
+    model.learn(10**9, max_episodes=1, reset_num_timesteps=False)
+    model.learn(10**9, max_episodes=1)
+    assert model.num_fill_episodes == fill_episodes
+    # Loaded, with its replay buffer: training goes on where it stopped
+    loaded = DRQN.load(tmp_path / "drqn.zip", env=tmaze(), device="cpu")
+    loaded.load_replay_buffer(tmp_path / "buffer.pkl")
+    assert loaded.warmup_timestep == warmed_at and loaded.num_timesteps == timesteps
+    loaded.learn(10**9, max_episodes=2, reset_num_timesteps=False)
+    assert loaded.num_fill_episodes == fill_episodes and loaded.num_train_episodes == 4
+    assert timesteps < loaded.num_timesteps <= timesteps + 2 * 9  # two training episodes, no fill
+    # Loaded without its replay buffer: the empty buffer is filled again with ℰ, and that is all
+    refilled = DRQN.load(tmp_path / "drqn.zip", env=tmaze(), device="cpu")
+    weights = [p.detach().clone() for p in refilled.q_net.parameters()]
+    refilled.learn(10**9, max_episodes=0, reset_num_timesteps=False)
+    assert refilled.replay_buffer.full and refilled.num_fill_episodes > fill_episodes
+    assert all(th.equal(p, q) for p, q in zip(weights, refilled.q_net.parameters(), strict=True))
+    refilled.learn(10**9, max_episodes=1, reset_num_timesteps=False)
+    assert refilled.num_train_episodes == 3

@@ -1,0 +1,82 @@
+"""DRQN's schedules, as SB3's: learning rate and ε follow ``progress_remaining`` (1 -> 0 in ``learn``)."""
+
+import gymnasium as gym
+import pytest
+import torch as th
+from stable_baselines3.common.utils import LinearSchedule
+
+import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+from recurrent_q.drqn import DRQN
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(threads)
+
+
+def small_model(**kwargs) -> DRQN:
+    settings = dict(
+        buffer_size=128, batch_size=8, gradient_steps=1, vaa_interval=0, vaa_measure_interval=0, seed=0
+    )
+    settings.update(kwargs)
+    return DRQN("RecurrentQPolicy", gym.make("TMaze-v0", length=3), **settings)
+
+
+def test_learning_rate_schedule_is_followed_and_logged():
+    calls = []
+
+    def schedule(progress_remaining: float) -> float:
+        calls.append(progress_remaining)
+        return 1e-3 * progress_remaining
+
+    model = small_model(learning_rate=schedule)
+    rates = []
+    train = model.train
+
+    def recording_train(gradient_steps, batch_size):
+        train(gradient_steps, batch_size)
+        rates.append((model._current_progress_remaining, model.policy.optimizer.param_groups[0]["lr"]))
+        assert model.logger.name_to_value["train/learning_rate"] == pytest.approx(rates[-1][1])
+
+    model.train = recording_train
+    model.learn(400)
+    assert len(rates) >= 10
+    for progress, rate in rates:  # Adam steps at the rate of the schedule at that progress
+        assert rate == pytest.approx(1e-3 * progress)
+    progresses = [progress for progress, _ in rates]
+    assert progresses == sorted(progresses, reverse=True) and progresses[0] < 1.0 and progresses[-1] < 0.1
+    assert min(calls) < 0.1  # the schedule saw the end of training
+
+
+def test_exploration_schedule_as_sb3_dqn():
+    total, fraction = 600, 0.5
+    model = small_model(exploration_initial_eps=1.0, exploration_final_eps=0.1, exploration_fraction=fraction)
+    used = []
+    select = model.policy.select_actions
+
+    def recording_select(q_values, rng, exploration_rate):
+        used.append((model.num_timesteps, exploration_rate))
+        return select(q_values, rng, exploration_rate)
+
+    model.policy.select_actions = recording_select
+    model.learn(total)
+    expected = LinearSchedule(1.0, 0.1, fraction)
+    assert len(used) > 100
+    for step, rate in used:  # ε of each greedy step is the schedule's after the previous env step
+        assert rate == pytest.approx(expected(1.0 - step / total))
+    assert used[-1][1] == pytest.approx(0.1)  # past the fraction: the final ε
+    assert model.logger.name_to_value["rollout/exploration_rate"] == pytest.approx(model.exploration_rate)
+    assert model.policy.exploration_rate == model.exploration_rate  # predict(deterministic=False) uses it
+
+
+def test_default_exploration_is_the_papers_constant_epsilon():
+    model = small_model()
+    assert model.exploration_initial_eps == model.exploration_final_eps == 0.2
+    rates = set()
+    select = model.policy.select_actions
+    model.policy.select_actions = lambda q, rng, rate: rates.add(rate) or select(q, rng, rate)
+    model.learn(300)
+    assert rates == {0.2}
