@@ -296,8 +296,10 @@ RECORDED = {
             [3] + [2] * 7 + [3],
             [2, 2, 3, 2, 2, 2, 2, 3, 2],
         ],
-        [0.3467314541339874, 1.0478132963180542, 0.25722384452819824, 0.06655168533325195],
-        108.19811725270847,
+        # re-recorded when the warmup's Algorithm 2 began to run the compiled GRU in one pass instead of
+        # spans: the same recurrence, other row blocks in the matrix products (relative change ~1e-5)
+        [0.34673556685447693, 1.0478107929229736, 0.25722604990005493, 0.0665510818362236],
+        108.19842434545717,
     ),
 }
 
