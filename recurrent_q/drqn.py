@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import pathlib
+import pickle
 import sys
 import time
+import zipfile
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -311,6 +314,29 @@ class DRQN(BaseAlgorithm):
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
 
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfDRQN], path: str | pathlib.Path | io.BufferedIOBase, *args: Any, **kwargs: Any
+    ) -> SelfDRQN:
+        """SB3's ``load`` (same arguments), with one clear error for a file that is not a readable model.
+
+        :raises ValueError: naming ``path`` when the zip is cut, corrupt, or not written by ``save``.
+        """
+        try:
+            return super().load(path, *args, **kwargs)
+        except (
+            AssertionError,
+            KeyError,
+            EOFError,
+            zipfile.BadZipFile,
+            json.JSONDecodeError,
+            pickle.UnpicklingError,
+        ) as error:
+            raise ValueError(
+                f"{path} is not a readable DRQN model ({type(error).__name__}: {error}); "
+                "it may be cut short or damaged, or not written by DRQN.save"
+            ) from error
+
     def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
         """Save the replay buffer (whole episodes, :class:`EpisodeReplayBuffer`) as a pickle file.
 
@@ -332,7 +358,13 @@ class DRQN(BaseAlgorithm):
         :raises TypeError: if the file holds no :class:`EpisodeReplayBuffer`.
         :raises ValueError: if its observation space is not the model's.
         """
-        buffer = load_from_pkl(path, self.verbose)
+        try:
+            buffer = load_from_pkl(path, self.verbose)
+        except (EOFError, pickle.UnpicklingError, AttributeError, ValueError) as error:
+            raise ValueError(
+                f"{path} is not a readable replay buffer ({type(error).__name__}: {error}); "
+                "it may be cut short or damaged"
+            ) from error
         if not isinstance(buffer, EpisodeReplayBuffer):
             raise TypeError(
                 "load_replay_buffer needs a file written by DRQN.save_replay_buffer (an "

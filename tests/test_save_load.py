@@ -139,3 +139,37 @@ def test_continued_run_neither_refills_nor_warms_up_again(tmp_path, monkeypatch)
     assert all(th.equal(p, q) for p, q in zip(weights, refilled.q_net.parameters(), strict=True))
     refilled.learn(10**9, max_episodes=1, reset_num_timesteps=False)
     assert refilled.num_train_episodes == 3
+
+
+@pytest.mark.parametrize("damage", ["cut", "not a zip", "data not JSON", "missing"])
+def test_a_damaged_model_file_is_named(tmp_path, damage):
+    import zipfile
+
+    model = DRQN("RecurrentQPolicy", gym.make("TMaze-v0", length=3), buffer_size=64, seed=0)
+    good = tmp_path / "model.zip"
+    model.save(good)
+    path = tmp_path / "damaged.zip"
+    if damage == "cut":
+        path.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif damage == "not a zip":
+        path.write_bytes(b"PK\x03\x04 garbage")
+    elif damage == "data not JSON":
+        with zipfile.ZipFile(good) as source, zipfile.ZipFile(path, "w") as target:
+            for name in source.namelist():
+                target.writestr(name, b"{not json" if name == "data" else source.read(name))
+    if damage == "missing":
+        with pytest.raises(FileNotFoundError, match="damaged.zip"):
+            DRQN.load(path)
+    else:
+        with pytest.raises(ValueError, match=f"{path}.*(not a readable DRQN model|wasn't a zip-file)"):
+            DRQN.load(path)
+
+
+def test_a_cut_replay_buffer_file_is_named(tmp_path):
+    model = DRQN("RecurrentQPolicy", gym.make("TMaze-v0", length=3), buffer_size=64, seed=0)
+    model.learn(64)
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+    cut = tmp_path / "cut.pkl"
+    cut.write_bytes((tmp_path / "buffer.pkl").read_bytes()[:200])
+    with pytest.raises(ValueError, match=f"{cut} is not a readable replay buffer"):
+        model.load_replay_buffer(cut)
