@@ -16,7 +16,7 @@ from torch import nn
 
 from recurrent_q.cells import as_stack
 from recurrent_q.multistability import WarmupConfig, WarmupResult, warmup
-from recurrent_q.policies import RecurrentQState
+from recurrent_q.policies import RecurrentQState, exploration_probs
 
 TMAZE_OPTIMAL_RETURN = 4.0
 
@@ -52,14 +52,6 @@ class ScopedWriter:
             group, _, name = tag.partition("/")
             tag = f"{group}/{self.scope}/{name}"
         self.writer.add_scalar(tag, value, self.offset + step)
-
-
-def exploration_probs(env: gym.Env) -> np.ndarray:
-    """ℰ of an env: ``env.unwrapped.exploration_probs`` if present, else uniform over the actions."""
-    probs = getattr(env.unwrapped, "exploration_probs", None)
-    if probs is None:
-        return np.full(int(env.action_space.n), 1.0 / int(env.action_space.n))
-    return np.asarray(probs, dtype=np.float64)
 
 
 def env_from_training_env(model: Any) -> gym.Env:

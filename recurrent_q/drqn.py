@@ -33,7 +33,7 @@ from recurrent_q.callbacks import (
 )
 from recurrent_q.cells import check_device
 from recurrent_q.multistability import WarmupConfig, estimate_vaa, warmup
-from recurrent_q.policies import NO_ACTION, DRQNPolicy, check_spaces
+from recurrent_q.policies import NO_ACTION, DRQNPolicy, check_spaces, exploration_probs
 
 SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
 LOSSES = ("squared", "huber")
@@ -270,10 +270,7 @@ class DRQN(BaseAlgorithm):
         """Take ℰ from the env (``exploration_probs``) and chrono's ``t_max`` from its horizon."""
         kwargs = self.policy_kwargs = dict(self.policy_kwargs)  # the caller's dict is left unchanged
         if "exploration_probs" not in kwargs:
-            try:
-                kwargs["exploration_probs"] = np.asarray(self.env.get_attr("exploration_probs")[0])
-            except AttributeError:
-                kwargs["exploration_probs"] = None
+            kwargs["exploration_probs"] = exploration_probs(self.env)
         if kwargs.get("cell") == "chrono" and kwargs.get("t_max") is None:
             spec = self.env.get_attr("spec")[0]
             if spec is not None and spec.max_episode_steps is not None:

@@ -19,6 +19,31 @@ from recurrent_q.cells import CELL_NAMES, make_cell
 NO_ACTION = -1  # the previous action a_{-1} at the first step: encoded as a zero vector
 
 
+def exploration_probs(env: Any) -> np.ndarray:
+    """The exploration policy ℰ of an environment, the one place it is read: the action probabilities in its
+    ``exploration_probs`` attribute (``TMaze-v0``: ``[1/2, 1/6, 1/6, 1/6]``), else uniform over its actions.
+
+    :param env: a Gymnasium env (its ``unwrapped`` is read) or a Stable-Baselines3 ``VecEnv`` (its first env).
+    """
+    if hasattr(env, "get_attr"):  # a VecEnv
+        try:
+            probs = env.get_attr("exploration_probs")[0]
+        except AttributeError:
+            probs = None
+    else:
+        probs = getattr(env.unwrapped, "exploration_probs", None)
+    n = int(env.action_space.n)
+    return np.full(n, 1.0 / n) if probs is None else np.asarray(probs, dtype=np.float64)
+
+
+def draw_exploration_actions(probs: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` actions drawn from the probabilities ``probs`` of ℰ (inverse CDF of ``n`` uniform draws)."""
+    cumulative = np.cumsum(probs)
+    return np.minimum(
+        np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right"), len(cumulative) - 1
+    )
+
+
 class RecurrentQState(NamedTuple):
     """What ``DRQN.predict`` carries between calls, as numpy arrays (CPU), one row per env.
 
@@ -316,11 +341,7 @@ class DRQNPolicy(BasePolicy):
 
     def exploration_actions(self, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
         """``n`` actions drawn from the exploration policy ℰ."""
-        rng = self.rng if rng is None else rng
-        cumulative = np.cumsum(self.exploration_probs)
-        return np.minimum(
-            np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right"), len(cumulative) - 1
-        )
+        return draw_exploration_actions(self.exploration_probs, n, self.rng if rng is None else rng)
 
     def predict(
         self,
