@@ -60,7 +60,6 @@ class EpisodeReplayBuffer:
         self.obs_shape = observation_space.shape
         self.obs_dtype = np.int64 if isinstance(observation_space, spaces.Discrete) else np.float32
         self.size = 0  # live (sampleable) transitions
-        self.num_episodes_added = 0
         # Slot storage, grown on demand: episodes are rows right-padded to `max_length` transitions.
         self.max_length = 0
         self.observations = np.zeros((0, 1, *self.obs_shape), dtype=self.obs_dtype)
@@ -134,7 +133,6 @@ class EpisodeReplayBuffer:
         self.lengths[slot], self.terminated[slot], self.first_live[slot] = length, terminated, 0
         self.queue.append(slot)
         self.size += length
-        self.num_episodes_added += 1
         while self.size > self.buffer_size:
             oldest = self.queue[0]
             evicted = min(int(self.lengths[oldest] - self.first_live[oldest]), self.size - self.buffer_size)

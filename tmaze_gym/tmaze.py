@@ -14,8 +14,6 @@ from gymnasium.envs.registration import EnvSpec
 RIGHT, UP, LEFT, DOWN = 0, 1, 2, 3
 OBS_UP, OBS_DOWN, OBS_CORRIDOR, OBS_JUNCTION = 0, 1, 2, 3
 
-ACTION_NAMES = ("Right", "Up", "Left", "Down")
-OBSERVATION_NAMES = ("Up", "Down", "Corridor", "Junction")
 LAYOUTS = ("up", "down")
 OBSERVATION_TYPES = ("discrete", "onehot")
 GAMMA = 0.98
