@@ -20,7 +20,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -346,6 +346,157 @@ def train(config: SupervisedConfig) -> SupervisedResult:
         return _train(c, device)
 
 
+class _Data(NamedTuple):
+    """A run's data on its device: the training set split into training and validation, the test set."""
+
+    dataset: SequenceDataset  # the training set (its to_inputs and loss conventions)
+    test_set: SequenceDataset
+    train: torch.Tensor
+    train_targets: torch.Tensor
+    val: torch.Tensor
+    val_targets: torch.Tensor
+    test: torch.Tensor
+    test_targets: torch.Tensor
+
+
+def _load_data(c: SupervisedConfig, device: torch.device) -> _Data:
+    """Generated or read once, split by a seeded permutation, moved to the device once."""
+    train_full, test_set = make_datasets(c)
+    n_val = max(1, round(c.val_fraction * len(train_full)))
+    if len(train_full) - n_val < 1:
+        raise ValueError(
+            f"num_train={len(train_full)} leaves no training sequence after the validation split"
+        )
+    split = torch.randperm(len(train_full), generator=torch.Generator().manual_seed(_seed(c.seed, 2)))
+    data, targets = train_full.data.to(device), train_full.targets.to(device)
+    train_idx, val_idx = split[n_val:].to(device), split[:n_val].to(device)
+    return _Data(
+        train_full,
+        test_set,
+        data[train_idx],
+        targets[train_idx],
+        data[val_idx],
+        targets[val_idx],
+        test_set.data.to(device),
+        test_set.targets.to(device),
+    )
+
+
+@dataclass
+class _Progress:
+    """What a run has done so far: saved in each checkpoint, restored on resume."""
+
+    history: dict[str, list] = field(
+        default_factory=lambda: {
+            k: [] for k in ("epoch", "train_loss", "val_loss", "val_accuracy", "val_vaa", "time")
+        }
+    )
+    best_val: float = math.inf
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    warmup: dict[str, Any] | None = None
+
+
+def _warm_up(c: SupervisedConfig, model: SequenceModel, d: _Data, logdir: Path | None) -> dict[str, Any]:
+    """Warmup (Algorithm 3) on training sequences; double: only the first halves (docs/specification.md §3).
+    Its scalars go to ``logdir/warmup`` (a folder that no resume purges)."""
+    generator = torch.Generator().manual_seed(_seed(c.seed, 6))
+    chosen = torch.randperm(d.train.shape[0], generator=generator)[: c.warmup_sequences].to(d.train.device)
+    writer = None
+    if logdir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(logdir / "warmup"))
+    tic = time.perf_counter()
+    result = warmup(
+        model.rnn, d.dataset.to_inputs(d.train[chosen]), c.warmup, writer=writer, progress=c.progress
+    )
+    if writer is not None:
+        writer.close()
+    return _summarise_warmup(result, time.perf_counter() - tic)
+
+
+def _train_epoch(
+    c: SupervisedConfig,
+    model: SequenceModel,
+    optimizer: torch.optim.Optimizer,
+    scaler: Any,
+    d: _Data,
+    epoch: int,
+) -> float:
+    """One pass over the training sequences in a reproducible order (the same with or without resume)."""
+    n_train, device = d.train.shape[0], d.train.device
+    order = torch.randperm(n_train, generator=torch.Generator().manual_seed(_seed(c.seed, 7, epoch))).to(
+        device
+    )
+    loss_sum = torch.zeros((), device=device)
+    batches = range(0, n_train, c.batch_size)
+    for start in tqdm(batches, leave=False, disable=not c.progress, desc=f"epoch {epoch}"):
+        idx = order[start : start + c.batch_size]
+        x, y = d.dataset.to_inputs(d.train[idx]), d.train_targets[idx]
+        with torch.autocast(device.type, dtype=torch.float16, enabled=c.amp):
+            loss, _ = loss_and_correct(d.dataset, model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        loss_sum += loss.detach() * idx.shape[0]
+    return (loss_sum / n_train).item()
+
+
+def _record(
+    c: SupervisedConfig, model: SequenceModel, d: _Data, run: _Progress, writer: Any, epoch: int,
+    train_loss: float | None, elapsed: float,
+) -> None:  # fmt: skip
+    """Validation loss, accuracy and VAA after ``epoch``: into the history, the best weights, TensorBoard."""
+    val_loss, val_accuracy = evaluate(model, d.dataset, d.val, d.val_targets, c.amp)
+    vaa = _vaa(model, d.dataset, d.train, c, epoch)
+    for key, value in zip(
+        run.history, (epoch, train_loss, val_loss, val_accuracy, vaa, elapsed), strict=True
+    ):
+        run.history[key].append(value)
+    if epoch >= 1 and val_loss < run.best_val:
+        run.best_val, run.best_epoch = val_loss, epoch
+        run.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if writer is not None:
+        scalars = {
+            "train/loss": train_loss,
+            "val/loss": val_loss,
+            "val/accuracy": val_accuracy,
+            "val/vaa": vaa,
+        }
+        for tag, value in scalars.items():
+            if value is not None:
+                writer.add_scalar(tag, value, epoch)
+        writer.flush()
+
+
+def _save_checkpoint(
+    path: Path,
+    c: SupervisedConfig,
+    epoch: int,
+    model: SequenceModel,
+    optimizer: Any,
+    scaler: Any,
+    run: _Progress,
+) -> None:
+    """Everything :func:`_train` needs to continue after ``epoch``, written atomically."""
+    state = {
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(),
+        "best_val": run.best_val,
+        "best_epoch": run.best_epoch,
+        "best_state": run.best_state,
+        "history": run.history,
+        "warmup": run.warmup,
+        "config": asdict(c),
+    }
+    torch.save(state, path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)
+
+
 def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
     start_time = time.perf_counter()
     logdir = Path(c.logdir) if c.logdir is not None else None
@@ -354,25 +505,9 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
     if c.resume and checkpoint_path.exists():
         checkpoint = load_checkpoint(checkpoint_path, device)
         _check_same_run(checkpoint["config"], c)
-
-    # Data: generated or read once, moved to the device once.
-    train_full, test_set = make_datasets(c)
-    n_val = max(1, round(c.val_fraction * len(train_full)))
-    if len(train_full) - n_val < 1:
-        raise ValueError(
-            f"num_train={len(train_full)} leaves no training sequence after the validation split"
-        )
-    split = torch.randperm(len(train_full), generator=torch.Generator().manual_seed(_seed(c.seed, 2)))
-    data = train_full.data.to(device)
-    targets = train_full.targets.to(device)
-    train_idx, val_idx = split[n_val:].to(device), split[:n_val].to(device)
-    train_data, train_targets = data[train_idx], targets[train_idx]
-    val_data, val_targets = data[val_idx], targets[val_idx]
-    test_data, test_targets = test_set.data.to(device), test_set.targets.to(device)
-    n_train = train_data.shape[0]
-
+    d = _load_data(c, device)
     torch.manual_seed(_seed(c.seed, 5))
-    model = make_model(c, train_full).to(device)
+    model = make_model(c, d.dataset).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=c.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=c.amp)
     writer = None
@@ -384,131 +519,62 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
         # (purge_step). The warmup logs in its own folder, which no purge touches.
         writer = SummaryWriter(str(logdir), purge_step=checkpoint["epoch"] + 1 if checkpoint else None)
 
-    history: dict[str, list] = {
-        k: [] for k in ("epoch", "train_loss", "val_loss", "val_accuracy", "val_vaa", "time")
-    }
-    best_val, best_epoch, best_state, warmup_summary = math.inf, 0, None, None
+    run = _Progress()
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scaler.load_state_dict(checkpoint["scaler"])
-        history, warmup_summary = checkpoint["history"], checkpoint["warmup"]
-        best_val, best_epoch, best_state = (
+        run = _Progress(
+            checkpoint["history"],
             checkpoint["best_val"],
             checkpoint["best_epoch"],
             checkpoint["best_state"],
+            checkpoint["warmup"],
         )
-        first_epoch = checkpoint["epoch"] + 1
-        time_offset = history["time"][-1]
+        first_epoch, time_offset = checkpoint["epoch"] + 1, run.history["time"][-1]
     else:
         if writer is not None:
             writer.add_text("config", _markdown_table(asdict(c)))
         if c.version in ("warmup", "double"):
-            # Warmup (Algorithm 3) on training sequences; double: only the first halves
-            # (docs/specification.md §3).
-            generator = torch.Generator().manual_seed(_seed(c.seed, 6))
-            chosen = torch.randperm(n_train, generator=generator)[: c.warmup_sequences].to(device)
-            tic = time.perf_counter()
-            warmup_writer = SummaryWriter(str(logdir / "warmup")) if logdir is not None else None
-            result = warmup(
-                model.rnn,
-                train_full.to_inputs(train_data[chosen]),
-                c.warmup,
-                writer=warmup_writer,
-                progress=c.progress,
-            )
-            if warmup_writer is not None:
-                warmup_writer.close()
-            warmup_summary = _summarise_warmup(result, time.perf_counter() - tic)
+            run.warmup = _warm_up(c, model, d, logdir)
         first_epoch, time_offset = 0, 0.0
 
-    def record(epoch: int, train_loss: float | None) -> None:
-        nonlocal best_val, best_epoch, best_state
-        val_loss, val_accuracy = evaluate(model, train_full, val_data, val_targets, c.amp)
-        vaa = _vaa(model, train_full, train_data, c, epoch)
-        for key, value in zip(
-            history,
-            (epoch, train_loss, val_loss, val_accuracy, vaa, time_offset + time.perf_counter() - start_time),
-            strict=True,
-        ):
-            history[key].append(value)
-        if epoch >= 1 and val_loss < best_val:
-            best_val, best_epoch = val_loss, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if writer is not None:
-            scalars = {
-                "train/loss": train_loss,
-                "val/loss": val_loss,
-                "val/accuracy": val_accuracy,
-                "val/vaa": vaa,
-            }
-            for tag, value in scalars.items():
-                if value is not None:
-                    writer.add_scalar(tag, value, epoch)
-            writer.flush()
+    def elapsed() -> float:
+        return time_offset + time.perf_counter() - start_time
 
     if first_epoch == 0:
-        record(0, None)  # after any warmup, before training
+        _record(c, model, d, run, writer, 0, None, elapsed())  # after any warmup, before training
         first_epoch = 1
     epochs = tqdm(
         range(first_epoch, c.epochs + 1), desc=f"{c.task} {c.cell} {c.version}", disable=not c.progress
     )
     for epoch in epochs:
-        # One pass over the training sequences in a reproducible order (same with or without resume).
-        order = torch.randperm(n_train, generator=torch.Generator().manual_seed(_seed(c.seed, 7, epoch)))
-        order = order.to(device)
-        loss_sum = torch.zeros((), device=device)
-        batches = range(0, n_train, c.batch_size)
-        for start in tqdm(batches, leave=False, disable=not c.progress, desc=f"epoch {epoch}"):
-            idx = order[start : start + c.batch_size]
-            x, y = train_full.to_inputs(train_data[idx]), train_targets[idx]
-            with torch.autocast(device.type, dtype=torch.float16, enabled=c.amp):
-                loss, _ = loss_and_correct(train_full, model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += loss.detach() * idx.shape[0]
-        record(epoch, (loss_sum / n_train).item())
-        epochs.set_postfix(
-            train=history["train_loss"][-1], val=history["val_loss"][-1], vaa=history["val_vaa"][-1]
-        )
+        train_loss = _train_epoch(c, model, optimizer, scaler, d, epoch)
+        _record(c, model, d, run, writer, epoch, train_loss, elapsed())
+        epochs.set_postfix(train=train_loss, val=run.history["val_loss"][-1], vaa=run.history["val_vaa"][-1])
         if checkpoint_path is not None:
-            state = {
-                "epoch": epoch,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict(),
-                "best_val": best_val,
-                "best_epoch": best_epoch,
-                "best_state": best_state,
-                "history": history,
-                "warmup": warmup_summary,
-                "config": asdict(c),
-            }
-            torch.save(state, checkpoint_path.with_suffix(".tmp"))
-            checkpoint_path.with_suffix(".tmp").replace(checkpoint_path)
+            _save_checkpoint(checkpoint_path, c, epoch, model, optimizer, scaler, run)
 
     # Report the weights of best validation loss on the test set.
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    test_loss, test_accuracy = evaluate(model, test_set, test_data, test_targets, c.amp)
+    if run.best_state is not None:
+        model.load_state_dict(run.best_state)
+    test_loss, test_accuracy = evaluate(model, d.test_set, d.test, d.test_targets, c.amp)
     result = SupervisedResult(
         test_loss=test_loss,
         test_accuracy=test_accuracy,
-        best_epoch=best_epoch,
-        best_val_loss=best_val,
-        history=history,
-        vaa_floor=1.0 / min(c.vaa_batch_size, n_train) if c.vaa_iterations else None,
-        warmup=warmup_summary,
-        wall_time=time_offset + time.perf_counter() - start_time,
+        best_epoch=run.best_epoch,
+        best_val_loss=run.best_val,
+        history=run.history,
+        vaa_floor=1.0 / min(c.vaa_batch_size, d.train.shape[0]) if c.vaa_iterations else None,
+        warmup=run.warmup,
+        wall_time=elapsed(),
         config=asdict(c),
         model=model,
     )
     if writer is not None:
-        writer.add_scalar("test/loss", test_loss, best_epoch)
+        writer.add_scalar("test/loss", test_loss, run.best_epoch)
         if test_accuracy is not None:
-            writer.add_scalar("test/accuracy", test_accuracy, best_epoch)
+            writer.add_scalar("test/accuracy", test_accuracy, run.best_epoch)
         writer.close()
         torch.save(model.state_dict(), logdir / "best.pt")
         (logdir / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
