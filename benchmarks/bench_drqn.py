@@ -3,7 +3,7 @@
     python benchmarks/bench_drqn.py                                  # the grid of benchmarks/RESULTS.md
     python benchmarks/bench_drqn.py --variants gru-warmup --lengths 10 --seeds 0
 
-Each run trains ``recurrent_q.drqn.run_tmaze_experiment`` (its defaults unless the variant says
+Each run trains ``experiments.tmaze.run_tmaze_experiment`` (its defaults unless the variant says
 otherwise) and stops at the first optimal check (greedy policy, both layouts, return 4 in L + 1 steps,
 every 20 episodes), or after ``--max-episodes`` training episodes, or ``--max-seconds`` of wall time.
 Timing runs log no VAA (it is not part of learning). Results are appended to ``--out`` as JSON lines
@@ -109,7 +109,7 @@ def run_one(
 ) -> dict[str, Any]:
     import torch
 
-    from recurrent_q.drqn import run_tmaze_experiment
+    from experiments.tmaze import run_tmaze_experiment
 
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]

@@ -52,7 +52,8 @@ def run_one(
     from stable_baselines3.common.env_util import make_vec_env
 
     import tmaze_gym  # noqa: F401  (registers TMaze-v0)
-    from recurrent_q.callbacks import TMazeOptimalCallback, WallTimeLimit, WarmupCallback, is_tmaze_optimal
+    from experiments.tmaze import TMazeOptimalCallback, is_tmaze_optimal
+    from recurrent_q.callbacks import WallTimeLimit, WarmupCallback
 
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]

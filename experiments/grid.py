@@ -70,7 +70,7 @@ def run_supervised(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[
 
 def run_tmaze(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
     """A T-Maze run has no checkpoint: an interrupted one starts again (``resume`` is ignored)."""
-    from recurrent_q.drqn import run_tmaze_experiment
+    from experiments.tmaze import run_tmaze_experiment
 
     return run_tmaze_experiment(**config, logdir=str(run_dir))
 

@@ -18,8 +18,6 @@ from recurrent_q.cells import as_stack
 from recurrent_q.multistability import WarmupConfig, WarmupResult, warmup
 from recurrent_q.policies import RecurrentQState, exploration_probs
 
-TMAZE_OPTIMAL_RETURN = 4.0
-
 
 def tensorboard_writer(logger: Logger) -> Any:
     """The ``SummaryWriter`` behind an SB3 logger, or None when it does not write to TensorBoard."""
@@ -188,103 +186,6 @@ def play_greedy(
         steps += 1
         if terminated or truncated or steps == max_steps:
             return total, steps
-
-
-def is_tmaze_optimal(model: Any, env: gym.Env) -> bool:
-    """docs/specification.md §6: the greedy policy earns 4 in exactly ``L + 1`` steps in both layouts.
-
-    Each rollout stops after ``L + 1`` steps: a policy that has not arrived by then is not optimal.
-    """
-    length = env.unwrapped.length
-    for layout in ("up", "down"):
-        total, steps = play_greedy(model, env, layout, max_steps=length + 1)
-        if total != TMAZE_OPTIMAL_RETURN or steps != length + 1:
-            return False
-    return True
-
-
-class TMazeOptimalCallback(BaseCallback):
-    """Episodes to optimal policy (Fig. 13): every ``check_freq`` episodes, is the greedy policy optimal?
-
-    Logs ``eval/optimal`` (0/1) and, once reached, ``eval/first_optimal_episode``. With DRQN the
-    check runs before training episode ``e`` (the policy after ``e`` episodes, the buffer fill not
-    counted); with other algorithms (e.g. RecurrentPPO) ``e`` counts the finished training episodes.
-
-    :param eval_env: a ``TMaze-v0`` env (a fresh copy of the training env if None).
-    :param check_freq: episodes between checks (20, the authors' schedule).
-    :param stop_when_optimal: stop training at the first optimal check.
-    :param verbose: 1 prints each optimal check.
-    """
-
-    def __init__(
-        self,
-        eval_env: gym.Env | None = None,
-        check_freq: int = 20,
-        stop_when_optimal: bool = False,
-        verbose: int = 0,
-    ) -> None:
-        super().__init__(verbose)
-        if not isinstance(check_freq, int) or check_freq < 1:
-            raise ValueError(f"check_freq must be a positive integer; got {check_freq!r}")
-        self.eval_env = eval_env
-        self.check_freq = check_freq
-        self.stop_when_optimal = stop_when_optimal
-        self.first_optimal_episode: int | None = None
-        self.first_optimal_time: float | None = None  # seconds since the start of training
-        self.first_optimal_timesteps: int | None = None  # env steps of the model at that check
-        self.first_optimal_cpu_time: float | None = None  # CPU seconds of this process since the start
-        self.held = True  # optimal at every check after the first optimal one
-        self.checks: list[tuple[int, bool]] = []
-        self._episodes = 0
-        self._start = self._cpu_start = 0.0
-
-    def _init_callback(self) -> None:
-        if self.eval_env is None:
-            self.eval_env = env_from_training_env(self.model)
-        self._is_drqn = hasattr(self.model, "num_train_episodes")
-
-    def _on_training_start(self) -> None:
-        self._start = time.perf_counter()
-        self._cpu_start = time.process_time()
-
-    def check(self, episode: int) -> bool:
-        """Run the check for the policy after ``episode`` training episodes, log it and return it."""
-        optimal = is_tmaze_optimal(self.model, self.eval_env)
-        self.checks.append((episode, optimal))
-        self.logger.record("eval/optimal", float(optimal))
-        if optimal and self.first_optimal_episode is None:
-            self.first_optimal_episode = episode
-            self.first_optimal_time = time.perf_counter() - self._start
-            self.first_optimal_timesteps = self.model.num_timesteps
-            self.first_optimal_cpu_time = time.process_time() - self._cpu_start
-            if self.verbose:
-                print(f"optimal policy after {episode} episodes ({self.first_optimal_time:.1f} s)")
-        elif not optimal and self.first_optimal_episode is not None:
-            self.held = False
-        if self.first_optimal_episode is not None:
-            self.logger.record("eval/first_optimal_episode", self.first_optimal_episode)
-        return optimal
-
-    def _due(self, episode: int) -> bool:
-        return episode % self.check_freq == 0 and (not self.checks or self.checks[-1][0] != episode)
-
-    def _on_rollout_start(self) -> None:
-        if self._is_drqn and self._due(self.model.num_train_episodes):
-            self.check(self.model.num_train_episodes)
-
-    def _on_step(self) -> bool:
-        if not self._is_drqn:
-            for done in self.locals.get("dones", ()):
-                if done:
-                    self._episodes += 1
-                    if self._due(self._episodes):
-                        self.check(self._episodes)
-        return not (self.stop_when_optimal and self.first_optimal_episode is not None)
-
-    def _on_training_end(self) -> None:
-        episode = self.model.num_train_episodes if self._is_drqn else self._episodes
-        if self._due(episode):
-            self.check(episode)
 
 
 CLOCKS = {"wall": time.perf_counter, "process": time.process_time}

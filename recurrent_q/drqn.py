@@ -12,7 +12,6 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -24,14 +23,7 @@ from stable_baselines3.common.utils import LinearSchedule, safe_mean
 from tqdm.auto import tqdm
 
 from recurrent_q.buffers import TRAIN_MODES, EpisodeBatch, EpisodeReplayBuffer
-from recurrent_q.callbacks import (
-    ScopedWriter,
-    TMazeOptimalCallback,
-    WallTimeLimit,
-    is_tmaze_optimal,
-    tensorboard_writer,
-)
-from recurrent_q.cells import check_device
+from recurrent_q.callbacks import ScopedWriter, tensorboard_writer
 from recurrent_q.multistability import WarmupConfig, estimate_vaa, warmup
 from recurrent_q.policies import NO_ACTION, DRQNPolicy, check_spaces, exploration_probs
 
@@ -99,7 +91,7 @@ class DRQN(BaseAlgorithm):
     ``rollout/exploration_rate``, ``train/loss``, ``train/learning_rate``, ``train/vaa``,
     ``train/vaa_measure``, ``warmup/*`` (on the TensorBoard step axis of the run: warmup step ``s`` at
     ``warmup_timestep + s``); the T-Maze's ``eval/optimal`` and ``eval/first_optimal_episode`` come from
-    :class:`recurrent_q.callbacks.TMazeOptimalCallback`.
+    ``experiments.tmaze.TMazeOptimalCallback``.
 
     :param policy: the policy class or alias (``"RecurrentQPolicy"``, a :class:`DRQNPolicy`).
     :param env: the environment (discrete actions; ``Discrete`` or ``Box`` observations), or its id;
@@ -750,140 +742,3 @@ class DRQN(BaseAlgorithm):
         if self.ep_success_buffer:
             self.logger.record("rollout/success_rate", safe_mean(self.ep_success_buffer))
         self.logger.dump(step=self.num_timesteps)
-
-
-TMAZE_VERSIONS = ("classic", "warmup", "double", "double-classic")
-
-
-def run_tmaze_experiment(
-    length: int,
-    cell: str = "gru",
-    version: str = "warmup",
-    seed: int = 0,
-    episodes: int = 1000,
-    hidden_size: int = 32,
-    num_layers: int = 2,
-    warmup_steps: int | None = None,
-    warmup_batch_size: int | None = 32,
-    use_previous_reward: bool = True,
-    init: str = "xavier",
-    max_episode_steps: int | None = None,
-    train_mode: str = "histories",
-    loss: str = "squared",
-    double_q: bool = False,
-    max_grad_norm: float | None = None,
-    n_steps: int = 1,
-    exploration_rate: float = 0.2,
-    learning_rate: float = 1e-3,
-    gradient_steps: int = 20,
-    batch_size: int = 32,
-    buffer_size: int = 8192,
-    target_update_interval: int = 20,
-    check_freq: int = 5,
-    stop_when_optimal: bool = False,
-    max_seconds: float | None = None,
-    clock: str = "wall",
-    vaa_interval: int = 20,
-    vaa_measure_interval: int = 200,
-    logdir: str | None = None,
-    save_path: str | None = None,
-    device: str = "cpu",
-    progress_bar: bool = False,
-) -> dict[str, Any]:
-    """Train DRQN on ``TMaze-v0`` of corridor ``length``; report the episodes to the optimal policy (Fig. 13).
-
-    :param version: ``"classic"`` (no warmup), ``"warmup"``, ``"double"`` (double layers, first halves
-        warmed up, §6.3) or ``"double-classic"`` (double layers, no warmup, Appendix G).
-    :param warmup_steps: warmup gradient steps ``S`` (``WarmupConfig`` default if None).
-    :param warmup_batch_size: warmup batch ``n`` (32, the authors' script; None: ``WarmupConfig``'s 200).
-    :param use_previous_reward: feed ``r_{t-1}`` to the Q-network (the authors' input; on by default).
-    :param init: initialisation of the cells (``"xavier"``, the authors', by default; or ``"uniform"``).
-    These defaults, the horizon and ``gradient_steps`` were chosen by the ablation of
-    ``docs/drqn-parity.md``.
-    :param max_episode_steps: horizon H (None: 3L − 1, the authors'; the env's own is the paper's 3L,
-        eq. (D.9); only horizons up to 3L are possible).
-    :param gradient_steps: gradient steps ``I`` after each episode (20; the paper's Algorithm 4 uses 10).
-    :param check_freq: episodes between optimality checks (5; the authors check every 20). The checks
-        do not change training: a finer schedule only measures the first optimal episode more precisely.
-    :param episodes: training episodes at most (after the buffer fill).
-    :param stop_when_optimal: stop at the first optimal check.
-    :param max_seconds: time budget of ``learn`` (None: none), on ``clock`` (``"wall"`` or ``"process"``:
-        the CPU time of this process, for loaded machines).
-    :param logdir: TensorBoard run directory, with the settings as a text table (None: no logging).
-    :param save_path: model zip to write (None: not saved).
-    :param progress_bar: a tqdm bar per stage: buffer fill, warmup, training episodes.
-    :return: ``first_optimal_episode`` (None if never), ``optimal_at_end``, ``held``, ``episodes``,
-        ``fill_episodes``, ``wall_time_s`` and ``cpu_time_s`` (construction to end), ``time_to_optimal_s``
-        and ``cpu_time_to_optimal_s`` (from the start of ``learn``: fill, warmup, training and checks),
-        ``timesteps_to_optimal`` and the settings.
-    """
-    import tmaze_gym  # noqa: F401  (registers TMaze-v0)
-
-    settings = dict(locals())
-    if version not in TMAZE_VERSIONS:
-        raise ValueError(f"version must be one of {', '.join(map(repr, TMAZE_VERSIONS))}; got {version!r}")
-    check_device(device)
-    start, cpu_start = time.perf_counter(), time.process_time()
-    warm: bool | WarmupConfig = False
-    if version in ("warmup", "double"):
-        overrides = {"steps": warmup_steps, "batch_size": warmup_batch_size}
-        warm = WarmupConfig(**{key: value for key, value in overrides.items() if value is not None})
-    horizon = {"max_episode_steps": 3 * length - 1 if max_episode_steps is None else max_episode_steps}
-    model = DRQN(
-        "RecurrentQPolicy",
-        gym.make("TMaze-v0", length=length, **horizon),
-        buffer_size=buffer_size,
-        batch_size=batch_size,
-        gradient_steps=gradient_steps,
-        target_update_interval=target_update_interval,
-        train_mode=train_mode,
-        loss=loss,
-        double_q=double_q,
-        max_grad_norm=max_grad_norm,
-        n_steps=n_steps,
-        exploration_initial_eps=exploration_rate,
-        exploration_final_eps=exploration_rate,
-        learning_rate=learning_rate,
-        warmup=warm,
-        vaa_interval=vaa_interval,
-        vaa_measure_interval=vaa_measure_interval,
-        policy_kwargs=dict(
-            cell=cell,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            double=version.startswith("double"),
-            use_previous_reward=use_previous_reward,
-            init=init,
-        ),
-        seed=seed,
-        device=device,
-    )
-    if logdir is not None:
-        from stable_baselines3.common.logger import configure
-
-        model.set_logger(configure(logdir, ["tensorboard"]))
-        table = "\n".join(f"|{key}|{value}|" for key, value in settings.items())
-        tensorboard_writer(model.logger).add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
-    optimal = TMazeOptimalCallback(gym.make("TMaze-v0", length=length), check_freq, stop_when_optimal)
-    callbacks: list[BaseCallback] = [optimal]
-    if max_seconds is not None:
-        callbacks.append(WallTimeLimit(max_seconds, clock))
-    model.learn(10**12, callback=callbacks, max_episodes=episodes, progress_bar=progress_bar)
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    if save_path is not None:
-        model.save(save_path)
-    held = optimal.held if optimal.first_optimal_episode is not None else None
-    return {
-        **{key: settings[key] for key in ("length", "cell", "version", "seed", "train_mode")},
-        "first_optimal_episode": optimal.first_optimal_episode,
-        "optimal_at_end": is_tmaze_optimal(model, gym.make("TMaze-v0", length=length)),
-        "held": held,
-        "episodes": model.num_train_episodes,
-        "fill_episodes": model.num_fill_episodes,
-        "wall_time_s": wall,
-        "cpu_time_s": cpu,
-        "time_to_optimal_s": optimal.first_optimal_time,
-        "cpu_time_to_optimal_s": optimal.first_optimal_cpu_time,
-        "timesteps_to_optimal": optimal.first_optimal_timesteps,
-        "optimal_checks": [episode for episode, ok in optimal.checks if ok],
-    }

@@ -22,7 +22,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
-from recurrent_q.callbacks import is_tmaze_optimal
+from experiments.tmaze import is_tmaze_optimal
 from recurrent_q.drqn import DRQN
 
 

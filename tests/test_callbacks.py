@@ -12,15 +12,9 @@ from stable_baselines3.common.env_util import make_vec_env
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+from experiments.tmaze import TMazeOptimalCallback, is_tmaze_optimal
 from recurrent_q import callbacks as callbacks_module
-from recurrent_q.callbacks import (
-    TMazeOptimalCallback,
-    WallTimeLimit,
-    WarmupCallback,
-    exploration_rollouts,
-    is_tmaze_optimal,
-    play_greedy,
-)
+from recurrent_q.callbacks import WallTimeLimit, WarmupCallback, exploration_rollouts, play_greedy
 from recurrent_q.drqn import DRQN
 from recurrent_q.multistability import WarmupConfig, WarmupResult
 from tmaze_gym import DOWN, LEFT, OBS_DOWN, OBS_JUNCTION, OBS_UP, RIGHT, UP

@@ -16,8 +16,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+from experiments.tmaze import TMazeOptimalCallback, is_tmaze_optimal
 from recurrent_q.buffers import EpisodeBatch, EpisodeReplayBuffer
-from recurrent_q.callbacks import TMazeOptimalCallback, is_tmaze_optimal
 from recurrent_q.cells import CELL_NAMES
 from recurrent_q.drqn import DRQN
 from recurrent_q.multistability import WarmupConfig
@@ -614,7 +614,7 @@ def test_tensorboard_keys(tmp_path):
 
 
 def test_tmaze_runner_refuses_a_device_it_does_not_have(monkeypatch):
-    from recurrent_q.drqn import run_tmaze_experiment
+    from experiments.tmaze import run_tmaze_experiment
 
     monkeypatch.setattr(th.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="CUDA is not available here"):

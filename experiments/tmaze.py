@@ -1,0 +1,296 @@
+"""The T-Maze experiment (Fig. 13): one run of DRQN on ``TMaze-v0`` from one set of settings
+(:class:`TMazeConfig`, used by ``scripts/train_tmaze.py``, the grids of :mod:`experiments.presets` and the
+benchmarks), and the optimality check that measures the episodes to the optimal policy.
+
+The runner's defaults are those chosen by the ablation of ``docs/drqn-parity.md``: the authors' input
+(the previous reward) and initialisation, their warmup batch of 32 and horizon 3L − 1, 20 gradient steps
+per episode and a check every 5 episodes. The ``DRQN`` class itself keeps the paper's values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import gymnasium as gym
+from stable_baselines3.common.callbacks import BaseCallback
+
+import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+from recurrent_q.callbacks import WallTimeLimit, env_from_training_env, play_greedy, tensorboard_writer
+from recurrent_q.cells import check_device
+from recurrent_q.drqn import DRQN
+from recurrent_q.multistability import WarmupConfig
+
+TMAZE_OPTIMAL_RETURN = 4.0
+"""The return of the optimal policy: +4 for the rewarding goal, reached in ``L + 1`` steps."""
+TMAZE_VERSIONS = ("classic", "warmup", "double", "double-classic")
+
+
+@dataclass
+class TMazeConfig:
+    """The settings of one T-Maze run (every field is a flag of ``scripts/train_tmaze.py``)."""
+
+    length: int = 20
+    """Corridor length L."""
+    cell: Literal["lstm", "gru", "mgu", "brc", "nbrc", "chrono", "mingru", "lru"] = "gru"
+    """Recurrent cell of the Q-network (a name of ``recurrent_q.cells.CELL_NAMES``)."""
+    version: Literal["classic", "warmup", "double", "double-classic"] = "warmup"
+    """classic (no warmup), warmup (§6.1), double (double layers, first halves warmed up, §6.3) or
+    double-classic (double layers, no warmup, Appendix G)."""
+    seed: int = 0
+    """Seed of python, numpy, torch, the env and the exploration draws."""
+    episodes: int = 1000
+    """Training episodes at most (after the buffer is filled by the exploration policy)."""
+    hidden_size: int = 32
+    """Width of each recurrent layer (the paper's §5.3: 256)."""
+    num_layers: int = 2
+    """Number of recurrent layers."""
+    warmup_steps: int | None = None
+    """Warmup gradient steps S (None: WarmupConfig's 100)."""
+    warmup_batch_size: int | None = 32
+    """Warmup batch n (the authors' 32; None: WarmupConfig's 200, the paper's; docs/drqn-parity.md)."""
+    use_previous_reward: bool = True
+    """Feed the previous reward r_{t-1} to the Q-network (the authors' input; docs/drqn-parity.md)."""
+    init: Literal["xavier", "uniform"] = "xavier"
+    """Cell initialisation: xavier (the authors': Xavier input, orthogonal recurrent weights, zero biases)
+    or uniform (PyTorch's)."""
+    max_episode_steps: int | None = None
+    """Horizon H in actions (None: 3L − 1, the authors'; the env's own is the paper's 3L, eq. (D.9))."""
+    train_mode: Literal["histories", "sequences"] = "histories"
+    """histories: Algorithm 4 (loss on the sampled steps); sequences: loss on every step of their episodes."""
+    loss: Literal["squared", "huber"] = "squared"
+    """TD loss: squared (Algorithm 4) or huber."""
+    double_q: bool = False
+    """Double Q-learning targets (off the paper; docs/drqn-parity.md)."""
+    max_grad_norm: float | None = None
+    """Gradient clipping (None: none, as the paper)."""
+    n_steps: int = 1
+    """n-step TD targets (1: the paper's)."""
+    exploration_rate: float = 0.2
+    """ε of the ε-greedy policy (constant, the paper's 0.2)."""
+    learning_rate: float = 1e-3
+    """Adam learning rate α."""
+    gradient_steps: int = 20
+    """Gradient steps I after each episode (the paper's Algorithm 4: 10; docs/drqn-parity.md)."""
+    batch_size: int = 32
+    """Transitions B per gradient step."""
+    buffer_size: int = 8192
+    """Replay capacity N in transitions."""
+    target_update_interval: int = 20
+    """Gradient steps C between copies of the target network."""
+    check_freq: int = 5
+    """Episodes between optimality checks (the authors: 20); the checks do not change training."""
+    stop_when_optimal: bool = False
+    """Stop at the first check where the greedy policy is optimal."""
+    max_seconds: float | None = None
+    """Time budget of training (None: none), on ``clock``."""
+    clock: Literal["wall", "process"] = "wall"
+    """wall, or process (the CPU time of this process, for loaded machines)."""
+    vaa_interval: int = 20
+    """Episodes between train/vaa estimates (M = 200; 0: never)."""
+    vaa_measure_interval: int = 200
+    """Episodes between train/vaa_measure estimates (M = 10 000; 0: never)."""
+    logdir: str | None = None
+    """TensorBoard run directory, with the settings as a text table (None: no logging)."""
+    save_path: str | None = None
+    """Model zip to write at the end (None: not saved)."""
+    device: str = "cpu"
+    """Torch device: cpu, cuda, cuda:1, ..."""
+    progress_bar: bool = False
+    """A tqdm bar per stage: buffer fill, warmup, training episodes."""
+
+    def __post_init__(self) -> None:
+        if self.version not in TMAZE_VERSIONS:
+            raise ValueError(
+                f"version must be one of {', '.join(map(repr, TMAZE_VERSIONS))}; got {self.version!r}"
+            )
+
+
+def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) -> dict[str, Any]:
+    """Train DRQN on ``TMaze-v0`` of corridor ``length``; report the episodes to the optimal policy (Fig. 13).
+
+    :param config: the settings (:class:`TMazeConfig`); keyword arguments set or override its fields
+        (``run_tmaze_experiment(length=50, seed=1)``).
+    :return: ``first_optimal_episode`` (None if never), ``optimal_at_end``, ``held``, ``episodes``,
+        ``fill_episodes``, ``wall_time_s`` and ``cpu_time_s`` (construction to end), ``time_to_optimal_s``
+        and ``cpu_time_to_optimal_s`` (from the start of ``learn``: fill, warmup, training and checks),
+        ``timesteps_to_optimal``, ``optimal_checks`` and the run's labels.
+    """
+    c = dataclasses.replace(config, **settings) if config is not None else TMazeConfig(**settings)
+    check_device(c.device)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    warm: bool | WarmupConfig = False
+    if c.version in ("warmup", "double"):
+        overrides = {"steps": c.warmup_steps, "batch_size": c.warmup_batch_size}
+        warm = WarmupConfig(**{key: value for key, value in overrides.items() if value is not None})
+    horizon = 3 * c.length - 1 if c.max_episode_steps is None else c.max_episode_steps
+    model = DRQN(
+        "RecurrentQPolicy",
+        gym.make("TMaze-v0", length=c.length, max_episode_steps=horizon),
+        buffer_size=c.buffer_size,
+        batch_size=c.batch_size,
+        gradient_steps=c.gradient_steps,
+        target_update_interval=c.target_update_interval,
+        train_mode=c.train_mode,
+        loss=c.loss,
+        double_q=c.double_q,
+        max_grad_norm=c.max_grad_norm,
+        n_steps=c.n_steps,
+        exploration_initial_eps=c.exploration_rate,
+        exploration_final_eps=c.exploration_rate,
+        learning_rate=c.learning_rate,
+        warmup=warm,
+        vaa_interval=c.vaa_interval,
+        vaa_measure_interval=c.vaa_measure_interval,
+        policy_kwargs=dict(
+            cell=c.cell,
+            hidden_size=c.hidden_size,
+            num_layers=c.num_layers,
+            double=c.version.startswith("double"),
+            use_previous_reward=c.use_previous_reward,
+            init=c.init,
+        ),
+        seed=c.seed,
+        device=c.device,
+    )
+    if c.logdir is not None:
+        from stable_baselines3.common.logger import configure
+
+        model.set_logger(configure(c.logdir, ["tensorboard"]))
+        table = "\n".join(f"|{key}|{value}|" for key, value in dataclasses.asdict(c).items())
+        tensorboard_writer(model.logger).add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
+    optimal = TMazeOptimalCallback(gym.make("TMaze-v0", length=c.length), c.check_freq, c.stop_when_optimal)
+    callbacks: list[BaseCallback] = [optimal]
+    if c.max_seconds is not None:
+        callbacks.append(WallTimeLimit(c.max_seconds, c.clock))
+    model.learn(10**12, callback=callbacks, max_episodes=c.episodes, progress_bar=c.progress_bar)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    if c.save_path is not None:
+        model.save(c.save_path)
+    held = optimal.held if optimal.first_optimal_episode is not None else None
+    return {
+        "length": c.length,
+        "cell": c.cell,
+        "version": c.version,
+        "seed": c.seed,
+        "train_mode": c.train_mode,
+        "first_optimal_episode": optimal.first_optimal_episode,
+        "optimal_at_end": is_tmaze_optimal(model, gym.make("TMaze-v0", length=c.length)),
+        "held": held,
+        "episodes": model.num_train_episodes,
+        "fill_episodes": model.num_fill_episodes,
+        "wall_time_s": wall,
+        "cpu_time_s": cpu,
+        "time_to_optimal_s": optimal.first_optimal_time,
+        "cpu_time_to_optimal_s": optimal.first_optimal_cpu_time,
+        "timesteps_to_optimal": optimal.first_optimal_timesteps,
+        "optimal_checks": [episode for episode, ok in optimal.checks if ok],
+    }
+
+
+def is_tmaze_optimal(model: Any, env: gym.Env) -> bool:
+    """docs/specification.md §6: the greedy policy earns 4 in exactly ``L + 1`` steps in both layouts.
+
+    Each rollout stops after ``L + 1`` steps: a policy that has not arrived by then is not optimal.
+    """
+    length = env.unwrapped.length
+    for layout in ("up", "down"):
+        total, steps = play_greedy(model, env, layout, max_steps=length + 1)
+        if total != TMAZE_OPTIMAL_RETURN or steps != length + 1:
+            return False
+    return True
+
+
+class TMazeOptimalCallback(BaseCallback):
+    """Episodes to optimal policy (Fig. 13): every ``check_freq`` episodes, is the greedy policy optimal?
+
+    Logs ``eval/optimal`` (0/1) and, once reached, ``eval/first_optimal_episode``. With DRQN the
+    check runs before training episode ``e`` (the policy after ``e`` episodes, the buffer fill not
+    counted); with other algorithms (e.g. RecurrentPPO) ``e`` counts the finished training episodes.
+
+    :param eval_env: a ``TMaze-v0`` env (a fresh copy of the training env if None).
+    :param check_freq: episodes between checks (20, the authors' schedule).
+    :param stop_when_optimal: stop training at the first optimal check.
+    :param verbose: 1 prints each optimal check.
+    """
+
+    def __init__(
+        self,
+        eval_env: gym.Env | None = None,
+        check_freq: int = 20,
+        stop_when_optimal: bool = False,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        if not isinstance(check_freq, int) or check_freq < 1:
+            raise ValueError(f"check_freq must be a positive integer; got {check_freq!r}")
+        self.eval_env = eval_env
+        self.check_freq = check_freq
+        self.stop_when_optimal = stop_when_optimal
+        self.first_optimal_episode: int | None = None
+        self.first_optimal_time: float | None = None  # seconds since the start of training
+        self.first_optimal_timesteps: int | None = None  # env steps of the model at that check
+        self.first_optimal_cpu_time: float | None = None  # CPU seconds of this process since the start
+        self.held = True  # optimal at every check after the first optimal one
+        self.checks: list[tuple[int, bool]] = []
+        self._episodes = 0
+        self._start = self._cpu_start = 0.0
+
+    def _init_callback(self) -> None:
+        if self.eval_env is None:
+            self.eval_env = env_from_training_env(self.model)
+        self._is_drqn = hasattr(self.model, "num_train_episodes")
+
+    def _on_training_start(self) -> None:
+        self._start = time.perf_counter()
+        self._cpu_start = time.process_time()
+
+    def check(self, episode: int) -> bool:
+        """Run the check for the policy after ``episode`` training episodes, log it and return it."""
+        optimal = is_tmaze_optimal(self.model, self.eval_env)
+        self.checks.append((episode, optimal))
+        self.logger.record("eval/optimal", float(optimal))
+        if optimal and self.first_optimal_episode is None:
+            self.first_optimal_episode = episode
+            self.first_optimal_time = time.perf_counter() - self._start
+            self.first_optimal_timesteps = self.model.num_timesteps
+            self.first_optimal_cpu_time = time.process_time() - self._cpu_start
+            if self.verbose:
+                print(f"optimal policy after {episode} episodes ({self.first_optimal_time:.1f} s)")
+        elif not optimal and self.first_optimal_episode is not None:
+            self.held = False
+        if self.first_optimal_episode is not None:
+            self.logger.record("eval/first_optimal_episode", self.first_optimal_episode)
+        return optimal
+
+    def _due(self, episode: int) -> bool:
+        return episode % self.check_freq == 0 and (not self.checks or self.checks[-1][0] != episode)
+
+    def _on_rollout_start(self) -> None:
+        if self._is_drqn and self._due(self.model.num_train_episodes):
+            self.check(self.model.num_train_episodes)
+
+    def _on_step(self) -> bool:
+        if not self._is_drqn:
+            for done in self.locals.get("dones", ()):
+                if done:
+                    self._episodes += 1
+                    if self._due(self._episodes):
+                        self.check(self._episodes)
+        return not (self.stop_when_optimal and self.first_optimal_episode is not None)
+
+    def _on_training_end(self) -> None:
+        episode = self.model.num_train_episodes if self._is_drqn else self._episodes
+        if self._due(episode):
+            self.check(episode)
+
+
+__all__ = [
+    "TMAZE_OPTIMAL_RETURN",
+    "TMazeConfig",
+    "TMazeOptimalCallback",
+    "is_tmaze_optimal",
+    "run_tmaze_experiment",
+]

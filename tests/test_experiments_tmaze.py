@@ -1,0 +1,56 @@
+"""experiments.tmaze: one TMazeConfig for the runner, the command line and the grids."""
+
+from __future__ import annotations
+
+import json
+import sys
+import typing
+from pathlib import Path
+
+import pytest
+
+from experiments import presets
+from experiments.tmaze import TMazeConfig, run_tmaze_experiment
+from recurrent_q.cells import CELL_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(length=3, episodes=4, buffer_size=128, warmup_steps=2, vaa_interval=0, vaa_measure_interval=0)
+
+
+def test_the_config_offers_every_cell_and_checks_the_version():
+    assert typing.get_args(typing.get_type_hints(TMazeConfig)["cell"]) == CELL_NAMES
+    with pytest.raises(ValueError, match="version must be one of 'classic', 'warmup'"):
+        TMazeConfig(version="hot")
+
+
+def test_every_tmaze_grid_run_is_a_valid_config():
+    for preset in presets.PRESETS:
+        for run in presets.build_grid("tmaze", preset):
+            TMazeConfig(**run.config)  # unknown or misspelt settings would raise here
+
+
+def test_a_config_and_keyword_overrides_give_the_same_run():
+    first = run_tmaze_experiment(TMazeConfig(**TINY), seed=1)
+    second = run_tmaze_experiment(**TINY, seed=1)
+    keys = ("first_optimal_episode", "episodes", "fill_episodes", "optimal_checks", "seed")
+    assert {k: first[k] for k in keys} == {k: second[k] for k in keys} and first["seed"] == 1
+
+
+def test_train_tmaze_script_writes_the_run_directory(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import train_tmaze
+    finally:
+        sys.path.pop(0)
+    flags = [f"--{key.replace('_', '-')}={value}" for key, value in TINY.items()]
+    result = train_tmaze.main(
+        [*flags, "--version", "classic", "--runs-dir", str(tmp_path), "--no-progress-bar"]
+    )
+    (run_dir,) = tmp_path.iterdir()
+    assert run_dir.name.startswith("TMaze-v0__drqn-gru-classic-L3__0__")
+    assert (run_dir / "model.zip").is_file() and any(run_dir.glob("events.out.tfevents*"))
+    saved = json.loads((run_dir / "result.json").read_text())
+    assert saved["episodes"] == result["episodes"] == 4 and saved["args"]["version"] == "classic"
+    assert "TMaze-v0 L=3 gru classic seed=0: optimal policy" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        train_tmaze.main(["--version", "hot"])
