@@ -285,6 +285,36 @@ def _layer_lr(cfg: WarmupConfig, hidden_size: int) -> float:
     return cfg.lr if cfg.reference_width is None else cfg.lr * cfg.reference_width / hidden_size
 
 
+def _layer_vaa_stars(
+    stack: RecurrentStack, x0: Tensor, m: int, cfg: WarmupConfig, s: int, generator: torch.Generator | None
+) -> Tensor:
+    """Lines 5-7 of Algorithm 3: for every layer, its own ``u ~ N(0, 1)`` held for ``M = m`` steps of that
+    layer alone from its part of the states ``x0[L, n, S]``, then its VAA* (eq. (7)); ``[L]``, differentiable."""
+    ref = next(stack.parameters())
+    v = []
+    for i, layer in enumerate(stack.layers):
+        warm = layer.warm_layer
+        u = torch.randn(1, warm.input_size, generator=generator).to(device=ref.device, dtype=ref.dtype)
+        final = warm.iterate(u.expand(x0.shape[1], -1), layer.warm_state(x0[i]), m)
+        if not torch.isfinite(final).all():
+            raise FloatingPointError(
+                f"warmup step {s}: the states of layer {i} became non-finite in the stabilisation "
+                f"(M = {m} steps, from finite states, with finite parameters: the cell's recurrence "
+                "diverges under a constant input)"
+            )
+        v.append(vaa_star(final, cfg.eps))
+    return torch.stack(v)
+
+
+def _log_step(writer: Any, result: WarmupResult, s: int) -> None:
+    """TensorBoard scalars of warmup step ``s`` (the last entries of ``result``)."""
+    writer.add_scalar("warmup/loss", result.loss[-1], s)
+    writer.add_scalar("warmup/vaa_star", sum(result.vaa_star[-1]) / len(result.vaa_star[-1]), s)
+    writer.add_scalar("warmup/stabilisation", result.stabilisation[-1], s)
+    for i, value in enumerate(result.vaa_star[-1]):
+        writer.add_scalar(f"warmup/vaa_star_layer{i}", value, s)
+
+
 def warmup(
     model: nn.Module,
     sequences: Tensor,
@@ -323,7 +353,6 @@ def warmup(
         )
     if generator is None and cfg.seed is not None:
         generator = torch.Generator().manual_seed(cfg.seed)
-    ref = next(stack.parameters())
     groups = [
         {"params": layer.warm_parameters(), "lr": _layer_lr(cfg, layer.warm_layer.hidden_size)}
         for layer in stack.layers
@@ -339,8 +368,8 @@ def warmup(
         steps = tqdm(steps, desc="warmup")
     try:
         for s in steps:
-            index = torch.randperm(sequences.shape[0], generator=generator)[:n]
-            x0 = _random_hidden_states(stack, sequences, lengths, index, generator)  # Algorithm 2, with grad
+            index = torch.randperm(sequences.shape[0], generator=generator)[:n]  # line 2
+            x0 = _random_hidden_states(stack, sequences, lengths, index, generator)  # line 3, with grad
             if not torch.isfinite(x0).all():
                 layer = int((~torch.isfinite(x0)).flatten(1).any(1).nonzero()[0])
                 raise FloatingPointError(
@@ -348,29 +377,15 @@ def warmup(
                     "became non-finite, from finite inputs and parameters (the cell's recurrence diverges)"
                 )
             m_max = min(cfg.max_stabilisation, 1 + cfg.c * s)
-            m = int(torch.randint(1, m_max + 1, (1,), generator=generator))
-            v = []
-            for i, layer in enumerate(stack.layers):
-                warm = layer.warm_layer
-                u = torch.randn(1, warm.input_size, generator=generator).to(
-                    device=ref.device, dtype=ref.dtype
-                )
-                final = warm.iterate(u.expand(n, -1), layer.warm_state(x0[i]), m)
-                if not torch.isfinite(final).all():
-                    raise FloatingPointError(
-                        f"warmup step {s}: the states of layer {i} became non-finite in the stabilisation "
-                        f"(M = {m} steps, from finite states, with finite parameters: the cell's recurrence "
-                        "diverges under a constant input)"
-                    )
-                v.append(vaa_star(final, cfg.eps))
-            v = torch.stack(v)
-            loss = ((v - cfg.k) ** 2).mean()  # eq. (9)
+            m = int(torch.randint(1, m_max + 1, (1,), generator=generator))  # line 4
+            v = _layer_vaa_stars(stack, x0, m, cfg, s, generator)  # lines 5-7
+            loss = ((v - cfg.k) ** 2).mean()  # line 8, eq. (9)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"warmup step {s}: the loss of eq. (9) is non-finite (M = {m})")
-            grads = torch.autograd.grad(loss, params, allow_unused=True)  # BPTT over M steps and the prefix
+            grads = torch.autograd.grad(loss, params, allow_unused=True)  # line 9: BPTT over M and the prefix
             for p, g in zip(params, grads, strict=True):
                 p.grad = g
-            optimiser.step()
+            optimiser.step()  # line 10
             bad = _non_finite_parameter(model)
             if bad is not None:
                 rates = ", ".join(f"{group['lr']:.3g}" for group in optimiser.param_groups)
@@ -382,11 +397,7 @@ def warmup(
             result.loss.append(float(loss.detach()))
             result.stabilisation.append(m)
             if writer is not None:
-                writer.add_scalar("warmup/loss", result.loss[-1], s)
-                writer.add_scalar("warmup/vaa_star", float(v.detach().mean()), s)
-                writer.add_scalar("warmup/stabilisation", m, s)
-                for i, value in enumerate(result.vaa_star[-1]):
-                    writer.add_scalar(f"warmup/vaa_star_layer{i}", value, s)
+                _log_step(writer, result, s)
             if progress:
                 steps.set_postfix(
                     loss=f"{result.loss[-1]:.4f}", vaa_star=f"{float(v.detach().mean()):.3f}", M=m
