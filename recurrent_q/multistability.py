@@ -289,7 +289,7 @@ def _layer_vaa_stars(
     stack: RecurrentStack, x0: Tensor, m: int, cfg: WarmupConfig, s: int, generator: torch.Generator | None
 ) -> Tensor:
     """Lines 5-7 of Algorithm 3: for every layer, its own ``u ~ N(0, 1)`` held for ``M = m`` steps of that
-    layer alone from its part of the states ``x0[L, n, S]``, then its VAA* (eq. (7)): ``[L]``, with gradient."""
+    layer alone from its part of the states ``x0[L, n, S]``, then its VAA* (eq. (7)): ``[L]``, with grad."""
     ref = next(stack.parameters())
     v = []
     for i, layer in enumerate(stack.layers):
