@@ -249,6 +249,7 @@ class _GRUSteps(torch.autograd.Function):
         gi, weight_t = gi[order], weight_hh.t()
         out = torch.zeros(batch, steps, hidden, dtype=h0.dtype)  # rows in `order`
         h, saved = h0[order], []
+        save = any(ctx.needs_input_grad[:4])  # no gradient wanted (VAA estimates): keep nothing
         for t in range(steps):
             a = active[t]
             h_a = h[:a]
@@ -260,7 +261,8 @@ class _GRUSteps(torch.autograd.Function):
             h_new = torch.lerp(n, h_a, z)  # eq. (A.12): (1 - z) n + z h
             out[:a, t] = h_new
             h = h_new if a == batch else torch.cat([h_new, h[a:]])
-            saved.append((h_a, r, z, n, hn))
+            if save:
+                saved.append((h_a, r, z, n, hn))
         inverse = torch.argsort(order)
         ctx.saved, ctx.active, ctx.order, ctx.inverse = saved, active, order, inverse
         ctx.constant = constant
