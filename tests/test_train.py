@@ -167,6 +167,7 @@ def test_resume_continues_from_the_saved_epoch(tmp_path):
     assert checkpoint["epoch"] == 2
     checkpoint["history"]["train_loss"][1] = 123.0  # marks the history that must be carried on
     torch.save(checkpoint, tmp_path / "checkpoint.pt")
+    time.sleep(1.1)  # event files are read in the order of their names, which begin with their second
     resumed = train(config(epochs=3, logdir=str(tmp_path), resume=True))
     assert resumed.history["epoch"] == [0, 1, 2, 3] and resumed.history["train_loss"][1] == 123.0
     assert resumed.history["train_loss"][2:] == pytest.approx(straight.history["train_loss"][2:], rel=1e-6)
