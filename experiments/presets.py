@@ -35,6 +35,14 @@ class Run:
 EXPERIMENTS = ("copy", "denoising", "tmaze", "vaa-vs-loss", "psmnist", "plsmnist")
 PRESETS = ("small", "paper", "smoke")
 WARMED_CELLS = ("lstm", "gru", "mgu", "chrono")
+BISTABLE_CELLS = ("brc", "nbrc")
+
+
+def _cell_versions(cells: Iterable[str], versions: Iterable[str], bistable: Iterable[str] = ()):
+    """(cell, version) pairs: every version of each warmable cell, ``classic`` of bistable cells."""
+    return [(c, v) for c in cells for v in versions] + [(c, "classic") for c in bistable]
+
+
 # The `small` preset's data, VAA and warmup budget (2 CPU cores): 3,200 training sequences (+ 800 for
 # validation), the VAA per epoch with M = 1,000 and I = 2, and a warmup of S = 50 steps (the paper's
 # 100 halved: VAA* is near its target k after ~20 steps of the curriculum).
@@ -45,144 +53,163 @@ SMALL_DATA = {
     "vaa_iterations": 2,
     "warmup": {"steps": 50},
 }
-BISTABLE_CELLS = ("brc", "nbrc")
+PAPER_PAIRS = _cell_versions(WARMED_CELLS, ("classic", "warmup", "double"), BISTABLE_CELLS)
+SMOKE = {"num_train": 64, "num_test": 64, "epochs": 1, "layers": 1, "width": 8, "vaa_steps": 20}
+SMOKE_PAIRS = [("gru", "classic"), ("gru", "warmup")]
 
-
-def _cell_versions(cells: Iterable[str], versions: Iterable[str], bistable: Iterable[str] = ()):
-    """(cell, version) pairs: every version of each warmable cell, ``classic`` of bistable cells."""
-    pairs = [(c, v) for c in cells for v in versions]
-    return pairs + [(c, "classic") for c in bistable]
-
-
-def _supervised_grid(
-    experiment: str,
-    sizes: list[dict[str, Any]],
-    pairs: list[tuple[str, str]],
-    seeds: int,
-    common: dict[str, Any],
-) -> list[Run]:
-    runs = []
-    for size, (cell, version), seed in itertools.product(sizes, pairs, range(seeds)):
-        labels = tuple(size.items()) + (("cell", cell), ("version", version))
-        config = {**common, **size, "cell": cell, "version": version, "seed": seed}
-        runs.append(Run(experiment, "supervised", labels, seed, config))
-    return runs
+GRIDS: dict[str, dict[str, dict[str, Any]]] = {
+    # Each grid: `sizes` (task sizes; `length` for the T-Maze), (cell, version) `pairs`, `seeds`, and the
+    # settings every run shares (`common`). Supervised runs take supervised.train.SupervisedConfig's
+    # fields, T-Maze runs experiments.tmaze.TMazeConfig's.
+    "copy": {
+        "paper": dict(
+            sizes=[{"T": 50}, {"T": 300}, {"T": 600}],
+            pairs=PAPER_PAIRS,
+            seeds=3,
+            common={"task": "copy", "layers": 1, "width": 128, "epochs": 50},
+        ),
+        "small": dict(
+            sizes=[{"T": 50}],
+            pairs=_cell_versions(("gru", "lstm", "mgu", "chrono"), ("classic", "warmup"))
+            + [("gru", "double"), ("nbrc", "classic")],
+            seeds=3,
+            common={"task": "copy", "layers": 1, "width": 128, "epochs": 10, **SMALL_DATA},
+        ),
+        "smoke": dict(
+            sizes=[{"T": 10}],
+            pairs=SMOKE_PAIRS,
+            seeds=1,
+            common={**SMOKE, "task": "copy", "warmup": {"steps": 5}},
+        ),
+    },
+    "denoising": {
+        "paper": dict(
+            sizes=[{"T": 200, "N": 5}, {"T": 200, "N": 100}],
+            pairs=PAPER_PAIRS,
+            seeds=3,
+            common={"task": "denoising", "layers": 2, "width": 256, "epochs": 50},
+        ),
+        "small": dict(
+            sizes=[{"T": 60, "N": 30}],
+            pairs=_cell_versions(("gru",), ("classic", "warmup", "double"), ("nbrc",)),
+            seeds=2,
+            common={
+                "task": "denoising",
+                "layers": 2,
+                "width": 64,
+                "epochs": 15,
+                **SMALL_DATA,
+                "num_train": 8000,
+            },
+        ),
+        "smoke": dict(
+            sizes=[{"T": 20, "N": 5}],
+            pairs=SMOKE_PAIRS,
+            seeds=1,
+            common={**SMOKE, "task": "denoising", "warmup": {"steps": 5}},
+        ),
+    },
+    "vaa-vs-loss": {
+        "paper": dict(
+            sizes=[{"T": 50}],
+            pairs=[(c, "classic") for c in ("lstm", "chrono", "gru", "mgu", "brc", "nbrc")],
+            seeds=5,
+            common={"task": "copy", "layers": 1, "width": 128, "epochs": 50},
+        ),
+        "small": dict(
+            sizes=[{"T": 50}],
+            pairs=[(c, "classic") for c in ("lstm", "chrono", "gru", "mgu", "brc", "nbrc")],
+            seeds=3,
+            common={"task": "copy", "layers": 1, "width": 128, "epochs": 15, **SMALL_DATA},
+        ),
+        "smoke": dict(
+            sizes=[{"T": 10}],
+            pairs=SMOKE_PAIRS,
+            seeds=1,
+            common={**SMOKE, "task": "copy", "warmup": {"steps": 5}},
+        ),
+    },
+    "psmnist": {
+        "paper": dict(
+            sizes=[{}],
+            pairs=PAPER_PAIRS,
+            seeds=3,
+            common={"task": "psmnist", "layers": 2, "width": 256, "epochs": 70},
+        ),
+        "small": dict(
+            sizes=[{}],
+            pairs=_cell_versions(("gru",), ("classic", "warmup", "double")),
+            seeds=2,
+            common={"task": "psmnist", "layers": 2, "width": 64, "epochs": 5, "vaa_iterations": 0},
+        ),
+        "smoke": dict(
+            sizes=[{}],
+            pairs=SMOKE_PAIRS,
+            seeds=1,
+            common={**SMOKE, "task": "psmnist", "warmup": {"steps": 5}},
+        ),
+    },
+    "plsmnist": {
+        "paper": dict(
+            sizes=[{"N": 72}, {"N": 472}],
+            pairs=PAPER_PAIRS,
+            seeds=3,
+            common={"task": "plsmnist", "layers": 2, "width": 256, "epochs": 70},
+        ),
+        "small": dict(
+            sizes=[{"N": 72}],
+            pairs=_cell_versions(("gru",), ("classic", "warmup", "double")),
+            seeds=2,
+            common={"task": "plsmnist", "layers": 2, "width": 64, "epochs": 5, "vaa_iterations": 0},
+        ),
+        "smoke": dict(
+            sizes=[{"N": 2}],
+            pairs=SMOKE_PAIRS,
+            seeds=1,
+            common={**SMOKE, "task": "plsmnist", "warmup": {"steps": 5}},
+        ),
+    },
+    # Fig. 13: episodes to the optimal policy
+    "tmaze": {
+        "paper": dict(
+            sizes=[{"length": n} for n in (20, 100, 200)],
+            pairs=_cell_versions(WARMED_CELLS, ("classic", "warmup"), BISTABLE_CELLS),
+            seeds=5,
+            common={"hidden_size": 256, "episodes": 2000},
+        ),
+        # the paper's lengths with the library's defaults (GRU 2 x 32), as scripts/train_tmaze.py runs them,
+        # 600 training episodes at most
+        "small": dict(
+            sizes=[{"length": n} for n in (50, 100, 200)],
+            pairs=[("gru", "classic"), ("gru", "warmup")],
+            seeds=5,
+            common={"episodes": 600, "stop_when_optimal": True, "vaa_measure_interval": 0},
+        ),
+        "smoke": dict(
+            sizes=[{"length": 3}],
+            pairs=[("gru", "classic"), ("gru", "warmup")],
+            seeds=1,
+            common={"episodes": 20, "warmup_steps": 5, "buffer_size": 256, "vaa_measure_interval": 0},
+        ),
+    },
+}
+KINDS = {"tmaze": "tmaze"}
+"""The trainer of each experiment (``supervised`` when not listed)."""
 
 
 def build_grid(experiment: str, preset: str) -> list[Run]:
-    """The runs of ``experiment`` at ``preset`` scale."""
+    """The runs of ``experiment`` at ``preset`` scale: every (size, cell, version, seed) of its grid in
+    :data:`GRIDS`. A run's labels are its size, cell and version; its config, the grid's common settings,
+    the size, the cell, the version and the seed."""
     if experiment not in EXPERIMENTS:
         raise ValueError(f"experiment must be one of {', '.join(EXPERIMENTS)}; got {experiment!r}")
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
-    paper = preset == "paper"
-    if preset == "smoke":
-        common = {"num_train": 64, "num_test": 64, "epochs": 1, "layers": 1, "width": 8, "vaa_steps": 20}
-        if experiment == "tmaze":
-            return [
-                Run(
-                    experiment,
-                    "tmaze",
-                    (("length", 3), ("cell", "gru"), ("version", v)),
-                    0,
-                    {
-                        "length": 3,
-                        "cell": "gru",
-                        "version": v,
-                        "episodes": 20,
-                        "seed": 0,
-                        "warmup_steps": 5,
-                        "buffer_size": 256,
-                        "vaa_measure_interval": 0,
-                    },
-                )
-                for v in ("classic", "warmup")
-            ]
-        task = {
-            "copy": "copy",
-            "vaa-vs-loss": "copy",
-            "denoising": "denoising",
-            "psmnist": "psmnist",
-            "plsmnist": "plsmnist",
-        }[experiment]
-        size = {"copy": {"T": 10}, "denoising": {"T": 20, "N": 5}, "psmnist": {}, "plsmnist": {"N": 2}}[task]
-        return _supervised_grid(
-            experiment,
-            [size],
-            [("gru", "classic"), ("gru", "warmup")],
-            1,
-            {**common, "task": task, "warmup": {"steps": 5}},
-        )
-
-    if experiment == "copy":
-        pairs = _cell_versions(WARMED_CELLS, ("classic", "warmup", "double"), BISTABLE_CELLS)
-        if paper:
-            sizes = [{"T": t} for t in (50, 300, 600)]
-            common = {"task": "copy", "layers": 1, "width": 128, "epochs": 50}
-            return _supervised_grid(experiment, sizes, pairs, 3, common)
-        pairs = _cell_versions(("gru", "lstm", "mgu", "chrono"), ("classic", "warmup")) + [
-            ("gru", "double"),
-            ("nbrc", "classic"),
-        ]
-        common = {"task": "copy", "layers": 1, "width": 128, "epochs": 10, **SMALL_DATA}
-        return _supervised_grid(experiment, [{"T": 50}], pairs, 3, common)
-    if experiment == "denoising":
-        pairs = _cell_versions(WARMED_CELLS, ("classic", "warmup", "double"), BISTABLE_CELLS)
-        if paper:
-            sizes = [{"T": 200, "N": n} for n in (5, 100)]
-            common = {"task": "denoising", "layers": 2, "width": 256, "epochs": 50}
-            return _supervised_grid(experiment, sizes, pairs, 3, common)
-        pairs = _cell_versions(("gru",), ("classic", "warmup", "double"), ("nbrc",))
-        common = {
-            "task": "denoising",
-            "layers": 2,
-            "width": 64,
-            "epochs": 15,
-            **SMALL_DATA,
-            "num_train": 8000,
-        }
-        return _supervised_grid(experiment, [{"T": 60, "N": 30}], pairs, 2, common)
-    if experiment == "vaa-vs-loss":
-        pairs = [(c, "classic") for c in ("lstm", "chrono", "gru", "mgu", "brc", "nbrc")]
-        if paper:
-            common = {"task": "copy", "layers": 1, "width": 128, "epochs": 50}
-            return _supervised_grid(experiment, [{"T": 50}], pairs, 5, common)
-        common = {"task": "copy", "layers": 1, "width": 128, "epochs": 15, **SMALL_DATA}
-        return _supervised_grid(experiment, [{"T": 50}], pairs, 3, common)
-    if experiment in ("psmnist", "plsmnist"):
-        pairs = _cell_versions(WARMED_CELLS, ("classic", "warmup", "double"), BISTABLE_CELLS)
-        sizes = [{}] if experiment == "psmnist" else [{"N": n} for n in (72, 472)]
-        if paper:
-            common = {"task": experiment, "layers": 2, "width": 256, "epochs": 70}
-            return _supervised_grid(experiment, sizes, pairs, 3, common)
-        pairs = _cell_versions(("gru",), ("classic", "warmup", "double"))
-        sizes = [{}] if experiment == "psmnist" else [{"N": 72}]
-        common = {"task": experiment, "layers": 2, "width": 64, "epochs": 5, "vaa_iterations": 0}
-        return _supervised_grid(experiment, sizes, pairs, 2, common)
-    # tmaze, Fig. 13: episodes to the optimal policy
-    if paper:
-        pairs = _cell_versions(WARMED_CELLS, ("classic", "warmup"), BISTABLE_CELLS)
-        lengths, seeds, extra = (20, 100, 200), 5, {"hidden_size": 256, "episodes": 2000}
-    else:  # the paper's lengths with the library's defaults (GRU 2 × 32), as scripts/train_tmaze.py runs them
-        pairs = _cell_versions(("gru",), ("classic", "warmup"))
-        lengths, seeds, extra = (50, 100, 200), 5, {"stop_when_optimal": True, "vaa_measure_interval": 0}
-    budget = {50: 600, 100: 600, 200: 600}  # training episodes at most (small preset)
-    seeds_at: dict[int, int] = {}
-    return [
-        Run(
-            experiment,
-            "tmaze",
-            (("length", length), ("cell", cell), ("version", version)),
-            seed,
-            {
-                "length": length,
-                "cell": cell,
-                "version": version,
-                "seed": seed,
-                **({} if paper else {"episodes": budget[length]}),
-                **extra,
-            },
-        )
-        for length, (cell, version) in itertools.product(lengths, pairs)
-        for seed in range(seeds_at.get(length, seeds))
-    ]
+    grid = GRIDS[experiment][preset]
+    kind = KINDS.get(experiment, "supervised")
+    runs = []
+    for size, (cell, version), seed in itertools.product(grid["sizes"], grid["pairs"], range(grid["seeds"])):
+        labels = tuple(size.items()) + (("cell", cell), ("version", version))
+        config = {**grid["common"], **size, "cell": cell, "version": version, "seed": seed}
+        runs.append(Run(experiment, kind, labels, seed, config))
+    return runs
