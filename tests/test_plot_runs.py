@@ -33,13 +33,15 @@ def test_a_grid_root_without_event_files_is_plotted_from_metrics(tmp_path, monke
         )
         write_run(tmp_path, f"T=50__cell=gru__version=classic__seed={seed}", [1.0, 0.9], [0.1, 0.1])
     drawn = []
-    real_plot = plot_runs.plt.Axes.plot
+    import matplotlib.axes
+
+    real_plot = matplotlib.axes.Axes.plot
 
     def spy(axis, xs, ys, *args, **kwargs):
         drawn.append((kwargs.get("label"), list(xs), list(ys)))
         return real_plot(axis, xs, ys, *args, **kwargs)
 
-    monkeypatch.setattr(plot_runs.plt.Axes, "plot", spy)
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", spy)
     output = tmp_path / "curves.png"
     plot_runs.main([str(tmp_path), "--output", str(output)])
     assert output.stat().st_size > 10_000
