@@ -29,9 +29,16 @@ AVAILABLE = numba is not None
 ENABLED = AVAILABLE
 """Whether ``GRULayer`` uses these kernels on the CPU (set False to compare with ``nn.GRU``)."""
 MAX_WORK = 4096
-"""Largest ``rows × hidden units`` run by the all-compiled loop (128 rows at 32 units). Past it, the time loop
-runs in Python over PyTorch's (multi-threaded) matrix products and elementwise kernels
-(:class:`_GRUSteps`): at 2 × 256 the compiled loop was 1.7-3.3× slower than ``nn.GRU``."""
+"""Largest ``rows × hidden units`` run here for layers of at most 64 units (128 rows at 32 units: the T-Maze
+agent); wider layers are run here up to ``MAX_WORK // 2``. Past that ``nn.GRU``'s kernels are faster
+(``benchmarks/bench_gru_kernels.py``; at 2 × 256 this kernel was 1.5-3.3× slower, and a loop stepped in
+Python over PyTorch's products, tried too, 1.2-1.5× slower than ``nn.GRU``)."""
+
+
+def fits(rows: int, hidden: int) -> bool:
+    """Whether ``rows`` rows of a ``hidden``-unit layer are run by this kernel (see ``MAX_WORK``)."""
+    return rows * hidden <= (MAX_WORK if hidden <= 64 else MAX_WORK // 2)
+
 
 if AVAILABLE:
     _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no "nnan"/"ninf": non-finite values propagate
@@ -200,76 +207,6 @@ class _GRURecurrence(torch.autograd.Function):
         return torch.from_numpy(grad_gi), torch.from_numpy(grad_h0), grad_weight, grad_bias, None, None
 
 
-class _GRUSteps(torch.autograd.Function):
-    """The same recurrence and gradients as :class:`_GRURecurrence`, for wide layers: a Python loop over time
-    of PyTorch operations on the rows still running, one autograd node for the whole sequence, the gates
-    saved for a hand-written backward pass, and ``W_hh``'s gradient as one matrix product at the end."""
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out, grad_h):  # type: ignore[override]
-        saved, active, order = ctx.saved, ctx.active, ctx.order
-        (weight_hh,) = ctx.saved_tensors
-        batch, hidden, steps = order.shape[0], weight_hh.shape[1], len(active)
-        grad_out = grad_out[order] if grad_out is not None else None
-        grad_h = grad_h[order] if grad_h is not None else None
-        dh = torch.zeros(batch, hidden, dtype=weight_hh.dtype)
-        grad_gi = torch.zeros(batch, 1 if ctx.constant else steps, 3 * hidden, dtype=weight_hh.dtype)
-        grad_gh, h_prev = [], []
-        for t in range(steps - 1, -1, -1):
-            a, ending = active[t], active[t + 1] if t + 1 < steps else 0
-            if grad_h is not None and a > ending:  # rows whose last step is t: the final state's gradient
-                dh[ending:a] += grad_h[ending:a]
-            h, r, z, n, hn = saved[t]
-            g = dh[:a] if grad_out is None else dh[:a] + grad_out[:a, t]
-            dn = g * (1 - z) * (1 - n * n)  # through n = tanh(...), eq. (A.12)
-            dz = g * (h - n) * z * (1 - z)  # through z = σ(...), eq. (A.10)
-            dr = dn * hn * r * (1 - r)  # through r = σ(...), eq. (A.11)
-            if ctx.constant:
-                grad_gi[:a, 0] += torch.cat([dr, dz, dn], 1)
-            else:
-                grad_gi[:a, t] = torch.cat([dr, dz, dn], 1)
-            dgh = torch.cat([dr, dz, dn * r], 1)  # gradient of W_hh h_{t-1} + b_hh
-            dh[:a] = torch.addmm(g * z, dgh, weight_hh)
-            grad_gh.append(dgh)
-            h_prev.append(h)
-        grad_gh, h_prev = torch.cat(grad_gh), torch.cat(h_prev)
-        grad_weight = grad_gh.t() @ h_prev  # Σ_t dgh_tᵀ h_{t-1}, one product
-        inverse = ctx.inverse
-        return grad_gi[inverse], dh[inverse], grad_weight, grad_gh.sum(0), None, None
-
-    @staticmethod
-    def forward(ctx, gi, h0, weight_hh, bias_hh, lengths, steps):  # type: ignore[override]
-        # gi: [B, T_in, 3H], h0: [B, H], lengths: numpy [B]
-        ctx.set_materialize_grads(False)
-        order = torch.from_numpy(np.argsort(-lengths, kind="stable").astype(np.int64))
-        active = _active_rows(lengths, steps).tolist()
-        batch, hidden = h0.shape
-        constant = gi.shape[1] == 1
-        gi, weight_t = gi[order], weight_hh.t()
-        out = torch.zeros(batch, steps, hidden, dtype=h0.dtype)  # rows in `order`
-        h, saved = h0[order], []
-        save = any(ctx.needs_input_grad[:4])  # no gradient wanted (VAA estimates): keep nothing
-        for t in range(steps):
-            a = active[t]
-            h_a = h[:a]
-            gh = torch.addmm(bias_hh, h_a, weight_t)
-            g = gi[:a, 0 if constant else t]
-            rz = torch.sigmoid(g[:, : 2 * hidden] + gh[:, : 2 * hidden])  # r: eq. (A.11), z: eq. (A.10)
-            r, z, hn = rz[:, :hidden], rz[:, hidden:], gh[:, 2 * hidden :]
-            n = torch.tanh(torch.addcmul(g[:, 2 * hidden :], r, hn))
-            h_new = torch.lerp(n, h_a, z)  # eq. (A.12): (1 - z) n + z h
-            out[:a, t] = h_new
-            h = h_new if a == batch else torch.cat([h_new, h[a:]])
-            if save:
-                saved.append((h_a, r, z, n, hn))
-        inverse = torch.argsort(order)
-        ctx.saved, ctx.active, ctx.order, ctx.inverse = saved, active, order, inverse
-        ctx.constant = constant
-        ctx.save_for_backward(weight_hh)
-        return out[inverse], h[inverse]
-
-
 def gru_recurrence(
     gi: Tensor, h0: Tensor, weight_hh: Tensor, bias_hh: Tensor | None, lengths: Tensor | None, steps: int
 ) -> tuple[Tensor, Tensor]:
@@ -290,5 +227,4 @@ def gru_recurrence(
         lengths_np = np.full(gi.shape[0], steps, dtype=np.int64)
     else:
         lengths_np = lengths.detach().cpu().numpy().astype(np.int64)
-    wide = gi.shape[0] * weight_hh.shape[1] > MAX_WORK
-    return (_GRUSteps if wide else _GRURecurrence).apply(gi, h0, weight_hh, bias_hh, lengths_np, steps)
+    return _GRURecurrence.apply(gi, h0, weight_hh, bias_hh, lengths_np, steps)

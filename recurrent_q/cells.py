@@ -164,7 +164,12 @@ class GRULayer(_FusedLayer):
         self.rnn = nn.GRU(input_size, hidden_size, bias=bias, batch_first=True)
 
     def _compiled(self, u: Tensor) -> bool:
-        return _gru_cpu.ENABLED and u.device.type == "cpu" and u.dtype == torch.float32
+        return (
+            _gru_cpu.ENABLED
+            and u.device.type == "cpu"
+            and u.dtype == torch.float32
+            and _gru_cpu.fits(u.shape[0], self.hidden_size)
+        )
 
     def skips_padding(self, u: Tensor) -> bool:
         """See :meth:`RecurrentLayer.skips_padding` (the CPU kernels run only the rows still running)."""

@@ -171,15 +171,13 @@ def test_iterate_equals_repeated_step(name):
     torch.testing.assert_close(layer.iterate(u, s, 7), expected)
 
 
-@pytest.mark.parametrize("path", ["compiled loop", "stepped in Python"])
 @pytest.mark.parametrize("constant", [False, True])
-def test_compiled_gru_equals_reference_with_gradients(constant, path, monkeypatch):
-    """Both CPU kernels (float32) give the step-by-step GRU's outputs, final states and every gradient."""
+def test_compiled_gru_equals_reference_with_gradients(constant):
+    """The CPU kernel (float32) gives the step-by-step GRU's outputs, final states and every gradient."""
     from recurrent_q import _gru_cpu
 
     if not _gru_cpu.AVAILABLE:
         pytest.skip("numba not installed")
-    monkeypatch.setattr(_gru_cpu, "MAX_WORK", 4096 if path == "compiled loop" else 0)
     torch.manual_seed(3)
     layer = make_cell("gru", 3, 6).layers[0]
     randomise(layer)
@@ -216,15 +214,12 @@ def test_compiled_gru_equals_reference_with_gradients(constant, path, monkeypatc
         torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("max_work", [4096, 0])
-def test_compiled_gru_layer_matches_nn_gru_path(max_work, monkeypatch):
-    """GRULayer's forward, states_at and iterate give the same values and gradients on the CPU kernels
-    (the compiled loop, and the loop stepped in Python that wide layers use) as on ``nn.GRU``'s."""
+def test_compiled_gru_layer_matches_nn_gru_path():
+    """GRULayer's forward, states_at and iterate give the same values and gradients on both CPU paths."""
     from recurrent_q import _gru_cpu
 
     if not _gru_cpu.AVAILABLE:
         pytest.skip("numba not installed")
-    monkeypatch.setattr(_gru_cpu, "MAX_WORK", max_work)
     torch.manual_seed(4)
     stack = make_cell("gru", 5, 8, num_layers=2)
     x, s0 = torch.randn(6, 13, 5), 0.5 * torch.randn(2, 6, 8)
@@ -387,3 +382,13 @@ def test_the_cells_and_measures_import_without_sb3_or_gymnasium():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_compiled_gru_runs_only_where_it_was_measured_faster():
+    from recurrent_q import _gru_cpu
+
+    assert _gru_cpu.fits(128, 32) and _gru_cpu.fits(64, 64) and _gru_cpu.fits(16, 128)
+    assert not _gru_cpu.fits(129, 32) and not _gru_cpu.fits(24, 128) and not _gru_cpu.fits(8, 256 + 1)
+    layer = make_cell("gru", 3, 256).layers[0]
+    assert not layer._compiled(torch.zeros(16, 3)) and not layer.skips_padding(torch.zeros(16, 3))
+    assert make_cell("gru", 3, 32).layers[0].skips_padding(torch.zeros(32, 3))
