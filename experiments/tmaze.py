@@ -102,6 +102,11 @@ class TMazeConfig:
     """A tqdm bar per stage: buffer fill, warmup, training episodes."""
 
     def __post_init__(self) -> None:
+        minimum = {"length": 1, "episodes": 0, "hidden_size": 1, "num_layers": 1, "check_freq": 1, "seed": 0}
+        for name, low in minimum.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
         if self.version not in TMAZE_VERSIONS:
             raise ValueError(
                 f"version must be one of {', '.join(map(repr, TMAZE_VERSIONS))}; got {self.version!r}"

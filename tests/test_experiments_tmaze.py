@@ -21,6 +21,15 @@ def test_the_config_offers_every_cell_and_checks_the_version():
     assert typing.get_args(typing.get_type_hints(TMazeConfig)["cell"]) == CELL_NAMES
     with pytest.raises(ValueError, match="version must be one of 'classic', 'warmup'"):
         TMazeConfig(version="hot")
+    for name, bad in (
+        ("length", 0),
+        ("episodes", -1),
+        ("check_freq", 0),
+        ("hidden_size", 2.5),
+        ("seed", True),
+    ):
+        with pytest.raises(ValueError, match=f"{name} must be an integer >= "):
+            TMazeConfig(**{name: bad})
 
 
 def test_every_tmaze_grid_run_is_a_valid_config():
