@@ -1,0 +1,605 @@
+"""Temporal horizon generalisation: train on a short horizon, evaluate at much longer ones.
+
+A policy *generalises across temporal horizons* when, trained at horizon ``L``, it stays optimal at
+every longer ``L'`` (the lab's later work: multistability is necessary for it, and sufficient on simple
+tasks; the parallelisable RNNs, minGRU and LRU here, are monostable and fail). This module measures it:
+
+- T-Maze (RL): :func:`greedy_rollouts` plays a DRQN Q-network's greedy policy in both layouts at once,
+  stepping the network on a batch and the numpy :class:`tmaze_gym.vector.TMazeVectorEnv`, with the
+  inputs encoded as in training (``RecurrentQNetwork.features``: ``a_{t-1}``, ``o_t`` and, with the
+  runner's default, ``r_{t-1}``; zero state, ``NO_ACTION`` and reward 0 at the start);
+  :func:`optimal_at` is the optimality check of ``recurrent_q.callbacks.is_tmaze_optimal`` (return 4 in
+  ``L' + 1`` steps in both layouts) at any ``L'``; :func:`tmaze_vaa` the VAA of the trained network.
+- Copy first input (supervised): :func:`copy_mse` is the test MSE of a trained network on sequences of
+  any length ``T'``, the recurrence run in time chunks; :func:`evaluate_supervised` reads a run
+  directory written by ``supervised.train.train`` (``best.pt``, ``result.json``).
+- The grid (``scripts/reproduce.py horizon``): :func:`run_horizon` trains and evaluates one run (kind
+  ``"horizon"`` of :mod:`experiments.grid`); :func:`write_horizon_results` writes the two tables
+  (``results.md``, ``results.json``) and the plot (``results.png``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from gymnasium import spaces
+
+from recurrent_q.callbacks import TMAZE_OPTIMAL_RETURN
+from recurrent_q.multistability import WarmupConfig, estimate_vaa
+from recurrent_q.policies import NO_ACTION, RecurrentQNetwork
+from supervised.datasets import CopyFirstInput
+from supervised.train import SequenceModel, SupervisedConfig, make_model
+from tmaze_gym.tmaze import (
+    BUMP_REWARD,
+    GOAL_REWARD,
+    LAYOUTS,
+    WRONG_GOAL_REWARD,
+    TMazeEnv,
+    check_length,
+    sample_exploration_action,
+)
+from tmaze_gym.vector import TMazeVectorEnv
+
+RL_HORIZONS = (50, 100, 1_000, 10_000, 100_000)
+"""Corridor lengths ``L'`` at which a trained T-Maze policy is evaluated."""
+SUPERVISED_HORIZONS = (100, 1_000, 10_000, 100_000)
+"""Sequence lengths ``T'`` at which a copy-first-input network is evaluated."""
+TIME_CHUNK = 1_000
+"""Steps of a long sequence run at once by :func:`copy_mse` (bounds the outputs held in memory)."""
+
+
+# --------------------------------------------------------------------------------------------
+# T-Maze: batched greedy rollouts
+# --------------------------------------------------------------------------------------------
+
+
+class GreedyRollouts(NamedTuple):
+    """Outcome of :func:`greedy_rollouts`, one row per maze (layout).
+
+    :param returns: undiscounted returns ``[B]``.
+    :param steps: steps played ``[B]``.
+    :param actions: the actions of each maze ``[B, max(steps)]`` (-1 past its end), or None.
+    :param decided: ``[B]`` true where the rollout was cut because the maze could no longer be optimal.
+    """
+
+    returns: np.ndarray
+    steps: np.ndarray
+    actions: np.ndarray | None
+    decided: np.ndarray
+
+
+REWARD_VALUES = np.unique([0.0, BUMP_REWARD, GOAL_REWARD, WRONG_GOAL_REWARD])
+"""Every reward of the T-Maze, sorted: the values ``r_{t-1}`` can take."""
+
+
+def _check_tmaze_network(q_net: RecurrentQNetwork) -> None:
+    space = q_net.observation_space
+    if q_net.n_actions != 4 or q_net.obs_size != 4 or not isinstance(space, (spaces.Discrete, spaces.Box)):
+        raise ValueError(
+            "q_net must be a T-Maze Q-network (4 actions; Discrete(4) or one-hot Box(4) observations); "
+            f"got {q_net.n_actions} actions and observation space {space}"
+        )
+
+
+@torch.no_grad()
+def input_table(q_net: RecurrentQNetwork) -> torch.Tensor:
+    """The network's input ``x`` for every ``(o_t, a_{t-1}, r_{t-1})`` of the T-Maze, ``[4, 5, R, F]``.
+
+    Row ``[o, a + 1, i]`` is ``q_net.features(o, a, REWARD_VALUES[i])`` (``a = NO_ACTION`` at index 0):
+    the encoding of training and ``predict``, computed once instead of at every step.
+    """
+    _check_tmaze_network(q_net)
+    device = next(q_net.parameters()).device
+    n_rewards = len(REWARD_VALUES)
+    o = torch.arange(4).view(4, 1, 1).expand(4, 5, n_rewards)
+    a = torch.arange(NO_ACTION, 4).view(1, 5, 1).expand(4, 5, n_rewards)
+    r = torch.as_tensor(REWARD_VALUES, dtype=torch.float32).view(1, 1, n_rewards).expand(4, 5, n_rewards)
+    if isinstance(q_net.observation_space, spaces.Discrete):
+        observations = o + int(q_net.observation_space.start)
+    else:
+        observations = F.one_hot(o, 4).float()
+    return q_net.features(observations.to(device), a.to(device), r.to(device))
+
+
+@torch.no_grad()
+def greedy_rollouts(
+    q_net: RecurrentQNetwork,
+    length: int,
+    layouts: Sequence[str] = LAYOUTS,
+    max_steps: int | None = None,
+    record_actions: bool = False,
+    stop_when_not_optimal: bool = False,
+) -> GreedyRollouts:
+    """One greedy episode per layout on the T-Maze of corridor ``length``, all mazes stepped at once.
+
+    The same episode as ``recurrent_q.callbacks.play_greedy`` with a DRQN of this Q-network: the
+    state starts at zero, the first input has ``a_{-1} = NO_ACTION`` and ``r_{-1} = 0``, each later
+    one the previous action and reward (:func:`input_table`); the action is ``argmax Q``. Each maze
+    stops when its episode ends (a goal, or the env's horizon ``3 L``) or after ``max_steps`` steps.
+
+    :param q_net: the Q-network (``DRQN.q_net``); run on its device.
+    :param length: corridor length ``L'``.
+    :param layouts: one maze per entry, ``"up"`` or ``"down"``.
+    :param max_steps: stop each maze after this many steps (None: play the episode out).
+    :param record_actions: also return the actions.
+    :param stop_when_not_optimal: stop a maze as soon as it can no longer earn 4 in ``length + 1``
+        steps (a non-zero reward before the last step, or behind the optimal path's position: any
+        non-Right action in the corridor): the optimality check does not need the rest.
+    """
+    length = check_length(length)
+    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+        raise ValueError(f"max_steps must be a positive integer or None; got {max_steps!r}")
+    n = len(layouts)
+    if n == 0:
+        raise ValueError("layouts must name at least one layout ('up' or 'down')")
+    table = input_table(q_net).flatten(0, 2)  # [4 * 5 * R, F]
+    device = table.device
+    env = TMazeVectorEnv(n, length)
+    obs, _ = env.reset(options={"layout": list(layouts)})
+    limit = env.max_episode_steps if max_steps is None else min(max_steps, env.max_episode_steps)
+    state = q_net.rnn.initial_state(n, device)
+    previous = np.full(n, NO_ACTION + 1) * len(REWARD_VALUES) + np.searchsorted(REWARD_VALUES, 0.0)
+    returns, steps = np.zeros(n), np.zeros(n, dtype=np.int64)
+    running, decided = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+    actions = np.full((n, limit), -1, dtype=np.int8) if record_actions else None
+    stride = 5 * len(REWARD_VALUES)
+    for t in range(limit):
+        index = torch.from_numpy(obs * stride + previous)
+        q_values, state = q_net.step(table[index.to(device)], state)
+        action = q_values.argmax(-1).cpu().numpy()
+        obs, reward, terminated, truncated, _ = env.step(action)
+        returns += np.where(running, reward, 0.0)
+        steps += running
+        if actions is not None:
+            actions[running, t] = action[running]
+        ended = terminated | truncated
+        if stop_when_not_optimal and t + 1 <= length:  # optimal: x = t + 1 and reward 0 for t < L'
+            lost = running & ~ended & ((reward != 0.0) | (env.positions[:, 0] < t + 1))
+            decided |= lost
+            ended |= lost
+        running &= ~ended
+        if not running.any():
+            break
+        reward_index = np.searchsorted(REWARD_VALUES, reward)
+        if not np.array_equal(REWARD_VALUES[reward_index], reward):
+            raise RuntimeError(f"the T-Maze gave a reward outside {REWARD_VALUES.tolist()}: {reward}")
+        previous = (action + 1) * len(REWARD_VALUES) + reward_index
+    if actions is not None:
+        actions = actions[:, : int(steps.max())]
+    return GreedyRollouts(returns, steps, actions, decided)
+
+
+def optimal_at(q_net: RecurrentQNetwork, length: int) -> bool:
+    """``is_tmaze_optimal`` at corridor ``length``: return 4 in exactly ``length + 1`` steps in both layouts."""
+    rollouts = greedy_rollouts(q_net, length, max_steps=length + 1, stop_when_not_optimal=True)
+    return bool(
+        np.all(rollouts.returns == TMAZE_OPTIMAL_RETURN) and np.all(rollouts.steps == length + 1)
+    )
+
+
+def horizon_optimality(q_net: RecurrentQNetwork, lengths: Sequence[int] = RL_HORIZONS) -> list[dict[str, Any]]:
+    """:func:`optimal_at` at each of ``lengths``: ``[{"length", "optimal", "seconds"}]``."""
+    rows = []
+    for length in lengths:
+        tic = time.perf_counter()
+        optimal = optimal_at(q_net, length)
+        rows.append({"length": int(length), "optimal": optimal, "seconds": time.perf_counter() - tic})
+    return rows
+
+
+def exploration_histories(
+    q_net: RecurrentQNetwork, length: int, n_steps: int = 8192, seed: int = 0, max_episode_steps: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Episodes of the exploration policy ℰ on the T-Maze until ``n_steps`` transitions, as the
+    Q-network's inputs ``[N, T + 1, F]`` (``episode_features``, the terminal observation included,
+    as DRQN stores its replay buffer) and their lengths in inputs ``[N]``.
+
+    :param max_episode_steps: horizon (None: ``3 L - 1``, that of ``run_tmaze_experiment``).
+    """
+    horizon = 3 * length - 1 if max_episode_steps is None else max_episode_steps
+    observation_type = "discrete" if isinstance(q_net.observation_space, spaces.Discrete) else "onehot"
+    env = TMazeEnv(length, max_episode_steps=horizon, observation_type=observation_type)
+    rng = np.random.default_rng(seed)
+    episodes, total = [], 0
+    while total < n_steps:
+        obs, _ = env.reset(seed=int(rng.integers(2**31)))
+        observations, actions, rewards, done = [np.asarray(obs)], [], [], False
+        while not done:
+            action = sample_exploration_action(rng)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            observations.append(np.asarray(obs))
+            actions.append(action)
+            rewards.append(reward)
+            done = terminated or truncated
+        episodes.append((np.stack(observations), np.array(actions), np.array(rewards, dtype=np.float32)))
+        total += len(actions)
+    lengths = np.array([len(a) for _, a, _ in episodes])
+    longest = int(lengths.max())
+    obs_shape = episodes[0][0].shape[1:]
+    observations = np.zeros((len(episodes), longest + 1, *obs_shape), dtype=episodes[0][0].dtype)
+    actions = np.zeros((len(episodes), longest), dtype=np.int64)
+    rewards = np.zeros((len(episodes), longest), dtype=np.float32)
+    for i, (o, a, r) in enumerate(episodes):
+        observations[i, : len(o)], actions[i, : len(a)], rewards[i, : len(r)] = o, a, r
+    device = next(q_net.parameters()).device
+    with torch.no_grad():
+        x = q_net.episode_features(
+            torch.as_tensor(observations, device=device),
+            torch.as_tensor(actions, device=device),
+            torch.as_tensor(rewards, device=device),
+        )
+    return x, torch.as_tensor(lengths + 1)
+
+
+def tmaze_vaa(
+    q_net: RecurrentQNetwork,
+    length: int,
+    steps: int = 10_000,
+    iterations: int = 10,
+    batch_size: int = 200,
+    seed: int = 0,
+    max_episode_steps: int | None = None,
+) -> float:
+    """VAA (Algorithms 1-2, ``M = steps``) of the Q-network's cell stack on histories of ℰ at ``length``
+    (:func:`exploration_histories`, 8192 transitions: what the DRQN's buffer holds after its fill)."""
+    x, lengths = exploration_histories(q_net, length, seed=seed, max_episode_steps=max_episode_steps)
+    generator = torch.Generator().manual_seed(seed)
+    return estimate_vaa(
+        q_net.rnn,
+        x,
+        steps=steps,
+        iterations=iterations,
+        batch_size=min(batch_size, len(x)),
+        lengths=lengths,
+        generator=generator,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Copy first input at long horizons
+# --------------------------------------------------------------------------------------------
+
+
+def load_supervised_run(run_dir: str | Path) -> tuple[SupervisedConfig, SequenceModel]:
+    """The config (``result.json``) and the best-validation network (``best.pt``) of a run directory
+    written by ``supervised.train.train`` with a ``logdir``."""
+    run_dir = Path(run_dir)
+    for name in ("result.json", "best.pt"):
+        if not (run_dir / name).exists():
+            raise FileNotFoundError(
+                f"{run_dir / name} not found: RUN_DIR must be the logdir of a finished supervised.train run"
+            )
+    saved = json.loads((run_dir / "result.json").read_text())["config"]
+    config = SupervisedConfig(**{**saved, "warmup": WarmupConfig(**saved["warmup"])})
+    if config.task != "copy":
+        raise ValueError(f"horizon evaluation supports task 'copy' only; {run_dir} is task {config.task!r}")
+    model = make_model(config, CopyFirstInput(1, config.T))
+    model.load_state_dict(torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True))
+    return config, model.eval()
+
+
+@torch.no_grad()
+def copy_mse(
+    model: SequenceModel,
+    T: int,
+    num_sequences: int = 100,
+    seed: int = 0,
+    chunk: int = TIME_CHUNK,
+) -> float:
+    """Test MSE of a copy-first-input network on ``num_sequences`` sequences of length ``T``.
+
+    The sequences are ``CopyFirstInput(num_sequences, T, seed)``; the readout reads the last step's
+    output, as in training (``y_T = u_1``). The recurrence runs ``chunk`` steps at a time, carrying the
+    state, so memory does not grow with ``T``.
+    """
+    if not isinstance(T, int) or T < 1:
+        raise ValueError(f"T must be a positive integer; got {T!r}")
+    if not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer; got {chunk!r}")
+    data = CopyFirstInput(num_sequences, T, seed)
+    device = next(model.parameters()).device
+    x = data.data.to(device)
+    state, last = None, None
+    for begin in range(0, T, chunk):
+        out, state = model.rnn(x[:, begin : begin + chunk], state)
+        last = out[:, -1]
+    prediction = model.head(last)  # [n, 1]: the readout at step T
+    return F.mse_loss(prediction.float(), data.targets.to(device)).item()
+
+
+def evaluate_supervised(
+    run_dir: str | Path,
+    horizons: Sequence[int] = SUPERVISED_HORIZONS,
+    num_sequences: int = 100,
+    seed: int = 0,
+    chunk: int = TIME_CHUNK,
+) -> list[dict[str, Any]]:
+    """:func:`copy_mse` of a run directory's network at each of ``horizons``: ``[{"T", "mse", "seconds"}]``.
+
+    The test sequences at ``T'`` are drawn with seed ``(seed, T')``: the same for every run.
+    """
+    _, model = load_supervised_run(run_dir)
+    rows = []
+    for T in horizons:
+        tic = time.perf_counter()
+        data_seed = int(np.random.SeedSequence([seed, int(T)]).generate_state(1)[0])
+        mse = copy_mse(model, int(T), num_sequences, data_seed, chunk)
+        rows.append({"T": int(T), "mse": mse, "seconds": time.perf_counter() - tic})
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# One run of the grid (kind "horizon")
+# --------------------------------------------------------------------------------------------
+
+EVALUATION_KEYS = ("task", "horizons", "eval_sequences", "eval_vaa")
+"""Keys of a horizon run's config that the evaluation reads (the trainer receives the others)."""
+
+
+def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
+    """Train one network (T-Maze DRQN or copy first input) and evaluate it at every horizon of the config.
+
+    ``config["task"]`` is ``"tmaze"`` (the rest goes to ``run_tmaze_experiment``; evaluated only when it
+    reached the optimal policy at its training length) or ``"copy"`` (the rest to ``SupervisedConfig``).
+    ``config["horizons"]`` lists ``L'`` or ``T'``; ``config["eval_sequences"]`` the copy sequences per
+    ``T'``; ``config["eval_vaa"]`` the keyword arguments of :func:`tmaze_vaa` (``steps``, ``iterations``,
+    ``batch_size``).
+    """
+    config = dict(config)
+    task = config.pop("task")
+    horizons = [int(h) for h in config.pop("horizons")]
+    eval_sequences = config.pop("eval_sequences", 100)
+    vaa_settings = config.pop("eval_vaa", {})
+    if task == "copy":
+        from experiments.grid import run_supervised
+
+        metrics = run_supervised({**config, "task": "copy"}, run_dir, resume)
+        tic = time.perf_counter()
+        metrics["horizons"] = evaluate_supervised(run_dir, horizons, eval_sequences, seed=0)
+        metrics["eval_seconds"] = time.perf_counter() - tic
+        history = metrics["history"]
+        metrics["vaa"] = history["val_vaa"][history["epoch"].index(metrics["best_epoch"])]
+        return metrics
+    if task != "tmaze":
+        raise ValueError(f"config['task'] must be 'tmaze' or 'copy'; got {task!r}")
+    from recurrent_q.drqn import DRQN, run_tmaze_experiment
+
+    model_path = run_dir / "model.zip"
+    metrics = run_tmaze_experiment(**config, logdir=str(run_dir), save_path=str(model_path))
+    q_net = DRQN.load(model_path, device="cpu").q_net.eval()
+    tic = time.perf_counter()
+    metrics["vaa"] = tmaze_vaa(
+        q_net,
+        config["length"],
+        seed=config["seed"],
+        max_episode_steps=config.get("max_episode_steps"),
+        **vaa_settings,
+    )
+    metrics["vaa_seconds"] = time.perf_counter() - tic
+    reached = metrics["first_optimal_episode"] is not None and metrics["optimal_at_end"]
+    metrics["optimal_at_length_batched"] = optimal_at(q_net, config["length"])  # = optimal_at_end
+    metrics["horizons"] = horizon_optimality(q_net, horizons) if reached else []
+    return metrics
+
+
+# --------------------------------------------------------------------------------------------
+# Tables and plot
+# --------------------------------------------------------------------------------------------
+
+
+def _mean_std(values: list[float]) -> tuple[float, float] | None:
+    if not values:
+        return None
+    mean = sum(values) / len(values)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str, list[dict[str, Any]]]:
+    """Rows per group of seeds: ``{"tmaze": [...], "copy": [...]}``.
+
+    T-Maze rows: ``length``, ``cell``, ``version``, ``seeds``, ``reached`` (optimal at ``length`` at the
+    end of training), ``optimal`` (``{L': seeds still optimal}``, over the reached ones), ``vaa``
+    (mean, std over all seeds), ``seeds_list``. Copy rows: ``T``, ``cell``, ``version``, ``seeds``,
+    ``diverged``, ``test_loss`` and ``mse`` (``{T': (mean, std)}`` over the finite values), ``vaa``.
+    """
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for run in runs:
+        config, metrics = run.config, results[run.name]
+        task = config["task"]
+        size = ("length", config["length"]) if task == "tmaze" else ("T", config["T"])
+        row = groups.setdefault(
+            (task, run.group),
+            {
+                size[0]: size[1],
+                "cell": config["cell"],
+                "version": config["version"],
+                "horizons": [int(h) for h in config["horizons"]],
+                "_runs": [],
+            },
+        )
+        row["_runs"].append((run.seed, metrics))
+    tables: dict[str, list[dict[str, Any]]] = {"tmaze": [], "copy": []}
+    for (task, _), row in groups.items():
+        runs_of = row.pop("_runs")
+        row["seeds"] = len(runs_of)
+        row["seeds_list"] = sorted(seed for seed, _ in runs_of)
+        vaas = [m["vaa"] for _, m in runs_of if isinstance(m.get("vaa"), (int, float))]
+        row["vaa"] = _mean_std([float(v) for v in vaas if math.isfinite(v)])
+        if task == "tmaze":
+            reached = [m for _, m in runs_of if m.get("horizons")]
+            row["reached"] = len(reached)
+            row["optimal"] = {}
+            for m in reached:
+                for h in m["horizons"]:
+                    row["optimal"][h["length"]] = row["optimal"].get(h["length"], 0) + bool(h["optimal"])
+            row["first_optimal_episode"] = _mean_std(
+                [float(m["first_optimal_episode"]) for _, m in runs_of if m["first_optimal_episode"] is not None]
+            )
+        else:
+            row["diverged"] = sum(bool(m.get("diverged")) for _, m in runs_of)
+            ok = [m for _, m in runs_of if not m.get("diverged")]
+            row["test_loss"] = _mean_std([m["test_loss"] for m in ok if m.get("test_loss") is not None])
+            per_t: dict[int, list[float]] = {}
+            for m in ok:
+                for h in m.get("horizons", []):
+                    per_t.setdefault(h["T"], [])
+                    if h["mse"] is not None and math.isfinite(h["mse"]):
+                        per_t[h["T"]].append(h["mse"])
+            row["mse"] = {t: _mean_std(v) for t, v in sorted(per_t.items())}
+        tables[task].append(row)
+    return tables
+
+
+def _fmt_mean(value: tuple[float, float] | None, digits: str = ".3g") -> str:
+    if value is None:
+        return "—"
+    return f"{value[0]:{digits}} ± {value[1]:.2g}"
+
+
+def _seeds(row: dict[str, Any]) -> str:
+    return f"{row['seeds']} ({', '.join(map(str, row['seeds_list']))})"
+
+
+def markdown_tables(tables: dict[str, list[dict[str, Any]]], title: str) -> str:
+    """The T-Maze table (seeds still optimal at each ``L'`` out of those optimal at ``L``) and the copy
+    table (test MSE at each ``T'``)."""
+    lines = [f"## {title}", ""]
+    rl = tables["tmaze"]
+    if rl:
+        horizons = sorted({h for row in rl for h in row["horizons"]})
+        header = ["L", "cell", "version", "seeds", "optimal at L"] + [f"L'={h:,}" for h in horizons]
+        header += ["first optimal episode", "VAA"]
+        lines += [
+            "### T-Maze: seeds still optimal at L' (out of those optimal at the training length L)",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
+        for row in rl:
+            cells = [str(row["length"]), row["cell"], row["version"], _seeds(row)]
+            cells.append(f"{row['reached']}/{row['seeds']}")
+            for h in horizons:
+                evaluated = row["reached"] and h in row["optimal"]
+                cells.append(f"{row['optimal'][h]}/{row['reached']}" if evaluated else "—")
+            cells.append(_fmt_mean(row["first_optimal_episode"], ".0f"))
+            cells.append(_fmt_mean(row["vaa"], ".2f"))
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    sup = tables["copy"]
+    if sup:
+        horizons = sorted({t for row in sup for t in row["horizons"]})
+        header = ["T", "cell", "version", "seeds", "test MSE at T"] + [f"T'={t:,}" for t in horizons] + ["VAA"]
+        lines += [
+            "### Copy first input: test MSE at T' (mean ± std over seeds)",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
+        for row in sup:
+            seeds = _seeds(row)
+            if row["diverged"]:
+                seeds += f" ({row['diverged']} diverged)"
+            cells = [str(row["T"]), row["cell"], row["version"], seeds, _fmt_mean(row["test_loss"])]
+            cells += [_fmt_mean(row["mse"].get(t)) for t in horizons]
+            cells.append(_fmt_mean(row["vaa"], ".2f"))
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+_VERSION_STYLES = {"classic": "-", "warmup": "--", "double": ":"}
+
+
+def plot_horizon(tables: dict[str, list[dict[str, Any]]], path: Path) -> None:
+    """Fraction of optimal seeds still optimal against ``L'`` (one panel per training ``L``) and test
+    MSE against ``T'``, log x-axis, one line per cell and version; groups that never reached the optimal
+    policy are named in the legend with no line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rl, sup = tables["tmaze"], tables["copy"]
+    lengths = sorted({row["length"] for row in rl})
+    panels = len(lengths) + bool(sup)
+    fig, axes = plt.subplots(1, max(panels, 1), figsize=(6 * max(panels, 1), 4.6), squeeze=False)
+    cells = sorted({row["cell"] for row in rl + sup})
+    colours = {cell: plt.get_cmap("tab10")(i % 10) for i, cell in enumerate(cells)}
+    for ax, length in zip(axes[0], lengths, strict=False):
+        for row in (r for r in rl if r["length"] == length):
+            label = f"{row['cell']} {row['version']} ({row['reached']}/{row['seeds']} optimal at L)"
+            style = dict(color=colours[row["cell"]], linestyle=_VERSION_STYLES.get(row["version"], "-"))
+            if not row["reached"]:
+                ax.plot([], [], label=label + ": no line", **style)
+                continue
+            hs = sorted(row["optimal"])
+            ax.plot(hs, [row["optimal"][h] / row["reached"] for h in hs], marker="o", label=label, **style)
+        ax.set(
+            xscale="log",
+            ylim=(-0.05, 1.05),
+            xlabel="evaluation corridor length L'",
+            ylabel="fraction still optimal",
+            title=f"T-Maze, trained at L = {length}",
+        )
+        ax.legend(fontsize=6)
+    if sup:
+        ax = axes[0][-1]
+        for row in sup:
+            ts = [t for t in sorted(row["mse"]) if row["mse"][t] is not None]
+            label = f"{row['cell']} {row['version']}"
+            style = dict(color=colours[row["cell"]], linestyle=_VERSION_STYLES.get(row["version"], "-"))
+            ax.plot(ts, [row["mse"][t][0] for t in ts], marker="o", label=label, **style)
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="evaluation sequence length T'",
+            ylabel="test MSE",
+            title=f"Copy first input, trained at T = {sup[0]['T']}",
+        )
+        ax.axhline(1.0, color="gray", linewidth=0.5)  # the variance of u_1: no memory
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_horizon_results(
+    runs: Sequence[Any], results: dict[str, dict], root: Path, command: str
+) -> tuple[dict[str, list[dict[str, Any]]], str]:
+    """Write ``results.md``, ``results.json`` and ``results.png`` of a horizon grid under ``root``."""
+    from experiments.grid import _write_json
+
+    tables = summarise_horizon(runs, results)
+    text = markdown_tables(tables, f"horizon, preset {root.name}")
+    (root / "results.md").write_text(f"{text}\nCommand: `{command}`\n")
+    _write_json(root / "results.json", tables)
+    plot_horizon(tables, root / "results.png")
+    return tables, text
+
+
+__all__ = [
+    "RL_HORIZONS",
+    "SUPERVISED_HORIZONS",
+    "GreedyRollouts",
+    "copy_mse",
+    "evaluate_supervised",
+    "exploration_histories",
+    "greedy_rollouts",
+    "horizon_optimality",
+    "load_supervised_run",
+    "markdown_tables",
+    "optimal_at",
+    "plot_horizon",
+    "run_horizon",
+    "summarise_horizon",
+    "tmaze_vaa",
+    "write_horizon_results",
+]
