@@ -178,14 +178,14 @@ def greedy_rollouts(
 
 
 def optimal_at(q_net: RecurrentQNetwork, length: int) -> bool:
-    """``is_tmaze_optimal`` at corridor ``length``: return 4 in exactly ``length + 1`` steps in both layouts."""
+    """``is_tmaze_optimal`` at corridor ``length``: return 4 in exactly ``length + 1`` steps, both layouts."""
     rollouts = greedy_rollouts(q_net, length, max_steps=length + 1, stop_when_not_optimal=True)
-    return bool(
-        np.all(rollouts.returns == TMAZE_OPTIMAL_RETURN) and np.all(rollouts.steps == length + 1)
-    )
+    return bool(np.all(rollouts.returns == TMAZE_OPTIMAL_RETURN) and np.all(rollouts.steps == length + 1))
 
 
-def horizon_optimality(q_net: RecurrentQNetwork, lengths: Sequence[int] = RL_HORIZONS) -> list[dict[str, Any]]:
+def horizon_optimality(
+    q_net: RecurrentQNetwork, lengths: Sequence[int] = RL_HORIZONS
+) -> list[dict[str, Any]]:
     """:func:`optimal_at` at each of ``lengths``: ``[{"length", "optimal", "seconds"}]``."""
     rows = []
     for length in lengths:
@@ -196,7 +196,11 @@ def horizon_optimality(q_net: RecurrentQNetwork, lengths: Sequence[int] = RL_HOR
 
 
 def exploration_histories(
-    q_net: RecurrentQNetwork, length: int, n_steps: int = 8192, seed: int = 0, max_episode_steps: int | None = None
+    q_net: RecurrentQNetwork,
+    length: int,
+    n_steps: int = 8192,
+    seed: int = 0,
+    max_episode_steps: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Episodes of the exploration policy ℰ on the T-Maze until ``n_steps`` transitions, as the
     Q-network's inputs ``[N, T + 1, F]`` (``episode_features``, the terminal observation included,
@@ -322,18 +326,25 @@ def evaluate_supervised(
     seed: int = 0,
     chunk: int = TIME_CHUNK,
 ) -> list[dict[str, Any]]:
-    """:func:`copy_mse` of a run directory's network at each of ``horizons``: ``[{"T", "mse", "seconds"}]``.
+    """:func:`copy_mse` of a run directory's network at each of ``horizons``.
 
-    The test sequences at ``T'`` are drawn with seed ``(seed, T')``: the same for every run.
+    :return: ``[{"T", "mse", "data_seed", "seconds"}]``; the sequences at ``T'`` are
+        ``CopyFirstInput(num_sequences, T', data_seed)`` with ``data_seed = copy_test_seed(seed, T')``,
+        the same for every run.
     """
     _, model = load_supervised_run(run_dir)
     rows = []
     for T in horizons:
         tic = time.perf_counter()
-        data_seed = int(np.random.SeedSequence([seed, int(T)]).generate_state(1)[0])
+        data_seed = copy_test_seed(seed, int(T))
         mse = copy_mse(model, int(T), num_sequences, data_seed, chunk)
-        rows.append({"T": int(T), "mse": mse, "seconds": time.perf_counter() - tic})
+        rows.append({"T": int(T), "mse": mse, "data_seed": data_seed, "seconds": time.perf_counter() - tic})
     return rows
+
+
+def copy_test_seed(seed: int, T: int) -> int:
+    """Seed of the test sequences of length ``T`` (from ``seed`` and ``T``)."""
+    return int(np.random.SeedSequence([seed, T]).generate_state(1)[0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,16 +414,19 @@ def _mean_std(values: list[float]) -> tuple[float, float] | None:
 
 
 def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str, list[dict[str, Any]]]:
-    """Rows per group of seeds: ``{"tmaze": [...], "copy": [...]}``.
+    """Rows per group of seeds: ``{"tmaze": [...], "copy": [...]}``; runs absent from ``results`` (not
+    finished) are listed in ``not_finished``.
 
-    T-Maze rows: ``length``, ``cell``, ``version``, ``seeds``, ``reached`` (optimal at ``length`` at the
-    end of training), ``optimal`` (``{L': seeds still optimal}``, over the reached ones), ``vaa``
-    (mean, std over all seeds), ``seeds_list``. Copy rows: ``T``, ``cell``, ``version``, ``seeds``,
-    ``diverged``, ``test_loss`` and ``mse`` (``{T': (mean, std)}`` over the finite values), ``vaa``.
+    T-Maze rows: ``length``, ``cell``, ``version``, ``horizons``, ``seeds`` (finished runs),
+    ``seeds_list``, ``not_finished``, ``reached`` (optimal at ``length`` at the end of training),
+    ``optimal`` (``{L': seeds still optimal}``, over the reached ones), ``first_optimal_episode`` and
+    ``vaa`` (mean, std), ``runs`` (per seed: ``first_optimal_episode``, ``vaa``, ``optimal``
+    ``{L': bool}``). Copy rows: the same labels, ``diverged``, ``test_loss``, ``mse``
+    (``{T': (mean, std)}`` over the finite values), ``vaa`` (at the best epoch) and ``runs``.
     """
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for run in runs:
-        config, metrics = run.config, results[run.name]
+        config = run.config
         task = config["task"]
         size = ("length", config["length"]) if task == "tmaze" else ("T", config["T"])
         row = groups.setdefault(
@@ -422,40 +436,61 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
                 "cell": config["cell"],
                 "version": config["version"],
                 "horizons": [int(h) for h in config["horizons"]],
+                "not_finished": [],
                 "_runs": [],
             },
         )
-        row["_runs"].append((run.seed, metrics))
+        if run.name in results:
+            row["_runs"].append((run.seed, results[run.name]))
+        else:
+            row["not_finished"].append(run.seed)
     tables: dict[str, list[dict[str, Any]]] = {"tmaze": [], "copy": []}
     for (task, _), row in groups.items():
-        runs_of = row.pop("_runs")
+        runs_of = sorted(row.pop("_runs"), key=lambda item: item[0])
         row["seeds"] = len(runs_of)
-        row["seeds_list"] = sorted(seed for seed, _ in runs_of)
-        vaas = [m["vaa"] for _, m in runs_of if isinstance(m.get("vaa"), (int, float))]
-        row["vaa"] = _mean_std([float(v) for v in vaas if math.isfinite(v)])
+        row["seeds_list"] = [seed for seed, _ in runs_of]
+        vaas = [m.get("vaa") for _, m in runs_of]
+        row["vaa"] = _mean_std([float(v) for v in vaas if isinstance(v, (int, float)) and math.isfinite(v)])
         if task == "tmaze":
-            reached = [m for _, m in runs_of if m.get("horizons")]
+            row["runs"] = [
+                {
+                    "seed": seed,
+                    "first_optimal_episode": m["first_optimal_episode"],
+                    "episodes": m["episodes"],
+                    "vaa": m.get("vaa"),
+                    "optimal": {h["length"]: bool(h["optimal"]) for h in m.get("horizons", [])},
+                }
+                for seed, m in runs_of
+            ]
+            reached = [r for r in row["runs"] if r["optimal"]]
             row["reached"] = len(reached)
-            row["optimal"] = {}
-            for m in reached:
-                for h in m["horizons"]:
-                    row["optimal"][h["length"]] = row["optimal"].get(h["length"], 0) + bool(h["optimal"])
-            row["first_optimal_episode"] = _mean_std(
-                [float(m["first_optimal_episode"]) for _, m in runs_of if m["first_optimal_episode"] is not None]
+            row["optimal"] = (
+                {h: sum(r["optimal"][h] for r in reached) for h in row["horizons"]} if reached else {}
             )
+            row["first_optimal_episode"] = _mean_std([float(r["first_optimal_episode"]) for r in reached])
         else:
             row["diverged"] = sum(bool(m.get("diverged")) for _, m in runs_of)
-            ok = [m for _, m in runs_of if not m.get("diverged")]
-            row["test_loss"] = _mean_std([m["test_loss"] for m in ok if m.get("test_loss") is not None])
-            per_t: dict[int, list[float]] = {}
-            for m in ok:
-                for h in m.get("horizons", []):
-                    per_t.setdefault(h["T"], [])
-                    if h["mse"] is not None and math.isfinite(h["mse"]):
-                        per_t[h["T"]].append(h["mse"])
-            row["mse"] = {t: _mean_std(v) for t, v in sorted(per_t.items())}
+            row["runs"] = [
+                {
+                    "seed": seed,
+                    "diverged": bool(m.get("diverged")),
+                    "test_loss": m.get("test_loss"),
+                    "vaa": m.get("vaa"),
+                    "mse": {h["T"]: h["mse"] for h in m.get("horizons", [])},
+                }
+                for seed, m in runs_of
+            ]
+            ok = [r for r in row["runs"] if not r["diverged"]]
+            row["test_loss"] = _mean_std([r["test_loss"] for r in ok if _finite(r["test_loss"])])
+            row["mse"] = {
+                t: _mean_std([r["mse"][t] for r in ok if _finite(r["mse"].get(t))]) for t in row["horizons"]
+            }
         tables[task].append(row)
     return tables
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _fmt_mean(value: tuple[float, float] | None, digits: str = ".3g") -> str:
@@ -464,54 +499,90 @@ def _fmt_mean(value: tuple[float, float] | None, digits: str = ".3g") -> str:
     return f"{value[0]:{digits}} ± {value[1]:.2g}"
 
 
+def _fmt(value: Any, digits: str = ".3g") -> str:
+    return f"{value:{digits}}" if _finite(value) else "—"
+
+
 def _seeds(row: dict[str, Any]) -> str:
-    return f"{row['seeds']} ({', '.join(map(str, row['seeds_list']))})"
+    text = f"{row['seeds']} ({', '.join(map(str, row['seeds_list']))})"
+    if row["not_finished"]:
+        text += f"; not finished: {', '.join(map(str, row['not_finished']))}"
+    if row.get("diverged"):
+        text += f"; {row['diverged']} diverged"
+    return text
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(cells) + " |" for cells in rows] + [""]
 
 
 def markdown_tables(tables: dict[str, list[dict[str, Any]]], title: str) -> str:
-    """The T-Maze table (seeds still optimal at each ``L'`` out of those optimal at ``L``) and the copy
-    table (test MSE at each ``T'``)."""
+    """The T-Maze table (seeds still optimal at each ``L'`` out of those optimal at the training ``L``),
+    the copy table (test MSE at each ``T'``), then every run."""
     lines = [f"## {title}", ""]
-    rl = tables["tmaze"]
+    rl, sup = tables["tmaze"], tables["copy"]
+    rl_h = sorted({h for row in rl for h in row["horizons"]})
+    sup_h = sorted({t for row in sup for t in row["horizons"]})
     if rl:
-        horizons = sorted({h for row in rl for h in row["horizons"]})
-        header = ["L", "cell", "version", "seeds", "optimal at L"] + [f"L'={h:,}" for h in horizons]
-        header += ["first optimal episode", "VAA"]
-        lines += [
-            "### T-Maze: seeds still optimal at L' (out of those optimal at the training length L)",
-            "",
-            "| " + " | ".join(header) + " |",
-            "|" + "---|" * len(header),
-        ]
+        lines += ["### T-Maze: seeds still optimal at L' (out of those optimal at the training length L)", ""]
+        header = ["L", "cell", "version", "seeds", "optimal at L"] + [f"L'={h:,}" for h in rl_h]
+        rows = []
         for row in rl:
-            cells = [str(row["length"]), row["cell"], row["version"], _seeds(row)]
-            cells.append(f"{row['reached']}/{row['seeds']}")
-            for h in horizons:
-                evaluated = row["reached"] and h in row["optimal"]
-                cells.append(f"{row['optimal'][h]}/{row['reached']}" if evaluated else "—")
-            cells.append(_fmt_mean(row["first_optimal_episode"], ".0f"))
-            cells.append(_fmt_mean(row["vaa"], ".2f"))
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
-    sup = tables["copy"]
+            cells = [
+                str(row["length"]),
+                row["cell"],
+                row["version"],
+                _seeds(row),
+                f"{row['reached']}/{row['seeds']}",
+            ]
+            cells += [f"{row['optimal'][h]}/{row['reached']}" if row["reached"] else "—" for h in rl_h]
+            rows.append(
+                cells + [_fmt_mean(row["first_optimal_episode"], ".0f"), _fmt_mean(row["vaa"], ".2f")]
+            )
+        lines += _table(header + ["first optimal episode", "VAA"], rows)
     if sup:
-        horizons = sorted({t for row in sup for t in row["horizons"]})
-        header = ["T", "cell", "version", "seeds", "test MSE at T"] + [f"T'={t:,}" for t in horizons] + ["VAA"]
-        lines += [
-            "### Copy first input: test MSE at T' (mean ± std over seeds)",
-            "",
-            "| " + " | ".join(header) + " |",
-            "|" + "---|" * len(header),
-        ]
+        lines += ["### Copy first input: test MSE at T' (mean ± std over seeds)", ""]
+        header = ["T", "cell", "version", "seeds", "test MSE at T"] + [f"T'={t:,}" for t in sup_h] + ["VAA"]
+        rows = []
         for row in sup:
-            seeds = _seeds(row)
-            if row["diverged"]:
-                seeds += f" ({row['diverged']} diverged)"
-            cells = [str(row["T"]), row["cell"], row["version"], seeds, _fmt_mean(row["test_loss"])]
-            cells += [_fmt_mean(row["mse"].get(t)) for t in horizons]
-            cells.append(_fmt_mean(row["vaa"], ".2f"))
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
+            cells = [str(row["T"]), row["cell"], row["version"], _seeds(row), _fmt_mean(row["test_loss"])]
+            rows.append(
+                cells + [_fmt_mean(row["mse"].get(t)) for t in sup_h] + [_fmt_mean(row["vaa"], ".2f")]
+            )
+        lines += _table(header, rows)
+    if rl:
+        lines += ["### T-Maze, every run (✓ optimal, ✗ not; — not evaluated: never optimal at L)", ""]
+        header = ["L", "cell", "version", "seed", "first optimal episode (of)", "VAA"] + [
+            f"L'={h:,}" for h in rl_h
+        ]
+        rows = []
+        for row in rl:
+            for r in row["runs"]:
+                first = r["first_optimal_episode"]
+                cells = [str(row["length"]), row["cell"], row["version"], str(r["seed"])]
+                cells += [f"{'never' if first is None else first} ({r['episodes']})", _fmt(r["vaa"], ".3f")]
+                rows.append(
+                    cells + [("✓" if r["optimal"][h] else "✗") if h in r["optimal"] else "—" for h in rl_h]
+                )
+        lines += _table(header, rows)
+    if sup:
+        lines += ["### Copy first input, every run (test MSE)", ""]
+        header = ["T", "cell", "version", "seed", "at T"] + [f"T'={t:,}" for t in sup_h] + ["VAA"]
+        rows = []
+        for row in sup:
+            for r in row["runs"]:
+                cells = [
+                    str(row["T"]),
+                    row["cell"],
+                    row["version"],
+                    str(r["seed"]) + (" (diverged)" if r["diverged"] else ""),
+                ]
+                cells += (
+                    [_fmt(r["test_loss"])] + [_fmt(r["mse"].get(t)) for t in sup_h] + [_fmt(r["vaa"], ".2f")]
+                )
+                rows.append(cells)
+        lines += _table(header, rows)
     return "\n".join(lines)
 
 
@@ -553,8 +624,8 @@ def plot_horizon(tables: dict[str, list[dict[str, Any]]], path: Path) -> None:
     if sup:
         ax = axes[0][-1]
         for row in sup:
-            ts = [t for t in sorted(row["mse"]) if row["mse"][t] is not None]
-            label = f"{row['cell']} {row['version']}"
+            ts = [t for t in row["horizons"] if row["mse"].get(t) is not None]
+            label = f"{row['cell']} {row['version']} ({row['seeds']} seeds)"
             style = dict(color=colours[row["cell"]], linestyle=_VERSION_STYLES.get(row["version"], "-"))
             ax.plot(ts, [row["mse"][t][0] for t in ts], marker="o", label=label, **style)
         ax.set(
@@ -574,7 +645,8 @@ def plot_horizon(tables: dict[str, list[dict[str, Any]]], path: Path) -> None:
 def write_horizon_results(
     runs: Sequence[Any], results: dict[str, dict], root: Path, command: str
 ) -> tuple[dict[str, list[dict[str, Any]]], str]:
-    """Write ``results.md``, ``results.json`` and ``results.png`` of a horizon grid under ``root``."""
+    """Write ``results.md``, ``results.json`` and ``results.png`` of a horizon grid under ``root``
+    (runs absent from ``results`` are reported as not finished)."""
     from experiments.grid import _write_json
 
     tables = summarise_horizon(runs, results)
@@ -585,11 +657,27 @@ def write_horizon_results(
     return tables, text
 
 
+def write_finished(preset: str, out: str | Path = "results") -> tuple[dict[str, list[dict[str, Any]]], str]:
+    """The tables and plot of the runs of the horizon grid ``preset`` that have finished under ``out``,
+    without running anything (for a grid stopped before its end; the others show as not finished)."""
+    from experiments.grid import _read_json, is_finished
+    from experiments.presets import build_grid
+
+    root = Path(out) / "horizon" / preset
+    runs = build_grid("horizon", preset)
+    results = {
+        run.name: _read_json(root / run.name / "metrics.json") for run in runs if is_finished(run, root)
+    }
+    command = f"python scripts/reproduce.py horizon --preset {preset}"
+    return write_horizon_results(runs, results, root, command)
+
+
 __all__ = [
     "RL_HORIZONS",
     "SUPERVISED_HORIZONS",
     "GreedyRollouts",
     "copy_mse",
+    "copy_test_seed",
     "evaluate_supervised",
     "exploration_histories",
     "greedy_rollouts",
@@ -601,5 +689,6 @@ __all__ = [
     "run_horizon",
     "summarise_horizon",
     "tmaze_vaa",
+    "write_finished",
     "write_horizon_results",
 ]

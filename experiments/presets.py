@@ -90,7 +90,7 @@ HORIZON_SETTINGS: dict[str, dict[str, Any]] = {
         "lengths": (20, 50),
         "seeds": 3,
         "tmaze": {"stop_when_optimal": True, "vaa_measure_interval": 0},
-        "episodes": {20: 300, 50: 250},
+        "episodes": {20: 300, 50: 200},
         "rl_horizons": (50, 100, 1_000, 10_000, 100_000),
         "eval_vaa": {"steps": 10_000, "iterations": 2, "batch_size": 100},
         "copy": {"T": 50, "layers": 1, "width": 128, "epochs": 10, **SMALL_DATA},
@@ -111,7 +111,12 @@ HORIZON_SETTINGS: dict[str, dict[str, Any]] = {
     "smoke": {
         "lengths": (2,),
         "seeds": 1,
-        "tmaze": {"stop_when_optimal": True, "buffer_size": 256, "warmup_steps": 5, "vaa_measure_interval": 0},
+        "tmaze": {
+            "stop_when_optimal": True,
+            "buffer_size": 256,
+            "warmup_steps": 5,
+            "vaa_measure_interval": 0,
+        },
         "episodes": {2: 80},
         "rl_horizons": (2, 10, 1_000),
         "eval_vaa": {"steps": 100, "iterations": 2, "batch_size": 50},
@@ -126,14 +131,19 @@ def _horizon_grid(preset: str) -> list[Run]:
     """Train at short horizons, evaluate at long ones.
 
     Order of the runs (the order they start in): the T-Maze at its shortest length, the copy runs, then
-    the T-Maze at longer lengths, so that a grid stopped early has the main comparison.
+    the T-Maze at longer lengths seed after seed, so that a grid stopped early has the main comparison
+    and every cell at the longer lengths.
     """
     s = HORIZON_SETTINGS[preset]
     pairs = [("gru", "warmup"), ("lru", "classic")] if preset == "smoke" else HORIZON_PAIRS
 
-    def tmaze_runs(length: int) -> list[Run]:
+    def tmaze_runs(length: int, seeds_first: bool = False) -> list[Run]:
+        """Cell after cell; with ``seeds_first``, every cell's seed 0, then every cell's seed 1..."""
+        order = itertools.product(pairs, range(s["seeds"]))
+        if seeds_first:
+            order = ((pair, seed) for seed, pair in itertools.product(range(s["seeds"]), pairs))
         runs = []
-        for (cell, version), seed in itertools.product(pairs, range(s["seeds"])):
+        for (cell, version), seed in order:
             config = {"task": "tmaze", "length": length, "cell": cell, "version": version, "seed": seed}
             config.update(s["tmaze"], episodes=s["episodes"][length])
             config.update(horizons=list(s["rl_horizons"]), eval_vaa=dict(s["eval_vaa"]))
@@ -151,7 +161,7 @@ def _horizon_grid(preset: str) -> list[Run]:
         labels = (("task", "copy"), ("T", config["T"]), ("cell", cell), ("version", version))
         runs.append(Run("horizon", "horizon", labels, seed, config))
     for length in longer:
-        runs += tmaze_runs(length)
+        runs += tmaze_runs(length, seeds_first=True)
     return runs
 
 
