@@ -39,8 +39,15 @@ from supervised.datasets import CopyFirstInput
 from supervised.train import SequenceModel, SupervisedConfig, make_model
 from tmaze_gym.tmaze import (
     BUMP_REWARD,
+    DOWN,
     GOAL_REWARD,
     LAYOUTS,
+    OBS_CORRIDOR,
+    OBS_DOWN,
+    OBS_JUNCTION,
+    OBS_UP,
+    RIGHT,
+    UP,
     WRONG_GOAL_REWARD,
     TMazeEnv,
     check_length,
@@ -267,6 +274,41 @@ def tmaze_vaa(
     )
 
 
+@torch.no_grad()
+def corridor_attractors(
+    q_net: RecurrentQNetwork, steps: int = 1_000_000, chunk: int = 10_000
+) -> dict[str, Any]:
+    """Where the memory of the two layouts goes in an endless corridor (the limit ``L' → ∞``).
+
+    From the state after the first observation (up, or down), the corridor input of the optimal path
+    (``a = Right``, ``o = Corridor``, ``r = 0``) is held for ``steps`` steps (the stack's sequence
+    forward, ``chunk`` steps at a time). A network whose greedy policy stays optimal at every horizon must
+    end the two layouts in two distinct states (attractors of that input: multistability) from which the
+    junction input gives Up and Down. ``distance`` is the Euclidean distance between the two final states
+    (all layers), ``junction_actions`` the greedy actions at the junction from them (up, down),
+    ``junction_correct`` whether they are ``[UP, DOWN]``.
+    """
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer; got {steps!r}")
+    table = input_table(q_net)
+    zero = int(np.searchsorted(REWARD_VALUES, 0.0))
+    _, state = q_net.step(table[[OBS_UP, OBS_DOWN], 0, zero])  # a_{-1} = NO_ACTION, r_{-1} = 0
+    corridor = table[OBS_CORRIDOR, RIGHT + 1, zero].expand(2, min(chunk, max(steps, 1)), -1)
+    done = 0
+    while done < steps:
+        n = min(chunk, steps - done)
+        _, state = q_net.rnn(corridor[:, :n], state)
+        done += n
+    q_values, _ = q_net.step(table[OBS_JUNCTION, RIGHT + 1, zero].expand(2, -1), state)
+    actions = q_values.argmax(-1).tolist()
+    return {
+        "steps": steps,
+        "distance": float(torch.linalg.vector_norm(state[:, 0] - state[:, 1])),
+        "junction_actions": actions,
+        "junction_correct": actions == [UP, DOWN],
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # Copy first input at long horizons
 # --------------------------------------------------------------------------------------------
@@ -350,9 +392,6 @@ def copy_test_seed(seed: int, T: int) -> int:
 # --------------------------------------------------------------------------------------------
 # One run of the grid (kind "horizon")
 # --------------------------------------------------------------------------------------------
-
-EVALUATION_KEYS = ("task", "horizons", "eval_sequences", "eval_vaa")
-"""Keys of a horizon run's config that the evaluation reads (the trainer receives the others)."""
 
 
 def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
@@ -672,12 +711,63 @@ def write_finished(preset: str, out: str | Path = "results") -> tuple[dict[str, 
     return write_horizon_results(runs, results, root, command)
 
 
+def write_corridor_attractors(
+    preset: str, out: str | Path = "results", steps: int = 100_000
+) -> list[dict[str, Any]]:
+    """:func:`corridor_attractors` of every finished T-Maze run of the horizon grid ``preset`` under
+    ``out`` (read from its ``model.zip``), written to ``attractors.md`` and ``attractors.json`` beside
+    the grid's tables: does each trained network end the two layouts in distinct attractors of the
+    corridor input, and are they read at the junction as their layouts?"""
+    from experiments.grid import _read_json, _write_json, is_finished
+    from experiments.presets import build_grid
+    from recurrent_q.drqn import DRQN
+
+    root = Path(out) / "horizon" / preset
+    rows = []
+    for run in build_grid("horizon", preset):
+        if run.config["task"] != "tmaze" or not is_finished(run, root):
+            continue
+        metrics = _read_json(root / run.name / "metrics.json")
+        q_net = DRQN.load(root / run.name / "model.zip", device="cpu").q_net.eval()
+        optimal = {h["length"]: h["optimal"] for h in metrics["horizons"]}
+        rows.append(
+            {
+                **{k: run.config[k] for k in ("length", "cell", "version", "seed")},
+                "optimal_at_L": bool(metrics["optimal_at_end"]),
+                "optimal_at_longest": optimal.get(max(run.config["horizons"])),
+                "vaa": metrics["vaa"],
+                **corridor_attractors(q_net, steps),
+            }
+        )
+    _write_json(root / "attractors.json", rows)
+    header = ["L", "cell", "version", "seed", "optimal at L", "at L'=max", "VAA", "distance", "junction"]
+    lines = [
+        f"## Corridor attractors after {steps:,} corridor steps (both layouts), preset {preset}",
+        "",
+        "distance: between the two layouts' states; junction: greedy actions from them (up, down), "
+        "✓ when Up and Down.",
+        "",
+    ]
+    names = {0: "R", 1: "U", 2: "L", 3: "D"}
+    table = []
+    for r in rows:
+        longest = "—" if r["optimal_at_longest"] is None else ("✓" if r["optimal_at_longest"] else "✗")
+        junction = "".join(names[a] for a in r["junction_actions"]) + (" ✓" if r["junction_correct"] else "")
+        table.append(
+            [str(r["length"]), r["cell"], r["version"], str(r["seed"]), "✓" if r["optimal_at_L"] else "✗"]
+            + [longest, _fmt(r["vaa"], ".3f"), f"{r['distance']:.3g}", junction]
+        )
+    (root / "attractors.md").write_text("\n".join(lines + _table(header, table)))
+    return rows
+
+
 __all__ = [
     "RL_HORIZONS",
     "SUPERVISED_HORIZONS",
     "GreedyRollouts",
     "copy_mse",
     "copy_test_seed",
+    "corridor_attractors",
     "evaluate_supervised",
     "exploration_histories",
     "greedy_rollouts",
@@ -689,6 +779,7 @@ __all__ = [
     "run_horizon",
     "summarise_horizon",
     "tmaze_vaa",
+    "write_corridor_attractors",
     "write_finished",
     "write_horizon_results",
 ]

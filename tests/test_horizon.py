@@ -19,11 +19,13 @@ import tmaze_gym  # noqa: F401  (registers TMaze-v0)
 from experiments.horizon import (
     copy_mse,
     copy_test_seed,
+    corridor_attractors,
     evaluate_supervised,
     greedy_rollouts,
     horizon_optimality,
     load_supervised_run,
     optimal_at,
+    write_corridor_attractors,
 )
 from recurrent_q.callbacks import is_tmaze_optimal, play_greedy
 from recurrent_q.drqn import DRQN
@@ -216,6 +218,9 @@ def test_a_decaying_memory_is_optimal_at_short_horizons_only():
         leaky, range(30, 45), batched=False
     )
     assert 35 <= first_failure(leaky, range(30, 45), batched=True) <= 42
+    limit = corridor_attractors(leaky.q_net, steps=10_000)  # one attractor: both layouts end together
+    assert limit["distance"] < 1e-4 and limit["junction_actions"] == [UP, UP]
+    assert not limit["junction_correct"]
 
 
 def test_a_held_memory_is_optimal_at_every_horizon():
@@ -223,6 +228,8 @@ def test_a_held_memory_is_optimal_at_every_horizon():
     rows = horizon_optimality(bistable.q_net, (1, 20, 100, 10_000))
     assert all(r["optimal"] for r in rows), rows
     assert is_tmaze_optimal(bistable, gym.make("TMaze-v0", length=100))
+    limit = corridor_attractors(bistable.q_net, steps=10_000)  # two attractors, each read as its layout
+    assert limit["distance"] > 1.9 and limit["junction_correct"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,3 +319,6 @@ def test_reproduce_horizon_smoke_writes_the_tables_and_the_plot(tmp_path):
         assert [h["length"] for h in metrics["horizons"]] == [2, 10, 1000]
         assert metrics["horizons"][0]["optimal"]  # L' = L: the training check, batched
     assert 0.0 < metrics["vaa"] <= 1.0
+    rows = write_corridor_attractors("smoke", out=tmp_path, steps=1000)
+    assert [(r["cell"], r["seed"]) for r in rows] == [("gru", 0), ("lru", 0)]
+    assert "junction" in (root / "attractors.md").read_text()
