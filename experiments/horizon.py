@@ -361,6 +361,13 @@ def copy_mse(
     return F.mse_loss(prediction.float(), data.targets.to(device)).item()
 
 
+def zero_prediction_mse(T: int, num_sequences: int, seed: int = 0) -> float:
+    """MSE of the prediction 0 on the test sequences of :func:`evaluate_supervised` at ``T``: the mean of
+    ``u_1²`` over them, the no-memory reference of that ``T``."""
+    data = CopyFirstInput(num_sequences, T, copy_test_seed(seed, T))
+    return float(data.targets.pow(2).mean())
+
+
 def evaluate_supervised(
     run_dir: str | Path,
     horizons: Sequence[int] = SUPERVISED_HORIZONS,
@@ -477,6 +484,7 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
                 "horizons": [int(h) for h in config["horizons"]],
                 "not_finished": [],
                 "_runs": [],
+                "_config": config,
             },
         )
         if run.name in results:
@@ -485,6 +493,7 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
             row["not_finished"].append(run.seed)
     tables: dict[str, list[dict[str, Any]]] = {"tmaze": [], "copy": []}
     for (task, _), row in groups.items():
+        config = row.pop("_config")
         runs_of = sorted(row.pop("_runs"), key=lambda item: item[0])
         row["seeds"] = len(runs_of)
         row["seeds_list"] = [seed for seed, _ in runs_of]
@@ -524,6 +533,7 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
             row["mse"] = {
                 t: _mean_std([r["mse"][t] for r in ok if _finite(r["mse"].get(t))]) for t in row["horizons"]
             }
+            row["zero_mse"] = {t: zero_prediction_mse(t, config["eval_sequences"]) for t in row["horizons"]}
         tables[task].append(row)
     return tables
 
@@ -543,7 +553,7 @@ def _fmt(value: Any, digits: str = ".3g") -> str:
 
 
 def _seeds(row: dict[str, Any]) -> str:
-    text = f"{row['seeds']} ({', '.join(map(str, row['seeds_list']))})"
+    text = f"{row['seeds']} ({', '.join(map(str, row['seeds_list']))})" if row["seeds"] else "0"
     if row["not_finished"]:
         text += f"; not finished: {', '.join(map(str, row['not_finished']))}"
     if row.get("diverged"):
@@ -573,7 +583,7 @@ def markdown_tables(tables: dict[str, list[dict[str, Any]]], title: str) -> str:
                 row["cell"],
                 row["version"],
                 _seeds(row),
-                f"{row['reached']}/{row['seeds']}",
+                f"{row['reached']}/{row['seeds']}" if row["seeds"] else "—",
             ]
             cells += [f"{row['optimal'][h]}/{row['reached']}" if row["reached"] else "—" for h in rl_h]
             rows.append(
@@ -589,7 +599,18 @@ def markdown_tables(tables: dict[str, list[dict[str, Any]]], title: str) -> str:
             rows.append(
                 cells + [_fmt_mean(row["mse"].get(t)) for t in sup_h] + [_fmt_mean(row["vaa"], ".2f")]
             )
+        first = sup[0]
+        rows.append(
+            [str(first["T"]), "predict 0 (no memory)", "—", "—", "1"]
+            + [f"{first['zero_mse'][t]:.3g}" if t in first["zero_mse"] else "—" for t in sup_h]
+            + ["—"]
+        )
         lines += _table(header, rows)
+        lines += [
+            "The last row is the MSE of predicting 0, the mean of u_1² over the same test sequences at "
+            "each T' (at T, its expectation): a network above it is worse than no memory.",
+            "",
+        ]
     if rl:
         lines += ["### T-Maze, every run (✓ optimal, ✗ not; — not evaluated: never optimal at L)", ""]
         header = ["L", "cell", "version", "seed", "first optimal episode (of)", "VAA"] + [
@@ -626,12 +647,17 @@ def markdown_tables(tables: dict[str, list[dict[str, Any]]], title: str) -> str:
 
 
 _VERSION_STYLES = {"classic": "-", "warmup": "--", "double": ":"}
+_MARKERS = "osD^vP*Xh<>"
+_JITTER = 0.012
+"""Vertical offset between the lines of a T-Maze panel (several lie on 0 or 1)."""
 
 
 def plot_horizon(tables: dict[str, list[dict[str, Any]]], path: Path) -> None:
-    """Fraction of optimal seeds still optimal against ``L'`` (one panel per training ``L``) and test
-    MSE against ``T'``, log x-axis, one line per cell and version; groups that never reached the optimal
-    policy are named in the legend with no line."""
+    """Fraction of the seeds optimal at the training ``L`` still optimal at ``L'`` (one panel per ``L``;
+    the first point is ``L`` itself) and test MSE against ``T'`` (the first point is the training ``T``),
+    log x-axis, one line per cell and version. Groups that never reached the optimal policy are named in
+    the legend without a line; T-Maze lines are offset by a few hundredths so that equal ones stay
+    visible."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -639,45 +665,58 @@ def plot_horizon(tables: dict[str, list[dict[str, Any]]], path: Path) -> None:
 
     rl, sup = tables["tmaze"], tables["copy"]
     lengths = sorted({row["length"] for row in rl})
-    panels = len(lengths) + bool(sup)
-    fig, axes = plt.subplots(1, max(panels, 1), figsize=(6 * max(panels, 1), 4.6), squeeze=False)
-    cells = sorted({row["cell"] for row in rl + sup})
-    colours = {cell: plt.get_cmap("tab10")(i % 10) for i, cell in enumerate(cells)}
+    panels = max(len(lengths) + bool(sup), 1)
+    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5), squeeze=False)
+    groups = list(dict.fromkeys((row["cell"], row["version"]) for row in rl + sup))
+    style = {
+        group: {
+            "color": plt.get_cmap("tab10")(i % 10),
+            "linestyle": _VERSION_STYLES.get(group[1], "-"),
+            "marker": _MARKERS[i % len(_MARKERS)],
+        }
+        for i, group in enumerate(groups)
+    }
     for ax, length in zip(axes[0], lengths, strict=False):
         for row in (r for r in rl if r["length"] == length):
+            group = (row["cell"], row["version"])
             label = f"{row['cell']} {row['version']} ({row['reached']}/{row['seeds']} optimal at L)"
-            style = dict(color=colours[row["cell"]], linestyle=_VERSION_STYLES.get(row["version"], "-"))
             if not row["reached"]:
-                ax.plot([], [], label=label + ": no line", **style)
+                ax.plot([], [], label=label + ": no line", **style[group])
                 continue
-            hs = sorted(row["optimal"])
-            ax.plot(hs, [row["optimal"][h] / row["reached"] for h in hs], marker="o", label=label, **style)
+            offset = _JITTER * (groups.index(group) - len(groups) / 2)
+            xs = [length] + [h for h in row["horizons"] if h in row["optimal"] and h != length]
+            ys = [1.0] + [row["optimal"][h] / row["reached"] for h in xs[1:]]
+            ax.plot(xs, [y + offset for y in ys], label=label, **style[group])
         ax.set(
             xscale="log",
-            ylim=(-0.05, 1.05),
-            xlabel="evaluation corridor length L'",
-            ylabel="fraction still optimal",
-            title=f"T-Maze, trained at L = {length}",
+            ylim=(-0.1, 1.1),
+            xlabel="corridor length L' (first point: the training length L)",
+            ylabel="fraction of the seeds optimal at L still optimal at L'",
+            title=f"T-Maze, DRQN trained at L = {length}",
         )
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=7)
     if sup:
         ax = axes[0][-1]
         for row in sup:
-            ts = [t for t in row["horizons"] if row["mse"].get(t) is not None]
+            group = (row["cell"], row["version"])
+            ts = [row["T"]] + [t for t in row["horizons"] if row["mse"].get(t) is not None]
+            ys = [row["test_loss"]] + [row["mse"][t] for t in ts[1:]]
+            points = [(t, y[0]) for t, y in zip(ts, ys, strict=True) if y is not None]
             label = f"{row['cell']} {row['version']} ({row['seeds']} seeds)"
-            style = dict(color=colours[row["cell"]], linestyle=_VERSION_STYLES.get(row["version"], "-"))
-            ax.plot(ts, [row["mse"][t][0] for t in ts], marker="o", label=label, **style)
+            ax.plot(*zip(*points, strict=True), label=label, **style[group])
+        zero = {sup[0]["T"]: 1.0, **sup[0]["zero_mse"]}  # at T: its expectation, Var(u_1) = 1
+        ts = sorted(zero)
+        ax.plot(ts, [zero[t] for t in ts], "k:", linewidth=1.5, label="predict 0 (no memory)")
         ax.set(
             xscale="log",
             yscale="log",
-            xlabel="evaluation sequence length T'",
-            ylabel="test MSE",
+            xlabel="sequence length T' (first point: the training length T)",
+            ylabel="test MSE (mean over seeds)",
             title=f"Copy first input, trained at T = {sup[0]['T']}",
         )
-        ax.axhline(1.0, color="gray", linewidth=0.5)  # the variance of u_1: no memory
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
@@ -782,4 +821,5 @@ __all__ = [
     "write_corridor_attractors",
     "write_finished",
     "write_horizon_results",
+    "zero_prediction_mse",
 ]
