@@ -47,7 +47,9 @@ def one_thread():
 
 
 def drqn(length: int, seed: int, observation_type: str = "discrete", **policy_kwargs) -> DRQN:
-    """An untrained DRQN on the T-Maze (random weights: varied greedy paths, bumps included)."""
+    """An untrained DRQN on the T-Maze (random weights: varied greedy paths, bumps included), whose
+    first layer's weights on ``a_{t-1}`` and ``r_{t-1}`` are scaled up so that a wrong encoding of
+    either changes its actions."""
     env = gym.make("TMaze-v0", length=length, observation_type=observation_type)
     kwargs = {
         "cell": "gru",
@@ -56,7 +58,15 @@ def drqn(length: int, seed: int, observation_type: str = "discrete", **policy_kw
         "use_previous_reward": True,
         "init": "xavier",
     }
-    return DRQN("RecurrentQPolicy", env, policy_kwargs=kwargs | policy_kwargs, seed=seed)
+    model = DRQN("RecurrentQPolicy", env, policy_kwargs=kwargs | policy_kwargs, seed=seed)
+    width = model.q_net.rnn.input_size
+    with torch.no_grad():
+        for weight in model.q_net.rnn.layers[0].parameters():
+            if weight.dim() == 2 and weight.shape[1] == width:
+                weight[:, :4] *= 3.0  # one-hot a_{t-1}
+                if model.q_net.use_previous_reward:
+                    weight[:, -1] *= 30.0  # r_{t-1}: -0.1 after a bump
+    return model
 
 
 def env_rollout(model: DRQN, length: int, layout: str, observation_type: str = "discrete") -> tuple:
