@@ -75,9 +75,17 @@ def run_tmaze(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, 
     return run_tmaze_experiment(**config, logdir=str(run_dir))
 
 
+def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
+    """Train, then evaluate at longer horizons: :func:`experiments.horizon.run_horizon`."""
+    from experiments.horizon import run_horizon
+
+    return run_horizon(config, run_dir, resume)
+
+
 RUNNERS: dict[str, Callable[[dict[str, Any], Path, bool], dict[str, Any]]] = {
     "supervised": run_supervised,
     "tmaze": run_tmaze,
+    "horizon": run_horizon,
 }
 
 
@@ -568,12 +576,17 @@ def reproduce(
         results = run_ray(runs, root, ray_address, progress, restart_changed)
     else:
         results = run_local(runs, root, workers, progress, restart_changed)
-    table = summarise(runs, results)
-    text = markdown_table(table, f"{experiment}, preset {preset}")
     command = f"python scripts/reproduce.py {experiment} --preset {preset}"
-    (root / "results.md").write_text(f"{text}\nCommand: `{command}`\n")
-    _write_json(root / "results.json", table)
-    plot(experiment, runs, results, table, root / "results.png")
+    if experiment == "horizon":  # two tables (T-Maze, copy) and a plot against L' and T'
+        from experiments.horizon import write_horizon_results
+
+        table, text = write_horizon_results(runs, results, root, command)
+    else:
+        table = summarise(runs, results)
+        text = markdown_table(table, f"{experiment}, preset {preset}")
+        (root / "results.md").write_text(f"{text}\nCommand: `{command}`\n")
+        _write_json(root / "results.json", table)
+        plot(experiment, runs, results, table, root / "results.png")
     print(text)
     diverged = sorted(name for name, metrics in results.items() if metrics.get("diverged"))
     if diverged:

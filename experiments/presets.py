@@ -18,7 +18,7 @@ class Run:
     """One run of a grid: a trainer kind, the labels that identify its group, a seed, a config."""
 
     experiment: str
-    kind: Literal["supervised", "tmaze"]
+    kind: Literal["supervised", "tmaze", "horizon"]
     labels: tuple[tuple[str, Any], ...]
     seed: int
     config: dict[str, Any] = field(hash=False, compare=False)
@@ -32,7 +32,7 @@ class Run:
         return ", ".join(f"{k}={v}" for k, v in self.labels)
 
 
-EXPERIMENTS = ("copy", "denoising", "tmaze", "vaa-vs-loss", "psmnist", "plsmnist")
+EXPERIMENTS = ("copy", "denoising", "tmaze", "vaa-vs-loss", "psmnist", "plsmnist", "horizon")
 PRESETS = ("small", "paper", "smoke")
 WARMED_CELLS = ("lstm", "gru", "mgu", "chrono")
 BISTABLE_CELLS = ("brc", "nbrc")
@@ -197,6 +197,102 @@ KINDS = {"tmaze": "tmaze"}
 """The trainer of each experiment (``supervised`` when not listed)."""
 
 
+# Temporal horizon generalisation: the multistable cells (warmed-up or bistable) against the classic GRU
+# and the parallel monostable cells, whose warmup should not help.
+HORIZON_PAIRS = (
+    ("gru", "classic"),
+    ("gru", "warmup"),
+    ("gru", "double"),
+    ("lstm", "warmup"),
+    ("nbrc", "classic"),
+    ("brc", "classic"),
+    ("mingru", "classic"),
+    ("lru", "classic"),
+    ("mingru", "warmup"),
+    ("lru", "warmup"),
+)
+HORIZON_SETTINGS: dict[str, dict[str, Any]] = {
+    # T-Maze: training lengths, seeds, settings of run_tmaze_experiment, horizons L', VAA period M.
+    # Copy first input: settings of SupervisedConfig, horizons T', test sequences per T'.
+    "small": {
+        "lengths": (20, 50),
+        "seeds": 3,
+        "tmaze": {"stop_when_optimal": True, "vaa_measure_interval": 0},
+        "episodes": {20: 300, 50: 200},
+        "rl_horizons": (50, 100, 1_000, 10_000, 100_000),
+        "eval_vaa": {"steps": 10_000, "iterations": 2, "batch_size": 100},
+        "copy": {"T": 50, "layers": 1, "width": 128, "epochs": 10, **SMALL_DATA},
+        "copy_horizons": (100, 1_000, 10_000, 100_000),
+        "eval_sequences": 32,
+    },
+    "paper": {
+        "lengths": (20, 50, 100),
+        "seeds": 5,
+        "tmaze": {"stop_when_optimal": True},
+        "episodes": {20: 2000, 50: 2000, 100: 2000},
+        "rl_horizons": (50, 100, 200, 1_000, 10_000, 100_000),
+        "eval_vaa": {"steps": 10_000, "iterations": 10, "batch_size": 200},
+        "copy": {"T": 50, "layers": 1, "width": 128, "epochs": 50},
+        "copy_horizons": (100, 300, 1_000, 10_000, 100_000),
+        "eval_sequences": 1000,
+    },
+    "smoke": {
+        "lengths": (2,),
+        "seeds": 1,
+        "tmaze": {
+            "stop_when_optimal": True,
+            "buffer_size": 256,
+            "warmup_steps": 5,
+            "vaa_measure_interval": 0,
+        },
+        "episodes": {2: 80},
+        "rl_horizons": (2, 10, 1_000),
+        "eval_vaa": {"steps": 100, "iterations": 2, "batch_size": 50},
+        "copy": {"T": 10, "num_train": 64, "num_test": 64, "epochs": 1, "layers": 1, "width": 8},
+        "copy_horizons": (20, 1_000),
+        "eval_sequences": 8,
+    },
+}
+
+
+def _horizon_grid(preset: str) -> list[Run]:
+    """Train at short horizons, evaluate at long ones.
+
+    Order of the runs (the order they start in): the T-Maze at its shortest length, the copy runs, then
+    the T-Maze at longer lengths seed after seed, so that a grid stopped early has the main comparison
+    and every cell at the longer lengths.
+    """
+    s = HORIZON_SETTINGS[preset]
+    pairs = [("gru", "warmup"), ("lru", "classic")] if preset == "smoke" else HORIZON_PAIRS
+
+    def tmaze_runs(length: int, seeds_first: bool = False) -> list[Run]:
+        """Cell after cell; with ``seeds_first``, every cell's seed 0, then every cell's seed 1..."""
+        order = itertools.product(pairs, range(s["seeds"]))
+        if seeds_first:
+            order = ((pair, seed) for seed, pair in itertools.product(range(s["seeds"]), pairs))
+        runs = []
+        for (cell, version), seed in order:
+            config = {"task": "tmaze", "length": length, "cell": cell, "version": version, "seed": seed}
+            config.update(s["tmaze"], episodes=s["episodes"][length])
+            config.update(horizons=list(s["rl_horizons"]), eval_vaa=dict(s["eval_vaa"]))
+            labels = (("task", "tmaze"), ("length", length), ("cell", cell), ("version", version))
+            runs.append(Run("horizon", "horizon", labels, seed, config))
+        return runs
+
+    shortest, *longer = sorted(s["lengths"])
+    runs = tmaze_runs(shortest)
+    for (cell, version), seed in itertools.product(pairs, range(s["seeds"])):
+        config = {"task": "copy", **s["copy"], "cell": cell, "version": version, "seed": seed}
+        if preset == "smoke":
+            config.update(vaa_steps=20, warmup={"steps": 5})
+        config.update(horizons=list(s["copy_horizons"]), eval_sequences=s["eval_sequences"])
+        labels = (("task", "copy"), ("T", config["T"]), ("cell", cell), ("version", version))
+        runs.append(Run("horizon", "horizon", labels, seed, config))
+    for length in longer:
+        runs += tmaze_runs(length, seeds_first=True)
+    return runs
+
+
 def build_grid(experiment: str, preset: str) -> list[Run]:
     """The runs of ``experiment`` at ``preset`` scale: every (size, cell, version, seed) of its grid in
     :data:`GRIDS`. A run's labels are its size, cell and version; its config, the grid's common settings,
@@ -205,6 +301,8 @@ def build_grid(experiment: str, preset: str) -> list[Run]:
         raise ValueError(f"experiment must be one of {', '.join(EXPERIMENTS)}; got {experiment!r}")
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+    if experiment == "horizon":
+        return _horizon_grid(preset)
     grid = GRIDS[experiment][preset]
     kind = KINDS.get(experiment, "supervised")
     runs = []

@@ -1,17 +1,25 @@
 """Evaluate a saved DRQN model on the T-Maze, on any corridor length (also longer than it was trained on).
 
-Example (a model trained by scripts/train_tmaze.py on L = 20, evaluated on L = 20, 50 and 100):
+Example (a model trained by scripts/train_tmaze.py on L = 20, evaluated up to L = 100 000):
 
     python scripts/evaluate_tmaze.py runs/TMaze-v0__drqn-gru-warmup-L20__0__1700000000/model.zip \
-        --lengths 20 50 100
+        --lengths 20 100 1000 10000 100000
 
-For each length it prints the success rate (the rewarding goal entered), the mean undiscounted
-return and episode length over ``--episodes`` episodes (random layouts), and whether the greedy
-policy is optimal (return 4 in L + 1 steps in both layouts).
+The greedy policy is deterministic, so each length is played once per layout, both layouts at once
+(``experiments.horizon.greedy_rollouts``: the Q-network steps on the batch, the numpy vector T-Maze
+moves the agents; inputs encoded as in training). For each length it prints, per layout, the
+undiscounted return and the episode length (the episode played out, up to the env's horizon 3L),
+whether the greedy policy is optimal (return 4 in L + 1 steps in both layouts, the check of
+``experiments.tmaze.is_tmaze_optimal``) and the seconds the evaluation took.
+
+``--no-deterministic`` plays ``--episodes`` ε-greedy episodes per length through the Gymnasium env
+instead (random layouts, the model's exploration rate) and prints the success rate, mean return and
+episode length.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import gymnasium as gym
@@ -22,7 +30,8 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
-from experiments.tmaze import is_tmaze_optimal
+from experiments.horizon import greedy_rollouts
+from experiments.tmaze import TMAZE_OPTIMAL_RETURN
 from recurrent_q.drqn import DRQN
 
 
@@ -32,59 +41,83 @@ class EvaluateTMazeArgs:
     """Path of the model zip written by scripts/train_tmaze.py."""
     lengths: list[int] = field(default_factory=lambda: [20])
     """Corridor lengths to evaluate on."""
-    episodes: int = 100
-    """Episodes per length."""
     deterministic: bool = True
-    """Greedy actions; --no-deterministic: ε-greedy with the model's exploration rate."""
+    """Greedy actions, both layouts once; --no-deterministic: ε-greedy episodes (model's exploration rate)."""
+    episodes: int = 100
+    """Episodes per length (with --no-deterministic only)."""
     seed: int = 0
-    """Seed of the env layouts (and of the ε-greedy draws)."""
+    """Seed of the env layouts and of the ε-greedy draws (with --no-deterministic only)."""
     device: str = "cpu"
     """Torch device."""
+
+
+def evaluate_greedy(model: DRQN, length: int) -> dict:
+    """Both layouts played out by the greedy policy, and the optimality check, at corridor ``length``."""
+    tic = time.perf_counter()
+    played = greedy_rollouts(model.q_net, length)
+    # optimal iff both episodes earn 4 in L + 1 steps (the check's rollouts, cut at L + 1, are their prefixes)
+    optimal = bool(np.all(played.returns == TMAZE_OPTIMAL_RETURN) and np.all(played.steps == length + 1))
+    return {
+        "length": length,
+        "return_up": float(played.returns[0]),
+        "return_down": float(played.returns[1]),
+        "steps_up": int(played.steps[0]),
+        "steps_down": int(played.steps[1]),
+        "optimal": optimal,
+        "seconds": time.perf_counter() - tic,
+    }
+
+
+def evaluate_epsilon_greedy(model: DRQN, length: int, episodes: int, seed: int) -> dict:
+    """``episodes`` ε-greedy episodes through the Gymnasium env: success rate, mean return and length."""
+    env = Monitor(gym.make("TMaze-v0", length=length))
+    env.reset(seed=seed)
+    successes: list[bool] = []
+
+    def record(local_vars: dict, _globals: dict) -> None:
+        if local_vars["done"]:
+            successes.append(bool(local_vars["info"].get("is_success", False)))
+
+    returns, steps = evaluate_policy(
+        model,
+        env,
+        n_eval_episodes=episodes,
+        deterministic=False,
+        return_episode_rewards=True,
+        callback=record,
+    )
+    return {
+        "length": length,
+        "success_rate": float(np.mean(successes)),
+        "mean_return": float(np.mean(returns)),
+        "mean_steps": float(np.mean(steps)),
+    }
 
 
 def evaluate(args: EvaluateTMazeArgs) -> list[dict]:
     model = DRQN.load(args.model, device=args.device)
     model.policy.rng = np.random.default_rng(args.seed)
-    rows = []
-    for length in args.lengths:
-        env = Monitor(gym.make("TMaze-v0", length=length))
-        env.reset(seed=args.seed)
-        successes = []
-
-        def record(local_vars: dict, _globals: dict, successes: list = successes) -> None:
-            if local_vars["done"]:
-                successes.append(bool(local_vars["info"].get("is_success", False)))
-
-        returns, steps = evaluate_policy(
-            model,
-            env,
-            n_eval_episodes=args.episodes,
-            deterministic=args.deterministic,
-            return_episode_rewards=True,
-            callback=record,
-        )
-        rows.append(
-            {
-                "length": length,
-                "success_rate": float(np.mean(successes)),
-                "mean_return": float(np.mean(returns)),
-                "mean_steps": float(np.mean(steps)),
-                "optimal": is_tmaze_optimal(model, gym.make("TMaze-v0", length=length)),
-            }
-        )
-    return rows
+    if args.deterministic:
+        return [evaluate_greedy(model, length) for length in args.lengths]
+    return [evaluate_epsilon_greedy(model, length, args.episodes, args.seed) for length in args.lengths]
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     args = tyro.cli(EvaluateTMazeArgs, args=argv, description=__doc__)
     torch.set_num_threads(1)
     rows = evaluate(args)
-    print(f"{'L':>5} {'success':>8} {'return':>8} {'steps':>8}  optimal")
-    for row in rows:
-        print(
-            f"{row['length']:>5} {row['success_rate']:>8.2f} {row['mean_return']:>8.3f} "
-            f"{row['mean_steps']:>8.1f}  {row['optimal']}"
-        )
+    if args.deterministic:
+        print(f"{'L':>7} {'return up':>10} {'down':>8} {'steps up':>9} {'down':>7}  optimal  seconds")
+        for r in rows:
+            print(
+                f"{r['length']:>7} {r['return_up']:>10.2f} {r['return_down']:>8.2f} {r['steps_up']:>9} "
+                f"{r['steps_down']:>7}  {r['optimal']!s:>7}  {r['seconds']:>7.1f}"
+            )
+    else:
+        print(f"{'L':>7} {'success':>8} {'return':>8} {'steps':>8}")
+        for r in rows:
+            line = f"{r['length']:>7} {r['success_rate']:>8.2f} {r['mean_return']:>8.3f}"
+            print(f"{line} {r['mean_steps']:>8.1f}")
     return rows
 
 

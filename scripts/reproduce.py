@@ -9,7 +9,10 @@ run (``experiments.grid`` says what it does with changed or unreadable runs). Th
 ``results.md`` (mean ± std over seeds), ``results.json`` and ``results.png``.
 
 Experiments (paper figures): ``copy`` (Figs. 11, 17), ``denoising`` (Figs. 12, 18), ``tmaze``
-(Fig. 13), ``vaa-vs-loss`` (Figs. 3-4), ``psmnist`` (Figs. 14, 19), ``plsmnist`` (Figs. 15, 20).
+(Fig. 13), ``vaa-vs-loss`` (Figs. 3-4), ``psmnist`` (Figs. 14, 19), ``plsmnist`` (Figs. 15, 20);
+``horizon``: temporal horizon generalisation (T-Maze trained at L = 20 and 50, evaluated up to
+L' = 100 000; copy first input trained at T = 50, evaluated up to T' = 100 000; two tables and a plot
+against L' and T', see ``experiments.horizon``).
 Presets: ``paper`` (the paper's sizes, for a GPU cluster), ``small`` (2 CPU cores, well under an
 hour per experiment) and ``smoke`` (two tiny runs, for tests).
 
@@ -31,7 +34,7 @@ from experiments.grid import RunConflictError, reproduce
 @dataclass
 class Args:
     experiment: tyro.conf.Positional[
-        Literal["copy", "denoising", "tmaze", "vaa-vs-loss", "psmnist", "plsmnist"]
+        Literal["copy", "denoising", "tmaze", "vaa-vs-loss", "psmnist", "plsmnist", "horizon"]
     ]
     """which paper figure to reproduce"""
     preset: Literal["small", "paper", "smoke"] = "small"
