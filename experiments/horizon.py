@@ -9,13 +9,16 @@ tasks; the parallelisable RNNs, minGRU and LRU here, are monostable and fail). T
   inputs encoded as in training (``RecurrentQNetwork.features``: ``a_{t-1}``, ``o_t`` and, with the
   runner's default, ``r_{t-1}``; zero state, ``NO_ACTION`` and reward 0 at the start);
   :func:`optimal_at` is the optimality check of ``recurrent_q.callbacks.is_tmaze_optimal`` (return 4 in
-  ``L' + 1`` steps in both layouts) at any ``L'``; :func:`tmaze_vaa` the VAA of the trained network.
+  ``L' + 1`` steps in both layouts) at any ``L'``; :func:`tmaze_vaa` the VAA of the trained network;
+  :func:`corridor_attractors` a diagnostic of the limit ``L' → ∞`` (do the two layouts end in distinct
+  attractors of the corridor input, read as Up and Down at the junction?).
 - Copy first input (supervised): :func:`copy_mse` is the test MSE of a trained network on sequences of
   any length ``T'``, the recurrence run in time chunks; :func:`evaluate_supervised` reads a run
   directory written by ``supervised.train.train`` (``best.pt``, ``result.json``).
 - The grid (``scripts/reproduce.py horizon``): :func:`run_horizon` trains and evaluates one run (kind
   ``"horizon"`` of :mod:`experiments.grid`); :func:`write_horizon_results` writes the two tables
-  (``results.md``, ``results.json``) and the plot (``results.png``).
+  (``results.md``, ``results.json``) and the plot (``results.png``); :func:`write_finished` does it for
+  the finished runs of a grid stopped early, :func:`write_corridor_attractors` writes ``attractors.md``.
 """
 
 from __future__ import annotations
