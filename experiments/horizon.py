@@ -9,13 +9,16 @@ tasks; the parallelisable RNNs, minGRU and LRU here, are monostable and fail). T
   inputs encoded as in training (``RecurrentQNetwork.features``: ``a_{t-1}``, ``o_t`` and, with the
   runner's default, ``r_{t-1}``; zero state, ``NO_ACTION`` and reward 0 at the start);
   :func:`optimal_at` is the optimality check of ``experiments.tmaze.is_tmaze_optimal`` (return 4 in
-  ``L' + 1`` steps in both layouts) at any ``L'``; :func:`tmaze_vaa` the VAA of the trained network.
+  ``L' + 1`` steps in both layouts) at any ``L'``; :func:`tmaze_vaa` the VAA of the trained network;
+  :func:`corridor_attractors` a diagnostic of the limit ``L' → ∞`` (do the two layouts end in distinct
+  attractors of the corridor input, read as Up and Down at the junction?).
 - Copy first input (supervised): :func:`copy_mse` is the test MSE of a trained network on sequences of
   any length ``T'``, the recurrence run in time chunks; :func:`evaluate_supervised` reads a run
   directory written by ``supervised.train.train`` (``best.pt``, ``result.json``).
 - The grid (``scripts/reproduce.py horizon``): :func:`run_horizon` trains and evaluates one run (kind
   ``"horizon"`` of :mod:`experiments.grid`); :func:`write_horizon_results` writes the two tables
-  (``results.md``, ``results.json``) and the plot (``results.png``).
+  (``results.md``, ``results.json``) and the plot (``results.png``); :func:`write_finished` does it for
+  the finished runs of a grid stopped early, :func:`write_corridor_attractors` writes ``attractors.md``.
 """
 
 from __future__ import annotations
@@ -278,26 +281,34 @@ def tmaze_vaa(
 def corridor_attractors(
     q_net: RecurrentQNetwork, steps: int = 1_000_000, chunk: int = 10_000
 ) -> dict[str, Any]:
-    """Where the memory of the two layouts goes in an endless corridor (the limit ``L' → ∞``).
+    """Where the memory of the two layouts goes along an endless corridor (the limit ``L' → ∞``).
 
     From the state after the first observation (up, or down), the corridor input of the optimal path
     (``a = Right``, ``o = Corridor``, ``r = 0``) is held for ``steps`` steps (the stack's sequence
-    forward, ``chunk`` steps at a time). A network whose greedy policy stays optimal at every horizon must
-    end the two layouts in two distinct states (attractors of that input: multistability) from which the
-    junction input gives Up and Down. ``distance`` is the Euclidean distance between the two final states
-    (all layers), ``junction_actions`` the greedy actions at the junction from them (up, down),
-    ``junction_correct`` whether they are ``[UP, DOWN]``.
+    forward, ``chunk`` steps at a time). A policy optimal at every horizon must go Right at every one of
+    these steps and end the two layouts in two distinct states (attractors of that input: multistability)
+    from which the junction input gives Up and Down. A diagnostic, with the sequence kernels: the
+    evaluation itself is :func:`greedy_rollouts`.
+
+    :return: ``distance`` (Euclidean, all layers) between the two final states; ``junction_actions``, the
+        greedy actions at the junction from them (up, down), and ``junction_correct`` (``[UP, DOWN]``);
+        ``first_not_right``, the first step (1 = the first observation's) whose greedy action on this path
+        is not Right in either layout (None if all are).
     """
     if not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer; got {steps!r}")
     table = input_table(q_net)
     zero = int(np.searchsorted(REWARD_VALUES, 0.0))
-    _, state = q_net.step(table[[OBS_UP, OBS_DOWN], 0, zero])  # a_{-1} = NO_ACTION, r_{-1} = 0
+    q_values, state = q_net.step(table[[OBS_UP, OBS_DOWN], 0, zero])  # a_{-1} = NO_ACTION, r_{-1} = 0
+    first_not_right = None if bool((q_values.argmax(-1) == RIGHT).all()) else 1
     corridor = table[OBS_CORRIDOR, RIGHT + 1, zero].expand(2, min(chunk, max(steps, 1)), -1)
     done = 0
     while done < steps:
         n = min(chunk, steps - done)
-        _, state = q_net.rnn(corridor[:, :n], state)
+        q_values, state = q_net(corridor[:, :n], state)
+        wrong = (q_values.argmax(-1) != RIGHT).any(0).nonzero()
+        if first_not_right is None and len(wrong):
+            first_not_right = done + int(wrong[0]) + 2
         done += n
     q_values, _ = q_net.step(table[OBS_JUNCTION, RIGHT + 1, zero].expand(2, -1), state)
     actions = q_values.argmax(-1).tolist()
@@ -306,6 +317,7 @@ def corridor_attractors(
         "distance": float(torch.linalg.vector_norm(state[:, 0] - state[:, 1])),
         "junction_actions": actions,
         "junction_correct": actions == [UP, DOWN],
+        "first_not_right": first_not_right,
     }
 
 
@@ -781,11 +793,12 @@ def write_corridor_attractors(
         )
     _write_json(root / "attractors.json", rows)
     header = ["L", "cell", "version", "seed", "optimal at L", "at L'=max", "VAA", "distance", "junction"]
+    header.append("first step not Right")
     lines = [
         f"## Corridor attractors after {steps:,} corridor steps (both layouts), preset {preset}",
         "",
         "distance: between the two layouts' states; junction: greedy actions from them (up, down), "
-        "✓ when Up and Down.",
+        "✓ when Up and Down; first step not Right: along the corridor path, in either layout (— none).",
         "",
     ]
     names = {0: "R", 1: "U", 2: "L", 3: "D"}
@@ -796,6 +809,7 @@ def write_corridor_attractors(
         table.append(
             [str(r["length"]), r["cell"], r["version"], str(r["seed"]), "✓" if r["optimal_at_L"] else "✗"]
             + [longest, _fmt(r["vaa"], ".3f"), f"{r['distance']:.3g}", junction]
+            + ["—" if r["first_not_right"] is None else f"{r['first_not_right']:,}"]
         )
     (root / "attractors.md").write_text("\n".join(lines + _table(header, table)))
     return rows

@@ -146,7 +146,13 @@ def test_a_trained_policy_is_evaluated_as_the_env_sees_it(tmp_path, capsys):
 
     path = tmp_path / "model.zip"
     result = run_tmaze_experiment(
-        length=2, seed=0, episodes=80, buffer_size=256, warmup_steps=5, stop_when_optimal=True, save_path=str(path)
+        length=2,
+        seed=0,
+        episodes=80,
+        buffer_size=256,
+        warmup_steps=5,
+        stop_when_optimal=True,
+        save_path=str(path),
     )
     model = DRQN.load(path, device="cpu")
     assert result["optimal_at_end"]
