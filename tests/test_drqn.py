@@ -26,15 +26,6 @@ from recurrent_q.policies import NO_ACTION, RecurrentQState
 LEARNING_SEED = 0
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks on CPU run fastest on one thread."""
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
-
-
 def tmaze(length: int = 3, **kwargs) -> gym.Env:
     return gym.make("TMaze-v0", length=length, **kwargs)
 

@@ -39,14 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def drqn(length: int, seed: int, observation_type: str = "discrete", **policy_kwargs) -> DRQN:
     """An untrained DRQN on the T-Maze (random weights: varied greedy paths, bumps included), whose
     first layer's weights on ``a_{t-1}`` and ``r_{t-1}`` are scaled up so that a wrong encoding of

@@ -15,15 +15,6 @@ from recurrent_q.multistability import WarmupConfig, estimate_vaa, vaa, vaa_star
 N_STATES = 10
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: intra-op threads only add synchronisation (and stall badly on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def distinct_states(n: int = N_STATES) -> torch.Tensor:
     return torch.linspace(-1.0, 1.0, n).unsqueeze(1)
 

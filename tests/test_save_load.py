@@ -16,14 +16,6 @@ from recurrent_q.multistability import WarmupConfig
 from recurrent_q.policies import DRQNPolicy
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
-
-
 def tmaze(length: int = 3, **kwargs) -> gym.Env:
     return gym.make("TMaze-v0", length=length, **kwargs)
 

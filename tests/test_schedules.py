@@ -2,19 +2,10 @@
 
 import gymnasium as gym
 import pytest
-import torch as th
 from stable_baselines3.common.utils import LinearSchedule
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
 from recurrent_q.drqn import DRQN
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
 
 
 def small_model(**kwargs) -> DRQN:

@@ -22,15 +22,6 @@ TINY = {"T": 8, "width": 8, "epochs": 2, "num_train": 80, "num_test": 40, "progr
 FAST_VAA = {"vaa_iterations": 1, "vaa_steps": 50, "vaa_batch_size": 8}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks run fastest on one thread, and do not slow to a crawl on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny(**overrides) -> SupervisedConfig:
     settings = {**TINY, "vaa_iterations": 0} | overrides
     return SupervisedConfig(**settings)
