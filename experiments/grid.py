@@ -109,12 +109,16 @@ def _differing_keys(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     return sorted(k for k in saved.keys() | wanted.keys() if saved.get(k, absent) != wanted.get(k, absent))
 
 
-def _read_json(path: Path) -> Any:
-    """The JSON in ``path``; ``ValueError`` naming the file when it cannot be read."""
+def _read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path`` (a config, metrics); ``ValueError`` naming the file when it cannot be read
+    or holds something else than an object."""
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path} is unreadable ({type(error).__name__}: {error})") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is unreadable (not a JSON object)")
+    return data
 
 
 def _set_aside(path: Path, reason: str) -> Path:
@@ -166,8 +170,6 @@ def run_state(run: Run, run_dir: Path) -> tuple[str, list[str]]:
         return "new", []
     try:
         saved = _read_json(config_file)
-        if not isinstance(saved, dict):
-            raise ValueError(f"{config_file} is unreadable (not a JSON object)")
     except ValueError as error:
         _set_aside(run_dir, f"{error}: the run starts again")
         return "new", []
@@ -176,9 +178,7 @@ def run_state(run: Run, run_dir: Path) -> tuple[str, list[str]]:
         return "changed", differing
     if metrics_file.exists():
         try:
-            metrics = _read_json(metrics_file)
-            if not isinstance(metrics, dict):
-                raise ValueError(f"{metrics_file} is unreadable (not a JSON object)")
+            _read_json(metrics_file)
         except ValueError as error:
             _set_aside(metrics_file, f"{error}: the run starts again")
             return "partial", []
