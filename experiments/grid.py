@@ -58,8 +58,10 @@ def run_supervised(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[
     from recurrent_q.multistability import WarmupConfig
     from supervised.train import CheckpointError, SupervisedConfig, train
 
-    warmup = WarmupConfig(**config.pop("warmup", {}))
-    settings = SupervisedConfig(**config, warmup=warmup, logdir=str(run_dir), resume=resume, progress=False)
+    warmup_config = WarmupConfig(**config.pop("warmup_config", {}))
+    settings = SupervisedConfig(
+        **config, warmup_config=warmup_config, logdir=str(run_dir), resume=resume, progress=False
+    )
     try:
         return train(settings).to_dict()
     except CheckpointError as error:  # an unreadable checkpoint: set it aside, start the run again
@@ -95,8 +97,11 @@ RUNNERS: dict[str, Callable[[dict[str, Any], Path, bool], dict[str, Any]]] = {
 
 
 def run_identity(config: dict[str, Any]) -> dict[str, Any]:
-    """The settings that define a run: its config without :data:`NOT_IDENTITY` keys."""
-    return {k: v for k, v in config.items() if k not in NOT_IDENTITY}
+    """The settings that define a run: its config without :data:`NOT_IDENTITY` keys, the keys renamed since
+    it was written under their names now (``supervised.train.FORMER_CONFIG_KEYS``)."""
+    from supervised.train import current_config_keys
+
+    return {k: v for k, v in current_config_keys(config).items() if k not in NOT_IDENTITY}
 
 
 def _wanted_config(run: Run) -> dict[str, Any]:

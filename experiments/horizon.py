@@ -36,10 +36,10 @@ import torch.nn.functional as F
 from gymnasium import spaces
 
 from experiments.tmaze import TMAZE_OPTIMAL_RETURN
-from recurrent_q.multistability import WarmupConfig, estimate_vaa
+from recurrent_q.multistability import estimate_vaa
 from recurrent_q.policies import NO_ACTION, RecurrentQNetwork
 from supervised.datasets import CopyFirstInput
-from supervised.train import SequenceModel, SupervisedConfig, make_model
+from supervised.train import SequenceModel, SupervisedConfig, config_from_dict, make_model
 from tmaze_gym.tmaze import (
     BUMP_REWARD,
     DOWN,
@@ -336,7 +336,7 @@ def load_supervised_run(run_dir: str | Path) -> tuple[SupervisedConfig, Sequence
                 f"{run_dir / name} not found: RUN_DIR must be the logdir of a finished supervised.train run"
             )
     saved = json.loads((run_dir / "result.json").read_text())["config"]
-    config = SupervisedConfig(**{**saved, "warmup": WarmupConfig(**saved["warmup"])})
+    config = config_from_dict(saved)
     if config.task != "copy":
         raise ValueError(f"horizon evaluation supports task 'copy' only; {run_dir} is task {config.task!r}")
     model = make_model(config, CopyFirstInput(1, config.T))

@@ -51,7 +51,7 @@ SMALL_DATA = {
     "num_test": 1000,
     "vaa_steps": 1000,
     "vaa_iterations": 2,
-    "warmup": {"steps": 50},
+    "warmup_config": {"steps": 50},
 }
 PAPER_PAIRS = _cell_versions(WARMED_CELLS, ("classic", "warmup", "double"), BISTABLE_CELLS)
 SMOKE = {"num_train": 64, "num_test": 64, "epochs": 1, "layers": 1, "width": 8, "vaa_steps": 20}
@@ -79,7 +79,7 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
             sizes=[{"T": 10}],
             pairs=SMOKE_PAIRS,
             seeds=1,
-            common={**SMOKE, "task": "copy", "warmup": {"steps": 5}},
+            common={**SMOKE, "task": "copy", "warmup_config": {"steps": 5}},
         ),
     },
     "denoising": {
@@ -106,7 +106,7 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
             sizes=[{"T": 20, "N": 5}],
             pairs=SMOKE_PAIRS,
             seeds=1,
-            common={**SMOKE, "task": "denoising", "warmup": {"steps": 5}},
+            common={**SMOKE, "task": "denoising", "warmup_config": {"steps": 5}},
         ),
     },
     "vaa-vs-loss": {
@@ -126,7 +126,7 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
             sizes=[{"T": 10}],
             pairs=SMOKE_PAIRS,
             seeds=1,
-            common={**SMOKE, "task": "copy", "warmup": {"steps": 5}},
+            common={**SMOKE, "task": "copy", "warmup_config": {"steps": 5}},
         ),
     },
     "psmnist": {
@@ -146,7 +146,7 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
             sizes=[{}],
             pairs=SMOKE_PAIRS,
             seeds=1,
-            common={**SMOKE, "task": "psmnist", "warmup": {"steps": 5}},
+            common={**SMOKE, "task": "psmnist", "warmup_config": {"steps": 5}},
         ),
     },
     "plsmnist": {
@@ -166,7 +166,7 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
             sizes=[{"N": 2}],
             pairs=SMOKE_PAIRS,
             seeds=1,
-            common={**SMOKE, "task": "plsmnist", "warmup": {"steps": 5}},
+            common={**SMOKE, "task": "plsmnist", "warmup_config": {"steps": 5}},
         ),
     },
     # Fig. 13: episodes to the optimal policy
@@ -284,7 +284,7 @@ def _horizon_grid(preset: str) -> list[Run]:
     for (cell, version), seed in itertools.product(pairs, range(s["seeds"])):
         config = {"task": "copy", **s["copy"], "cell": cell, "version": version, "seed": seed}
         if preset == "smoke":
-            config.update(vaa_steps=20, warmup={"steps": 5})
+            config.update(vaa_steps=20, warmup_config={"steps": 5})
         config.update(horizons=list(s["copy_horizons"]), eval_sequences=s["eval_sequences"])
         labels = (("task", "copy"), ("T", config["T"]), ("cell", cell), ("version", version))
         runs.append(Run("horizon", "horizon", labels, seed, config))

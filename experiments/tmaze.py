@@ -126,10 +126,9 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
     c = dataclasses.replace(config, **settings) if config is not None else TMazeConfig(**settings)
     check_device(c.device)
     start, cpu_start = time.perf_counter(), time.process_time()
-    warm: bool | WarmupConfig = False
-    if c.version in ("warmup", "double"):
-        overrides = {"steps": c.warmup_steps, "batch_size": c.warmup_batch_size}
-        warm = WarmupConfig(**{key: value for key, value in overrides.items() if value is not None})
+    use_warmup = c.version in ("warmup", "double")
+    overrides = {"steps": c.warmup_steps, "batch_size": c.warmup_batch_size}
+    warmup_config = WarmupConfig(**{key: value for key, value in overrides.items() if value is not None})
     horizon = 3 * c.length - 1 if c.max_episode_steps is None else c.max_episode_steps
     model = DRQN(
         "RecurrentQPolicy",
@@ -146,7 +145,8 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         exploration_initial_eps=c.exploration_rate,
         exploration_final_eps=c.exploration_rate,
         learning_rate=c.learning_rate,
-        warmup=warm,
+        use_warmup=use_warmup,
+        warmup_config=warmup_config if use_warmup else None,
         vaa_interval=c.vaa_interval,
         vaa_measure_interval=c.vaa_measure_interval,
         policy_kwargs=dict(

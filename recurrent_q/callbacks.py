@@ -128,7 +128,7 @@ class WarmupCallback(BaseCallback):
         if not isinstance(getattr(policy, "lstm_actor", None), nn.LSTM):
             raise TypeError(
                 f"WarmupCallback needs a policy with an nn.LSTM `lstm_actor` (sb3-contrib RecurrentPPO); "
-                f"got {type(policy).__name__} (for DRQN use DRQN(..., warmup=True))"
+                f"got {type(policy).__name__} (for DRQN use DRQN(..., use_warmup=True))"
             )
         env = self.env if self.env is not None else env_from_training_env(self.model)
         observations, lengths = exploration_rollouts(env, self.n_steps, np.random.default_rng(self.seed))

@@ -120,8 +120,10 @@ class DRQN(BaseAlgorithm):
         ``max_a Q_θ'(η', a)``; it runs the target network at every gradient step.
     :param max_grad_norm: clip the gradient norm of each step to this value (None: no clipping).
     :param n_steps: ``n`` of n-step returns (1: Algorithm 4's one-step target).
-    :param warmup: warm up the Q-network's cell stack on the buffer's histories before training:
-        ``True`` for the default :class:`WarmupConfig`, or a ``WarmupConfig``.
+    :param use_warmup: run the warmup (Algorithm 3, :func:`recurrent_q.multistability.warmup`) on the
+        Q-network's cell stack, on the buffer's histories, before training (lines 3-5 of Algorithm 4).
+    :param warmup_config: the warmup's settings (None: the default :class:`WarmupConfig`); only with
+        ``use_warmup=True``.
     :param vaa_interval: log ``train/vaa`` (``vaa_steps`` iterations) every this many episodes (0: never).
     :param vaa_steps: ``M`` of the cheap VAA estimate.
     :param vaa_measure_interval: log ``train/vaa_measure`` (``vaa_measure_steps``) every this many episodes.
@@ -162,7 +164,8 @@ class DRQN(BaseAlgorithm):
         double_q: bool = False,
         max_grad_norm: float | None = None,
         n_steps: int = 1,
-        warmup: bool | WarmupConfig = False,
+        use_warmup: bool = False,
+        warmup_config: WarmupConfig | None = None,
         vaa_interval: int = 20,
         vaa_steps: int = 200,
         vaa_measure_interval: int = 200,
@@ -203,7 +206,8 @@ class DRQN(BaseAlgorithm):
         self.double_q = double_q
         self.max_grad_norm = max_grad_norm
         self.n_steps = n_steps
-        self.warmup = warmup
+        self.use_warmup = use_warmup
+        self.warmup_config = warmup_config
         self.vaa_interval = vaa_interval
         self.vaa_steps = vaa_steps
         self.vaa_measure_interval = vaa_measure_interval
@@ -255,8 +259,13 @@ class DRQN(BaseAlgorithm):
             raise ValueError(f"n_steps must be a positive integer; got {self.n_steps!r}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise ValueError(f"max_grad_norm must be None or > 0; got {self.max_grad_norm!r}")
-        if not isinstance(self.warmup, (bool, WarmupConfig)):
-            raise ValueError(f"warmup must be a bool or a WarmupConfig; got {self.warmup!r}")
+        if not isinstance(self.use_warmup, bool):
+            raise ValueError(f"use_warmup must be True or False; got {self.use_warmup!r}")
+        if self.warmup_config is not None:
+            if not isinstance(self.warmup_config, WarmupConfig):
+                raise ValueError(f"warmup_config must be None or a WarmupConfig; got {self.warmup_config!r}")
+            if not self.use_warmup:
+                raise ValueError("warmup_config is given but use_warmup is False (pass use_warmup=True)")
 
     def _complete_policy_kwargs(self) -> None:
         """Take ℰ from the env (``exploration_probs``) and chrono's ``t_max`` from its horizon."""
@@ -312,7 +321,7 @@ class DRQN(BaseAlgorithm):
         :raises ValueError: naming ``path`` when the zip is cut, corrupt, or not written by ``save``.
         """
         try:
-            return super().load(path, *args, **kwargs)
+            model = super().load(path, *args, **kwargs)
         except (
             AssertionError,
             KeyError,
@@ -325,6 +334,11 @@ class DRQN(BaseAlgorithm):
                 f"{path} is not a readable DRQN model ({type(error).__name__}: {error}); "
                 "it may be cut short or damaged, or not written by DRQN.save"
             ) from error
+        legacy = model.__dict__.pop("warmup", None)  # a model saved when one ``warmup`` argument held both
+        if legacy is not None and legacy is not False:
+            model.use_warmup = True
+            model.warmup_config = legacy if isinstance(legacy, WarmupConfig) else None
+        return model
 
     def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
         """Save the replay buffer (whole episodes, :class:`EpisodeReplayBuffer`) as a pickle file.
@@ -488,7 +502,7 @@ class DRQN(BaseAlgorithm):
             if not self._fill_replay_buffer(callback):
                 return
             ready = True
-        if self.warmup and self.warmup_timestep is None and self.num_train_episodes == 0:
+        if self.use_warmup and self.warmup_timestep is None and self.num_train_episodes == 0:
             self._warm_up()
             ready = True
         if ready and self.num_train_episodes == 0:
@@ -685,7 +699,7 @@ class DRQN(BaseAlgorithm):
         Its TensorBoard scalars (``warmup/*``, one per warmup step ``s``) are written at step
         ``num_timesteps + s`` of the run: on the axis of the other scalars, where the warmup ran.
         """
-        config = WarmupConfig() if self.warmup is True else self.warmup
+        config = self.warmup_config if self.warmup_config is not None else WarmupConfig()
         x, lengths = self._replay_histories()
         writer = tensorboard_writer(self.logger)
         if writer is not None:

@@ -29,8 +29,10 @@ def main(argv: list[str] | None = None) -> dict:
         )
     result = train(config)
     summary = {key: value for key, value in result.to_dict().items() if key not in ("history", "config")}
-    if result.warmup is not None:
-        summary["warmup"] = {key: value for key, value in result.warmup.items() if key != "history"}
+    if result.warmup_result is not None:
+        summary["warmup_result"] = {
+            key: value for key, value in result.warmup_result.items() if key != "history"
+        }
     print(json.dumps(summary | {"logdir": config.logdir}, indent=1))
     return result.to_dict()
 

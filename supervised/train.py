@@ -100,8 +100,8 @@ class SupervisedConfig:
     """tolerance eps of eq. (5)"""
     t_max: int = 600
     """T_max of the chrono initialisation (cell chrono only)"""
-    warmup: WarmupConfig = field(default_factory=WarmupConfig)
-    """warmup settings (versions warmup and double)"""
+    warmup_config: WarmupConfig = field(default_factory=WarmupConfig)
+    """settings of the warmup (Algorithm 3), run by the versions warmup and double"""
     warmup_sequences: int = 4096
     """training sequences handed to the warmup (a random subset, to bound memory)"""
     logdir: str | None = None
@@ -179,7 +179,7 @@ class SupervisedResult:
     best_val_loss: float
     history: dict[str, list]
     vaa_floor: float | None
-    warmup: dict[str, Any] | None
+    warmup_result: dict[str, Any] | None
     wall_time: float
     config: dict[str, Any]
     model: nn.Module | None = field(default=None, repr=False)
@@ -394,7 +394,7 @@ class _Progress:
     best_val: float = math.inf
     best_epoch: int = 0
     best_state: dict[str, torch.Tensor] | None = None
-    warmup: dict[str, Any] | None = None
+    warmup_result: dict[str, Any] | None = None
 
 
 def _warm_up(c: SupervisedConfig, model: SequenceModel, d: _Data, logdir: Path | None) -> dict[str, Any]:
@@ -409,7 +409,7 @@ def _warm_up(c: SupervisedConfig, model: SequenceModel, d: _Data, logdir: Path |
         writer = SummaryWriter(str(logdir / "warmup"))
     tic = time.perf_counter()
     result = warmup(
-        model.rnn, d.dataset.to_inputs(d.train[chosen]), c.warmup, writer=writer, progress=c.progress
+        model.rnn, d.dataset.to_inputs(d.train[chosen]), c.warmup_config, writer=writer, progress=c.progress
     )
     if writer is not None:
         writer.close()
@@ -490,7 +490,7 @@ def _save_checkpoint(
         "best_epoch": run.best_epoch,
         "best_state": run.best_state,
         "history": run.history,
-        "warmup": run.warmup,
+        "warmup_result": run.warmup_result,
         "config": asdict(c),
     }
     torch.save(state, path.with_suffix(".tmp"))
@@ -529,14 +529,14 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
             checkpoint["best_val"],
             checkpoint["best_epoch"],
             checkpoint["best_state"],
-            checkpoint["warmup"],
+            checkpoint["warmup_result"],
         )
         first_epoch, time_offset = checkpoint["epoch"] + 1, run.history["time"][-1]
     else:
         if writer is not None:
             writer.add_text("config", _markdown_table(asdict(c)))
         if c.version in ("warmup", "double"):
-            run.warmup = _warm_up(c, model, d, logdir)
+            run.warmup_result = _warm_up(c, model, d, logdir)
         first_epoch, time_offset = 0, 0.0
 
     def elapsed() -> float:
@@ -566,7 +566,7 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
         best_val_loss=run.best_val,
         history=run.history,
         vaa_floor=1.0 / min(c.vaa_batch_size, d.train.shape[0]) if c.vaa_iterations else None,
-        warmup=run.warmup,
+        warmup_result=run.warmup_result,
         wall_time=elapsed(),
         config=asdict(c),
         model=model,
@@ -582,7 +582,24 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
 
 
 CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "scaler", "best_val", "best_epoch", "best_state")
-CHECKPOINT_KEYS += ("history", "warmup", "config")
+CHECKPOINT_KEYS += ("history", "warmup_result", "config")
+FORMER_CONFIG_KEYS = {"warmup": "warmup_config"}
+"""Keys of configs written by earlier versions (``result.json``, checkpoints, grid ``config.json``) and
+their names now: read back under the new name."""
+
+
+def current_config_keys(saved: dict[str, Any]) -> dict[str, Any]:
+    """``saved`` (a config as written to disk) with :data:`FORMER_CONFIG_KEYS` renamed."""
+    return {FORMER_CONFIG_KEYS.get(key, key): value for key, value in saved.items()}
+
+
+def config_from_dict(saved: dict[str, Any]) -> SupervisedConfig:
+    """The :class:`SupervisedConfig` of a config written to disk (``result.json``'s ``config``, or a
+    checkpoint's), its warmup settings as a :class:`WarmupConfig`, former key names accepted."""
+    saved = current_config_keys(saved)
+    if isinstance(saved.get("warmup_config"), dict):
+        saved["warmup_config"] = WarmupConfig(**saved["warmup_config"])
+    return SupervisedConfig(**saved)
 
 
 class CheckpointError(ValueError):
@@ -607,6 +624,8 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
             f"checkpoint {path} is unreadable ({type(error).__name__}: {error}); "
             "move it away to start the run again",
         ) from error
+    if isinstance(checkpoint, dict) and "warmup" in checkpoint and "warmup_result" not in checkpoint:
+        checkpoint["warmup_result"] = checkpoint.pop("warmup")  # written by an earlier version
     missing = [k for k in CHECKPOINT_KEYS if k not in checkpoint] if isinstance(checkpoint, dict) else ["all"]
     if missing:
         raise CheckpointError(
@@ -616,7 +635,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
 
 
 def _check_same_run(saved: dict[str, Any], config: SupervisedConfig) -> None:
-    now = asdict(config)
+    now, saved = asdict(config), current_config_keys(saved)
     changed = [k for k in now if k not in RESUMABLE and k in saved and saved[k] != now[k]]
     if changed:
         raise ValueError(

@@ -194,7 +194,9 @@ def drqn(**kwargs) -> DRQN:
 
 
 def test_drqn_warmup_scalars_are_on_the_step_axis_of_the_run(tmp_path):
-    model = drqn(warmup=WarmupConfig(steps=3, batch_size=8), tensorboard_log=str(tmp_path))
+    model = drqn(
+        use_warmup=True, warmup_config=WarmupConfig(steps=3, batch_size=8), tensorboard_log=str(tmp_path)
+    )
     model.learn(10**9, max_episodes=2, log_interval=1)
     events = scalars(tmp_path)
     start = model.warmup_timestep

@@ -69,7 +69,8 @@ def test_gru_warmup_learns_tmaze_length_10():
     model = DRQN(
         "RecurrentQPolicy",
         tmaze(10, max_episode_steps=29),  # the authors' horizon 3L - 1
-        warmup=WarmupConfig(batch_size=32),
+        use_warmup=True,
+        warmup_config=WarmupConfig(batch_size=32),
         gradient_steps=20,
         policy_kwargs=dict(use_previous_reward=True, init="xavier"),
         seed=LEARNING_SEED,
@@ -94,7 +95,7 @@ def test_gru_warmup_learns_tmaze_length_10():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_gru_warmup_learns_tmaze_length_20(seed):
     model = DRQN(
-        "RecurrentQPolicy", tmaze(20), warmup=True, seed=seed, vaa_interval=0, vaa_measure_interval=0
+        "RecurrentQPolicy", tmaze(20), use_warmup=True, seed=seed, vaa_interval=0, vaa_measure_interval=0
     )
     optimal = TMazeOptimalCallback(tmaze(20), stop_when_optimal=True)
     model.learn(10**9, callback=optimal, max_episodes=600)
@@ -278,7 +279,8 @@ RECORDED = {
             gradient_steps=2,
             vaa_interval=0,
             vaa_measure_interval=0,
-            warmup=WarmupConfig(steps=3, batch_size=16),
+            use_warmup=True,
+            warmup_config=WarmupConfig(steps=3, batch_size=16),
         ),
         296,
         [
@@ -398,7 +400,8 @@ def test_vectorised_drqn_learns_tmaze():
         "RecurrentQPolicy",
         vec_tmaze(3, length=5, max_episode_steps=14),
         buffer_size=1024,
-        warmup=WarmupConfig(batch_size=32, steps=50),
+        use_warmup=True,
+        warmup_config=WarmupConfig(batch_size=32, steps=50),
         gradient_steps=20,
         policy_kwargs=dict(use_previous_reward=True, init="xavier"),
         seed=0,
@@ -439,7 +442,7 @@ def test_net_arch_builds_the_q_head():
 
 def test_progress_bar_shows_the_stages_without_rich(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "rich", None)  # as after `pip install -e .`: rich is not there
-    model = small_model(warmup=WarmupConfig(steps=2, batch_size=8))
+    model = small_model(use_warmup=True, warmup_config=WarmupConfig(steps=2, batch_size=8))
     model.learn(10**9, max_episodes=2, progress_bar=True)
     err = capsys.readouterr().err
     assert "buffer fill" in err and "warmup" in err and "training" in err
@@ -555,7 +558,8 @@ def test_predict_rejects_a_state_of_another_number_of_envs_and_nan():
 @pytest.mark.parametrize("double", [False, True])
 def test_every_cell_trains_with_warmup(cell, double):
     model = small_model(
-        warmup=WarmupConfig(steps=2, batch_size=8),
+        use_warmup=True,
+        warmup_config=WarmupConfig(steps=2, batch_size=8),
         policy_kwargs=dict(cell=cell, double=double, hidden_size=8),
     )
     before = [p.detach().clone() for p in model.q_net.parameters()]
@@ -586,7 +590,8 @@ def test_any_env_with_discrete_actions(env_id, kwargs):
 
 def test_tensorboard_keys(tmp_path):
     model = small_model(
-        warmup=WarmupConfig(steps=3, batch_size=16),
+        use_warmup=True,
+        warmup_config=WarmupConfig(steps=3, batch_size=16),
         vaa_interval=2,
         vaa_steps=20,
         vaa_measure_interval=4,
@@ -635,8 +640,14 @@ def test_bad_arguments():
         small_model(learning_starts=-1)
     with pytest.raises(ValueError, match="net_arch must be None or a list of positive integers"):
         small_model(policy_kwargs=dict(net_arch=[16, 0]))
-    with pytest.raises(ValueError, match="warmup must be a bool or a WarmupConfig"):
-        small_model(warmup="yes")
+    with pytest.raises(ValueError, match="use_warmup must be True or False"):
+        small_model(use_warmup="yes")
+    with pytest.raises(ValueError, match="warmup_config must be None or a WarmupConfig"):
+        small_model(use_warmup=True, warmup_config={"steps": 3})
+    with pytest.raises(
+        ValueError, match=r"warmup_config is given but use_warmup is False \(pass use_warmup=True\)"
+    ):
+        small_model(warmup_config=WarmupConfig(steps=3))
     with pytest.raises(ValueError, match="max_episodes"):
         small_model().learn(100, max_episodes=-1)
     with pytest.raises(ValueError, match="loss must be one of 'squared', 'huber'"):

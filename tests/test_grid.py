@@ -9,6 +9,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -362,3 +363,20 @@ def test_the_benchmarks_jsonl_grid_resumes_after_a_cut_line(tmp_path):
             assert line.startswith('{"a": 3')  # the cut line stays, alone on its line
     assert sorted(key(r) for r in parsed) == [(0, 2), (3, 4), (5, 6)]
     assert next(r for r in parsed if r["a"] == 0)["ratio"] is None  # inf written as null
+
+
+def test_committed_runs_written_with_former_key_names_are_finished_runs(tmp_path, monkeypatch):
+    """``results/vaa-vs-loss/small`` was written when the warmup settings were saved as ``warmup`` (now
+    ``warmup_config``): a relaunch over it recognises every run as finished and runs nothing."""
+    committed = ROOT / "results" / "vaa-vs-loss" / "small"
+    assert any('"warmup": {' in p.read_text() for p in committed.glob("*/config.json"))
+    shutil.copytree(committed, tmp_path / "vaa-vs-loss" / "small")
+    before = {p: p.read_bytes() for p in (tmp_path / "vaa-vs-loss" / "small").glob("*/metrics.json")}
+
+    def no_run(config, run_dir, resume):
+        raise AssertionError(f"{run_dir.name} ran again")
+
+    monkeypatch.setitem(grid.RUNNERS, "supervised", no_run)
+    summary = grid.reproduce("vaa-vs-loss", "small", out=tmp_path, workers=1, progress=False)
+    assert summary["ran"] == 0 and len(before) == summary["runs"] == 18
+    assert {p: p.read_bytes() for p in (tmp_path / "vaa-vs-loss" / "small").glob("*/metrics.json")} == before

@@ -1,8 +1,10 @@
 """Saving and loading DRQN as SB3 does: the replay buffer, the policy alone, and continuing a run."""
 
 import copy
+import json
 import pathlib
 import pickle
+import zipfile
 
 import gymnasium as gym
 import numpy as np
@@ -100,8 +102,27 @@ def test_save_load_policy(tmp_path, policy_kwargs):
         start[:] = False
 
 
+def test_a_model_saved_with_the_former_warmup_argument_loads_with_its_warmup(tmp_path):
+    """A model saved when ``warmup=`` held both the switch and the settings keeps its warmup."""
+    config = WarmupConfig(steps=2, batch_size=8)
+    small_model(use_warmup=True, warmup_config=config).save(tmp_path / "new.zip")
+    with zipfile.ZipFile(tmp_path / "new.zip") as source:
+        files = {name: source.read(name) for name in source.namelist()}
+    data = json.loads(files["data"])
+    del data["use_warmup"]
+    data["warmup"] = data.pop("warmup_config")  # the former attribute: a WarmupConfig (or True)
+    files["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(tmp_path / "old.zip", "w") as target:
+        for name, content in files.items():
+            target.writestr(name, content)
+    loaded = DRQN.load(tmp_path / "old.zip", env=tmaze(), device="cpu")
+    assert loaded.use_warmup is True and loaded.warmup_config == config
+    assert not hasattr(loaded, "warmup")
+    assert DRQN.load(tmp_path / "new.zip", env=tmaze(), device="cpu").warmup_config == config
+
+
 def test_continued_run_neither_refills_nor_warms_up_again(tmp_path, monkeypatch):
-    model = small_model(warmup=WarmupConfig(steps=2, batch_size=8))
+    model = small_model(use_warmup=True, warmup_config=WarmupConfig(steps=2, batch_size=8))
     model.learn(10**9, max_episodes=2)
     assert model.warmup_timestep >= 256  # the warmup ran after the buffer fill
     warmed_at, fill_episodes, timesteps = model.warmup_timestep, model.num_fill_episodes, model.num_timesteps

@@ -30,8 +30,8 @@ def tiny(**overrides) -> SupervisedConfig:
 def fast_warmup(config: SupervisedConfig) -> SupervisedConfig:
     """Shrink the warmup of ``config`` (whatever WarmupConfig calls its fields) to a few steps."""
     for name, value in {"steps": 3, "batch_size": 16, "max_stabilisation": 20}.items():
-        if hasattr(config.warmup, name):
-            setattr(config.warmup, name, value)
+        if hasattr(config.warmup_config, name):
+            setattr(config.warmup_config, name, value)
     return config
 
 
@@ -114,7 +114,7 @@ def test_run_logs_tensorboard_checkpoint_and_result(tmp_path):
     assert torch.equal(torch.get_rng_state(), rng_state)  # the caller's random state is untouched
     assert result.history["epoch"] == [0, 1, 2] and result.history["train_loss"][0] is None
     assert all(0.0 < v <= 1.0 for v in result.history["val_vaa"])
-    assert result.vaa_floor == 1 / 8 and result.warmup is not None
+    assert result.vaa_floor == 1 / 8 and result.warmup_result is not None
     assert result.test_accuracy is None and np.isfinite(result.test_loss)
     events = EventAccumulator(str(tmp_path))
     events.Reload()
@@ -164,7 +164,7 @@ def test_resume_continues_from_the_saved_epoch(tmp_path):
     assert resumed.history["train_loss"][2:] == pytest.approx(straight.history["train_loss"][2:], rel=1e-6)
     assert resumed.history["val_vaa"] == pytest.approx(straight.history["val_vaa"])
     assert resumed.test_loss == pytest.approx(straight.test_loss, rel=1e-6)
-    assert resumed.warmup["final_loss"] == pytest.approx(straight.warmup["final_loss"])
+    assert resumed.warmup_result["final_loss"] == pytest.approx(straight.warmup_result["final_loss"])
     events = EventAccumulator(str(tmp_path))
     events.Reload()
     assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3]
@@ -181,7 +181,7 @@ def test_every_cell_and_version_runs(cell, version):
     config = fast_warmup(tiny(cell=cell, version=version, epochs=1, task="denoising", T=12, N=5, **FAST_VAA))
     result = train(config)
     assert np.isfinite(result.test_loss) and len(result.history["val_loss"]) == 2
-    assert (result.warmup is not None) == (version == "double")
+    assert (result.warmup_result is not None) == (version == "double")
 
 
 def test_mnist_accuracy_on_written_files(tmp_path):
@@ -242,7 +242,7 @@ def test_warmup_learns_copy_where_classic_does_not():
     common = {"task": "copy", "T": 30, "width": 32, "epochs": 6, "num_train": 2500, "num_test": 500}
     classic = train(SupervisedConfig(**common, progress=False, vaa_iterations=0))
     warmed = SupervisedConfig(**common, progress=False, version="warmup", vaa_steps=2000, vaa_iterations=1)
-    warmed.warmup.steps, warmed.warmup.batch_size = 30, 100
+    warmed.warmup_config.steps, warmed.warmup_config.batch_size = 30, 100
     result = train(warmed)
     assert classic.test_loss > 0.8
     assert result.test_loss < 0.4
