@@ -6,6 +6,7 @@ import gzip
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -297,3 +298,21 @@ def test_train_supervised_resume_needs_a_logdir(monkeypatch):
     monkeypatch.setattr(train_supervised, "train", lambda config: pytest.fail("must not train"))
     with pytest.raises(SystemExit, match="--resume needs --logdir"):
         train_supervised.main(["--resume"])
+
+
+def test_checkpoints_and_configs_written_with_former_key_names_are_read_back(tmp_path):
+    """Earlier versions saved the warmup settings as ``warmup`` (now ``warmup_config``) and its summary as
+    ``warmup`` (now ``warmup_result``)."""
+    config = SupervisedConfig(task="copy", T=10, version="warmup")
+    config.warmup_config.steps = 7
+    former_config = {("warmup" if k == "warmup_config" else k): v for k, v in asdict(config).items()}
+    assert train_module.config_from_dict(former_config) == config
+    train_module._check_same_run(former_config, config)  # the same run: no error
+    changed = {**former_config, "warmup": {**former_config["warmup"], "steps": 8}}
+    with pytest.raises(ValueError, match="other settings \\(warmup_config\\)"):
+        train_module._check_same_run(changed, config)
+    former = {k: None for k in train_module.CHECKPOINT_KEYS if k != "warmup_result"}
+    former |= {"warmup": {"final_loss": 0.5}, "config": former_config}
+    torch.save(former, tmp_path / "checkpoint.pt")
+    checkpoint = train_module.load_checkpoint(tmp_path / "checkpoint.pt")
+    assert checkpoint["warmup_result"] == {"final_loss": 0.5} and "warmup" not in checkpoint
