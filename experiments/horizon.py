@@ -72,7 +72,8 @@ TIME_CHUNK = 1_000
 
 
 class GreedyRollouts(NamedTuple):
-    """Outcome of :func:`greedy_rollouts`, one row per maze (layout).
+    """Outcome of :func:`greedy_rollouts`, one row per maze: per layout, or per (network, layout),
+    network-major, when several networks are played.
 
     :param returns: undiscounted returns ``[B]``.
     :param steps: steps played ``[B]``.
@@ -121,7 +122,7 @@ def input_table(q_net: RecurrentQNetwork) -> torch.Tensor:
 
 @torch.no_grad()
 def greedy_rollouts(
-    q_net: RecurrentQNetwork,
+    q_net: RecurrentQNetwork | Sequence[RecurrentQNetwork],
     length: int,
     layouts: Sequence[str] = LAYOUTS,
     max_steps: int | None = None,
@@ -130,12 +131,19 @@ def greedy_rollouts(
 ) -> GreedyRollouts:
     """One greedy episode per layout on the T-Maze of corridor ``length``, all mazes stepped at once.
 
+    Given several Q-networks (the seeds of a run, say), one episode per (network, layout), all in one
+    vector env: each time step moves every maze with one numpy step and calls each network once on
+    its mazes, so that the time per network goes to the network's own step (networks whose mazes
+    have all ended are not called). A loop over networks is kept because batching the networks
+    themselves (``torch.func.vmap`` over their stacked parameters) was slower on the CPU
+    (``benchmarks/bench_horizon_eval.py``).
+
     The same episode as ``recurrent_q.callbacks.play_greedy`` with a DRQN of this Q-network: the
     state starts at zero, the first input has ``a_{-1} = NO_ACTION`` and ``r_{-1} = 0``, each later
     one the previous action and reward (:func:`input_table`); the action is ``argmax Q``. Each maze
     stops when its episode ends (a goal, or the env's horizon ``3 L``) or after ``max_steps`` steps.
 
-    :param q_net: the Q-network (``DRQN.q_net``); run on its device.
+    :param q_net: the Q-network (``DRQN.q_net``), or a sequence of them; each runs on its device.
     :param length: corridor length ``L'``.
     :param layouts: one maze per entry, ``"up"`` or ``"down"``.
     :param max_steps: stop each maze after this many steps (None: play the episode out).
@@ -147,24 +155,31 @@ def greedy_rollouts(
     length = check_length(length)
     if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
         raise ValueError(f"max_steps must be a positive integer or None; got {max_steps!r}")
-    n = len(layouts)
-    if n == 0:
+    q_nets = [q_net] if isinstance(q_net, RecurrentQNetwork) else list(q_net)
+    if not q_nets:
+        raise ValueError("q_net must be a Q-network or a non-empty sequence of them")
+    per_net = len(layouts)
+    if per_net == 0:
         raise ValueError("layouts must name at least one layout ('up' or 'down')")
-    table = input_table(q_net).flatten(0, 2)  # [4 * 5 * R, F]
-    device = table.device
+    n = per_net * len(q_nets)
+    rows = [slice(k * per_net, (k + 1) * per_net) for k in range(len(q_nets))]
+    tables = [input_table(net).flatten(0, 2) for net in q_nets]  # each [4 * 5 * R, F]
     env = TMazeVectorEnv(n, length)
-    obs, _ = env.reset(options={"layout": list(layouts)})
+    obs, _ = env.reset(options={"layout": list(layouts) * len(q_nets)})
     limit = env.max_episode_steps if max_steps is None else min(max_steps, env.max_episode_steps)
-    state = q_net.rnn.initial_state(n, device)
+    states = [net.rnn.initial_state(per_net, table.device) for net, table in zip(q_nets, tables, strict=True)]
     previous = np.full(n, NO_ACTION + 1) * len(REWARD_VALUES) + np.searchsorted(REWARD_VALUES, 0.0)
     returns, steps = np.zeros(n), np.zeros(n, dtype=np.int64)
     running, decided = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
     actions = np.full((n, limit), -1, dtype=np.int8) if record_actions else None
     stride = 5 * len(REWARD_VALUES)
+    action = np.zeros(n, dtype=np.int64)  # the mazes of a network no longer called keep this (they ended)
     for t in range(limit):
         index = torch.from_numpy(obs * stride + previous)
-        q_values, state = q_net.step(table[index.to(device)], state)
-        action = q_values.argmax(-1).cpu().numpy()
+        for k, (net, table) in enumerate(zip(q_nets, tables, strict=True)):
+            if running[rows[k]].any():
+                q_values, states[k] = net.step(table[index[rows[k]].to(table.device)], states[k])
+                action[rows[k]] = q_values.argmax(-1).cpu().numpy()
         obs, reward, terminated, truncated, _ = env.step(action)
         returns += np.where(running, reward, 0.0)
         steps += running
@@ -189,8 +204,14 @@ def greedy_rollouts(
 
 def optimal_at(q_net: RecurrentQNetwork, length: int) -> bool:
     """``is_tmaze_optimal`` at corridor ``length``: return 4 in exactly ``length + 1`` steps, both layouts."""
-    rollouts = greedy_rollouts(q_net, length, max_steps=length + 1, stop_when_not_optimal=True)
-    return bool(np.all(rollouts.returns == TMAZE_OPTIMAL_RETURN) and np.all(rollouts.steps == length + 1))
+    return optimal_at_each([q_net], length)[0]
+
+
+def optimal_at_each(q_nets: Sequence[RecurrentQNetwork], length: int) -> list[bool]:
+    """:func:`optimal_at` of each of ``q_nets``, played together (:func:`greedy_rollouts`)."""
+    rollouts = greedy_rollouts(q_nets, length, max_steps=length + 1, stop_when_not_optimal=True)
+    won = (rollouts.returns == TMAZE_OPTIMAL_RETURN) & (rollouts.steps == length + 1)
+    return [bool(w) for w in won.reshape(len(q_nets), -1).all(axis=1)]
 
 
 def horizon_optimality(
@@ -829,6 +850,7 @@ __all__ = [
     "load_supervised_run",
     "markdown_tables",
     "optimal_at",
+    "optimal_at_each",
     "plot_horizon",
     "run_horizon",
     "summarise_horizon",

@@ -5,9 +5,13 @@ Example (a model trained by scripts/train_tmaze.py on L = 20, evaluated up to L 
     python scripts/evaluate_tmaze.py runs/TMaze-v0__drqn-gru-warmup-L20__0__1700000000/model.zip \
         --lengths 20 100 1000 10000 100000
 
-The greedy policy is deterministic, so each length is played once per layout, both layouts at once
-(``experiments.horizon.greedy_rollouts``: the Q-network steps on the batch, the numpy vector T-Maze
-moves the agents; inputs encoded as in training). For each length it prints, per layout, the
+Several models (the seeds of a run, say) are evaluated together: ``evaluate_tmaze.py runs/*L20__*/model.zip
+--lengths 100000``.
+
+The greedy policy is deterministic, so each length is played once per layout, both layouts of every
+model at once (``experiments.horizon.greedy_rollouts``: each Q-network steps on its batch, one numpy
+vector T-Maze moves all the agents; inputs encoded as in training). For each model and length it
+prints, per layout, the
 undiscounted return and the episode length (the episode played out, up to the env's horizon 3L),
 whether the greedy policy is optimal (return 4 in L + 1 steps in both layouts, the check of
 ``experiments.tmaze.is_tmaze_optimal``) and the seconds the evaluation took.
@@ -37,8 +41,8 @@ from recurrent_q.drqn import DRQN
 
 @dataclass
 class EvaluateTMazeArgs:
-    model: tyro.conf.Positional[str]
-    """Path of the model zip written by scripts/train_tmaze.py."""
+    models: tyro.conf.Positional[list[str]]
+    """Paths of model zips written by scripts/train_tmaze.py (one or more)."""
     lengths: list[int] = field(default_factory=lambda: [20])
     """Corridor lengths to evaluate on."""
     deterministic: bool = True
@@ -51,21 +55,29 @@ class EvaluateTMazeArgs:
     """Torch device."""
 
 
-def evaluate_greedy(model: DRQN, length: int) -> dict:
-    """Both layouts played out by the greedy policy, and the optimality check, at corridor ``length``."""
+def evaluate_greedy(models: list[DRQN], length: int) -> list[dict]:
+    """Both layouts of every model played out by its greedy policy, and the optimality check, at corridor
+    ``length``: one row per model (``seconds`` is the time of the whole batch)."""
     tic = time.perf_counter()
-    played = greedy_rollouts(model.q_net, length)
-    # optimal iff both episodes earn 4 in L + 1 steps (the check's rollouts, cut at L + 1, are their prefixes)
-    optimal = bool(np.all(played.returns == TMAZE_OPTIMAL_RETURN) and np.all(played.steps == length + 1))
-    return {
-        "length": length,
-        "return_up": float(played.returns[0]),
-        "return_down": float(played.returns[1]),
-        "steps_up": int(played.steps[0]),
-        "steps_down": int(played.steps[1]),
-        "optimal": optimal,
-        "seconds": time.perf_counter() - tic,
-    }
+    played = greedy_rollouts([model.q_net for model in models], length)
+    seconds = time.perf_counter() - tic
+    rows = []
+    for k in range(len(models)):
+        returns, steps = played.returns[2 * k : 2 * k + 2], played.steps[2 * k : 2 * k + 2]
+        # optimal iff both episodes earn 4 in L + 1 steps (the check's rollouts, cut at L + 1, are prefixes)
+        optimal = bool(np.all(returns == TMAZE_OPTIMAL_RETURN) and np.all(steps == length + 1))
+        rows.append(
+            {
+                "length": length,
+                "return_up": float(returns[0]),
+                "return_down": float(returns[1]),
+                "steps_up": int(steps[0]),
+                "steps_down": int(steps[1]),
+                "optimal": optimal,
+                "seconds": seconds,
+            }
+        )
+    return rows
 
 
 def evaluate_epsilon_greedy(model: DRQN, length: int, episodes: int, seed: int) -> dict:
@@ -95,28 +107,47 @@ def evaluate_epsilon_greedy(model: DRQN, length: int, episodes: int, seed: int) 
 
 
 def evaluate(args: EvaluateTMazeArgs) -> list[dict]:
-    model = DRQN.load(args.model, device=args.device)
-    model.policy.rng = np.random.default_rng(args.seed)
-    if args.deterministic:
-        return [evaluate_greedy(model, length) for length in args.lengths]
-    return [evaluate_epsilon_greedy(model, length, args.episodes, args.seed) for length in args.lengths]
+    """One row per model and length, model after model (each with its ``model`` path)."""
+    models = [DRQN.load(path, device=args.device) for path in args.models]
+    rows: dict[tuple[int, int], dict] = {}
+    for j, length in enumerate(args.lengths):
+        if args.deterministic:
+            for k, row in enumerate(evaluate_greedy(models, length)):
+                rows[k, j] = row
+        else:
+            for k, model in enumerate(models):
+                model.policy.rng = np.random.default_rng(args.seed)
+                rows[k, j] = evaluate_epsilon_greedy(model, length, args.episodes, args.seed)
+    return [{"model": args.models[k], **rows[k, j]} for k, j in sorted(rows)]
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     args = tyro.cli(EvaluateTMazeArgs, args=argv, description=__doc__)
     torch.set_num_threads(1)
     rows = evaluate(args)
+    several = len(args.models) > 1
+    if several:
+        for k, path in enumerate(args.models):
+            print(f"model {k}: {path}")
+    index = {path: k for k, path in enumerate(args.models)}
+
+    def model_column(r: dict) -> str:
+        return f"{index[r['model']]:>5} " if several else ""
+
+    head = f"{'model':>5} " if several else ""
     if args.deterministic:
-        print(f"{'L':>7} {'return up':>10} {'down':>8} {'steps up':>9} {'down':>7}  optimal  seconds")
+        print(f"{head}{'L':>7} {'return up':>10} {'down':>8} {'steps up':>9} {'down':>7}  optimal  seconds")
         for r in rows:
             print(
-                f"{r['length']:>7} {r['return_up']:>10.2f} {r['return_down']:>8.2f} {r['steps_up']:>9} "
-                f"{r['steps_down']:>7}  {r['optimal']!s:>7}  {r['seconds']:>7.1f}"
+                f"{model_column(r)}{r['length']:>7} {r['return_up']:>10.2f} {r['return_down']:>8.2f} "
+                f"{r['steps_up']:>9} {r['steps_down']:>7}  {r['optimal']!s:>7}  {r['seconds']:>7.1f}"
             )
+        if several:
+            print("(seconds: the models of a length are played together)")
     else:
-        print(f"{'L':>7} {'success':>8} {'return':>8} {'steps':>8}")
+        print(f"{head}{'L':>7} {'success':>8} {'return':>8} {'steps':>8}")
         for r in rows:
-            line = f"{r['length']:>7} {r['success_rate']:>8.2f} {r['mean_return']:>8.3f}"
+            line = f"{model_column(r)}{r['length']:>7} {r['success_rate']:>8.2f} {r['mean_return']:>8.3f}"
             print(f"{line} {r['mean_steps']:>8.1f}")
     return rows
 

@@ -25,6 +25,7 @@ from experiments.horizon import (
     horizon_optimality,
     load_supervised_run,
     optimal_at,
+    optimal_at_each,
     write_corridor_attractors,
 )
 from experiments.tmaze import is_tmaze_optimal
@@ -129,6 +130,38 @@ def test_max_steps_and_the_early_verdict_agree_with_playing_out():
             assert ((decided.returns == 4.0) & (decided.steps == length + 1) == optimal).all()
 
 
+def test_several_networks_played_together_play_as_each_alone():
+    """Networks of different cells and encodings in one vector env: the same episodes as one at a time,
+    also when the early verdict stops some networks' mazes long before others'."""
+    nets = [
+        drqn(6, 0).q_net,
+        drqn(6, 1, cell="lru").q_net,
+        drqn(6, 2, "onehot", use_previous_reward=False).q_net,
+        drqn(6, 3, cell="nbrc").q_net,
+    ]
+    for length in (3, 6, 40):
+        together = greedy_rollouts(nets, length, record_actions=True)
+        assert together.returns.shape == (2 * len(nets),)
+        for k, net in enumerate(nets):
+            alone = greedy_rollouts(net, length, record_actions=True)
+            rows = slice(2 * k, 2 * k + 2)
+            assert (together.returns[rows] == alone.returns).all() and (
+                together.steps[rows] == alone.steps
+            ).all()
+            for i in range(2):
+                steps = alone.steps[i]
+                assert (together.actions[2 * k + i, :steps] == alone.actions[i, :steps]).all()
+        for flags in ({"max_steps": length + 1, "stop_when_not_optimal": True}, {"max_steps": 2}):
+            together = greedy_rollouts(nets, length, **flags)
+            for k, net in enumerate(nets):
+                alone = greedy_rollouts(net, length, **flags)
+                assert (together.steps[2 * k : 2 * k + 2] == alone.steps).all()
+                assert (together.decided[2 * k : 2 * k + 2] == alone.decided).all()
+        assert optimal_at_each(nets, length) == [optimal_at(net, length) for net in nets]
+    with pytest.raises(ValueError, match="non-empty sequence"):
+        greedy_rollouts([], 3)
+
+
 def test_a_trained_policy_is_evaluated_as_the_env_sees_it(tmp_path, capsys):
     """A DRQN from a tiny run (T-Maze L = 2, warmed-up GRU) under both evaluations, up to L' = 30, and
     through scripts/evaluate_tmaze.py."""
@@ -162,6 +195,20 @@ def test_a_trained_policy_is_evaluated_as_the_env_sees_it(tmp_path, capsys):
         env = gym.make("TMaze-v0", length=length)
         assert (row["return_down"], row["steps_down"]) == pytest.approx(play_greedy(model, env, "down"))
     assert "optimal" in capsys.readouterr().out
+    other = tmp_path / "untrained.zip"
+    drqn(2, 5).save(other)
+    rows = evaluate_tmaze.main([str(path), str(other), "--lengths", "2", "30"])
+    assert [(r["model"], r["length"]) for r in rows] == [
+        (str(path), 2),
+        (str(path), 30),
+        (str(other), 2),
+        (str(other), 30),
+    ]
+    untrained = DRQN.load(other, device="cpu")
+    assert [r["optimal"] for r in rows] == [
+        optimal_at(m.q_net, n) for m in (model, untrained) for n in (2, 30)
+    ]
+    assert f"model 1: {other}" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------------------------
