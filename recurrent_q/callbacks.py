@@ -16,7 +16,7 @@ from torch import nn
 
 from recurrent_q.cells import as_stack
 from recurrent_q.multistability import WarmupConfig, WarmupResult, warmup
-from recurrent_q.policies import RecurrentQState, exploration_probs
+from recurrent_q.policies import RecurrentQState, draw_exploration_actions, exploration_probs
 
 
 def tensorboard_writer(logger: Logger) -> Any:
@@ -75,7 +75,7 @@ def exploration_rollouts(
         done = False
         while not done:
             seen.append(np.asarray(obs))
-            obs, _, terminated, truncated, _ = env.step(int(rng.choice(len(probs), p=probs)))
+            obs, _, terminated, truncated, _ = env.step(int(draw_exploration_actions(probs, 1, rng)[0]))
             done = terminated or truncated
         episodes.append(np.stack(seen))
         total += len(seen)
