@@ -1,7 +1,7 @@
 """Temporal horizon generalisation (``experiments.horizon``): the batched greedy rollouts equal the
 Gymnasium env's, the check tells a decaying memory from a held one, the copy MSE at T' equals a direct
-computation, the grids' presets hold the intended runs, and ``scripts/reproduce.py horizon --preset
-smoke`` writes its tables and plot."""
+computation, the grids' presets hold the intended runs, a policy no longer optimal at the end of training
+is shown in the tables, and ``scripts/reproduce.py horizon --preset smoke`` writes its tables and plot."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ from experiments.horizon import (
     greedy_rollouts,
     horizon_optimality,
     load_supervised_run,
+    markdown_tables,
     optimal_at,
+    summarise_horizon,
     write_corridor_attractors,
 )
 from experiments.presets import build_grid
@@ -353,6 +355,54 @@ def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
         build_grid("copy", "train-on")
     with pytest.raises(ValueError, match="train-on for horizon"):
         build_grid("horizon", "huge")
+
+
+def test_a_policy_no_longer_optimal_at_the_end_is_shown_and_not_evaluated():
+    runs = build_grid("horizon", "train-on")[:3]  # GRU classic, seeds 0, 1, 2
+    horizons = [{"length": h, "optimal": h <= 100} for h in run_horizons(runs[0])]
+    base = {"episodes": 300, "vaa": 0.5}
+    results = {
+        # optimal at 40, lost at 100, optimal again from 200 to the end: evaluated
+        runs[0].name: {
+            **base,
+            "first_optimal_episode": 40,
+            "optimal_at_end": True,
+            "optimal_checks": [40, 45, 50] + list(range(200, 301, 5)),
+            "horizons": horizons,
+        },
+        # optimal at 40 only: not optimal at the end, not evaluated
+        runs[1].name: {
+            **base,
+            "first_optimal_episode": 40,
+            "optimal_at_end": False,
+            "optimal_checks": [40],
+            "horizons": [],
+        },
+        runs[2].name: {
+            **base,
+            "first_optimal_episode": None,
+            "optimal_at_end": False,
+            "optimal_checks": [],
+            "horizons": [],
+        },
+    }
+    (row,) = summarise_horizon(runs, results)["tmaze"]
+    assert (row["ever_optimal"], row["reached"]) == (2, 1)
+    assert row["optimal"] == {50: 1, 100: 1, 1000: 0, 10000: 0, 100000: 0}
+    assert row["first_optimal_episode"] == (40.0, 0.0)  # over the ever optimal seeds
+    first, second, third = row["runs"]
+    assert (first["optimal_checks"], first["checks_since_first"], first["optimal_since"]) == (24, 53, 200)
+    assert (second["optimal_checks"], second["checks_since_first"], second["optimal_since"]) == (1, 53, None)
+    assert (third["optimal_checks"], third["optimal_since"]) == (0, None)
+    text = markdown_tables({"tmaze": [row], "copy": []}, "t")
+    assert "| 20 | gru | classic | 3 (0, 1, 2) | 2/3 | 1/3 | 1/1 | 1/1 | 0/1 | 0/1 | 0/1 | 40 ± 0 |" in text
+    assert "| 20 | gru | classic | 0 | 40 (300) | ✓ | 24/53 | 200 | 0.500 | ✓ | ✓ | ✗ | ✗ | ✗ |" in text
+    assert "| 20 | gru | classic | 1 | 40 (300) | ✗ | 1/53 | — | 0.500 | — | — | — | — | — |" in text
+    assert "| 20 | gru | classic | 2 | never (300) | ✗ | — | — | 0.500 | — | — | — | — | — |" in text
+
+
+def run_horizons(run) -> list[int]:
+    return [int(h) for h in run.config["horizons"]]
 
 
 # --------------------------------------------------------------------------------------------
