@@ -484,7 +484,8 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
     ``optimal`` (``{L': seeds still optimal}``, over the reached ones), ``first_optimal_episode`` (over
     the ever optimal ones) and ``vaa`` (mean, std), ``runs`` (per seed: ``first_optimal_episode``,
     ``episodes``, ``optimal_at_end``, ``optimal_checks`` and ``checks_since_first`` (the checks where the
-    policy was optimal, and all the checks, from the first optimal one to the end), ``optimal_since``
+    policy was optimal, and all the checks, from the first optimal one to the end), ``last_optimal``
+    (the last optimal check), ``optimal_since``
     (the first check of the final streak of optimal checks, None when not optimal at the end), ``vaa``,
     ``optimal`` ``{L': bool}``). Copy rows: the same labels, ``diverged``, ``test_loss``, ``mse``
     (``{T': (mean, std)}`` over the finite values), ``vaa`` (at the best epoch) and ``runs``.
@@ -565,21 +566,23 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
 def _check_history(metrics: dict[str, Any], check_freq: int) -> dict[str, Any]:
     """From a T-Maze run's ``first_optimal_episode``, ``optimal_checks`` and ``episodes``: the optimal
     checks and all the checks from the first optimal one to the end (the checks are every ``check_freq``
-    episodes, ``TMazeOptimalCallback``), and ``optimal_since``, the first check of the final streak of
-    optimal checks (None when the policy is not optimal at the last check)."""
+    episodes, ``TMazeOptimalCallback``), ``last_optimal``, the last optimal check, and ``optimal_since``,
+    the first check of the final streak of optimal checks (None when the policy is not optimal at the
+    last check)."""
     first = metrics["first_optimal_episode"]
     if first is None:
-        return {"optimal_checks": 0, "checks_since_first": 0, "optimal_since": None}
+        return {"optimal_checks": 0, "checks_since_first": 0, "last_optimal": None, "optimal_since": None}
     checks = range(first, metrics["episodes"] + 1, check_freq)
-    optimal = set(metrics["optimal_checks"])
+    optimal = set(metrics["optimal_checks"]) & set(checks)
     since = None
     for episode in reversed(checks):
         if episode not in optimal:
             break
         since = episode
     return {
-        "optimal_checks": len(optimal & set(checks)),
+        "optimal_checks": len(optimal),
         "checks_since_first": len(checks),
+        "last_optimal": max(optimal, default=None),
         "optimal_since": since,
     }
 
@@ -670,12 +673,13 @@ def markdown_tables(tables: dict[str, list[dict[str, Any]]], title: str) -> str:
             "",
             "first optimal episode (of): the first optimal check, out of the episodes trained; optimal "
             "checks: those where the greedy policy was optimal at L, out of all the checks from the first "
-            "optimal one to the end; optimal since: the first check of the final streak of optimal checks; "
-            "the network evaluated at L' is the one at the end of training.",
+            "optimal one to the end; last optimal: the last optimal check; optimal since: the first check of "
+            "the final streak of optimal checks; the network evaluated at L' is the one at the end of "
+            "training.",
             "",
         ]
         header = ["L", "cell", "version", "seed", "first optimal episode (of)", "optimal at L at the end"]
-        header += ["optimal checks", "optimal since", "VAA"] + [f"L'={h:,}" for h in rl_h]
+        header += ["optimal checks", "last optimal", "optimal since", "VAA"] + [f"L'={h:,}" for h in rl_h]
         rows = []
         for row in rl:
             for r in row["runs"]:
@@ -684,10 +688,8 @@ def markdown_tables(tables: dict[str, list[dict[str, Any]]], title: str) -> str:
                 cells += [f"{'never' if first is None else first} ({r['episodes']})"]
                 cells += ["✓" if r["optimal_at_end"] else "✗"]
                 cells += [f"{r['optimal_checks']}/{r['checks_since_first']}" if first is not None else "—"]
-                cells += [
-                    "—" if r["optimal_since"] is None else str(r["optimal_since"]),
-                    _fmt(r["vaa"], ".3f"),
-                ]
+                cells += ["—" if r[key] is None else str(r[key]) for key in ("last_optimal", "optimal_since")]
+                cells += [_fmt(r["vaa"], ".3f")]
                 rows.append(
                     cells + [("✓" if r["optimal"][h] else "✗") if h in r["optimal"] else "—" for h in rl_h]
                 )
