@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 
-from experiments.tmaze import TMAZE_OPTIMAL_RETURN
+from experiments.tmaze import TMAZE_OPTIMAL_RETURN, TMazeConfig
 from recurrent_q.multistability import estimate_vaa
 from recurrent_q.policies import NO_ACTION, RecurrentQNetwork
 from supervised.datasets import CopyFirstInput
@@ -437,8 +437,10 @@ def copy_test_seed(seed: int, T: int) -> int:
 def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
     """Train one network (T-Maze DRQN or copy first input) and evaluate it at every horizon of the config.
 
-    ``config["task"]`` is ``"tmaze"`` (the rest goes to ``run_tmaze_experiment``; evaluated only when it
-    reached the optimal policy at its training length) or ``"copy"`` (the rest to ``SupervisedConfig``).
+    ``config["task"]`` is ``"tmaze"`` (the rest goes to ``run_tmaze_experiment``; the network evaluated is
+    the final one, trained to its first optimal check with ``stop_when_optimal`` or to the end of its budget
+    without, and only when it is optimal at its training length at the end) or ``"copy"`` (the rest to
+    ``SupervisedConfig``).
     ``config["horizons"]`` lists ``L'`` or ``T'``; ``config["eval_sequences"]`` the copy sequences per
     ``T'``; ``config["eval_vaa"]`` the keyword arguments of :func:`tmaze_vaa` (``steps``, ``iterations``,
     ``batch_size``).
@@ -475,7 +477,7 @@ def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str
         **vaa_settings,
     )
     metrics["vaa_seconds"] = time.perf_counter() - tic
-    reached = metrics["first_optimal_episode"] is not None and metrics["optimal_at_end"]
+    reached = metrics["first_optimal_episode"] is not None and metrics["optimal_at_end"]  # the final policy
     metrics["optimal_at_length_batched"] = optimal_at(q_net, config["length"])  # = optimal_at_end
     metrics["horizons"] = horizon_optimality(q_net, horizons) if reached else []
     return metrics
@@ -498,10 +500,15 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
     finished) are listed in ``not_finished``.
 
     T-Maze rows: ``length``, ``cell``, ``version``, ``horizons``, ``seeds`` (finished runs),
-    ``seeds_list``, ``not_finished``, ``reached`` (optimal at ``length`` at the end of training),
-    ``optimal`` (``{L': seeds still optimal}``, over the reached ones), ``first_optimal_episode`` and
-    ``vaa`` (mean, std), ``runs`` (per seed: ``first_optimal_episode``, ``vaa``, ``optimal``
-    ``{L': bool}``). Copy rows: the same labels, ``diverged``, ``test_loss``, ``mse``
+    ``seeds_list``, ``not_finished``, ``ever_optimal`` (optimal at ``length`` at some check),
+    ``reached`` (optimal at ``length`` at the end of training: the runs evaluated at ``L'``),
+    ``optimal`` (``{L': seeds still optimal}``, over the reached ones), ``first_optimal_episode`` (over
+    the ever optimal ones) and ``vaa`` (mean, std), ``runs`` (per seed: ``first_optimal_episode``,
+    ``episodes``, ``optimal_at_end``, ``optimal_checks`` and ``checks_since_first`` (the checks where the
+    policy was optimal, and all the checks, from the first optimal one to the end), ``last_optimal``
+    (the last optimal check), ``optimal_since``
+    (the first check of the final streak of optimal checks, None when not optimal at the end), ``vaa``,
+    ``optimal`` ``{L': bool}``). Copy rows: the same labels, ``diverged``, ``test_loss``, ``mse``
     (``{T': (mean, std)}`` over the finite values), ``vaa`` (at the best epoch) and ``runs``.
     """
     groups: dict[tuple[str, str], dict[str, Any]] = {}
@@ -534,22 +541,27 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
         vaas = [m.get("vaa") for _, m in runs_of]
         row["vaa"] = _mean_std([float(v) for v in vaas if isinstance(v, (int, float)) and math.isfinite(v)])
         if task == "tmaze":
+            check_freq = config.get("check_freq", TMazeConfig.check_freq)
             row["runs"] = [
                 {
                     "seed": seed,
                     "first_optimal_episode": m["first_optimal_episode"],
                     "episodes": m["episodes"],
+                    "optimal_at_end": bool(m["optimal_at_end"]),
+                    **_check_history(m, check_freq),
                     "vaa": m.get("vaa"),
                     "optimal": {h["length"]: bool(h["optimal"]) for h in m.get("horizons", [])},
                 }
                 for seed, m in runs_of
             ]
-            reached = [r for r in row["runs"] if r["optimal"]]
+            reached = [r for r in row["runs"] if r["optimal"]]  # evaluated: optimal at L at the end
+            ever = [r for r in row["runs"] if r["first_optimal_episode"] is not None]
+            row["ever_optimal"] = len(ever)
             row["reached"] = len(reached)
             row["optimal"] = (
                 {h: sum(r["optimal"][h] for r in reached) for h in row["horizons"]} if reached else {}
             )
-            row["first_optimal_episode"] = _mean_std([float(r["first_optimal_episode"]) for r in reached])
+            row["first_optimal_episode"] = _mean_std([float(r["first_optimal_episode"]) for r in ever])
         else:
             row["diverged"] = sum(bool(m.get("diverged")) for _, m in runs_of)
             row["runs"] = [
@@ -570,6 +582,30 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
             row["zero_mse"] = {t: zero_prediction_mse(t, config["eval_sequences"]) for t in row["horizons"]}
         tables[task].append(row)
     return tables
+
+
+def _check_history(metrics: dict[str, Any], check_freq: int) -> dict[str, Any]:
+    """From a T-Maze run's ``first_optimal_episode``, ``optimal_checks`` and ``episodes``: the optimal
+    checks and all the checks from the first optimal one to the end (the checks are every ``check_freq``
+    episodes, ``TMazeOptimalCallback``), ``last_optimal``, the last optimal check, and ``optimal_since``,
+    the first check of the final streak of optimal checks (None when the policy is not optimal at the
+    last check)."""
+    first = metrics["first_optimal_episode"]
+    if first is None:
+        return {"optimal_checks": 0, "checks_since_first": 0, "last_optimal": None, "optimal_since": None}
+    checks = range(first, metrics["episodes"] + 1, check_freq)
+    optimal = set(metrics["optimal_checks"]) & set(checks)
+    since = None
+    for episode in reversed(checks):
+        if episode not in optimal:
+            break
+        since = episode
+    return {
+        "optimal_checks": len(optimal),
+        "checks_since_first": len(checks),
+        "last_optimal": max(optimal, default=None),
+        "optimal_since": since,
+    }
 
 
 def _finite(value: Any) -> bool:
@@ -608,8 +644,13 @@ def markdown_tables(tables: dict[str, list[dict[str, Any]]], title: str) -> str:
     rl_h = sorted({h for row in rl for h in row["horizons"]})
     sup_h = sorted({t for row in sup for t in row["horizons"]})
     if rl:
-        lines += ["### T-Maze: seeds still optimal at L' (out of those optimal at the training length L)", ""]
-        header = ["L", "cell", "version", "seeds", "optimal at L"] + [f"L'={h:,}" for h in rl_h]
+        lines += [
+            "### T-Maze: seeds still optimal at L' (out of those optimal at the training length L at the end "
+            "of training)",
+            "",
+        ]
+        header = ["L", "cell", "version", "seeds", "ever optimal at L", "optimal at L at the end"]
+        header += [f"L'={h:,}" for h in rl_h]
         rows = []
         for row in rl:
             cells = [
@@ -617,13 +658,14 @@ def markdown_tables(tables: dict[str, list[dict[str, Any]]], title: str) -> str:
                 row["cell"],
                 row["version"],
                 _seeds(row),
+                f"{row['ever_optimal']}/{row['seeds']}" if row["seeds"] else "—",
                 f"{row['reached']}/{row['seeds']}" if row["seeds"] else "—",
             ]
             cells += [f"{row['optimal'][h]}/{row['reached']}" if row["reached"] else "—" for h in rl_h]
             rows.append(
                 cells + [_fmt_mean(row["first_optimal_episode"], ".0f"), _fmt_mean(row["vaa"], ".2f")]
             )
-        lines += _table(header + ["first optimal episode", "VAA"], rows)
+        lines += _table(header + ["first optimal episode (ever optimal seeds)", "VAA"], rows)
     if sup:
         lines += ["### Copy first input: test MSE at T' (mean ± std over seeds)", ""]
         header = ["T", "cell", "version", "seeds", "test MSE at T"] + [f"T'={t:,}" for t in sup_h] + ["VAA"]
@@ -646,16 +688,29 @@ def markdown_tables(tables: dict[str, list[dict[str, Any]]], title: str) -> str:
             "",
         ]
     if rl:
-        lines += ["### T-Maze, every run (✓ optimal, ✗ not; — not evaluated: never optimal at L)", ""]
-        header = ["L", "cell", "version", "seed", "first optimal episode (of)", "VAA"] + [
-            f"L'={h:,}" for h in rl_h
+        lines += [
+            "### T-Maze, every run (✓ optimal, ✗ not; — not evaluated at L': not optimal at L at the end "
+            "of training)",
+            "",
+            "first optimal episode (of): the first optimal check, out of the episodes trained; optimal "
+            "checks: those where the greedy policy was optimal at L, out of all the checks from the first "
+            "optimal one to the end; last optimal: the last optimal check; optimal since: the first check of "
+            "the final streak of optimal checks; the network evaluated at L' is the one at the end of "
+            "training.",
+            "",
         ]
+        header = ["L", "cell", "version", "seed", "first optimal episode (of)", "optimal at L at the end"]
+        header += ["optimal checks", "last optimal", "optimal since", "VAA"] + [f"L'={h:,}" for h in rl_h]
         rows = []
         for row in rl:
             for r in row["runs"]:
                 first = r["first_optimal_episode"]
                 cells = [str(row["length"]), row["cell"], row["version"], str(r["seed"])]
-                cells += [f"{'never' if first is None else first} ({r['episodes']})", _fmt(r["vaa"], ".3f")]
+                cells += [f"{'never' if first is None else first} ({r['episodes']})"]
+                cells += ["✓" if r["optimal_at_end"] else "✗"]
+                cells += [f"{r['optimal_checks']}/{r['checks_since_first']}" if first is not None else "—"]
+                cells += ["—" if r[key] is None else str(r[key]) for key in ("last_optimal", "optimal_since")]
+                cells += [_fmt(r["vaa"], ".3f")]
                 rows.append(
                     cells + [("✓" if r["optimal"][h] else "✗") if h in r["optimal"] else "—" for h in rl_h]
                 )
@@ -713,7 +768,9 @@ def plot_horizon(tables: dict[str, list[dict[str, Any]]], path: Path) -> None:
     for ax, length in zip(axes[0], lengths, strict=False):
         for row in (r for r in rl if r["length"] == length):
             group = (row["cell"], row["version"])
-            label = f"{row['cell']} {row['version']} ({row['reached']}/{row['seeds']} optimal at L)"
+            label = (
+                f"{row['cell']} {row['version']} ({row['reached']}/{row['seeds']} optimal at L at the end)"
+            )
             if not row["reached"]:
                 ax.plot([], [], label=label + ": no line", **style[group])
                 continue

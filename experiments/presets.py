@@ -3,6 +3,7 @@
 A grid is a list of :class:`experiments.grid.Run`: the labels that name its group (cell, version, task
 size), a seed, and the settings its trainer receives. ``small`` fits 2 CPU cores (well under an hour
 per experiment), ``paper`` is the paper's sizes (for a GPU cluster), ``smoke`` two tiny runs for tests.
+The ``horizon`` experiment has a fourth preset, ``train-on`` (:data:`HORIZON_SETTINGS`).
 """
 
 from __future__ import annotations
@@ -212,8 +213,10 @@ HORIZON_PAIRS = (
     ("lru", "warmup"),
 )
 HORIZON_SETTINGS: dict[str, dict[str, Any]] = {
-    # T-Maze: training lengths, seeds, settings of run_tmaze_experiment, horizons L', VAA period M.
-    # Copy first input: settings of SupervisedConfig, horizons T', test sequences per T'.
+    # T-Maze: training lengths, seeds, (cell, version) `pairs` (absent: HORIZON_PAIRS), settings of
+    # run_tmaze_experiment, episodes per length, horizons L', settings of the VAA (tmaze_vaa).
+    # Copy first input (absent `copy`: no copy runs): settings of SupervisedConfig, horizons T', test
+    # sequences per T'.
     "small": {
         "lengths": (20, 50),
         "seeds": 3,
@@ -248,22 +251,52 @@ HORIZON_SETTINGS: dict[str, dict[str, Any]] = {
         "episodes": {2: 80},
         "rl_horizons": (2, 10, 1_000),
         "eval_vaa": {"steps": 100, "iterations": 2, "batch_size": 50},
-        "copy": {"T": 10, "num_train": 64, "num_test": 64, "epochs": 1, "layers": 1, "width": 8},
+        "copy": {
+            "T": 10,
+            "num_train": 64,
+            "num_test": 64,
+            "epochs": 1,
+            "layers": 1,
+            "width": 8,
+            "vaa_steps": 20,
+            "warmup_config": {"steps": 5},
+        },
         "copy_horizons": (20, 1_000),
         "eval_sequences": 8,
+        "pairs": (("gru", "warmup"), ("lru", "classic")),
+    },
+    # Train on past the first optimal check: the `small` T-Maze at L = 20 with the same 300-episode budget,
+    # every run trained to its end (the final policy is the one evaluated at L'), for the cells and versions
+    # that reached the optimal policy at L = 20 in `small`; no copy runs.
+    "train-on": {
+        "lengths": (20,),
+        "seeds": 3,
+        "pairs": (
+            ("gru", "classic"),
+            ("gru", "warmup"),
+            ("gru", "double"),
+            ("lstm", "warmup"),
+            ("nbrc", "classic"),
+        ),
+        "tmaze": {"stop_when_optimal": False, "vaa_measure_interval": 0},
+        "episodes": {20: 300},
+        "rl_horizons": (50, 100, 1_000, 10_000, 100_000),
+        "eval_vaa": {"steps": 10_000, "iterations": 2, "batch_size": 100},
     },
 }
+HORIZON_PRESETS = tuple(HORIZON_SETTINGS)
+"""The presets of the ``horizon`` experiment: :data:`PRESETS` and ``train-on``."""
 
 
 def _horizon_grid(preset: str) -> list[Run]:
     """Train at short horizons, evaluate at long ones.
 
-    Order of the runs (the order they start in): the T-Maze at its shortest length, the copy runs, then
-    the T-Maze at longer lengths seed after seed, so that a grid stopped early has the main comparison
-    and every cell at the longer lengths.
+    Order of the runs (the order they start in): the T-Maze at its shortest length, the copy runs (if the
+    preset has a ``copy`` part), then the T-Maze at longer lengths (if any) seed after seed, so that a
+    grid stopped early has the main comparison and every cell at the longer lengths.
     """
     s = HORIZON_SETTINGS[preset]
-    pairs = [("gru", "warmup"), ("lru", "classic")] if preset == "smoke" else HORIZON_PAIRS
+    pairs = s.get("pairs", HORIZON_PAIRS)
 
     def tmaze_runs(length: int, seeds_first: bool = False) -> list[Run]:
         """Cell after cell; with ``seeds_first``, every cell's seed 0, then every cell's seed 1..."""
@@ -281,13 +314,12 @@ def _horizon_grid(preset: str) -> list[Run]:
 
     shortest, *longer = sorted(s["lengths"])
     runs = tmaze_runs(shortest)
-    for (cell, version), seed in itertools.product(pairs, range(s["seeds"])):
-        config = {"task": "copy", **s["copy"], "cell": cell, "version": version, "seed": seed}
-        if preset == "smoke":
-            config.update(vaa_steps=20, warmup_config={"steps": 5})
-        config.update(horizons=list(s["copy_horizons"]), eval_sequences=s["eval_sequences"])
-        labels = (("task", "copy"), ("T", config["T"]), ("cell", cell), ("version", version))
-        runs.append(Run("horizon", "horizon", labels, seed, config))
+    if "copy" in s:
+        for (cell, version), seed in itertools.product(pairs, range(s["seeds"])):
+            config = {"task": "copy", **s["copy"], "cell": cell, "version": version, "seed": seed}
+            config.update(horizons=list(s["copy_horizons"]), eval_sequences=s["eval_sequences"])
+            labels = (("task", "copy"), ("T", config["T"]), ("cell", cell), ("version", version))
+            runs.append(Run("horizon", "horizon", labels, seed, config))
     for length in longer:
         runs += tmaze_runs(length, seeds_first=True)
     return runs
@@ -299,10 +331,13 @@ def build_grid(experiment: str, preset: str) -> list[Run]:
     the size, the cell, the version and the seed."""
     if experiment not in EXPERIMENTS:
         raise ValueError(f"experiment must be one of {', '.join(EXPERIMENTS)}; got {experiment!r}")
+    if experiment == "horizon":
+        if preset not in HORIZON_PRESETS:
+            presets = ", ".join(HORIZON_PRESETS)
+            raise ValueError(f"preset must be one of {presets} for horizon; got {preset!r}")
+        return _horizon_grid(preset)
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
-    if experiment == "horizon":
-        return _horizon_grid(preset)
     grid = GRIDS[experiment][preset]
     kind = KINDS.get(experiment, "supervised")
     runs = []

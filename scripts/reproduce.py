@@ -14,7 +14,9 @@ Experiments (paper figures): ``copy`` (Figs. 11, 17), ``denoising`` (Figs. 12, 1
 L' = 100 000; copy first input trained at T = 50, evaluated up to T' = 100 000; two tables and a plot
 against L' and T', see ``experiments.horizon``).
 Presets: ``paper`` (the paper's sizes, for a GPU cluster), ``small`` (2 CPU cores, well under an
-hour per experiment) and ``smoke`` (two tiny runs, for tests).
+hour per experiment) and ``smoke`` (two tiny runs, for tests); ``horizon`` also has ``train-on`` (its
+``small`` T-Maze at L = 20, every run trained to the end of its budget instead of stopping at the first
+optimal check, five cells and versions, no copy runs; ``experiments.presets.HORIZON_SETTINGS``).
 
 Exit status: 0, or 1 when some runs diverged (their table rows say how many), 2 when a run directory
 holds a run made with other settings (nothing is run; ``--restart-changed`` moves such runs aside).
@@ -37,8 +39,9 @@ class Args:
         Literal["copy", "denoising", "tmaze", "vaa-vs-loss", "psmnist", "plsmnist", "horizon"]
     ]
     """which paper figure to reproduce"""
-    preset: Literal["small", "paper", "smoke"] = "small"
-    """grid scale: `small` (2 CPU cores), `paper` (the paper's sizes), `smoke` (two tiny runs)"""
+    preset: Literal["small", "paper", "smoke", "train-on"] = "small"
+    """grid scale: `small` (2 CPU cores), `paper` (the paper's sizes), `smoke` (two tiny runs); `train-on`
+    (horizon only: the `small` T-Maze at L = 20 trained to the end of its budget)"""
     out: str = "results"
     """root folder; runs go to <out>/<experiment>/<preset>/<run name>/"""
     workers: int = 2

@@ -1,6 +1,7 @@
 """Temporal horizon generalisation (``experiments.horizon``): the batched greedy rollouts equal the
 Gymnasium env's, the check tells a decaying memory from a held one, the copy MSE at T' equals a direct
-computation, and ``scripts/reproduce.py horizon --preset smoke`` writes its tables and plot."""
+computation, the grids' presets hold the intended runs, a policy no longer optimal at the end of training
+is shown in the tables, and ``scripts/reproduce.py horizon --preset smoke`` writes its tables and plot."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 import torch
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+from experiments.grid import is_finished
 from experiments.horizon import (
     copy_mse,
     copy_test_seed,
@@ -24,11 +26,14 @@ from experiments.horizon import (
     greedy_rollouts,
     horizon_optimality,
     load_supervised_run,
+    markdown_tables,
     optimal_at,
     optimal_at_each,
+    summarise_horizon,
     write_corridor_attractors,
 )
-from experiments.tmaze import is_tmaze_optimal
+from experiments.presets import build_grid
+from experiments.tmaze import TMazeConfig, is_tmaze_optimal
 from recurrent_q.callbacks import play_greedy
 from recurrent_q.drqn import DRQN
 from recurrent_q.policies import RecurrentQState
@@ -342,6 +347,110 @@ def test_evaluate_supervised_script(copy_run, tmp_path, capsys):
     assert "test MSE" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match="result.json"):
         evaluate_supervised.main([str(tmp_path), "--T", "12"])
+
+
+# --------------------------------------------------------------------------------------------
+# The grids (experiments.presets) and their tables
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_committed_small_grid_is_the_small_preset():
+    # every run of `small` is finished under results/horizon/small with the settings it has now
+    root = ROOT / "results" / "horizon" / "small"
+    runs = build_grid("horizon", "small")
+    assert len(runs) == 90 and all(is_finished(run, root) for run in runs)
+    tasks = [(r.config["task"], r.config.get("length")) for r in runs]
+    assert tasks == [("tmaze", 20)] * 30 + [("copy", None)] * 30 + [("tmaze", 50)] * 30
+
+
+def test_the_paper_and_smoke_grids():
+    paper = build_grid("horizon", "paper")
+    assert len(paper) == 3 * 10 * 5 + 10 * 5
+    assert [r.config["task"] for r in paper[:50]] == ["tmaze"] * 50
+    assert [r.config["task"] for r in paper[50:100]] == ["copy"] * 50
+    assert {r.config["length"] for r in paper[100:]} == {50, 100}
+    assert all(r.config["stop_when_optimal"] for r in paper if r.config["task"] == "tmaze")
+    assert [r.name for r in build_grid("horizon", "smoke")] == [
+        "task=tmaze__length=2__cell=gru__version=warmup__seed=0",
+        "task=tmaze__length=2__cell=lru__version=classic__seed=0",
+        "task=copy__T=10__cell=gru__version=warmup__seed=0",
+        "task=copy__T=10__cell=lru__version=classic__seed=0",
+    ]
+    smoke_copy = build_grid("horizon", "smoke")[2].config
+    assert smoke_copy["vaa_steps"] == 20 and smoke_copy["warmup_config"] == {"steps": 5}
+
+
+def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
+    runs = build_grid("horizon", "train-on")
+    pairs = [
+        ("gru", "classic"),
+        ("gru", "warmup"),
+        ("gru", "double"),
+        ("lstm", "warmup"),
+        ("nbrc", "classic"),
+    ]
+    assert [(r.config["cell"], r.config["version"], r.seed) for r in runs] == [
+        (cell, version, seed) for cell, version in pairs for seed in range(3)
+    ]
+    small = {r.name: r.config for r in build_grid("horizon", "small")}
+    for run in runs:
+        assert run.config["task"] == "tmaze" and run.config["length"] == 20 and run.config["episodes"] == 300
+        assert run.config == {**small[run.name], "stop_when_optimal": False}  # the rest as in `small`
+        tmaze = {k: v for k, v in run.config.items() if k not in ("task", "horizons", "eval_vaa")}
+        TMazeConfig(**tmaze)  # unknown or misspelt settings would raise here
+    with pytest.raises(ValueError, match="preset must be one of"):
+        build_grid("copy", "train-on")
+    with pytest.raises(ValueError, match="train-on for horizon"):
+        build_grid("horizon", "huge")
+
+
+def test_a_policy_no_longer_optimal_at_the_end_is_shown_and_not_evaluated():
+    runs = build_grid("horizon", "train-on")[:3]  # GRU classic, seeds 0, 1, 2
+    horizons = [{"length": h, "optimal": h <= 100} for h in run_horizons(runs[0])]
+    base = {"episodes": 300, "vaa": 0.5}
+    results = {
+        # optimal at 40, lost at 100, optimal again from 200 to the end: evaluated
+        runs[0].name: {
+            **base,
+            "first_optimal_episode": 40,
+            "optimal_at_end": True,
+            "optimal_checks": [40, 45, 50] + list(range(200, 301, 5)),
+            "horizons": horizons,
+        },
+        # optimal at 40 only: not optimal at the end, not evaluated
+        runs[1].name: {
+            **base,
+            "first_optimal_episode": 40,
+            "optimal_at_end": False,
+            "optimal_checks": [40],
+            "horizons": [],
+        },
+        runs[2].name: {
+            **base,
+            "first_optimal_episode": None,
+            "optimal_at_end": False,
+            "optimal_checks": [],
+            "horizons": [],
+        },
+    }
+    (row,) = summarise_horizon(runs, results)["tmaze"]
+    assert (row["ever_optimal"], row["reached"]) == (2, 1)
+    assert row["optimal"] == {50: 1, 100: 1, 1000: 0, 10000: 0, 100000: 0}
+    assert row["first_optimal_episode"] == (40.0, 0.0)  # over the ever optimal seeds
+    first, second, third = row["runs"]
+    keys = ("optimal_checks", "checks_since_first", "last_optimal", "optimal_since")
+    assert [first[k] for k in keys] == [24, 53, 300, 200]
+    assert [second[k] for k in keys] == [1, 53, 40, None]
+    assert [third[k] for k in keys] == [0, 0, None, None]
+    text = markdown_tables({"tmaze": [row], "copy": []}, "t")
+    assert "| 20 | gru | classic | 3 (0, 1, 2) | 2/3 | 1/3 | 1/1 | 1/1 | 0/1 | 0/1 | 0/1 | 40 ± 0 |" in text
+    assert "| 20 | gru | classic | 0 | 40 (300) | ✓ | 24/53 | 300 | 200 | 0.500 | ✓ | ✓ | ✗ | ✗ | ✗ |" in text
+    assert "| 20 | gru | classic | 1 | 40 (300) | ✗ | 1/53 | 40 | — | 0.500 | — | — | — | — | — |" in text
+    assert "| 20 | gru | classic | 2 | never (300) | ✗ | — | — | — | 0.500 | — | — | — | — | — |" in text
+
+
+def run_horizons(run) -> list[int]:
+    return [int(h) for h in run.config["horizons"]]
 
 
 # --------------------------------------------------------------------------------------------
