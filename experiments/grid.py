@@ -114,7 +114,7 @@ def _differing_keys(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     return sorted(k for k in saved.keys() | wanted.keys() if saved.get(k, absent) != wanted.get(k, absent))
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     """The JSON object in ``path`` (a config, metrics); ``ValueError`` naming the file when it cannot be read
     or holds something else than an object."""
     try:
@@ -138,7 +138,7 @@ def _set_aside(path: Path, reason: str) -> Path:
     return target
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
     """Write ``data`` atomically (a crash never leaves a half-written file), as valid JSON."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(finite_or_null(data), indent=2, allow_nan=False, default=str))
@@ -174,7 +174,7 @@ def run_state(run: Run, run_dir: Path) -> tuple[str, list[str]]:
             _set_aside(run_dir, f"{run_dir} has files but no config.json")
         return "new", []
     try:
-        saved = _read_json(config_file)
+        saved = read_json(config_file)
     except ValueError as error:
         _set_aside(run_dir, f"{error}: the run starts again")
         return "new", []
@@ -183,7 +183,7 @@ def run_state(run: Run, run_dir: Path) -> tuple[str, list[str]]:
         return "changed", differing
     if metrics_file.exists():
         try:
-            _read_json(metrics_file)
+            read_json(metrics_file)
         except ValueError as error:
             _set_aside(metrics_file, f"{error}: the run starts again")
             return "partial", []
@@ -220,7 +220,7 @@ def execute_run(
     run_dir = Path(root) / run.name
     state, differing = run_state(run, run_dir)
     if state == "finished":
-        return run.name, _read_json(run_dir / "metrics.json"), False
+        return run.name, read_json(run_dir / "metrics.json"), False
     if state == "changed":
         if not restart_changed:
             raise _conflict(run, run_dir, differing)
@@ -229,7 +229,7 @@ def execute_run(
 
     torch.set_num_threads(threads)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(run_dir / "config.json", _wanted_config(run))
+    write_json(run_dir / "config.json", _wanted_config(run))
     start = time.perf_counter()
     # an interrupted attempt of the same run continues from its last checkpoint where the trainer has one
     metrics = RUNNERS[run.kind](dict(run.config), run_dir, state == "partial")
@@ -239,7 +239,7 @@ def execute_run(
     if bad:
         metrics["non_finite"] = bad
     metrics = finite_or_null(metrics)
-    _write_json(run_dir / "metrics.json", metrics)
+    write_json(run_dir / "metrics.json", metrics)
     return run.name, metrics, True
 
 
@@ -377,10 +377,12 @@ METRICS = {
 HEADLINE = {"supervised": "test_loss", "tmaze": "first_optimal_episode"}
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def mean_std(values: list[float]) -> tuple[float, float] | None:
+    """Mean and (population) standard deviation of ``values``; None when there are none."""
+    if not values:
+        return None
     mean = sum(values) / len(values)
-    var = sum((v - mean) ** 2 for v in values) / len(values)
-    return mean, math.sqrt(var)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
 
 
 def summarise(runs: list[Run], results: dict[str, dict]) -> list[dict[str, Any]]:
@@ -411,7 +413,7 @@ def summarise(runs: list[Run], results: dict[str, dict]) -> list[dict[str, Any]]
         values = row.pop("_v")
         for key, vals in values.items():
             finite = [v for v in vals if math.isfinite(v)]
-            row[key] = _mean_std(finite) if finite else (math.inf, 0.0)
+            row[key] = mean_std(finite) or (math.inf, 0.0)
             row[f"{key}_reached"] = len(finite)
         table.append(row)
     return table
@@ -590,7 +592,7 @@ def reproduce(
         table = summarise(runs, results)
         text = markdown_table(table, f"{experiment}, preset {preset}")
         (root / "results.md").write_text(f"{text}\nCommand: `{command}`\n")
-        _write_json(root / "results.json", table)
+        write_json(root / "results.json", table)
         plot(experiment, runs, results, table, root / "results.png")
     print(text)
     diverged = sorted(name for name, metrics in results.items() if metrics.get("diverged"))
@@ -602,6 +604,9 @@ def reproduce(
 
 
 __all__ = [
+    "mean_std",
+    "read_json",
+    "write_json",
     "RunConflictError",
     "execute_run",
     "finite_or_null",

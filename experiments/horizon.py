@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 
+from experiments.grid import is_finished, mean_std, read_json, write_json
 from experiments.tmaze import TMAZE_OPTIMAL_RETURN, TMazeConfig
 from recurrent_q.multistability import estimate_vaa
 from recurrent_q.policies import NO_ACTION, RecurrentQNetwork
@@ -488,13 +489,6 @@ def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str
 # --------------------------------------------------------------------------------------------
 
 
-def _mean_std(values: list[float]) -> tuple[float, float] | None:
-    if not values:
-        return None
-    mean = sum(values) / len(values)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-
-
 def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str, list[dict[str, Any]]]:
     """Rows per group of seeds: ``{"tmaze": [...], "copy": [...]}``; runs absent from ``results`` (not
     finished) are listed in ``not_finished``.
@@ -539,7 +533,7 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
         row["seeds"] = len(runs_of)
         row["seeds_list"] = [seed for seed, _ in runs_of]
         vaas = [m.get("vaa") for _, m in runs_of]
-        row["vaa"] = _mean_std([float(v) for v in vaas if isinstance(v, (int, float)) and math.isfinite(v)])
+        row["vaa"] = mean_std([float(v) for v in vaas if isinstance(v, (int, float)) and math.isfinite(v)])
         if task == "tmaze":
             check_freq = config.get("check_freq", TMazeConfig.check_freq)
             row["runs"] = [
@@ -561,7 +555,7 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
             row["optimal"] = (
                 {h: sum(r["optimal"][h] for r in reached) for h in row["horizons"]} if reached else {}
             )
-            row["first_optimal_episode"] = _mean_std([float(r["first_optimal_episode"]) for r in ever])
+            row["first_optimal_episode"] = mean_std([float(r["first_optimal_episode"]) for r in ever])
         else:
             row["diverged"] = sum(bool(m.get("diverged")) for _, m in runs_of)
             row["runs"] = [
@@ -575,9 +569,9 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
                 for seed, m in runs_of
             ]
             ok = [r for r in row["runs"] if not r["diverged"]]
-            row["test_loss"] = _mean_std([r["test_loss"] for r in ok if _finite(r["test_loss"])])
+            row["test_loss"] = mean_std([r["test_loss"] for r in ok if _finite(r["test_loss"])])
             row["mse"] = {
-                t: _mean_std([r["mse"][t] for r in ok if _finite(r["mse"].get(t))]) for t in row["horizons"]
+                t: mean_std([r["mse"][t] for r in ok if _finite(r["mse"].get(t))]) for t in row["horizons"]
             }
             row["zero_mse"] = {t: zero_prediction_mse(t, config["eval_sequences"]) for t in row["horizons"]}
         tables[task].append(row)
@@ -816,12 +810,11 @@ def write_horizon_results(
 ) -> tuple[dict[str, list[dict[str, Any]]], str]:
     """Write ``results.md``, ``results.json`` and ``results.png`` of a horizon grid under ``root``
     (runs absent from ``results`` are reported as not finished)."""
-    from experiments.grid import _write_json
 
     tables = summarise_horizon(runs, results)
     text = markdown_tables(tables, f"horizon, preset {root.name}")
     (root / "results.md").write_text(f"{text}\nCommand: `{command}`\n")
-    _write_json(root / "results.json", tables)
+    write_json(root / "results.json", tables)
     plot_horizon(tables, root / "results.png")
     return tables, text
 
@@ -829,13 +822,12 @@ def write_horizon_results(
 def write_finished(preset: str, out: str | Path = "results") -> tuple[dict[str, list[dict[str, Any]]], str]:
     """The tables and plot of the runs of the horizon grid ``preset`` that have finished under ``out``,
     without running anything (for a grid stopped before its end; the others show as not finished)."""
-    from experiments.grid import _read_json, is_finished
     from experiments.presets import build_grid
 
     root = Path(out) / "horizon" / preset
     runs = build_grid("horizon", preset)
     results = {
-        run.name: _read_json(root / run.name / "metrics.json") for run in runs if is_finished(run, root)
+        run.name: read_json(root / run.name / "metrics.json") for run in runs if is_finished(run, root)
     }
     command = f"python scripts/reproduce.py horizon --preset {preset}"
     return write_horizon_results(runs, results, root, command)
@@ -848,7 +840,6 @@ def write_corridor_attractors(
     ``out`` (read from its ``model.zip``), written to ``attractors.md`` and ``attractors.json`` beside
     the grid's tables: does each trained network end the two layouts in distinct attractors of the
     corridor input, and are they read at the junction as their layouts?"""
-    from experiments.grid import _read_json, _write_json, is_finished
     from experiments.presets import build_grid
     from recurrent_q.drqn import DRQN
 
@@ -857,7 +848,7 @@ def write_corridor_attractors(
     for run in build_grid("horizon", preset):
         if run.config["task"] != "tmaze" or not is_finished(run, root):
             continue
-        metrics = _read_json(root / run.name / "metrics.json")
+        metrics = read_json(root / run.name / "metrics.json")
         q_net = DRQN.load(root / run.name / "model.zip", device="cpu").q_net.eval()
         optimal = {h["length"]: h["optimal"] for h in metrics["horizons"]}
         rows.append(
@@ -869,7 +860,7 @@ def write_corridor_attractors(
                 **corridor_attractors(q_net, steps),
             }
         )
-    _write_json(root / "attractors.json", rows)
+    write_json(root / "attractors.json", rows)
     header = ["L", "cell", "version", "seed", "optimal at L", "at L'=max", "VAA", "distance", "junction"]
     header.append("first step not Right")
     lines = [
