@@ -200,16 +200,18 @@ def test_vaa_is_the_floor_at_initialisation_and_after_training(name):
 # --- the zoo's interface
 
 
+@pytest.mark.parametrize("dtype", [F64, torch.float32])
 @pytest.mark.parametrize("double", [False, True])
 @pytest.mark.parametrize("name", CELLS)
-def test_two_layer_stack_states_at(name, double):
+def test_two_layer_stack_states_at(name, double, dtype):
+    """float32: the sequences run the compiled loop (with ``lengths`` in ``states_at``'s spans)."""
     torch.manual_seed(7)
-    stack = make_cell(name, 4, 8, num_layers=2, double=double, dtype=F64)
+    stack = make_cell(name, 4, 8, num_layers=2, double=double, dtype=dtype)
     assert stack.state_size == (16 if name == "lru" else 8)  # LRU: [Re x, Im x] with N = H
     gen = torch.Generator().manual_seed(8)
-    x = torch.randn(30, 17, 4, generator=gen, dtype=F64)
+    x = torch.randn(30, 17, 4, generator=gen, dtype=dtype)
     lengths = torch.randint(1, 18, (30,), generator=gen)
-    states = stack.states(x)  # the step loop for the LRU, the scan for minGRU
+    states = stack.states(x)  # the step loop for the LRU, the sequence path for minGRU
     expected = states[lengths - 1, :, torch.arange(30)].transpose(0, 1)
     for blocks in (1, 3, 8):
         torch.testing.assert_close(stack.states_at(x, lengths, blocks=blocks), expected)
