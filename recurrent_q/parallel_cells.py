@@ -4,19 +4,29 @@ Both layers are linear in their state, with coefficients that depend on the curr
 
     x_t = a_t ⊙ x_{t-1} + b_t,
 
-so a whole sequence is a scan over time instead of a loop: minGRU's scan is in log space (Heinsen's
-method, as in the minGRU paper), LRU's in complex linear space. Both are :class:`RecurrentLayer` of the
-zoo (:mod:`recurrent_q.cells`, eqs. (A.1)-(A.3) of Lambrechts et al. 2023): ``step`` for acting,
-``forward`` by the scan, ``iterate`` by squaring the affine map (:func:`affine_power`).
+so a whole sequence is computed without stepping the cell; ``forward`` takes one of two paths:
+
+- on the CPU in float32 (the LRU's state in complex64), a compiled loop over time
+  (:mod:`recurrent_q._scan_cpu`: one pass vectorised over batch × units, forward and hand-derived
+  backward, one autograd node). On a CPU with a few cores there is no width for a parallel scan to use,
+  and the sequential loop is the work-optimal algorithm (``benchmarks/RESULTS.md``, "Parallel cells");
+- elsewhere (CUDA, other dtypes, or ``recurrent_q._scan_cpu.ENABLED = False``, also the fallback without
+  numba), a parallel scan over time: minGRU's in log space (Heinsen's method, as in the minGRU paper,
+  :func:`log_linear_scan`), the LRU's in complex linear space (:func:`linear_scan`).
+
+Both are :class:`RecurrentLayer` of the zoo (:mod:`recurrent_q.cells`, eqs. (A.1)-(A.3) of Lambrechts et
+al. 2023): ``step`` for acting, ``forward`` by the loop or the scan, ``iterate`` by squaring the affine map
+(:func:`affine_power`).
 
 **Monostability.** With an input ``u`` held, the update is ``f(x) = a ⊙ x + b`` with constant ``a``,
 ``b`` and ``|a| < 1`` entrywise, so ``f^M(x) - x* = a^M ⊙ (x - x*)`` with ``x* = b / (1 - a)``: one
 attractor, reached from every state. The VAA (eq. (5) of Lambrechts et al. 2023) tends to its floor
 ``1/|X|`` as ``M`` grows, for any parameters, and warmup (Algorithm 3) cannot create a second attractor:
 it can only bring ``|a|`` closer to 1, which slows the convergence (the stabilisation period ``M``
-needed grows like ``1 / (1 - |a|)``). The LRU's ``|λ|`` barely moves under warmup; minGRU's update gates
-``z = 1 - a`` do close (to ~1e-9), so that the VAA measured at ``M = 10 000`` rises to 1 after warmup
-(``tests/test_parallel_cells.py``): transients longer than ``M``, not attractors.
+needed grows like ``1 / (1 - |a|)``). The LRU's ``|λ|`` moves little under warmup (the largest from 0.9969
+to ~0.999 in ``tests/test_parallel_cells.py``, which is still enough to make ``M = 10 000`` too short for
+its slowest mode); minGRU's update gates ``z = 1 - a`` do close (to ~1e-9), so that the VAA measured at
+``M = 10 000`` rises to 1 after warmup: transients longer than ``M``, not attractors.
 
 Shapes: ``B`` batch, ``T`` time, ``F`` input width, ``H`` output width, ``N`` LRU state dimension.
 """
@@ -30,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from recurrent_q import _scan_cpu
 from recurrent_q.cells import RecurrentLayer, _ProjectedLayer
 
 SCAN_CHUNK = 32
@@ -128,6 +139,11 @@ def _check_steps(steps: int) -> None:
         raise ValueError(f"steps must be an integer >= 0; got {steps!r}")
 
 
+def _compiled(u: Tensor) -> bool:
+    """Whether a sequence ``u`` runs the compiled loop of :mod:`recurrent_q._scan_cpu` (CPU, float32)."""
+    return _scan_cpu.ENABLED and u.device.type == "cpu" and u.dtype == torch.float32
+
+
 def _final(states: Tensor, lengths: Tensor | None) -> Tensor:
     """The state after ``lengths[b]`` steps of row ``b`` (all ``T`` when None) of ``states[B, T, S]``."""
     if lengths is None:
@@ -149,9 +165,11 @@ class MinGRULayer(_ProjectedLayer):
     """minGRU (Feng et al. 2024, "Were RNNs All We Needed?", its minGRU and log-space minGRU), state ``h``.
 
     ``z_t = σ(W_z u_t + b_z)``, ``h̃_t = g(W_h u_t + b_h)``, ``h_t = (1 - z_t) ⊙ h_{t-1} + z_t ⊙ h̃_t``,
-    with the paper's ``g`` (:func:`candidate`), which keeps ``h̃_t > 0`` so that sequences run through the
+    with the paper's ``g`` (:func:`candidate`), which keeps ``h̃_t > 0`` so that sequences can run through the
     log-space scan (:func:`log_linear_scan`, with ``log(1 - z) = -softplus(k)``,
-    ``log z = -softplus(-k)``). The gates read no state: no recurrent weights.
+    ``log z = -softplus(-k)``); the compiled CPU loop computes ``1 - z`` and ``z h̃`` in linear space
+    instead (:func:`recurrent_q._scan_cpu.mingru_recurrence`). The gates read no state: no recurrent
+    weights.
 
     Parameters ``weight_ih = [W_z; W_h]`` and ``bias = [b_z; b_h]``, ``U(-1/sqrt(H), 1/sqrt(H))`` as every
     cell of the zoo (``init="xavier"``: Xavier-uniform per gate, zero biases).
@@ -176,9 +194,13 @@ class MinGRULayer(_ProjectedLayer):
         return torch.lerp(h, candidate(c), torch.sigmoid(k))  # h_t = (1 - z_t) h_{t-1} + z_t h̃_t
 
     def forward(self, u: Tensor, s0: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """See :meth:`RecurrentLayer.forward` (log-space scan over time; outputs are the states)."""
+        """See :meth:`RecurrentLayer.forward` (the compiled loop over time on the CPU in float32, the
+        log-space scan elsewhere; outputs are the states)."""
         _check_sequence(self, u, s0, lengths)
-        k, c = self._project(u).chunk(2, -1)
+        p = self._project(u)
+        if _compiled(u):  # the loop over time, a = 1 - z and b = z h̃ in linear space
+            return _scan_cpu.mingru_recurrence(p, s0, lengths)
+        k, c = p.chunk(2, -1)
         h = log_linear_scan(-F.softplus(k), -F.softplus(-k) + log_candidate(c), s0)  # log(1 - z), log(z h̃)
         return h, _final(h, lengths)
 
@@ -304,9 +326,16 @@ class LRULayer(RecurrentLayer):
         return F.linear(s, torch.cat([self.C_re, -self.C_im], 1))
 
     def forward(self, u: Tensor, s0: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """See :meth:`RecurrentLayer.forward` (:func:`linear_scan` over time, complex)."""
+        """See :meth:`RecurrentLayer.forward` (complex state: the compiled loop over time on the CPU in
+        float32, :func:`linear_scan` elsewhere)."""
         _check_sequence(self, u, s0, lengths)
         lam = self.eigenvalues()
+        if _compiled(u):  # the loop over time; complex tensors as views of [..., N, 2] real ones, no copies
+            gamma_b = self.gamma_log.exp().view(-1, 1, 1) * torch.stack([self.B_re, self.B_im], 1)
+            b = torch.view_as_complex(F.linear(u, gamma_b.flatten(0, 1)).unflatten(-1, (-1, 2)))  # γ B u
+            x, final = _scan_cpu.linear_recurrence(lam.view(1, 1, -1), b, self._complex(s0), lengths)
+            c = torch.stack([self.C_re, -self.C_im], -1).flatten(1)  # y = Re(C x), [Re x, Im x] interleaved
+            return F.linear(torch.view_as_real(x).flatten(-2), c), self._real(final)
         b = self._complex(self._project(u))
         b = torch.cat([b[:, :1] + lam * self._complex(s0).unsqueeze(1), b[:, 1:]], 1)  # x_0 = λ s0 + γ B u_0
         states = self._real(linear_scan(lam.unsqueeze(0), b))
