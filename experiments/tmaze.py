@@ -126,9 +126,10 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
     c = dataclasses.replace(config, **settings) if config is not None else TMazeConfig(**settings)
     check_device(c.device)
     start, cpu_start = time.perf_counter(), time.process_time()
-    use_warmup = c.version in ("warmup", "double")
-    overrides = {"steps": c.warmup_steps, "batch_size": c.warmup_batch_size}
-    warmup_config = WarmupConfig(**{key: value for key, value in overrides.items() if value is not None})
+    warmup_config = None  # classic and double-classic: no warmup
+    if c.version in ("warmup", "double"):
+        overrides = {"steps": c.warmup_steps, "batch_size": c.warmup_batch_size}
+        warmup_config = WarmupConfig(**{key: value for key, value in overrides.items() if value is not None})
     horizon = 3 * c.length - 1 if c.max_episode_steps is None else c.max_episode_steps
     model = DRQN(
         "RecurrentQPolicy",
@@ -145,8 +146,8 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         exploration_initial_eps=c.exploration_rate,
         exploration_final_eps=c.exploration_rate,
         learning_rate=c.learning_rate,
-        use_warmup=use_warmup,
-        warmup_config=warmup_config if use_warmup else None,
+        use_warmup=warmup_config is not None,
+        warmup_config=warmup_config,
         vaa_interval=c.vaa_interval,
         vaa_measure_interval=c.vaa_measure_interval,
         policy_kwargs=dict(
