@@ -154,8 +154,8 @@ class GRULayer(_FusedLayer):
     On the CPU in float32, batches that fit ``_gru_cpu.fits`` run sequences and stabilisation in the compiled
     recurrence of :mod:`recurrent_q._gru_cpu` (one autograd node per layer, padded steps skipped). Larger
     CPU batches run sequences in ``nn.GRU``'s kernel and the stabilisation (:meth:`iterate`) step by step
-    after computing the held input's term once, which is 1.3-1.75x faster than ``nn.GRU`` on the repeated
-    input at 64-256 units (``benchmarks/RESULTS.md``). On CUDA, the ``nn.GRU`` (cuDNN) kernels.
+    after computing the held input's term once, which is 1.2-1.5x faster than ``nn.GRU`` on the repeated
+    input at 64-256 units (``benchmarks/bench_stabilisation.py``). On CUDA, the ``nn.GRU`` (cuDNN) kernels.
     """
 
     state_is_output = True
@@ -201,7 +201,7 @@ class GRULayer(_FusedLayer):
             return s0
         if u.device.type == "cpu" and not self._compiled(u):  # the input term once, then step by step
             return super().iterate(u, s0, steps)
-        if not self._compiled(u):  # cuDNN's kernel on the repeated input
+        if not self._compiled(u):  # CUDA: nn.GRU's (cuDNN) kernel on the repeated input
             return self.rnn(u.unsqueeze(1).expand(-1, steps, -1), self._hidden(s0))[1][0]
         return self._recurrence(self._project(u).unsqueeze(1), s0, None, steps)[1]
 
