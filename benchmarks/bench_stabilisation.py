@@ -44,7 +44,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     _gru_cpu.ENABLED = False  # the compiled GRU kernel has its own benchmark (bench_gru_kernels.py)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
+    load = os.getloadavg()[0]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {load:.2f}")
     print("| cell | n | H | M | kernel on the repeated input (ms) | ours (ms) | kernel / ours |")
     print("|---|---|---|---|---|---|---|")
     for cell in args.cells:
@@ -59,16 +60,18 @@ def main() -> None:
                 return layer.iterate(u, s0, args.steps)
 
             def kernel(layer=layer, u=u, s0=s0):
-                return layer._state(layer.rnn(u.unsqueeze(1).expand(-1, args.steps, -1), layer._hidden(s0))[1])
+                repeated = u.unsqueeze(1).expand(-1, args.steps, -1)
+                return layer._state(layer.rnn(repeated, layer._hidden(s0))[1])
 
             torch.testing.assert_close(ours(), kernel(), atol=1e-5, rtol=1e-4)  # the same function
             best = {"ours": float("inf"), "kernel": float("inf")}
             for _ in range(args.repeats):
                 best["kernel"] = min(best["kernel"], fwd_bwd(kernel, params))
                 best["ours"] = min(best["ours"], fwd_bwd(ours, params))
+            kernel_ms, ours_ms = 1e3 * best["kernel"], 1e3 * best["ours"]
             print(
-                f"| {cell} | {rows} | {units} | {args.steps} | {1e3 * best['kernel']:.0f} | {1e3 * best['ours']:.0f} "
-                f"| {best['kernel'] / best['ours']:.2f} |"
+                f"| {cell} | {rows} | {units} | {args.steps} | {kernel_ms:.0f} | {ours_ms:.0f} "
+                f"| {kernel_ms / ours_ms:.2f} |"
             )
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 

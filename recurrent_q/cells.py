@@ -152,10 +152,11 @@ class GRULayer(_FusedLayer):
     """GRU, eqs. (A.10)-(A.12) in PyTorch's ``nn.GRU`` form (``r ⊙ (W_hh h + b_hn)``); state ``h``.
 
     On the CPU in float32, batches that fit ``_gru_cpu.fits`` run sequences and stabilisation in the compiled
-    recurrence of :mod:`recurrent_q._gru_cpu` (one autograd node per layer, padded steps skipped). Larger
-    CPU batches run sequences in ``nn.GRU``'s kernel and the stabilisation (:meth:`iterate`) step by step
-    after computing the held input's term once, which is 1.2-1.5x faster than ``nn.GRU`` on the repeated
-    input at 64-256 units (``benchmarks/bench_stabilisation.py``). On CUDA, the ``nn.GRU`` (cuDNN) kernels.
+    recurrence of :mod:`recurrent_q._gru_cpu` (one autograd node per layer, padded steps skipped). Other CPU
+    cases (larger batches, float64) run sequences in ``nn.GRU``'s kernel and the stabilisation
+    (:meth:`iterate`) step by step after computing the held input's term once, which is 1.2-1.5x faster
+    than ``nn.GRU`` on the repeated input at 64-256 units (``benchmarks/bench_stabilisation.py``). On CUDA,
+    the ``nn.GRU`` (cuDNN) kernels.
     """
 
     state_is_output = True
@@ -542,7 +543,8 @@ class RecurrentStack(nn.Module):
 
         Rows are sorted by length and time is cut in up to ``blocks`` spans at length quantiles; each span
         runs only the rows still active, so little is computed past a row's length (16 spans: about 6 % of
-        the steps past a row's length when the lengths are uniform; more spans cost more calls than they save).
+        the steps run past a row's length when the lengths are uniform; more spans cost more calls than
+        they save).
 
         :param lengths: integer ``[B]`` in ``1..T``.
         """
