@@ -2,10 +2,10 @@
 forward + backward, this library's path against ``nn.GRU``/``nn.LSTM`` run on the repeated input, measured
 in the same process.
 
-The sizes are those where the compiled GRU kernel does not run (``_gru_cpu.fits`` is false, or
-``--no-compiled``): the warmup of wide layers (n = 200 states, 64 to 256 units). Our path computes the held
-input's term ``W_ih u + b_ih`` once and then steps the cell; the kernels recompute the input product, and
-its gradient, at every step.
+The compiled GRU kernel is switched off (``_gru_cpu.ENABLED = False``; it has its own benchmark,
+``bench_gru_kernels.py``), as it is at these sizes: the warmup of wide layers (n = 200 states, 64 to 256
+units). Our path computes the held input's term ``W_ih u + b_ih`` once and then steps the cell; the kernels
+recompute the input product, and its gradient, at every step.
 
     python benchmarks/bench_stabilisation.py --threads 2
 

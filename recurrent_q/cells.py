@@ -200,11 +200,11 @@ class GRULayer(_FusedLayer):
         """See :meth:`RecurrentLayer.iterate`."""
         if steps == 0:
             return s0
-        if u.device.type == "cpu" and not self._compiled(u):  # the input term once, then step by step
+        if self._compiled(u):
+            return self._recurrence(self._project(u).unsqueeze(1), s0, None, steps)[1]
+        if u.device.type == "cpu":  # the input term once, then step by step
             return super().iterate(u, s0, steps)
-        if not self._compiled(u):  # CUDA: nn.GRU's (cuDNN) kernel on the repeated input
-            return self.rnn(u.unsqueeze(1).expand(-1, steps, -1), self._hidden(s0))[1][0]
-        return self._recurrence(self._project(u).unsqueeze(1), s0, None, steps)[1]
+        return self.rnn(u.unsqueeze(1).expand(-1, steps, -1), self._hidden(s0))[1][0]  # cuDNN, repeated input
 
     def _cell(self, p: Tensor, s: Tensor) -> Tensor:
         i_r, i_z, i_n = p.chunk(3, 1)
