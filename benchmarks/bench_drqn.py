@@ -70,6 +70,25 @@ ABLATION |= {
     "A-n3": _A | {"n_steps": 3},
     "A-double": _A | {"double_q": True},
 }
+# Third round (issue: a final policy that stays optimal), on the runner's defaults: schedules over the
+# episode budget (SB3's DQN ε schedule to 0.01; the lab's earlier T-Maze code decayed ε to 0.01 and the
+# rate from 1e-3 to 1e-4), from the paper's ε = 0.2 or from a higher ε (the lab's started at 0.9), double
+# Q on top. Run with --no-stop-when-optimal and a fixed budget.
+ABLATION |= {
+    "S-eps": {"exploration_final_rate": 0.01},
+    "S-lr": {"learning_rate_final": 1e-4},
+    "S-both": {"exploration_final_rate": 0.01, "learning_rate_final": 1e-4},
+    "S-both-double": {"exploration_final_rate": 0.01, "learning_rate_final": 1e-4, "double_q": True},
+    "S-none": {"exploration_final_rate": None, "learning_rate_final": None},
+    "S-hi": {"exploration_rate": 0.9, "exploration_final_rate": 0.01, "learning_rate_final": 1e-4},
+    "S-hi-eps": {"exploration_rate": 0.9, "exploration_final_rate": 0.01},
+    "S-mid": {"exploration_rate": 0.5, "exploration_final_rate": 0.01, "learning_rate_final": 1e-4},
+    # The value of the goal moves back one corridor step per target copy (one-step targets): copy more
+    # often, or bootstrap n steps later.
+    "S-both-c5": {"exploration_final_rate": 0.01, "learning_rate_final": 1e-4, "target_update_interval": 5},
+    "S-both-n5": {"exploration_final_rate": 0.01, "learning_rate_final": 1e-4, "n_steps": 5},
+    "S-c5": {"target_update_interval": 5},
+}
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}
     VARIANTS[f"gru-classic-{_name}"] = {"cell": "gru", "version": "classic", **_settings}
@@ -96,6 +115,10 @@ class BenchArgs:
     """Runs in parallel (one process each, one torch thread each)."""
     out: str = "runs/bench_drqn.jsonl"
     """JSON-lines file of the results (appended; existing runs are skipped)."""
+    stop_when_optimal: bool = True
+    """Stop each run at its first optimal check; --no-stop-when-optimal trains the whole budget (the
+    table then also gives whether the final policy is optimal, and the share of optimal checks after
+    the first optimal one)."""
 
 
 def run_one(
@@ -106,6 +129,7 @@ def run_one(
     max_seconds: float,
     clock: str,
     check_freq: int = 20,
+    stop_when_optimal: bool = True,
 ) -> dict[str, Any]:
     import torch
 
@@ -123,17 +147,57 @@ def run_one(
         max_seconds=max_seconds,
         clock=clock,
         check_freq=check_freq,
-        stop_when_optimal=True,
+        stop_when_optimal=stop_when_optimal,
         vaa_interval=0,
         vaa_measure_interval=0,
         **settings,
     )
     load = [load_before, os.getloadavg()[0]]
-    return result | {"variant": variant, "load_1min": load, "finished": time.time()}
+    return result | {
+        "variant": variant,
+        "load_1min": load,
+        "finished": time.time(),
+        "check_freq": check_freq,
+        "stop_when_optimal": stop_when_optimal,
+    }
 
 
 def key(result: dict[str, Any]) -> tuple[str, int, int]:
     return result["variant"], result["length"], result["seed"]
+
+
+def held_share(result: dict[str, Any]) -> float | None:
+    """Share of the checks from the first optimal one on (itself included) where the policy was optimal."""
+    first = result["first_optimal_episode"]
+    if first is None:
+        return None
+    freq = result.get("check_freq", 20)
+    checks = [e for e in range(first, result["episodes"] + 1) if e % freq == 0]
+    return sum(e in result["optimal_checks"] for e in checks) / len(checks)
+
+
+def budget_summary(results: list[dict[str, Any]]) -> str:
+    """Markdown table of fixed-budget runs: reached, final policy optimal, share of optimal checks."""
+    lines = [
+        "| variant | L | seeds | ever optimal | optimal at the end | optimal checks after the first "
+        "(median, min) | first optimal (median) |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for result in sorted(results, key=key):
+        groups.setdefault((result["variant"], result["length"]), []).append(result)
+    for (variant, length), runs in groups.items():
+        shares = [s for s in map(held_share, runs) if s is not None]
+        firsts = [r["first_optimal_episode"] for r in runs if r["first_optimal_episode"] is not None]
+        seeds = sorted(r["seed"] for r in runs)
+        at_end = sum(bool(r["optimal_at_end"]) for r in runs)
+        held = f"{np.median(shares):.2f}, {min(shares):.2f}" if shares else "—"
+        first = f"{np.median(firsts):.0f}" if firsts else "—"
+        lines.append(
+            f"| {variant} | {length} | {seeds[0]}–{seeds[-1]} | {len(firsts)}/{len(runs)} | "
+            f"{at_end}/{len(runs)} | {held} | {first} |"
+        )
+    return "\n".join(lines)
 
 
 def summary(results: list[dict[str, Any]], max_episodes: int, max_seconds: float, clock: str) -> str:
@@ -176,10 +240,12 @@ def main(argv: list[str] | None = None) -> str:
     if unknown:
         raise ValueError(f"variants must be among {', '.join(VARIANTS)}; got {unknown}")
     runs = [(v, length, seed) for length in args.lengths for seed in args.seeds for v in args.variants]
-    extra = (args.max_episodes, args.max_seconds, args.clock, args.check_freq)
+    extra = (args.max_episodes, args.max_seconds, args.clock, args.check_freq, args.stop_when_optimal)
     done = run_jsonl_grid(args.out, runs, key, run_one, extra, args.jobs)
     selected = [r for r in done if r["variant"] in args.variants and r["length"] in args.lengths]
     table = summary(selected, args.max_episodes, args.max_seconds, args.clock)
+    if not args.stop_when_optimal:
+        table += "\n\n" + budget_summary([r for r in selected if not r.get("stop_when_optimal", True)])
     print(table)
     return table
 

@@ -10,12 +10,14 @@ per episode and a check every 5 episodes. The ``DRQN`` class itself keeps the pa
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import gymnasium as gym
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.utils import LinearSchedule
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
 from recurrent_q.callbacks import WallTimeLimit, env_from_training_env, play_greedy, tensorboard_writer
@@ -69,9 +71,17 @@ class TMazeConfig:
     n_steps: int = 1
     """n-step TD targets (1: the paper's)."""
     exploration_rate: float = 0.2
-    """ε of the ε-greedy policy (constant, the paper's 0.2)."""
+    """ε of the ε-greedy policy at the start (the paper's 0.2)."""
+    exploration_final_rate: float | None = None
+    """ε at the end of its schedule: it goes linearly from exploration_rate to this value over
+    exploration_fraction of the episode budget (None: constant exploration_rate, the paper's)."""
+    exploration_fraction: float = 0.5
+    """Fraction of the training episodes (--episodes) over which ε decays."""
     learning_rate: float = 1e-3
-    """Adam learning rate α."""
+    """Adam learning rate α at the start."""
+    learning_rate_final: float | None = None
+    """Adam rate after the last training episode: α decays linearly over the episode budget (None:
+    constant learning_rate, the paper's)."""
     gradient_steps: int = 20
     """Gradient steps I after each episode (the paper's Algorithm 4: 10; docs/drqn-parity.md)."""
     batch_size: int = 32
@@ -96,6 +106,9 @@ class TMazeConfig:
     """TensorBoard run directory, with the settings as a text table (None: no logging)."""
     save_path: str | None = None
     """Model zip to write at the end (None: not saved)."""
+    best_model_save_path: str | None = None
+    """Folder where the model of the first optimal check is saved as best_model.zip (SB3's EvalCallback
+    convention; None: not saved)."""
     device: str = "cpu"
     """Torch device: cpu, cuda, cuda:1, ..."""
     progress_bar: bool = False
@@ -107,6 +120,17 @@ class TMazeConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+        for name in ("exploration_rate", "exploration_final_rate"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+                raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
+        fraction = self.exploration_fraction
+        if not (isinstance(fraction, (int, float)) and 0.0 < fraction <= 1.0):
+            raise ValueError(f"exploration_fraction must be a number in (0, 1]; got {fraction!r}")
+        for name in ("learning_rate", "learning_rate_final"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and value > 0.0):
+                raise ValueError(f"{name} must be a number > 0; got {value!r}")
         if self.version not in TMAZE_VERSIONS:
             raise ValueError(
                 f"version must be one of {', '.join(map(repr, TMAZE_VERSIONS))}; got {self.version!r}"
@@ -124,50 +148,20 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         ``timesteps_to_optimal``, ``optimal_checks`` and the run's labels.
     """
     c = dataclasses.replace(config, **settings) if config is not None else TMazeConfig(**settings)
-    check_device(c.device)
     start, cpu_start = time.perf_counter(), time.process_time()
-    warmup_config = None  # classic and double-classic: no warmup
-    if c.version in ("warmup", "double"):
-        overrides = {"steps": c.warmup_steps, "batch_size": c.warmup_batch_size}
-        warmup_config = WarmupConfig(**{key: value for key, value in overrides.items() if value is not None})
-    horizon = 3 * c.length - 1 if c.max_episode_steps is None else c.max_episode_steps
-    model = DRQN(
-        "RecurrentQPolicy",
-        gym.make("TMaze-v0", length=c.length, max_episode_steps=horizon),
-        buffer_size=c.buffer_size,
-        batch_size=c.batch_size,
-        gradient_steps=c.gradient_steps,
-        target_update_interval=c.target_update_interval,
-        train_mode=c.train_mode,
-        loss=c.loss,
-        double_q=c.double_q,
-        max_grad_norm=c.max_grad_norm,
-        n_steps=c.n_steps,
-        exploration_initial_eps=c.exploration_rate,
-        exploration_final_eps=c.exploration_rate,
-        learning_rate=c.learning_rate,
-        use_warmup=warmup_config is not None,
-        warmup_config=warmup_config,
-        vaa_interval=c.vaa_interval,
-        vaa_measure_interval=c.vaa_measure_interval,
-        policy_kwargs=dict(
-            cell=c.cell,
-            hidden_size=c.hidden_size,
-            num_layers=c.num_layers,
-            double=c.version.startswith("double"),
-            use_previous_reward=c.use_previous_reward,
-            init=c.init,
-        ),
-        seed=c.seed,
-        device=c.device,
-    )
+    model = make_tmaze_drqn(c)
     if c.logdir is not None:
         from stable_baselines3.common.logger import configure
 
         model.set_logger(configure(c.logdir, ["tensorboard"]))
         table = "\n".join(f"|{key}|{value}|" for key, value in dataclasses.asdict(c).items())
         tensorboard_writer(model.logger).add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
-    optimal = TMazeOptimalCallback(gym.make("TMaze-v0", length=c.length), c.check_freq, c.stop_when_optimal)
+    optimal = TMazeOptimalCallback(
+        gym.make("TMaze-v0", length=c.length),
+        c.check_freq,
+        c.stop_when_optimal,
+        best_model_save_path=c.best_model_save_path,
+    )
     callbacks: list[BaseCallback] = [optimal]
     if c.max_seconds is not None:
         callbacks.append(WallTimeLimit(c.max_seconds, c.clock))
@@ -196,6 +190,58 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
     }
 
 
+def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DRQN:
+    """The runner's DRQN on its ``TMaze-v0`` (horizon 3L − 1), untrained: for ``model.learn`` by hand.
+
+    The runner's schedules (ε, learning rate) run over ``learn(..., max_episodes=config.episodes)``; with
+    ``learn(total_timesteps=N)`` alone they run over the ``N`` env steps, the buffer fill included.
+
+    :param config: the settings (:class:`TMazeConfig`); keyword arguments set or override its fields.
+    """
+    c = dataclasses.replace(config, **settings) if config is not None else TMazeConfig(**settings)
+    check_device(c.device)
+    warmup_config = None  # classic and double-classic: no warmup
+    if c.version in ("warmup", "double"):
+        overrides = {"steps": c.warmup_steps, "batch_size": c.warmup_batch_size}
+        warmup_config = WarmupConfig(**{key: value for key, value in overrides.items() if value is not None})
+    horizon = 3 * c.length - 1 if c.max_episode_steps is None else c.max_episode_steps
+    final_eps = c.exploration_rate if c.exploration_final_rate is None else c.exploration_final_rate
+    learning_rate: float | LinearSchedule = c.learning_rate
+    if c.learning_rate_final is not None:  # over the episode budget (DRQN.learn's max_episodes)
+        learning_rate = LinearSchedule(c.learning_rate, c.learning_rate_final, 1.0)
+    return DRQN(
+        "RecurrentQPolicy",
+        gym.make("TMaze-v0", length=c.length, max_episode_steps=horizon),
+        buffer_size=c.buffer_size,
+        batch_size=c.batch_size,
+        gradient_steps=c.gradient_steps,
+        target_update_interval=c.target_update_interval,
+        train_mode=c.train_mode,
+        loss=c.loss,
+        double_q=c.double_q,
+        max_grad_norm=c.max_grad_norm,
+        n_steps=c.n_steps,
+        exploration_initial_eps=c.exploration_rate,
+        exploration_final_eps=final_eps,
+        exploration_fraction=c.exploration_fraction,
+        learning_rate=learning_rate,
+        use_warmup=warmup_config is not None,
+        warmup_config=warmup_config,
+        vaa_interval=c.vaa_interval,
+        vaa_measure_interval=c.vaa_measure_interval,
+        policy_kwargs=dict(
+            cell=c.cell,
+            hidden_size=c.hidden_size,
+            num_layers=c.num_layers,
+            double=c.version.startswith("double"),
+            use_previous_reward=c.use_previous_reward,
+            init=c.init,
+        ),
+        seed=c.seed,
+        device=c.device,
+    )
+
+
 def is_tmaze_optimal(model: Any, env: gym.Env) -> bool:
     """docs/specification.md §6: the greedy policy earns 4 in exactly ``L + 1`` steps in both layouts.
 
@@ -219,6 +265,9 @@ class TMazeOptimalCallback(BaseCallback):
     :param eval_env: a ``TMaze-v0`` env (a fresh copy of the training env if None).
     :param check_freq: episodes between checks (20, the authors' schedule).
     :param stop_when_optimal: stop training at the first optimal check.
+    :param best_model_save_path: folder where the model of the first optimal check is saved as
+        ``best_model.zip`` (as SB3's ``EvalCallback``, which keeps the first model of the best score:
+        every optimal policy earns the same return); None: not saved.
     :param verbose: 1 prints each optimal check.
     """
 
@@ -227,6 +276,7 @@ class TMazeOptimalCallback(BaseCallback):
         eval_env: gym.Env | None = None,
         check_freq: int = 20,
         stop_when_optimal: bool = False,
+        best_model_save_path: str | os.PathLike | None = None,
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
@@ -235,6 +285,7 @@ class TMazeOptimalCallback(BaseCallback):
         self.eval_env = eval_env
         self.check_freq = check_freq
         self.stop_when_optimal = stop_when_optimal
+        self.best_model_save_path = best_model_save_path
         self.first_optimal_episode: int | None = None
         self.first_optimal_time: float | None = None  # seconds since the start of training
         self.first_optimal_timesteps: int | None = None  # env steps of the model at that check
@@ -263,6 +314,9 @@ class TMazeOptimalCallback(BaseCallback):
             self.first_optimal_time = time.perf_counter() - self._start
             self.first_optimal_timesteps = self.model.num_timesteps
             self.first_optimal_cpu_time = time.process_time() - self._cpu_start
+            if self.best_model_save_path is not None:
+                os.makedirs(self.best_model_save_path, exist_ok=True)
+                self.model.save(os.path.join(self.best_model_save_path, "best_model"))
             if self.verbose:
                 print(f"optimal policy after {episode} episodes ({self.first_optimal_time:.1f} s)")
         elif not optimal and self.first_optimal_episode is not None:
@@ -298,5 +352,6 @@ __all__ = [
     "TMazeConfig",
     "TMazeOptimalCallback",
     "is_tmaze_optimal",
+    "make_tmaze_drqn",
     "run_tmaze_experiment",
 ]

@@ -97,7 +97,8 @@ class DRQN(BaseAlgorithm):
     :param env: the environment (discrete actions; ``Discrete`` or ``Box`` observations), or its id;
         a VecEnv of several envs is stepped at once.
     :param learning_rate: Adam learning rate α, or a schedule of the remaining progress (SB3's
-        ``progress_remaining``, 1 at the start of ``learn`` and 0 at ``total_timesteps``).
+        ``progress_remaining``, 1 at the start of ``learn`` and 0 at ``total_timesteps``; with
+        ``learn(max_episodes=E)``, 0 after ``E`` training episodes if that comes first).
     :param buffer_size: replay capacity ``N`` in transitions (FIFO).
     :param learning_starts: env steps taken with ℰ, without training, before the first training
         episode (SB3's ``learning_starts``, counted on ``num_timesteps``); the buffer fill already takes
@@ -106,8 +107,9 @@ class DRQN(BaseAlgorithm):
     :param gamma: discount factor γ.
     :param gradient_steps: ``I`` gradient steps after each episode.
     :param target_update_interval: ``C``: the target network is copied every ``C`` episodes.
-    :param exploration_fraction: fraction of ``total_timesteps`` over which ε goes linearly from
-        ``exploration_initial_eps`` to ``exploration_final_eps`` (SB3's DQN schedule).
+    :param exploration_fraction: fraction of ``total_timesteps`` (or of ``max_episodes``, whichever
+        bound is nearer) over which ε goes linearly from ``exploration_initial_eps`` to
+        ``exploration_final_eps`` (SB3's DQN schedule).
     :param exploration_initial_eps: ε of the ε-greedy policy at the start (exploration actions are
         drawn from ℰ); 0.2, as ``exploration_final_eps``: the paper's constant ε.
     :param exploration_final_eps: ε at the end of the schedule.
@@ -218,6 +220,7 @@ class DRQN(BaseAlgorithm):
         self.warmup_result = None
         self.warmup_timestep: int | None = None  # num_timesteps when the warmup ran (None: not yet)
         self._episodes_in_progress: EpisodesInProgress | None = None
+        self._episode_budget: tuple[int, int] | None = None  # (first episode, max_episodes) of this learn
         self._progress_bar = False
         self._bar: tqdm | None = None
         self._check_arguments()
@@ -306,6 +309,7 @@ class DRQN(BaseAlgorithm):
             "warmup_result",
             "exploration_schedule",
             "_episodes_in_progress",
+            "_episode_budget",
             "_bar",
         ]
 
@@ -468,7 +472,9 @@ class DRQN(BaseAlgorithm):
         :param progress_bar: tqdm bars (``rich`` is not needed) for each stage: ``buffer fill`` (env
             steps), ``warmup`` (its gradient steps) and ``training`` (training episodes if
             ``max_episodes`` is given, else env steps).
-        :param max_episodes: stop after this many training episodes in this call (None: no bound).
+        :param max_episodes: stop after this many training episodes in this call (None: no bound). The
+            schedules (learning rate, ε) then reach their end after ``max_episodes`` episodes, or at
+            ``total_timesteps`` if that comes first.
         """
         if max_episodes is not None and (not isinstance(max_episodes, int) or max_episodes < 0):
             raise ValueError(f"max_episodes must be None or a non-negative integer; got {max_episodes!r}")
@@ -482,6 +488,7 @@ class DRQN(BaseAlgorithm):
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
         self._progress_bar = progress_bar
+        self._episode_budget = None if max_episodes is None else (self.num_train_episodes, max_episodes)
         self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
         self._update_exploration_rate()
         self._start_episodes()
@@ -531,11 +538,23 @@ class DRQN(BaseAlgorithm):
             self.train(self.gradient_steps, self.batch_size)
             episodes.stale[:] = True  # θ changed: the states of the episodes in progress are recomputed
             self.num_train_episodes += 1
+            self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
+            self._update_exploration_rate()
             if self._bar is not None and self._bar.unit == "episode":
                 self._bar.update(1)
             self._log_vaa()
             if log_interval and self.num_train_episodes % log_interval == 0:
                 self.dump_logs()
+
+    def _update_current_progress_remaining(self, num_timesteps: int, total_timesteps: int) -> None:
+        """SB3's progress over env steps, or over the training episodes of ``learn(max_episodes=...)`` if
+        that is further along (the fill does not count: the schedules start with training)."""
+        super()._update_current_progress_remaining(num_timesteps, total_timesteps)
+        if self._episode_budget is not None:
+            first, budget = self._episode_budget
+            done = self.num_train_episodes - first
+            by_episodes = 1.0 - done / budget if budget > 0 else 0.0
+            self._current_progress_remaining = min(self._current_progress_remaining, by_episodes)
 
     def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
         """SB3's callback setup without its progress bar (which needs ``rich``): ``learn`` shows its own."""

@@ -10,8 +10,9 @@ Every setting of ``experiments.tmaze.TMazeConfig`` is a flag (``--help``); the c
 first optimal check, skips the costly ``train/vaa_measure`` and shows a progress bar by default. The run
 directory (``--logdir``, default ``runs/TMaze-v0__{exp}__{seed}__{time}``) receives the TensorBoard logs
 (``rollout/``, ``train/loss``, ``train/vaa``, ``train/vaa_measure``, ``warmup/``, ``eval/optimal``,
-``eval/first_optimal_episode``; the settings as a text table) and the model ``model.zip``
-(``DRQN.load``; ``scripts/evaluate_tmaze.py`` evaluates it on any corridor length).
+``eval/first_optimal_episode``; the settings as a text table), the final model ``model.zip`` and the model
+of the first optimal check ``best_model.zip`` (SB3's ``EvalCallback`` convention; ``DRQN.load``;
+``scripts/evaluate_tmaze.py`` evaluates them on any corridor length).
 """
 
 from __future__ import annotations
@@ -56,16 +57,22 @@ def main(argv: list[str] | None = None) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.save_path is None:
         args.save_path = str(run_dir / "model.zip")
+    if args.best_model_save_path is None:
+        args.best_model_save_path = str(run_dir)
     config = TMazeConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TMazeConfig)})
     result = run_tmaze_experiment(config)
     result["run_dir"] = str(run_dir)
     (run_dir / "result.json").write_text(json.dumps(result | {"args": dataclasses.asdict(args)}, indent=1))
     first = result["first_optimal_episode"]
     reached = "never reached" if first is None else f"after {first} episodes (held: {result['held']})"
+    final = "optimal" if result["optimal_at_end"] else "not optimal"
+    best = ""
+    if first is not None and not args.stop_when_optimal:
+        best = f"; the first optimal one to {Path(args.best_model_save_path) / 'best_model.zip'}"
     print(
         f"TMaze-v0 L={args.length} {args.cell} {args.version} seed={args.seed}: optimal policy {reached}; "
         f"{result['episodes']} training episodes (+{result['fill_episodes']} to fill the buffer), "
-        f"wall time {result['wall_time_s']:.1f} s; model saved to {args.save_path}"
+        f"wall time {result['wall_time_s']:.1f} s; final policy {final}, saved to {args.save_path}{best}"
     )
     return result
 

@@ -7,11 +7,13 @@ import sys
 import typing
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 
 from experiments import presets
-from experiments.tmaze import TMazeConfig, run_tmaze_experiment
+from experiments.tmaze import TMazeConfig, is_tmaze_optimal, run_tmaze_experiment
 from recurrent_q.cells import CELL_NAMES
+from recurrent_q.drqn import DRQN
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(length=3, episodes=4, buffer_size=128, warmup_steps=2, vaa_interval=0, vaa_measure_interval=0)
@@ -63,3 +65,24 @@ def test_train_tmaze_script_writes_the_run_directory(tmp_path, capsys):
     assert "TMaze-v0 L=3 gru classic seed=0: optimal policy" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         train_tmaze.main(["--version", "hot"])
+
+
+def test_decaying_schedules_and_the_best_model(tmp_path):
+    """The runner's ε and rate schedules run over --episodes; the first optimal check's model is kept."""
+    result = run_tmaze_experiment(
+        **(TINY | {"episodes": 60, "length": 2}),
+        version="classic",
+        exploration_final_rate=0.01,
+        learning_rate_final=1e-4,
+        check_freq=1,
+        best_model_save_path=str(tmp_path),
+    )
+    assert result["first_optimal_episode"] is not None, result["optimal_checks"]
+    assert (tmp_path / "best_model.zip").is_file()
+    best = DRQN.load(tmp_path / "best_model.zip")
+    assert is_tmaze_optimal(best, gym.make("TMaze-v0", length=2))
+    assert best.exploration_rate < 0.2  # saved during training, after ε began to decay
+    bad_values = (("exploration_final_rate", 1.5), ("exploration_fraction", 0.0), ("learning_rate_final", 0))
+    for name, bad in bad_values:
+        with pytest.raises(ValueError, match=name):
+            TMazeConfig(**{name: bad})

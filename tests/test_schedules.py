@@ -71,3 +71,36 @@ def test_default_exploration_is_the_papers_constant_epsilon():
     model.policy.select_actions = lambda q, rng, rate: rates.add(rate) or select(q, rng, rate)
     model.learn(300)
     assert rates == {0.2}
+
+
+def test_schedules_run_over_the_episode_budget_of_learn():
+    """``learn(huge, max_episodes=E)``: ε and the rate reach their final values after E training episodes."""
+    episodes, fraction = 20, 0.5
+    model = small_model(
+        learning_rate=LinearSchedule(1e-3, 1e-4, 1.0),
+        exploration_initial_eps=0.2,
+        exploration_final_eps=0.01,
+        exploration_fraction=fraction,
+    )
+    seen = []  # (training episodes before the step, ε used, rate used)
+    train = model.train
+
+    def recording_train(gradient_steps, batch_size):
+        train(gradient_steps, batch_size)
+        seen.append(
+            (model.num_train_episodes, model.exploration_rate, model.policy.optimizer.param_groups[0]["lr"])
+        )
+
+    model.train = recording_train
+    model.learn(10**12, max_episodes=episodes)
+    assert [e for e, _, _ in seen] == list(range(episodes))
+    epsilon, rate = LinearSchedule(0.2, 0.01, fraction), LinearSchedule(1e-3, 1e-4, 1.0)
+    for e, used_eps, used_rate in seen:  # episode e acts and trains at progress 1 - e / E
+        assert used_eps == pytest.approx(epsilon(1.0 - e / episodes))
+        assert used_rate == pytest.approx(rate(1.0 - e / episodes))
+    assert seen[-1][1] == pytest.approx(0.01) and seen[-1][2] == pytest.approx(1e-4 + 0.9e-3 / episodes)
+    assert model.exploration_rate == pytest.approx(0.01)
+    # A second learn with its own budget starts its schedules again.
+    model.learn(10**12, max_episodes=4, reset_num_timesteps=False)
+    assert model.num_train_episodes == episodes + 4
+    assert seen[episodes][1] == pytest.approx(0.2) and seen[episodes][2] == pytest.approx(1e-3)
