@@ -12,6 +12,7 @@ Shapes: ``B`` batch, ``T`` time, ``F`` input width, ``H`` hidden width, ``S`` st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -22,8 +23,6 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from recurrent_q import _gru_cpu
 from recurrent_q.layers import DoubleLayer, ProjectedLayer, RecurrentLayer, RecurrentStack
 from recurrent_q.parallel_cells import LRULayer, MinGRULayer
-
-CELL_NAMES = ("lstm", "gru", "mgu", "brc", "nbrc", "chrono", "mingru", "lru")
 
 
 class _FusedLayer(RecurrentLayer):
@@ -300,19 +299,30 @@ def xavier_init_(layer: RecurrentLayer) -> RecurrentLayer:
     return layer
 
 
+CellBuilder = Callable[[int, int, float | None], RecurrentLayer]
+"""``(input_size, hidden_size, t_max) -> layer``: one layer of a cell, with its own initialisation."""
+
+CELLS: dict[str, CellBuilder] = {
+    "lstm": lambda f, h, t_max: LSTMLayer(f, h),
+    "gru": lambda f, h, t_max: GRULayer(f, h),
+    "mgu": lambda f, h, t_max: MGULayer(f, h),
+    "brc": lambda f, h, t_max: BRCLayer(f, h),
+    "nbrc": lambda f, h, t_max: NBRCLayer(f, h),
+    "chrono": lambda f, h, t_max: chrono_init_(LSTMLayer(f, h), t_max),
+    "mingru": lambda f, h, t_max: MinGRULayer(f, h),
+    "lru": lambda f, h, t_max: LRULayer(f, h),
+}
+"""The registry of the zoo: the builder of one layer (input width ``F``, width ``H``) of each cell, by name.
+:func:`make_cell` builds every layer through it; :data:`CELL_NAMES` is its names."""
+
+CELL_NAMES = tuple(CELLS)
+"""The names of the cells of the zoo, in the order of :data:`CELLS`."""
+
+
 def _make_layer(
     name: str, input_size: int, hidden_size: int, t_max: float | None, init: str
 ) -> RecurrentLayer:
-    layer: RecurrentLayer
-    if name == "lstm":
-        layer = LSTMLayer(input_size, hidden_size)
-    elif name == "chrono":
-        layer = chrono_init_(LSTMLayer(input_size, hidden_size), t_max)
-    elif name == "gru":
-        layer = GRULayer(input_size, hidden_size)
-    else:
-        layers = {"mgu": MGULayer, "brc": BRCLayer, "nbrc": NBRCLayer, "mingru": MinGRULayer, "lru": LRULayer}
-        layer = layers[name](input_size, hidden_size)
+    layer = CELLS[name](input_size, hidden_size, t_max)
     return xavier_init_(layer) if init == "xavier" else layer
 
 
