@@ -14,9 +14,9 @@ so a whole sequence is computed without stepping the cell; ``forward`` takes one
   numba), a parallel scan over time: minGRU's in log space (Heinsen's method, as in the minGRU paper,
   :func:`log_linear_scan`), the LRU's in complex linear space (:func:`linear_scan`).
 
-Both are :class:`RecurrentLayer` of the zoo (:mod:`recurrent_q.cells`, eqs. (A.1)-(A.3) of Lambrechts et
-al. 2023): ``step`` for acting, ``forward`` by the loop or the scan, ``iterate`` by squaring the affine map
-(:func:`affine_power`).
+Both are :class:`~recurrent_q.layers.RecurrentLayer` of the zoo (:mod:`recurrent_q.layers`, eqs.
+(A.1)-(A.3) of Lambrechts et al. 2023): ``step`` for acting, ``forward`` by the loop or the scan, ``iterate``
+by squaring the affine map (:func:`affine_power`).
 
 **Monostability.** With an input ``u`` held, the update is ``f(x) = a ⊙ x + b`` with constant ``a``,
 ``b`` and ``|a| < 1`` entrywise, so ``f^M(x) - x* = a^M ⊙ (x - x*)`` with ``x* = b / (1 - a)``: one
@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from recurrent_q import _scan_cpu
-from recurrent_q.cells import RecurrentLayer, _ProjectedLayer
+from recurrent_q.layers import ProjectedLayer, RecurrentLayer
 
 SCAN_CHUNK = 32
 """Chunk length of minGRU's log-space scan. Heinsen's scan computes ``log x_t`` as the sum of two terms
@@ -161,7 +161,7 @@ def log_candidate(x: Tensor) -> Tensor:
     return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
 
 
-class MinGRULayer(_ProjectedLayer):
+class MinGRULayer(ProjectedLayer):
     """minGRU (Feng et al. 2024, "Were RNNs All We Needed?", its minGRU and log-space minGRU), state ``h``.
 
     ``z_t = σ(W_z u_t + b_z)``, ``h̃_t = g(W_h u_t + b_h)``, ``h_t = (1 - z_t) ⊙ h_{t-1} + z_t ⊙ h̃_t``,

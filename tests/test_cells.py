@@ -1,14 +1,25 @@
-"""Cell zoo: equations of Appendix A, sequence vs step passes, double layers, views of nn.GRU/nn.LSTM."""
+"""Cell zoo: equations of Appendix A, sequence vs step passes, double layers, views of nn.GRU/nn.LSTM;
+the package's modules import alone and without a cycle."""
 
 from __future__ import annotations
 
+import ast
+import graphlib
 import math
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+import recurrent_q
 from recurrent_q.cells import CELL_NAMES, DoubleLayer, RecurrentStack, as_stack, make_cell
+
+PACKAGE = Path(recurrent_q.__file__).parent
+MODULES = sorted(f"recurrent_q.{module.name}" for module in pkgutil.iter_modules([str(PACKAGE)]))
 
 
 def sig(x: torch.Tensor) -> torch.Tensor:
@@ -382,6 +393,55 @@ def test_the_cells_and_measures_import_without_sb3_or_gymnasium():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_module_imports_alone(module):
+    """Each module of ``recurrent_q`` imports as the first one of a fresh interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _package_imports(module: str) -> set[str]:
+    """The modules of ``recurrent_q`` (``"recurrent_q"`` for its ``__init__``) that ``module`` imports when
+    it is loaded: the imports of its body, also under ``if`` and ``try``, but not under ``if TYPE_CHECKING``
+    nor in functions and classes."""
+    path = PACKAGE / ("__init__.py" if module == "recurrent_q" else f"{module.rsplit('.', 1)[1]}.py")
+    statements, imported = list(ast.parse(path.read_text()).body), set()
+    while statements:
+        node = statements.pop()
+        if isinstance(node, ast.If) and not (
+            isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+        ):
+            statements += node.body + node.orelse
+        elif isinstance(node, ast.Try):
+            statements += node.body + node.orelse + node.finalbody
+            statements += [statement for handler in node.handlers for statement in handler.body]
+        elif isinstance(node, ast.Import):
+            imported |= {".".join(alias.name.split(".")[:2]) for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{module}: relative import"
+            if node.module == "recurrent_q":  # submodules, or names of the package's __init__
+                imported |= {
+                    f"recurrent_q.{a.name}" if f"recurrent_q.{a.name}" in MODULES else "recurrent_q"
+                    for a in node.names
+                }
+            else:
+                imported.add(".".join(node.module.split(".")[:2]))
+    return {name for name in imported if name == "recurrent_q" or name in MODULES}
+
+
+def test_the_modules_import_each_other_without_a_cycle():
+    """``layers`` is below the cells: ``cells`` and ``parallel_cells`` import it, it imports neither, and
+    ``parallel_cells`` does not import ``cells``."""
+    graph = {module: _package_imports(module) for module in ["recurrent_q", *MODULES]}
+    assert {"recurrent_q.layers", "recurrent_q.parallel_cells"} <= graph["recurrent_q.cells"]
+    assert "recurrent_q.layers" in graph["recurrent_q.parallel_cells"]
+    assert not graph["recurrent_q.layers"] & {"recurrent_q.cells", "recurrent_q.parallel_cells"}
+    assert "recurrent_q.cells" not in graph["recurrent_q.parallel_cells"]
+    list(graphlib.TopologicalSorter(graph).static_order())  # CycleError names a cycle
 
 
 def test_the_compiled_gru_runs_only_where_it_was_measured_faster():

@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import pytest
 
 from experiments import grid, presets
+from recurrent_q.cells import CELL_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "reproduce.py"
@@ -52,6 +53,18 @@ def test_grid_names_are_unique_and_seeded(reproduce, experiment, preset):
     for run in runs:
         assert run.config["seed"] == run.seed
         assert f"seed={run.seed}" in run.name
+
+
+def test_the_grids_name_only_cells_of_the_zoo(reproduce):
+    """Every run of every grid and preset (the horizon experiment's own presets included) names a cell of
+    CELL_NAMES."""
+    cells = {
+        run.config["cell"]
+        for experiment in reproduce.EXPERIMENTS
+        for preset in (reproduce.HORIZON_PRESETS if experiment == "horizon" else reproduce.PRESETS)
+        for run in reproduce.build_grid(experiment, preset)
+    }
+    assert cells <= set(CELL_NAMES)
 
 
 def test_paper_grids_follow_the_paper(reproduce):

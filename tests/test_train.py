@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import gzip
+import inspect
 import json
 import sys
 import time
@@ -106,6 +108,16 @@ def test_defaults_follow_spec():
     assert (mnist.T, mnist.N, mnist.layers, mnist.width, mnist.epochs) == (100, 72, 2, 256, 70)
     denoising = SupervisedConfig(task="denoising").resolved()
     assert (denoising.T, denoising.N) == (200, 100)
+
+
+def test_the_cell_help_lists_every_cell():
+    """The help of ``--cell`` (the docstring of ``SupervisedConfig.cell``) names the cells of CELL_NAMES."""
+    body = ast.parse(inspect.getsource(SupervisedConfig)).body[0].body
+    field = next(
+        k for k, node in enumerate(body) if isinstance(node, ast.AnnAssign) and node.target.id == "cell"
+    )
+    help_text = body[field + 1].value.value
+    assert tuple(help_text.split(": ", 1)[1].split(" | ")) == CELL_NAMES
 
 
 # --- runs --------------------------------------------------------------------------------------
