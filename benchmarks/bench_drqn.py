@@ -166,6 +166,14 @@ def key(result: dict[str, Any]) -> tuple[str, int, int]:
     return result["variant"], result["length"], result["seed"]
 
 
+def by_variant_and_length(results: list[dict[str, Any]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """The results grouped by (variant, L), each group in seed order."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for result in sorted(results, key=key):
+        groups.setdefault((result["variant"], result["length"]), []).append(result)
+    return groups
+
+
 def held_share(result: dict[str, Any]) -> float | None:
     """Share of the checks from the first optimal one on (itself included) where the policy was optimal."""
     first = result["first_optimal_episode"]
@@ -183,10 +191,7 @@ def budget_summary(results: list[dict[str, Any]]) -> str:
         "(median, min) | first optimal (median) |",
         "|---|---|---|---:|---:|---:|---:|",
     ]
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for result in sorted(results, key=key):
-        groups.setdefault((result["variant"], result["length"]), []).append(result)
-    for (variant, length), runs in groups.items():
+    for (variant, length), runs in by_variant_and_length(results).items():
         shares = [s for s in map(held_share, runs) if s is not None]
         firsts = [r["first_optimal_episode"] for r in runs if r["first_optimal_episode"] is not None]
         seeds = sorted(r["seed"] for r in runs)
@@ -206,10 +211,7 @@ def summary(results: list[dict[str, Any]], max_episodes: int, max_seconds: float
         "| variant | L | first optimal episode per seed (wall s / CPU s) | median episodes | median CPU s |",
         "|---|---|---|---|---|",
     ]
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for result in sorted(results, key=key):
-        groups.setdefault((result["variant"], result["length"]), []).append(result)
-    for (variant, length), runs in groups.items():
+    for (variant, length), runs in by_variant_and_length(results).items():
         cells, episodes, times = [], [], []
         for run in runs:
             first = run["first_optimal_episode"]

@@ -147,7 +147,7 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         and ``cpu_time_to_optimal_s`` (from the start of ``learn``: fill, warmup, training and checks),
         ``timesteps_to_optimal``, ``optimal_checks`` and the run's labels.
     """
-    c = dataclasses.replace(config, **settings) if config is not None else TMazeConfig(**settings)
+    c = _settings(config, settings)
     start, cpu_start = time.perf_counter(), time.process_time()
     model = make_tmaze_drqn(c)
     if c.logdir is not None:
@@ -198,7 +198,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
 
     :param config: the settings (:class:`TMazeConfig`); keyword arguments set or override its fields.
     """
-    c = dataclasses.replace(config, **settings) if config is not None else TMazeConfig(**settings)
+    c = _settings(config, settings)
     check_device(c.device)
     warmup_config = None  # classic and double-classic: no warmup
     if c.version in ("warmup", "double"):
@@ -240,6 +240,11 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         seed=c.seed,
         device=c.device,
     )
+
+
+def _settings(config: TMazeConfig | None, settings: dict[str, Any]) -> TMazeConfig:
+    """``config`` with the keyword ``settings`` set (a new :class:`TMazeConfig` if ``config`` is None)."""
+    return dataclasses.replace(config, **settings) if config is not None else TMazeConfig(**settings)
 
 
 def is_tmaze_optimal(model: Any, env: gym.Env) -> bool:
