@@ -88,6 +88,13 @@ ABLATION |= {
     "S-both-c5": {"exploration_final_rate": 0.01, "learning_rate_final": 1e-4, "target_update_interval": 5},
     "S-both-n5": {"exploration_final_rate": 0.01, "learning_rate_final": 1e-4, "n_steps": 5},
     "S-c5": {"target_update_interval": 5},
+    "S-c2": {"target_update_interval": 2},
+    "S-c1": {"target_update_interval": 1},
+    "S-lr-c2": {"learning_rate_final": 1e-4, "target_update_interval": 2},
+    "S-lr-c5": {"learning_rate_final": 1e-4, "target_update_interval": 5},
+    # Soft (Polyak) target updates after every episode (SB3's tau).
+    "S-c1-t05": {"target_update_interval": 1, "tau": 0.5},
+    "S-c1-t02": {"target_update_interval": 1, "tau": 0.2},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}

@@ -89,7 +89,9 @@ class TMazeConfig:
     buffer_size: int = 8192
     """Replay capacity N in transitions."""
     target_update_interval: int = 20
-    """Gradient steps C between copies of the target network."""
+    """Episodes C between updates of the target network (Algorithm 4: copies)."""
+    tau: float = 1.0
+    """Target update: 1 copies θ into θ' (Algorithm 4); below 1, θ' ← τ θ + (1 − τ) θ' (Polyak, SB3's tau)."""
     check_freq: int = 5
     """Episodes between optimality checks (the authors: 20); the checks do not change training."""
     stop_when_optimal: bool = False
@@ -216,6 +218,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         batch_size=c.batch_size,
         gradient_steps=c.gradient_steps,
         target_update_interval=c.target_update_interval,
+        tau=c.tau,
         train_mode=c.train_mode,
         loss=c.loss,
         double_q=c.double_q,

@@ -19,7 +19,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import LinearSchedule, safe_mean
+from stable_baselines3.common.utils import LinearSchedule, polyak_update, safe_mean
 from tqdm.auto import tqdm
 
 from recurrent_q.buffers import TRAIN_MODES, EpisodeBatch, EpisodeReplayBuffer
@@ -106,7 +106,9 @@ class DRQN(BaseAlgorithm):
     :param batch_size: ``B`` transitions per gradient step.
     :param gamma: discount factor γ.
     :param gradient_steps: ``I`` gradient steps after each episode.
-    :param target_update_interval: ``C``: the target network is copied every ``C`` episodes.
+    :param target_update_interval: ``C``: the target network is updated every ``C`` episodes.
+    :param tau: the update: 1 copies θ into θ' (Algorithm 4); below 1, θ' ← τ θ + (1 − τ) θ' (a soft,
+        Polyak update, as SB3's DQN ``tau``).
     :param exploration_fraction: fraction of ``total_timesteps`` (or of ``max_episodes``, whichever
         bound is nearer) over which ε goes linearly from ``exploration_initial_eps`` to
         ``exploration_final_eps`` (SB3's DQN schedule).
@@ -158,6 +160,7 @@ class DRQN(BaseAlgorithm):
         gamma: float = 0.98,
         gradient_steps: int = 10,
         target_update_interval: int = 20,
+        tau: float = 1.0,
         exploration_fraction: float = 0.1,
         exploration_initial_eps: float = 0.2,
         exploration_final_eps: float = 0.2,
@@ -199,6 +202,7 @@ class DRQN(BaseAlgorithm):
         self.gamma = gamma
         self.gradient_steps = gradient_steps
         self.target_update_interval = target_update_interval
+        self.tau = tau
         self.exploration_fraction = exploration_fraction
         self.exploration_initial_eps = exploration_initial_eps
         self.exploration_final_eps = exploration_final_eps
@@ -254,6 +258,8 @@ class DRQN(BaseAlgorithm):
         fraction = self.exploration_fraction
         if not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
             raise ValueError(f"exploration_fraction must be a number in (0, 1]; got {fraction!r}")
+        if isinstance(self.tau, bool) or not isinstance(self.tau, (int, float)) or not 0.0 < self.tau <= 1.0:
+            raise ValueError(f"tau must be a number in (0, 1]; got {self.tau!r}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1]; got {self.gamma!r}")
         if self.loss not in LOSSES:
@@ -526,7 +532,7 @@ class DRQN(BaseAlgorithm):
             if max_episodes is not None and self.num_train_episodes - first_episode >= max_episodes:
                 break
             if self.num_train_episodes % self.target_update_interval == 0:
-                self.q_net_target.load_state_dict(self.q_net.state_dict())  # θ' ← θ (lines 7-8)
+                self._update_target()
                 self.refresh_target_values()
             callback.on_rollout_start()
             if episodes.finished == 0:  # else: an episode that ended with another one, not trained on yet
@@ -685,6 +691,13 @@ class DRQN(BaseAlgorithm):
                 with th.no_grad():
                     episodes.rnn[:, i] = self.q_net.rnn(x[:, :-1])[1][:, 0]  # the state after x_0 … x_{t-1}
         episodes.stale[:] = False
+
+    def _update_target(self) -> None:
+        """θ' ← θ (lines 7-8 of Algorithm 4), or θ' ← τ θ + (1 − τ) θ' with ``tau < 1`` (SB3's Polyak update)."""
+        if self.tau == 1.0:
+            self.q_net_target.load_state_dict(self.q_net.state_dict())
+        else:
+            polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
 
     def refresh_target_values(self, slots: list[int] | None = None, chunk: int = 256) -> None:
         """Store ``max_a Q_θ'(η_{0:k+1}, a)`` of every transition of the buffer (or of episodes ``slots``).

@@ -178,6 +178,22 @@ def test_stored_target_values_follow_the_target_network():
     th.testing.assert_close(*stored_and_fresh())
 
 
+def test_soft_target_update_moves_tau_of_the_way():
+    """tau < 1: every C episodes θ' ← τ θ + (1 − τ) θ' (SB3's Polyak update), and the stored values follow."""
+    model = small_model(target_update_interval=1, tau=0.25)
+    model.learn(10**9, max_episodes=2)  # updates at episodes 0 and 1, then one more training episode
+    before = [p.detach().clone() for p in model.q_net_target.parameters()]
+    online = [p.detach().clone() for p in model.q_net.parameters()]
+    assert not same(before, online)
+    model._update_target()
+    for old, new, theta in zip(before, model.q_net_target.parameters(), online, strict=True):
+        th.testing.assert_close(new.detach(), 0.25 * theta + 0.75 * old)
+    hard = small_model(target_update_interval=1)
+    hard.learn(10**9, max_episodes=2)
+    hard._update_target()
+    assert same(hard.q_net_target.parameters(), hard.q_net.parameters())
+
+
 def test_n_step_returns_by_hand():
     """n-step targets: Σ_{i<m} γ^i r_{t+i} + γ^m max Q'(η_{0:t+m}), m = min(n, steps left)."""
     model = small_model(gamma=0.9, n_steps=3)
@@ -661,6 +677,9 @@ def test_bad_arguments():
         small_model(n_steps=0)
     with pytest.raises(ValueError, match="max_grad_norm must be None or > 0"):
         small_model(max_grad_norm=0.0)
+    for bad in (0.0, 1.5, True):
+        with pytest.raises(ValueError, match=r"tau must be a number in \(0, 1\]"):
+            small_model(tau=bad)
     with pytest.raises(ValueError, match="init must be one of 'uniform', 'xavier'"):
         small_model(policy_kwargs=dict(init="he"))
     model = small_model()
