@@ -35,7 +35,8 @@ import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 
-from experiments.grid import is_finished, mean_std, read_json, write_json
+from experiments.grid import mean_std
+from experiments.run_dirs import is_finished, read_json, write_json
 from experiments.tmaze import TMAZE_OPTIMAL_RETURN, TMazeConfig
 from recurrent_q.multistability import estimate_vaa
 from recurrent_q.policies import NO_ACTION, RecurrentQNetwork

@@ -9,7 +9,6 @@ import json
 import math
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from experiments import grid, presets
+from experiments.run_dirs import REPLACED
 from recurrent_q.cells import CELL_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ def _check_grid_output(root: Path, runs: int) -> dict[str, float]:
     assert table.count("| gru |") == runs
     assert (root / "results.png").stat().st_size > 1000
     mtimes = {}
-    run_dirs = [d for d in root.iterdir() if d.is_dir() and d.name != grid.REPLACED]
+    run_dirs = [d for d in root.iterdir() if d.is_dir() and d.name != REPLACED]
     assert len(run_dirs) == runs
     for run_dir in run_dirs:
         metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -160,7 +160,7 @@ def test_local_grid_end_to_end_and_relaunch_skips_finished_runs(tmp_path):
     )
     assert "2 runs, 1 already finished" in out
     assert '"epochs": 1' in changed.read_text()
-    (aside,) = (root / grid.REPLACED).iterdir()
+    (aside,) = (root / REPLACED).iterdir()
     assert aside.name.startswith(lost) and (aside / "metrics.json").read_text() == old_metrics
 
 
@@ -175,24 +175,6 @@ def test_ray_grid_end_to_end(tmp_path):
     out = run_script("tmaze", "--preset", "smoke", "--out", str(tmp_path), "--workers", "1")
     assert "2 runs, 2 already finished" in out
     assert _check_grid_output(root, runs=2) == before
-
-
-def test_data_dir_spelling_or_absence_never_touches_a_finished_run(tmp_path):
-    """Where the data is read is not part of a run: relative, absolute, trailing slash, omitted."""
-    from test_train import write_idx_dir
-
-    write_idx_dir(tmp_path / "mnist", n_train=100, n_test=80)
-    out_dir = tmp_path / "out"
-    run_script("psmnist", "--preset", "smoke", "--out", str(out_dir), "--data-dir", "mnist", cwd=tmp_path)
-    root = out_dir / "psmnist" / "smoke"
-    before = {p: p.read_bytes() for p in root.glob("*/metrics.json")}
-    assert len(before) == 2
-    for spelling in ([str(tmp_path / "mnist")], [str(tmp_path / "mnist") + "/"], ["./mnist/"], []):
-        flags = ["--data-dir", *spelling] if spelling else []
-        out = run_script("psmnist", "--preset", "smoke", "--out", "out/", *flags, cwd=tmp_path)
-        assert "2 runs, 2 already finished" in out
-        assert {p: p.read_bytes() for p in root.glob("*/metrics.json")} == before
-    assert not (root / grid.REPLACED).exists()
 
 
 def _smoke_runs() -> list:
@@ -239,25 +221,6 @@ def test_the_script_exits_non_zero_when_a_run_diverged(monkeypatch, tmp_path):
     assert script.main(["copy", "--out", str(tmp_path)]) == 1
     monkeypatch.setattr(script, "reproduce", lambda **kwargs: {"diverged": []})
     assert script.main(["copy", "--out", str(tmp_path)]) == 0
-
-
-@pytest.mark.parametrize("broken", ["config.json", "metrics.json", "checkpoint.pt"])
-def test_an_unreadable_file_is_named_set_aside_and_its_run_runs_again(tmp_path, broken):
-    run_script("copy", "--preset", "smoke", "--out", str(tmp_path), "--workers", "1")
-    root = tmp_path / "copy" / "smoke"
-    victim = sorted(p for p in root.iterdir() if p.is_dir())[0]
-    expected = json.loads((victim / "metrics.json").read_text())
-    if broken == "checkpoint.pt":  # an interrupted run whose last checkpoint was cut short
-        (victim / "metrics.json").unlink()
-    (victim / broken).write_bytes((victim / broken).read_bytes()[:37])
-    with pytest.warns(UserWarning, match=rf"{broken}.* unreadable"):
-        summary = grid.reproduce("copy", "smoke", out=tmp_path, workers=1, progress=False)
-    assert summary["ran"] == 1
-    again = json.loads((victim / "metrics.json").read_text())
-    assert again["test_loss"] == pytest.approx(expected["test_loss"], rel=1e-6)
-    assert [p.name.split(".")[0] for p in (root / grid.REPLACED).iterdir()] == [
-        victim.name if broken == "config.json" else f"{victim.name}__{broken.split('.')[0]}"
-    ]
 
 
 def _metrics_files(root: Path) -> dict[Path, bytes]:
@@ -376,20 +339,3 @@ def test_the_benchmarks_jsonl_grid_resumes_after_a_cut_line(tmp_path):
             assert line.startswith('{"a": 3')  # the cut line stays, alone on its line
     assert sorted(key(r) for r in parsed) == [(0, 2), (3, 4), (5, 6)]
     assert next(r for r in parsed if r["a"] == 0)["ratio"] is None  # inf written as null
-
-
-def test_committed_runs_written_with_former_key_names_are_finished_runs(tmp_path, monkeypatch):
-    """``results/vaa-vs-loss/small`` was written when the warmup settings were saved as ``warmup`` (now
-    ``warmup_config``): a relaunch over it recognises every run as finished and runs nothing."""
-    committed = ROOT / "results" / "vaa-vs-loss" / "small"
-    assert any('"warmup": {' in p.read_text() for p in committed.glob("*/config.json"))
-    shutil.copytree(committed, tmp_path / "vaa-vs-loss" / "small")
-    before = {p: p.read_bytes() for p in (tmp_path / "vaa-vs-loss" / "small").glob("*/metrics.json")}
-
-    def no_run(config, run_dir, resume):
-        raise AssertionError(f"{run_dir.name} ran again")
-
-    monkeypatch.setitem(grid.RUNNERS, "supervised", no_run)
-    summary = grid.reproduce("vaa-vs-loss", "small", out=tmp_path, workers=1, progress=False)
-    assert summary["ran"] == 0 and len(before) == summary["runs"] == 18
-    assert {p: p.read_bytes() for p in (tmp_path / "vaa-vs-loss" / "small").glob("*/metrics.json")} == before
