@@ -13,13 +13,11 @@ worker writing into the run directories).
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import threading
 import time
-import warnings
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -120,7 +118,7 @@ def execute_run(
 # --------------------------------------------------------------------------------------------
 
 
-def _exit_with_parent(parent: int) -> None:
+def exit_with_parent(parent: int) -> None:
     """Worker initialiser: end this process as soon as its parent is gone (``kill -9`` of the grid)."""
 
     def watch() -> None:
@@ -150,7 +148,7 @@ def run_local(
 
         threads = max(1, (os.cpu_count() or 1) // workers)
         context = mp.get_context("spawn")
-        watch = {"initializer": _exit_with_parent, "initargs": (os.getpid(),)}
+        watch = {"initializer": exit_with_parent, "initargs": (os.getpid(),)}
         with ProcessPoolExecutor(workers, mp_context=context, **watch) as pool:
             futures = [pool.submit(execute_run, run, str(root), threads, restart_changed) for run in runs]
             for future in as_completed(futures):
@@ -192,50 +190,6 @@ def run_ray(
         return results
     finally:
         ray.shutdown()
-
-
-def run_jsonl_grid(
-    out: str | Path,
-    runs: Sequence[tuple],
-    key: Callable[[dict[str, Any]], Hashable],
-    run_one: Callable[..., dict[str, Any]],
-    extra: tuple = (),
-    jobs: int = 1,
-) -> list[dict[str, Any]]:
-    """The benchmarks' grids: ``run_one(*run, *extra)`` for every run of ``runs`` whose key is not yet in the
-    JSON-lines file ``out``, in ``jobs`` worker processes (which end with this process); each result is
-    appended as its run ends, so an interrupted grid resumes. Returns every result in ``out``.
-
-    :param key: the key of a result (a run's key is the run tuple itself).
-    """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = []
-    if out.exists():
-        text = out.read_text()
-        if text and not text.endswith("\n"):  # a line cut by a crash: the next result starts a new line
-            with out.open("a") as f:
-                f.write("\n")
-        for number, line in enumerate(text.splitlines(), start=1):
-            try:
-                done.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut by a crash: its run runs again
-                warnings.warn(
-                    f"{out}:{number} is not JSON (an interrupted write); that run runs again", stacklevel=2
-                )
-    seen = {key(result) for result in done}
-    todo = [run for run in runs if tuple(run) not in seen]
-    import multiprocessing as mp
-
-    watch = {"initializer": _exit_with_parent, "initargs": (os.getpid(),)}
-    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), **watch) as pool:
-        for future in [pool.submit(run_one, *run, *extra) for run in todo]:
-            result = future.result()
-            done.append(result)
-            with out.open("a") as f:
-                f.write(json.dumps(finite_or_null(result), allow_nan=False) + "\n")
-            print(json.dumps(finite_or_null(result)), flush=True)
-    return done
 
 
 # --------------------------------------------------------------------------------------------
@@ -476,6 +430,7 @@ def reproduce(
 
 
 __all__ = [
+    "exit_with_parent",
     "mean_std",
     "read_json",
     "write_json",
@@ -487,7 +442,6 @@ __all__ = [
     "plot",
     "reproduce",
     "run_identity",
-    "run_jsonl_grid",
     "run_local",
     "run_ray",
     "run_state",

@@ -276,10 +276,10 @@ def test_a_grid_killed_at_random_points_ends_as_an_uninterrupted_one(tmp_path):
 WORKER_SCRIPT = """
 import multiprocessing as mp, os, sys, time
 from concurrent.futures import ProcessPoolExecutor
-from experiments.grid import _exit_with_parent
+from experiments.grid import exit_with_parent
 
 if __name__ == "__main__":
-    watch = {"initializer": _exit_with_parent, "initargs": (os.getpid(),)} if sys.argv[1] == "1" else {}
+    watch = {"initializer": exit_with_parent, "initargs": (os.getpid(),)} if sys.argv[1] == "1" else {}
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), **watch) as pool:
         print(pool.submit(os.getpid).result(), flush=True)
         pool.submit(time.sleep, 60).result()
@@ -312,30 +312,3 @@ def test_a_worker_ends_when_the_grid_is_killed(tmp_path, watched):
     if alive:
         os.kill(worker, signal.SIGKILL)
     assert alive != watched
-
-
-def product_run(a: int, b: int, c: int) -> dict:
-    """A benchmark run for the JSON-lines grid (module level: worker processes import it)."""
-    return {"a": a, "b": b, "c": c, "value": a * b * c, "ratio": math.inf if a == 0 else 1 / a}
-
-
-def test_the_benchmarks_jsonl_grid_resumes_after_a_cut_line(tmp_path):
-    out = tmp_path / "grid.jsonl"
-    runs = [(0, 2), (3, 4), (5, 6)]
-    key = lambda result: (result["a"], result["b"])  # noqa: E731
-    first = grid.run_jsonl_grid(out, runs[:2], key, product_run, (10,), jobs=2)
-    assert sorted(r["value"] for r in first) == [0, 120]
-    out.write_text(out.read_text()[:-9])  # the last line cut by a crash
-    with pytest.warns(UserWarning, match="grid.jsonl:2 is not JSON"):
-        done = grid.run_jsonl_grid(out, runs, key, product_run, (10,), jobs=1)
-    assert sorted(r["value"] for r in done) == [0, 120, 300]
-    lines = out.read_text().splitlines()
-    strict = {"parse_constant": lambda name: pytest.fail(f"{name} is not JSON")}
-    parsed = []
-    for line in lines:
-        try:
-            parsed.append(json.loads(line, **strict))
-        except json.JSONDecodeError:
-            assert line.startswith('{"a": 3')  # the cut line stays, alone on its line
-    assert sorted(key(r) for r in parsed) == [(0, 2), (3, 4), (5, 6)]
-    assert next(r for r in parsed if r["a"] == 0)["ratio"] is None  # inf written as null
