@@ -12,8 +12,6 @@ worker writing into the run directories).
 
 from __future__ import annotations
 
-import itertools
-import math
 import os
 import threading
 import time
@@ -23,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.presets import Run, build_grid
+from experiments.results import write_results
 from experiments.run_dirs import (
     RunConflictError,
     conflict_error,
@@ -193,180 +192,6 @@ def run_ray(
 
 
 # --------------------------------------------------------------------------------------------
-# Tables and plots
-# --------------------------------------------------------------------------------------------
-
-METRICS = {
-    "supervised": ("test_loss", "test_accuracy", "best_epoch", "wall_time_s"),
-    "tmaze": ("first_optimal_episode", "optimal_at_end", "cpu_time_s", "wall_time_s"),
-}
-HEADLINE = {"supervised": "test_loss", "tmaze": "first_optimal_episode"}
-
-
-def mean_std(values: list[float]) -> tuple[float, float] | None:
-    """Mean and (population) standard deviation of ``values``; None when there are none."""
-    if not values:
-        return None
-    mean = sum(values) / len(values)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-
-
-def summarise(runs: list[Run], results: dict[str, dict]) -> list[dict[str, Any]]:
-    """One row per group: labels, number of seeds, diverged runs, mean and std of every metric.
-
-    Diverged runs (``"diverged": true``) are counted in ``seeds`` and ``diverged`` but enter no mean;
-    ``<metric>_reached`` counts the runs the mean is over.
-    """
-    rows: dict[str, dict[str, Any]] = {}
-    for run in runs:
-        row = rows.setdefault(
-            run.group, {**dict(run.labels), "kind": run.kind, "seeds": 0, "diverged": 0, "_v": {}}
-        )
-        row["seeds"] += 1
-        metrics = results[run.name]
-        diverged = bool(metrics.get("diverged")) or bool(non_finite_keys(metrics))
-        row["diverged"] += diverged
-        for key in METRICS[run.kind]:
-            value = metrics.get(key)
-            if diverged and key not in ("wall_time_s", "cpu_time_s"):
-                value = math.nan
-            elif value is None and key == "first_optimal_episode":
-                value = math.inf  # never optimal within the budget
-            if isinstance(value, (int, float)):
-                row["_v"].setdefault(key, []).append(float(value))
-    table = []
-    for row in rows.values():
-        values = row.pop("_v")
-        for key, vals in values.items():
-            finite = [v for v in vals if math.isfinite(v)]
-            row[key] = mean_std(finite) or (math.inf, 0.0)
-            row[f"{key}_reached"] = len(finite)
-        table.append(row)
-    return table
-
-
-def _fmt(value: tuple[float, float], key: str) -> str:
-    mean, std = value
-    if not math.isfinite(mean):
-        return "not reached"
-    if key in ("test_loss",):
-        return f"{mean:.3g} ± {std:.2g}"
-    if key == "test_accuracy":
-        return f"{100 * mean:.1f} ± {100 * std:.1f} %"
-    return f"{mean:.0f} ± {std:.0f}" if key != "optimal_at_end" else f"{mean:.2f}"
-
-
-def markdown_table(table: list[dict[str, Any]], title: str) -> str:
-    if not table:
-        return f"## {title}\n\n(no runs)\n"
-    labels = [
-        k
-        for k in table[0]
-        if k not in ("kind", "seeds", "diverged")
-        and not isinstance(table[0][k], tuple)
-        and not k.endswith("_reached")
-    ]
-    metric_keys = [k for k in METRICS[table[0]["kind"]] if k in table[0]]
-    header = labels + ["seeds"] + metric_keys
-    lines = [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in table:
-        cells = [str(row[k]) for k in labels] + [str(row["seeds"])]
-        for key in metric_keys:
-            text = _fmt(row[key], key)
-            if key == HEADLINE[row["kind"]]:
-                counts = f"{row[f'{key}_reached']}/{row['seeds']}"
-                counts += " reached" if key == "first_optimal_episode" else ""
-                if row["diverged"]:
-                    counts += f", {row['diverged']} diverged"
-                text += f" ({counts})"
-            cells.append(text)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def plot(experiment: str, runs: list[Run], results: dict[str, dict], table: list[dict], path: Path) -> None:
-    """Bars (mean +- std over seeds) of the headline metric; curves per epoch for ``vaa-vs-loss``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if experiment == "vaa-vs-loss":
-        fig, (ax_loss, ax_vaa) = plt.subplots(1, 2, figsize=(11, 4))
-        groups: dict[str, list[dict]] = {}
-        for run in runs:
-            groups.setdefault(dict(run.labels)["cell"], []).append(results[run.name])
-        for (cell, metrics), style in zip(
-            groups.items(), itertools.cycle(("-", "--", "-.", ":")), strict=False
-        ):
-            for ax, key in ((ax_loss, "val_loss"), (ax_vaa, "val_vaa")):
-                curves = [m["history"][key] for m in metrics if key in m.get("history", {})]
-                if not curves or any(v is None for c in curves for v in c):
-                    continue
-                n = min(len(c) for c in curves)
-                mean = [sum(c[i] for c in curves) / len(curves) for i in range(n)]
-                std = [math.sqrt(sum((c[i] - mean[i]) ** 2 for c in curves) / len(curves)) for i in range(n)]
-                epochs = metrics[0]["history"].get("epoch", range(n))[:n]  # epoch 0: before training
-                ax.plot(epochs, mean, style, label=cell)
-                ax.fill_between(
-                    epochs,
-                    [m - s for m, s in zip(mean, std, strict=True)],
-                    [m + s for m, s in zip(mean, std, strict=True)],
-                    alpha=0.2,
-                )
-        ax_loss.set(xlabel="epoch", ylabel="validation loss", yscale="log")
-        ax_vaa.set(xlabel="epoch", ylabel="VAA", ylim=(0, 1.05))
-        ax_loss.legend()
-    else:
-        key = {"tmaze": "first_optimal_episode"}.get(
-            experiment, "test_accuracy" if "mnist" in experiment else "test_loss"
-        )
-        size_keys = [
-            k
-            for k in table[0]
-            if k not in ("cell", "version", "kind", "seeds")
-            and not isinstance(table[0][k], tuple)
-            and not k.endswith("_reached")
-        ]
-        panels: dict[str, list[dict]] = {}
-        for row in table:
-            panels.setdefault(", ".join(f"{k}={row[k]}" for k in size_keys) or experiment, []).append(row)
-        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
-        for ax, (panel, rows) in zip(axes[0], panels.items(), strict=True):
-            names = [f"{r['cell']}\n{r['version']}" for r in rows]
-            means = [r[key][0] if math.isfinite(r[key][0]) else float("nan") for r in rows]
-            stds = [r[key][1] for r in rows]
-            colors = [
-                {"classic": "tab:gray", "warmup": "tab:red", "double": "tab:blue"}[r["version"]] for r in rows
-            ]
-            ax.bar(range(len(rows)), means, yerr=stds, color=colors, capsize=3)
-            if f"{key}_reached" in rows[0]:  # how many seeds the mean is over (runs that never got there)
-                for i, r in enumerate(rows):
-                    height = means[i] if math.isfinite(means[i]) else 0.0
-                    ax.annotate(
-                        f"{r[f'{key}_reached']}/{r['seeds']} reached",
-                        (i, height),
-                        xytext=(0, 3),
-                        textcoords="offset points",
-                        ha="center",
-                        fontsize=8,
-                    )
-            ax.set_xticks(range(len(rows)), names, fontsize=7)
-            ax.set(title=panel, ylabel=key.replace("_", " "))
-            positive = [m for m in means if math.isfinite(m) and m > 0]
-            if key == "test_loss" and positive:  # log scale around the bars that have a value
-                tops = [m + s for m, s in zip(means, stds, strict=True) if math.isfinite(m) and m > 0]
-                ax.set_yscale("log")
-                ax.set_ylim(min(positive) / 3, max(tops) * 3)
-        handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("tab:gray", "tab:red", "tab:blue")]
-        axes[0][-1].legend(handles, ["classic", "warmup", "double"], fontsize=8)
-    fig.suptitle(f"{experiment} (mean ± std over seeds)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-# --------------------------------------------------------------------------------------------
 # A whole grid
 # --------------------------------------------------------------------------------------------
 
@@ -415,11 +240,11 @@ def reproduce(
 
         table, text = write_horizon_results(runs, results, root, command)
     else:
-        table = summarise(runs, results)
-        text = markdown_table(table, f"{experiment}, preset {preset}")
-        (root / "results.md").write_text(f"{text}\nCommand: `{command}`\n")
-        write_json(root / "results.json", table)
-        plot(experiment, runs, results, table, root / "results.png")
+        metric = {"tmaze": "first_optimal_episode"}.get(
+            experiment, "test_accuracy" if "mnist" in experiment else "test_loss"
+        )
+        curves = experiment == "vaa-vs-loss"
+        table, text = write_results(runs, results, root, command, metric=metric, curves=curves)
     print(text)
     diverged = sorted(name for name, metrics in results.items() if metrics.get("diverged"))
     if diverged:
@@ -431,19 +256,15 @@ def reproduce(
 
 __all__ = [
     "exit_with_parent",
-    "mean_std",
     "read_json",
     "write_json",
     "RunConflictError",
     "execute_run",
     "finite_or_null",
     "is_finished",
-    "markdown_table",
-    "plot",
     "reproduce",
     "run_identity",
     "run_local",
     "run_ray",
     "run_state",
-    "summarise",
 ]

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 
-from experiments.grid import mean_std
+from experiments.results import mean_std
 from experiments.run_dirs import is_finished, read_json, write_json
 from experiments.tmaze import TMAZE_OPTIMAL_RETURN, TMazeConfig
 from recurrent_q.multistability import estimate_vaa

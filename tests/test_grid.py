@@ -92,28 +92,6 @@ def test_bad_experiment_and_preset_are_named(reproduce):
         reproduce.build_grid("copy", "huge")
 
 
-def test_summary_is_mean_and_std_over_seeds(reproduce):
-    runs = [
-        reproduce.Run(
-            "tmaze", "tmaze", (("length", 5), ("cell", "gru"), ("version", "warmup")), s, {"seed": s}
-        )
-        for s in range(3)
-    ]
-    results = {
-        runs[0].name: {"first_optimal_episode": 20, "optimal_at_end": True, "wall_time_s": 1.0},
-        runs[1].name: {"first_optimal_episode": 60, "optimal_at_end": True, "wall_time_s": 3.0},
-        runs[2].name: {"first_optimal_episode": None, "optimal_at_end": False, "wall_time_s": 2.0},
-    }
-    (row,) = reproduce.summarise(runs, results)
-    assert row["seeds"] == 3
-    assert row["first_optimal_episode"] == (40.0, 20.0)  # over the seeds that reached it
-    assert row["first_optimal_episode_reached"] == 2
-    assert row["wall_time_s"][0] == pytest.approx(2.0)
-    assert row["wall_time_s"][1] == pytest.approx(math.sqrt(2 / 3))
-    table = reproduce.markdown_table([row], "t")
-    assert "40 ± 20 (2/3 reached)" in table
-
-
 def _check_grid_output(root: Path, runs: int) -> dict[str, float]:
     table = (root / "results.md").read_text()
     assert table.count("| gru |") == runs
