@@ -236,7 +236,7 @@ def reproduce(
         results = run_local(runs, root, workers, progress, restart_changed)
     command = f"python scripts/reproduce.py {experiment} --preset {preset}"
     if experiment == "horizon":  # two tables (T-Maze, copy) and a plot against L' and T'
-        from experiments.horizon import write_horizon_results
+        from experiments.horizon_results import write_horizon_results
 
         table, text = write_horizon_results(runs, results, root, command)
     else:

@@ -32,6 +32,11 @@ def mean_std(values: list[float]) -> tuple[float, float] | None:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
 
 
+def format_number(value: Any, digits: str = ".3g") -> str:
+    """``value`` in the format ``digits``, or "—" when it is not a finite number (missing, NaN)."""
+    return f"{value:{digits}}" if isinstance(value, (int, float)) and math.isfinite(value) else "—"
+
+
 def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
     """The lines of a Markdown table (``header``, then one line per row of cells) and an empty line."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -232,6 +237,7 @@ def write_results(
 __all__ = [
     "HEADLINE",
     "METRICS",
+    "format_number",
     "markdown_table",
     "mean_std",
     "plot_bars",
