@@ -1,4 +1,6 @@
-"""Run a grid of experiments, resumably, and summarise it: the engine of ``scripts/reproduce.py``.
+"""Run a grid of experiments, resumably, and summarise it: the engine of ``scripts/reproduce.py``, locally
+or on Ray. What it runs and how it reports it comes from the experiment's entry in
+:mod:`experiments.registry` (grid builder, runner of each run's kind, results writer).
 
 Each run of a grid (:mod:`experiments.presets`) writes its files in its run directory
 (:mod:`experiments.run_dirs` says what a relaunch does with each one: finished runs are skipped, nothing
@@ -15,67 +17,22 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from experiments.presets import Run, build_grid
-from experiments.results import write_results
+from experiments.presets import Run
+from experiments.registry import EXPERIMENTS, RUNNERS, build_grid
 from experiments.run_dirs import (
-    RunConflictError,
     conflict_error,
     finite_or_null,
-    is_finished,
     non_finite_keys,
     read_json,
-    run_identity,
     run_state,
     saved_config,
     set_aside,
     write_json,
 )
-
-# --------------------------------------------------------------------------------------------
-# Runners (executed in worker processes: they import the project lazily)
-# --------------------------------------------------------------------------------------------
-
-
-def run_supervised(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
-    from recurrent_q.multistability import WarmupConfig
-    from supervised.train import CheckpointError, SupervisedConfig, train
-
-    warmup_config = WarmupConfig(**config.pop("warmup_config", {}))
-    settings = SupervisedConfig(
-        **config, warmup_config=warmup_config, logdir=str(run_dir), resume=resume, progress=False
-    )
-    try:
-        return train(settings).to_dict()
-    except CheckpointError as error:  # an unreadable checkpoint: set it aside, start the run again
-        set_aside(error.path, f"{error}: the run starts again")
-        settings.resume = False
-        return train(settings).to_dict()
-
-
-def run_tmaze(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
-    """A T-Maze run has no checkpoint: an interrupted one starts again (``resume`` is ignored)."""
-    from experiments.tmaze import run_tmaze_experiment
-
-    return run_tmaze_experiment(**config, logdir=str(run_dir))
-
-
-def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
-    """Train, then evaluate at longer horizons: :func:`experiments.horizon.run_horizon`."""
-    from experiments.horizon import run_horizon
-
-    return run_horizon(config, run_dir, resume)
-
-
-RUNNERS: dict[str, Callable[[dict[str, Any], Path, bool], dict[str, Any]]] = {
-    "supervised": run_supervised,
-    "tmaze": run_tmaze,
-    "horizon": run_horizon,
-}
 
 
 def execute_run(
@@ -235,16 +192,7 @@ def reproduce(
     else:
         results = run_local(runs, root, workers, progress, restart_changed)
     command = f"python scripts/reproduce.py {experiment} --preset {preset}"
-    if experiment == "horizon":  # two tables (T-Maze, copy) and a plot against L' and T'
-        from experiments.horizon_results import write_horizon_results
-
-        table, text = write_horizon_results(runs, results, root, command)
-    else:
-        metric = {"tmaze": "first_optimal_episode"}.get(
-            experiment, "test_accuracy" if "mnist" in experiment else "test_loss"
-        )
-        curves = experiment == "vaa-vs-loss"
-        table, text = write_results(runs, results, root, command, metric=metric, curves=curves)
+    table, text = EXPERIMENTS[experiment].write(runs, results, root, command)
     print(text)
     diverged = sorted(name for name, metrics in results.items() if metrics.get("diverged"))
     if diverged:
@@ -255,16 +203,9 @@ def reproduce(
 
 
 __all__ = [
-    "exit_with_parent",
-    "read_json",
-    "write_json",
-    "RunConflictError",
     "execute_run",
-    "finite_or_null",
-    "is_finished",
+    "exit_with_parent",
     "reproduce",
-    "run_identity",
     "run_local",
     "run_ray",
-    "run_state",
 ]

@@ -27,8 +27,12 @@ import torch
 import torch.nn.functional as F
 
 from experiments.evaluation import corridor_attractors, horizon_optimality, optimal_at, tmaze_vaa
+from experiments.presets import horizon_grid
 from experiments.results import format_number, table_lines
 from experiments.run_dirs import is_finished, read_json, write_json
+from experiments.runners import run_supervised
+from experiments.tmaze import run_tmaze_experiment
+from recurrent_q.drqn import DRQN
 from supervised.datasets import CopyFirstInput
 from supervised.train import SequenceModel, SupervisedConfig, config_from_dict, make_model
 
@@ -147,8 +151,6 @@ def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str
     eval_sequences = config.pop("eval_sequences", 100)
     vaa_settings = config.pop("eval_vaa", {})
     if task == "copy":
-        from experiments.grid import run_supervised
-
         metrics = run_supervised({**config, "task": "copy"}, run_dir, resume)
         tic = time.perf_counter()
         metrics["horizons"] = evaluate_supervised(run_dir, horizons, eval_sequences, seed=0)
@@ -158,9 +160,6 @@ def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str
         return metrics
     if task != "tmaze":
         raise ValueError(f"config['task'] must be 'tmaze' or 'copy'; got {task!r}")
-    from experiments.tmaze import run_tmaze_experiment
-    from recurrent_q.drqn import DRQN
-
     model_path = run_dir / "model.zip"
     metrics = run_tmaze_experiment(**config, logdir=str(run_dir), save_path=str(model_path))
     q_net = DRQN.load(model_path, device="cpu").q_net.eval()
@@ -186,12 +185,9 @@ def write_corridor_attractors(
     ``out`` (read from its ``model.zip``), written to ``attractors.md`` and ``attractors.json`` beside
     the grid's tables: does each trained network end the two layouts in distinct attractors of the
     corridor input, and are they read at the junction as their layouts?"""
-    from experiments.presets import build_grid
-    from recurrent_q.drqn import DRQN
-
     root = Path(out) / "horizon" / preset
     rows = []
-    for run in build_grid("horizon", preset):
+    for run in horizon_grid(preset):
         if run.config["task"] != "tmaze" or not is_finished(run, root):
             continue
         metrics = read_json(root / run.name / "metrics.json")

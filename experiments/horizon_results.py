@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.horizon import zero_prediction_mse
-from experiments.presets import build_grid
+from experiments.presets import horizon_grid
 from experiments.results import format_number, mean_std, table_lines
 from experiments.run_dirs import is_finished, read_json, write_json
 from experiments.tmaze import TMazeConfig
@@ -346,7 +346,7 @@ def write_finished(preset: str, out: str | Path = "results") -> tuple[dict[str, 
     """The tables and plot of the runs of the horizon grid ``preset`` that have finished under ``out``,
     without running anything (for a grid stopped before its end; the others show as not finished)."""
     root = Path(out) / "horizon" / preset
-    runs = build_grid("horizon", preset)
+    runs = horizon_grid(preset)
     results = {
         run.name: read_json(root / run.name / "metrics.json") for run in runs if is_finished(run, root)
     }

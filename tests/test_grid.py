@@ -1,7 +1,6 @@
-"""The grid runner (``experiments.grid``, behind ``scripts/reproduce.py``) and the grids
-(``experiments.presets``): grid contents, tables, end-to-end runs through the local executor and (when
-installed) a local Ray instance, relaunches that skip finished runs and never delete one, diverged and
-unreadable runs, and a grid killed at random points."""
+"""The grid engine (``experiments.grid``, behind ``scripts/reproduce.py``): end-to-end runs through the
+local executor and (when installed) a local Ray instance, relaunches that skip finished runs and never
+delete one, diverged runs, and a grid killed at random points."""
 
 from __future__ import annotations
 
@@ -14,22 +13,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from experiments import grid, presets
+from experiments import grid, registry
+from experiments.presets import Run
 from experiments.run_dirs import REPLACED
-from recurrent_q.cells import CELL_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "reproduce.py"
-
-
-@pytest.fixture(scope="module")
-def reproduce():
-    """The grid's public names in one namespace (grids from presets, the rest from grid)."""
-    return SimpleNamespace(**(vars(presets) | vars(grid)))
 
 
 def run_script(*args: str, status: int = 0, cwd: Path = ROOT) -> str:
@@ -42,54 +34,6 @@ def run_script(*args: str, status: int = 0, cwd: Path = ROOT) -> str:
     )
     assert done.returncode == status, done.stderr[-3000:]
     return done.stdout + done.stderr
-
-
-@pytest.mark.parametrize("experiment", ["copy", "denoising", "tmaze", "vaa-vs-loss", "psmnist", "plsmnist"])
-@pytest.mark.parametrize("preset", ["small", "paper", "smoke"])
-def test_grid_names_are_unique_and_seeded(reproduce, experiment, preset):
-    runs = reproduce.build_grid(experiment, preset)
-    assert runs
-    assert len({run.name for run in runs}) == len(runs)
-    for run in runs:
-        assert run.config["seed"] == run.seed
-        assert f"seed={run.seed}" in run.name
-
-
-def test_the_grids_name_only_cells_of_the_zoo(reproduce):
-    """Every run of every grid and preset (the horizon experiment's own presets included) names a cell of
-    CELL_NAMES."""
-    cells = {
-        run.config["cell"]
-        for experiment in reproduce.EXPERIMENTS
-        for preset in (reproduce.HORIZON_PRESETS if experiment == "horizon" else reproduce.PRESETS)
-        for run in reproduce.build_grid(experiment, preset)
-    }
-    assert cells <= set(CELL_NAMES)
-
-
-def test_paper_grids_follow_the_paper(reproduce):
-    copy = reproduce.build_grid("copy", "paper")
-    assert {r.config["T"] for r in copy} == {50, 300, 600}
-    assert all(
-        r.config["width"] == 128 and r.config["layers"] == 1 and r.config["epochs"] == 50 for r in copy
-    )
-    # warmable cells in three versions, bistable cells classic only
-    pairs = {(r.config["cell"], r.config["version"]) for r in copy}
-    assert ("gru", "double") in pairs and ("nbrc", "classic") in pairs and ("nbrc", "warmup") not in pairs
-    tmaze = reproduce.build_grid("tmaze", "paper")
-    assert {r.config["length"] for r in tmaze} == {20, 100, 200}
-    denoising = reproduce.build_grid("denoising", "paper")
-    assert {(r.config["T"], r.config["N"]) for r in denoising} == {(200, 5), (200, 100)}
-    plsmnist = reproduce.build_grid("plsmnist", "paper")
-    assert {r.config["N"] for r in plsmnist} == {72, 472}
-    assert all(r.config["epochs"] == 70 for r in plsmnist)
-
-
-def test_bad_experiment_and_preset_are_named(reproduce):
-    with pytest.raises(ValueError, match="experiment must be one of"):
-        reproduce.build_grid("mnist", "small")
-    with pytest.raises(ValueError, match="preset must be one of"):
-        reproduce.build_grid("copy", "huge")
 
 
 def _check_grid_output(root: Path, runs: int) -> dict[str, float]:
@@ -156,7 +100,7 @@ def test_ray_grid_end_to_end(tmp_path):
 
 
 def _smoke_runs() -> list:
-    return presets.build_grid("copy", "smoke")
+    return registry.build_grid("copy", "smoke")
 
 
 def test_a_diverged_run_is_counted_and_written_as_valid_json(tmp_path, monkeypatch, capsys):
@@ -166,11 +110,10 @@ def test_a_diverged_run_is_counted_and_written_as_valid_json(tmp_path, monkeypat
         test, val = next(losses)
         return {"test_loss": test, "test_accuracy": None, "best_epoch": 1, "best_val_loss": val}
 
-    monkeypatch.setitem(grid.RUNNERS, "supervised", fake_runner)
+    monkeypatch.setitem(registry.RUNNERS, "supervised", fake_runner)
     first = _smoke_runs()[0]
     same_group = [  # two seeds of one group
-        presets.Run(first.experiment, first.kind, first.labels, s, {**first.config, "seed": s})
-        for s in (0, 1)
+        Run(first.experiment, first.kind, first.labels, s, {**first.config, "seed": s}) for s in (0, 1)
     ]
     monkeypatch.setattr(grid, "build_grid", lambda *args: same_group)
     summary = grid.reproduce("copy", "smoke", out=tmp_path, workers=1, progress=False)

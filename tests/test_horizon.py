@@ -1,7 +1,6 @@
-"""Temporal horizon generalisation (``experiments.horizon``): the batched greedy rollouts equal the
-Gymnasium env's, the check tells a decaying memory from a held one, the copy MSE at T' equals a direct
-computation, the grids' presets hold the intended runs, a policy no longer optimal at the end of training
-is shown in the tables, and ``scripts/reproduce.py horizon --preset smoke`` writes its tables and plot."""
+"""Temporal horizon generalisation (``experiments.horizon``): the copy MSE at T' equals a direct
+computation (also through ``scripts/evaluate_supervised.py``), and ``scripts/reproduce.py horizon --preset
+smoke`` trains, evaluates and writes its tables, its plot and the corridor attractors."""
 
 from __future__ import annotations
 
@@ -20,9 +19,6 @@ from experiments.horizon import (
     load_supervised_run,
     write_corridor_attractors,
 )
-from experiments.presets import build_grid
-from experiments.run_dirs import is_finished
-from experiments.tmaze import TMazeConfig
 from supervised.datasets import CopyFirstInput
 from supervised.train import SupervisedConfig, evaluate, make_model, train
 
@@ -84,61 +80,6 @@ def test_evaluate_supervised_script(copy_run, tmp_path, capsys):
     assert "test MSE" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match="result.json"):
         evaluate_supervised.main([str(tmp_path), "--T", "12"])
-
-
-# --------------------------------------------------------------------------------------------
-# The grids (experiments.presets) and their tables
-# --------------------------------------------------------------------------------------------
-
-
-def test_the_committed_small_grid_is_the_small_preset():
-    # every run of `small` is finished under results/horizon/small with the settings it has now
-    root = ROOT / "results" / "horizon" / "small"
-    runs = build_grid("horizon", "small")
-    assert len(runs) == 90 and all(is_finished(run, root) for run in runs)
-    tasks = [(r.config["task"], r.config.get("length")) for r in runs]
-    assert tasks == [("tmaze", 20)] * 30 + [("copy", None)] * 30 + [("tmaze", 50)] * 30
-
-
-def test_the_paper_and_smoke_grids():
-    paper = build_grid("horizon", "paper")
-    assert len(paper) == 3 * 10 * 5 + 10 * 5
-    assert [r.config["task"] for r in paper[:50]] == ["tmaze"] * 50
-    assert [r.config["task"] for r in paper[50:100]] == ["copy"] * 50
-    assert {r.config["length"] for r in paper[100:]} == {50, 100}
-    assert all(r.config["stop_when_optimal"] for r in paper if r.config["task"] == "tmaze")
-    assert [r.name for r in build_grid("horizon", "smoke")] == [
-        "task=tmaze__length=2__cell=gru__version=warmup__seed=0",
-        "task=tmaze__length=2__cell=lru__version=classic__seed=0",
-        "task=copy__T=10__cell=gru__version=warmup__seed=0",
-        "task=copy__T=10__cell=lru__version=classic__seed=0",
-    ]
-    smoke_copy = build_grid("horizon", "smoke")[2].config
-    assert smoke_copy["vaa_steps"] == 20 and smoke_copy["warmup_config"] == {"steps": 5}
-
-
-def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
-    runs = build_grid("horizon", "train-on")
-    pairs = [
-        ("gru", "classic"),
-        ("gru", "warmup"),
-        ("gru", "double"),
-        ("lstm", "warmup"),
-        ("nbrc", "classic"),
-    ]
-    assert [(r.config["cell"], r.config["version"], r.seed) for r in runs] == [
-        (cell, version, seed) for cell, version in pairs for seed in range(3)
-    ]
-    small = {r.name: r.config for r in build_grid("horizon", "small")}
-    for run in runs:
-        assert run.config["task"] == "tmaze" and run.config["length"] == 20 and run.config["episodes"] == 300
-        assert run.config == {**small[run.name], "stop_when_optimal": False}  # the rest as in `small`
-        tmaze = {k: v for k, v in run.config.items() if k not in ("task", "horizons", "eval_vaa")}
-        TMazeConfig(**tmaze)  # unknown or misspelt settings would raise here
-    with pytest.raises(ValueError, match="preset must be one of"):
-        build_grid("copy", "train-on")
-    with pytest.raises(ValueError, match="train-on for horizon"):
-        build_grid("horizon", "huge")
 
 
 # --------------------------------------------------------------------------------------------

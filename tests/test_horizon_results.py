@@ -4,7 +4,7 @@ training is shown in the tables and not evaluated at L'."""
 from __future__ import annotations
 
 from experiments.horizon_results import markdown_tables, summarise_horizon
-from experiments.presets import build_grid
+from experiments.registry import build_grid
 
 
 def test_a_policy_no_longer_optimal_at_the_end_is_shown_and_not_evaluated():

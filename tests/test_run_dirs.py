@@ -10,7 +10,7 @@ import shutil
 import pytest
 from test_grid import ROOT, run_script
 
-from experiments import grid
+from experiments import grid, registry
 from experiments.run_dirs import REPLACED
 
 
@@ -62,7 +62,7 @@ def test_committed_runs_written_with_former_key_names_are_finished_runs(tmp_path
     def no_run(config, run_dir, resume):
         raise AssertionError(f"{run_dir.name} ran again")
 
-    monkeypatch.setitem(grid.RUNNERS, "supervised", no_run)
+    monkeypatch.setitem(registry.RUNNERS, "supervised", no_run)
     summary = grid.reproduce("vaa-vs-loss", "small", out=tmp_path, workers=1, progress=False)
     assert summary["ran"] == 0 and len(before) == summary["runs"] == 18
     assert {p: p.read_bytes() for p in (tmp_path / "vaa-vs-loss" / "small").glob("*/metrics.json")} == before
