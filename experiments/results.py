@@ -1,7 +1,8 @@
 """What a grid's results say: one row per group of seeds (mean ± std of each metric), its Markdown table
 and its plot, written as ``results.md``, ``results.json`` and ``results.png`` (:func:`write_results`, the
 results writer of every experiment of :mod:`experiments.registry` but ``horizon``, which has its own in
-:mod:`experiments.horizon_results`). :func:`mean_std` and :func:`table_lines` are shared by both.
+:mod:`experiments.horizon_results`). :func:`mean_std`, :func:`table_lines` (the one builder of Markdown
+tables) and :func:`format_number` serve both.
 """
 
 from __future__ import annotations
