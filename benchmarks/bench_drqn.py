@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 import tyro
-
-from experiments.grid import run_jsonl_grid
+from jsonl_grid import run_jsonl_grid
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "gru-classic": {"cell": "gru", "version": "classic"},

@@ -1,7 +1,7 @@
 """Long-horizon T-Maze evaluation of several networks (the seeds of a run): one at a time or together.
 
 For ``K`` DRQN Q-networks (GRU 2 × 32 by default, seeds 0..K-1, untrained: the cost of a step does not
-depend on the weights), plays ``L' + 1`` greedy steps in both layouts (``experiments.horizon
+depend on the weights), plays ``L' + 1`` greedy steps in both layouts (``experiments.evaluation
 .greedy_rollouts`` with ``max_steps = L' + 1``, the length of the optimality check) and measures, in the
 same process:
 
@@ -31,7 +31,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
-from experiments.horizon import greedy_rollouts, input_table
+from experiments.evaluation import greedy_rollouts, input_table
 from recurrent_q.drqn import DRQN
 
 

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import tyro
-
-from experiments.grid import run_jsonl_grid
+from jsonl_grid import run_jsonl_grid
 
 
 @dataclass

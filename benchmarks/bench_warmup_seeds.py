@@ -56,9 +56,10 @@ def tmaze_histories(length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]
     import gymnasium as gym
 
     import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+    from experiments.evaluation import authors_horizon
     from recurrent_q.drqn import DRQN
 
-    env = gym.make("TMaze-v0", length=length, max_episode_steps=3 * length - 1)
+    env = gym.make("TMaze-v0", length=length, max_episode_steps=authors_horizon(length))
     model = DRQN("RecurrentQPolicy", env, policy_kwargs=dict(use_previous_reward=True), seed=seed)
     model.learn(0, max_episodes=0)  # the buffer fill only
     episodes = model.replay_buffer.all_episodes()

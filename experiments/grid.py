@@ -1,23 +1,12 @@
-"""Run a grid of experiments, resumably, and summarise it: the engine of ``scripts/reproduce.py``.
+"""Run a grid of experiments, resumably, and summarise it: the engine of ``scripts/reproduce.py``, locally
+or on Ray. What it runs and how it reports it comes from the experiment's entry in
+:mod:`experiments.registry` (grid builder, runner of each run's kind, results writer).
 
-Each run of a grid (:mod:`experiments.presets`) writes, in ``<out>/<experiment>/<preset>/<run name>/``,
-its ``config.json``, its TensorBoard log and, when it has finished, its ``metrics.json``. Re-launching a
-grid runs only what is missing; the grid ends with ``results.md`` (mean ± std over seeds),
-``results.json`` and ``results.png``.
-
-What a relaunch does, run by run (nothing is ever deleted):
-
-- ``metrics.json`` present and the same run: skipped. *The same run* compares the settings that define
-  it (:func:`run_identity`): where the data is read from (``data_dir``) is not part of it, so a path
-  spelled another way, or omitted, still finds the run.
-- settings that differ: the grid stops before running anything, naming the run and the keys that
-  differ; with ``restart_changed=True`` the old run directory is moved aside, under ``_replaced/``.
-- an unreadable ``config.json`` or ``metrics.json`` (a crash during a write by another tool, a disk
-  error): a warning names the file, which is moved aside, and the run starts again (from its last
-  checkpoint where the trainer has one).
-- a run whose metrics are not finite (NaN or infinite loss) is *diverged*: its ``metrics.json`` holds
-  ``null`` for those values and ``"diverged": true``; the table counts it ("2/3, 1 diverged") and the
-  end of the grid says so.
+Each run of a grid (:mod:`experiments.presets`) writes its files in its run directory
+(:mod:`experiments.run_dirs` says what a relaunch does with each one: finished runs are skipped, nothing
+is ever deleted). Re-launching a grid runs only what is missing; the grid ends with ``results.md``
+(mean ± std over seeds), ``results.json`` and ``results.png``; the table counts diverged runs ("2/3, 1
+diverged") and the end of the grid says so.
 
 Worker processes stop when the process that launched them dies (a ``kill -9`` of the grid leaves no
 worker writing into the run directories).
@@ -25,188 +14,25 @@ worker writing into the run directories).
 
 from __future__ import annotations
 
-import itertools
-import json
-import math
 import os
 import threading
 import time
-import warnings
-from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from experiments.presets import Run, build_grid
-
-NOT_IDENTITY = ("data_dir",)
-"""Config keys that say where inputs are read, not what the run is: ignored when matching runs."""
-REPLACED = "_replaced"
-"""Folder (under a grid's root) where runs and files set aside by a relaunch are kept."""
-
-
-class RunConflictError(ValueError):
-    """A run directory holds a run made with other settings than the grid's."""
-
-
-# --------------------------------------------------------------------------------------------
-# Runners (executed in worker processes: they import the project lazily)
-# --------------------------------------------------------------------------------------------
-
-
-def run_supervised(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
-    from recurrent_q.multistability import WarmupConfig
-    from supervised.train import CheckpointError, SupervisedConfig, train
-
-    warmup_config = WarmupConfig(**config.pop("warmup_config", {}))
-    settings = SupervisedConfig(
-        **config, warmup_config=warmup_config, logdir=str(run_dir), resume=resume, progress=False
-    )
-    try:
-        return train(settings).to_dict()
-    except CheckpointError as error:  # an unreadable checkpoint: set it aside, start the run again
-        _set_aside(error.path, f"{error}: the run starts again")
-        settings.resume = False
-        return train(settings).to_dict()
-
-
-def run_tmaze(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
-    """A T-Maze run has no checkpoint: an interrupted one starts again (``resume`` is ignored)."""
-    from experiments.tmaze import run_tmaze_experiment
-
-    return run_tmaze_experiment(**config, logdir=str(run_dir))
-
-
-def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
-    """Train, then evaluate at longer horizons: :func:`experiments.horizon.run_horizon`."""
-    from experiments.horizon import run_horizon
-
-    return run_horizon(config, run_dir, resume)
-
-
-RUNNERS: dict[str, Callable[[dict[str, Any], Path, bool], dict[str, Any]]] = {
-    "supervised": run_supervised,
-    "tmaze": run_tmaze,
-    "horizon": run_horizon,
-}
-
-
-# --------------------------------------------------------------------------------------------
-# Run directories: identity, state, safe writes
-# --------------------------------------------------------------------------------------------
-
-
-def run_identity(config: dict[str, Any]) -> dict[str, Any]:
-    """The settings that define a run: its config without :data:`NOT_IDENTITY` keys, the keys renamed since
-    it was written under their names now (``supervised.train.FORMER_CONFIG_KEYS``)."""
-    from supervised.train import current_config_keys
-
-    return {k: v for k, v in current_config_keys(config).items() if k not in NOT_IDENTITY}
-
-
-def _wanted_config(run: Run) -> dict[str, Any]:
-    return {"kind": run.kind, **run.config}
-
-
-def _differing_keys(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    saved, wanted = run_identity(saved), run_identity(wanted)
-    absent = object()
-    return sorted(k for k in saved.keys() | wanted.keys() if saved.get(k, absent) != wanted.get(k, absent))
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path`` (a config, metrics); ``ValueError`` naming the file when it cannot be read
-    or holds something else than an object."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is unreadable ({type(error).__name__}: {error})") from error
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} is unreadable (not a JSON object)")
-    return data
-
-
-def _set_aside(path: Path, reason: str) -> Path:
-    """Move a run directory, or a file of one, to ``<grid root>/_replaced/`` and warn; returns where."""
-    root = path.parent if path.is_dir() else path.parent.parent
-    aside = root / REPLACED
-    aside.mkdir(parents=True, exist_ok=True)
-    label = path.name if path.is_dir() else f"{path.parent.name}__{path.name}"
-    target = aside / f"{label}.{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    path.replace(target)
-    warnings.warn(f"{reason}; moved to {target}", stacklevel=2)
-    return target
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` atomically (a crash never leaves a half-written file), as valid JSON."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(finite_or_null(data), indent=2, allow_nan=False, default=str))
-    tmp.replace(path)
-
-
-def finite_or_null(data: Any) -> Any:
-    """``data`` with every NaN or infinite float replaced by ``None`` (JSON has no NaN)."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {k: finite_or_null(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [finite_or_null(v) for v in data]
-    return data
-
-
-def non_finite_keys(metrics: dict[str, Any]) -> list[str]:
-    """Top-level metrics that are NaN or infinite: a run with any of them has diverged."""
-    return sorted(k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v))
-
-
-def run_state(run: Run, run_dir: Path) -> tuple[str, list[str]]:
-    """``("new" | "finished" | "partial" | "changed", differing keys)`` of ``run`` in ``run_dir``.
-
-    Unreadable ``config.json`` / ``metrics.json`` files are set aside (with a warning naming them).
-    """
-    config_file, metrics_file = run_dir / "config.json", run_dir / "metrics.json"
-    if not run_dir.exists():
-        return "new", []
-    if not config_file.exists():
-        if metrics_file.exists() or any(run_dir.iterdir()):
-            _set_aside(run_dir, f"{run_dir} has files but no config.json")
-        return "new", []
-    try:
-        saved = read_json(config_file)
-    except ValueError as error:
-        _set_aside(run_dir, f"{error}: the run starts again")
-        return "new", []
-    differing = _differing_keys(saved, _wanted_config(run))
-    if differing:
-        return "changed", differing
-    if metrics_file.exists():
-        try:
-            read_json(metrics_file)
-        except ValueError as error:
-            _set_aside(metrics_file, f"{error}: the run starts again")
-            return "partial", []
-        return "finished", []
-    return "partial", []
-
-
-def _conflict(run: Run, run_dir: Path, differing: list[str]) -> RunConflictError:
-    return RunConflictError(
-        f"run {run.name} in {run_dir} was made with other settings ({', '.join(differing)} differ); "
-        "nothing was run. Pass --restart-changed to move the old run aside (to "
-        f"{run_dir.parent / REPLACED}) and run it again, or use another --out."
-    )
-
-
-def is_finished(run: Run, root: str | Path) -> bool:
-    """True when ``run`` has its ``metrics.json`` under ``root``, made with the same settings."""
-    run_dir = Path(root) / run.name
-    return (
-        (run_dir / "metrics.json").exists()
-        and (run_dir / "config.json").exists()
-        and run_state(run, run_dir)[0] == "finished"
-    )
+from experiments.presets import Run
+from experiments.registry import EXPERIMENTS, RUNNERS, build_grid
+from experiments.run_dirs import (
+    conflict_error,
+    finite_or_null,
+    non_finite_keys,
+    read_json,
+    run_state,
+    saved_config,
+    set_aside,
+    write_json,
+)
 
 
 def execute_run(
@@ -223,13 +49,13 @@ def execute_run(
         return run.name, read_json(run_dir / "metrics.json"), False
     if state == "changed":
         if not restart_changed:
-            raise _conflict(run, run_dir, differing)
-        _set_aside(run_dir, f"run {run.name} had other settings ({', '.join(differing)})")
+            raise conflict_error(run, run_dir, differing)
+        set_aside(run_dir, f"run {run.name} had other settings ({', '.join(differing)})")
     import torch
 
     torch.set_num_threads(threads)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", _wanted_config(run))
+    write_json(run_dir / "config.json", saved_config(run))
     start = time.perf_counter()
     # an interrupted attempt of the same run continues from its last checkpoint where the trainer has one
     metrics = RUNNERS[run.kind](dict(run.config), run_dir, state == "partial")
@@ -248,7 +74,7 @@ def execute_run(
 # --------------------------------------------------------------------------------------------
 
 
-def _exit_with_parent(parent: int) -> None:
+def exit_with_parent(parent: int) -> None:
     """Worker initialiser: end this process as soon as its parent is gone (``kill -9`` of the grid)."""
 
     def watch() -> None:
@@ -278,7 +104,7 @@ def run_local(
 
         threads = max(1, (os.cpu_count() or 1) // workers)
         context = mp.get_context("spawn")
-        watch = {"initializer": _exit_with_parent, "initargs": (os.getpid(),)}
+        watch = {"initializer": exit_with_parent, "initargs": (os.getpid(),)}
         with ProcessPoolExecutor(workers, mp_context=context, **watch) as pool:
             futures = [pool.submit(execute_run, run, str(root), threads, restart_changed) for run in runs]
             for future in as_completed(futures):
@@ -322,224 +148,6 @@ def run_ray(
         ray.shutdown()
 
 
-def run_jsonl_grid(
-    out: str | Path,
-    runs: Sequence[tuple],
-    key: Callable[[dict[str, Any]], Hashable],
-    run_one: Callable[..., dict[str, Any]],
-    extra: tuple = (),
-    jobs: int = 1,
-) -> list[dict[str, Any]]:
-    """The benchmarks' grids: ``run_one(*run, *extra)`` for every run of ``runs`` whose key is not yet in the
-    JSON-lines file ``out``, in ``jobs`` worker processes (which end with this process); each result is
-    appended as its run ends, so an interrupted grid resumes. Returns every result in ``out``.
-
-    :param key: the key of a result (a run's key is the run tuple itself).
-    """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = []
-    if out.exists():
-        text = out.read_text()
-        if text and not text.endswith("\n"):  # a line cut by a crash: the next result starts a new line
-            with out.open("a") as f:
-                f.write("\n")
-        for number, line in enumerate(text.splitlines(), start=1):
-            try:
-                done.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut by a crash: its run runs again
-                warnings.warn(
-                    f"{out}:{number} is not JSON (an interrupted write); that run runs again", stacklevel=2
-                )
-    seen = {key(result) for result in done}
-    todo = [run for run in runs if tuple(run) not in seen]
-    import multiprocessing as mp
-
-    watch = {"initializer": _exit_with_parent, "initargs": (os.getpid(),)}
-    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), **watch) as pool:
-        for future in [pool.submit(run_one, *run, *extra) for run in todo]:
-            result = future.result()
-            done.append(result)
-            with out.open("a") as f:
-                f.write(json.dumps(finite_or_null(result), allow_nan=False) + "\n")
-            print(json.dumps(finite_or_null(result)), flush=True)
-    return done
-
-
-# --------------------------------------------------------------------------------------------
-# Tables and plots
-# --------------------------------------------------------------------------------------------
-
-METRICS = {
-    "supervised": ("test_loss", "test_accuracy", "best_epoch", "wall_time_s"),
-    "tmaze": ("first_optimal_episode", "optimal_at_end", "cpu_time_s", "wall_time_s"),
-}
-HEADLINE = {"supervised": "test_loss", "tmaze": "first_optimal_episode"}
-
-
-def mean_std(values: list[float]) -> tuple[float, float] | None:
-    """Mean and (population) standard deviation of ``values``; None when there are none."""
-    if not values:
-        return None
-    mean = sum(values) / len(values)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-
-
-def summarise(runs: list[Run], results: dict[str, dict]) -> list[dict[str, Any]]:
-    """One row per group: labels, number of seeds, diverged runs, mean and std of every metric.
-
-    Diverged runs (``"diverged": true``) are counted in ``seeds`` and ``diverged`` but enter no mean;
-    ``<metric>_reached`` counts the runs the mean is over.
-    """
-    rows: dict[str, dict[str, Any]] = {}
-    for run in runs:
-        row = rows.setdefault(
-            run.group, {**dict(run.labels), "kind": run.kind, "seeds": 0, "diverged": 0, "_v": {}}
-        )
-        row["seeds"] += 1
-        metrics = results[run.name]
-        diverged = bool(metrics.get("diverged")) or bool(non_finite_keys(metrics))
-        row["diverged"] += diverged
-        for key in METRICS[run.kind]:
-            value = metrics.get(key)
-            if diverged and key not in ("wall_time_s", "cpu_time_s"):
-                value = math.nan
-            elif value is None and key == "first_optimal_episode":
-                value = math.inf  # never optimal within the budget
-            if isinstance(value, (int, float)):
-                row["_v"].setdefault(key, []).append(float(value))
-    table = []
-    for row in rows.values():
-        values = row.pop("_v")
-        for key, vals in values.items():
-            finite = [v for v in vals if math.isfinite(v)]
-            row[key] = mean_std(finite) or (math.inf, 0.0)
-            row[f"{key}_reached"] = len(finite)
-        table.append(row)
-    return table
-
-
-def _fmt(value: tuple[float, float], key: str) -> str:
-    mean, std = value
-    if not math.isfinite(mean):
-        return "not reached"
-    if key in ("test_loss",):
-        return f"{mean:.3g} ± {std:.2g}"
-    if key == "test_accuracy":
-        return f"{100 * mean:.1f} ± {100 * std:.1f} %"
-    return f"{mean:.0f} ± {std:.0f}" if key != "optimal_at_end" else f"{mean:.2f}"
-
-
-def markdown_table(table: list[dict[str, Any]], title: str) -> str:
-    if not table:
-        return f"## {title}\n\n(no runs)\n"
-    labels = [
-        k
-        for k in table[0]
-        if k not in ("kind", "seeds", "diverged")
-        and not isinstance(table[0][k], tuple)
-        and not k.endswith("_reached")
-    ]
-    metric_keys = [k for k in METRICS[table[0]["kind"]] if k in table[0]]
-    header = labels + ["seeds"] + metric_keys
-    lines = [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in table:
-        cells = [str(row[k]) for k in labels] + [str(row["seeds"])]
-        for key in metric_keys:
-            text = _fmt(row[key], key)
-            if key == HEADLINE[row["kind"]]:
-                counts = f"{row[f'{key}_reached']}/{row['seeds']}"
-                counts += " reached" if key == "first_optimal_episode" else ""
-                if row["diverged"]:
-                    counts += f", {row['diverged']} diverged"
-                text += f" ({counts})"
-            cells.append(text)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def plot(experiment: str, runs: list[Run], results: dict[str, dict], table: list[dict], path: Path) -> None:
-    """Bars (mean +- std over seeds) of the headline metric; curves per epoch for ``vaa-vs-loss``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if experiment == "vaa-vs-loss":
-        fig, (ax_loss, ax_vaa) = plt.subplots(1, 2, figsize=(11, 4))
-        groups: dict[str, list[dict]] = {}
-        for run in runs:
-            groups.setdefault(dict(run.labels)["cell"], []).append(results[run.name])
-        for (cell, metrics), style in zip(
-            groups.items(), itertools.cycle(("-", "--", "-.", ":")), strict=False
-        ):
-            for ax, key in ((ax_loss, "val_loss"), (ax_vaa, "val_vaa")):
-                curves = [m["history"][key] for m in metrics if key in m.get("history", {})]
-                if not curves or any(v is None for c in curves for v in c):
-                    continue
-                n = min(len(c) for c in curves)
-                mean = [sum(c[i] for c in curves) / len(curves) for i in range(n)]
-                std = [math.sqrt(sum((c[i] - mean[i]) ** 2 for c in curves) / len(curves)) for i in range(n)]
-                epochs = metrics[0]["history"].get("epoch", range(n))[:n]  # epoch 0: before training
-                ax.plot(epochs, mean, style, label=cell)
-                ax.fill_between(
-                    epochs,
-                    [m - s for m, s in zip(mean, std, strict=True)],
-                    [m + s for m, s in zip(mean, std, strict=True)],
-                    alpha=0.2,
-                )
-        ax_loss.set(xlabel="epoch", ylabel="validation loss", yscale="log")
-        ax_vaa.set(xlabel="epoch", ylabel="VAA", ylim=(0, 1.05))
-        ax_loss.legend()
-    else:
-        key = {"tmaze": "first_optimal_episode"}.get(
-            experiment, "test_accuracy" if "mnist" in experiment else "test_loss"
-        )
-        size_keys = [
-            k
-            for k in table[0]
-            if k not in ("cell", "version", "kind", "seeds")
-            and not isinstance(table[0][k], tuple)
-            and not k.endswith("_reached")
-        ]
-        panels: dict[str, list[dict]] = {}
-        for row in table:
-            panels.setdefault(", ".join(f"{k}={row[k]}" for k in size_keys) or experiment, []).append(row)
-        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
-        for ax, (panel, rows) in zip(axes[0], panels.items(), strict=True):
-            names = [f"{r['cell']}\n{r['version']}" for r in rows]
-            means = [r[key][0] if math.isfinite(r[key][0]) else float("nan") for r in rows]
-            stds = [r[key][1] for r in rows]
-            colors = [
-                {"classic": "tab:gray", "warmup": "tab:red", "double": "tab:blue"}[r["version"]] for r in rows
-            ]
-            ax.bar(range(len(rows)), means, yerr=stds, color=colors, capsize=3)
-            if f"{key}_reached" in rows[0]:  # how many seeds the mean is over (runs that never got there)
-                for i, r in enumerate(rows):
-                    height = means[i] if math.isfinite(means[i]) else 0.0
-                    ax.annotate(
-                        f"{r[f'{key}_reached']}/{r['seeds']} reached",
-                        (i, height),
-                        xytext=(0, 3),
-                        textcoords="offset points",
-                        ha="center",
-                        fontsize=8,
-                    )
-            ax.set_xticks(range(len(rows)), names, fontsize=7)
-            ax.set(title=panel, ylabel=key.replace("_", " "))
-            positive = [m for m in means if math.isfinite(m) and m > 0]
-            if key == "test_loss" and positive:  # log scale around the bars that have a value
-                tops = [m + s for m, s in zip(means, stds, strict=True) if math.isfinite(m) and m > 0]
-                ax.set_yscale("log")
-                ax.set_ylim(min(positive) / 3, max(tops) * 3)
-        handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("tab:gray", "tab:red", "tab:blue")]
-        axes[0][-1].legend(handles, ["classic", "warmup", "double"], fontsize=8)
-    fig.suptitle(f"{experiment} (mean ± std over seeds)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 # --------------------------------------------------------------------------------------------
 # A whole grid
 # --------------------------------------------------------------------------------------------
@@ -575,7 +183,7 @@ def reproduce(
     states = {run.name: run_state(run, root / run.name) for run in runs}
     changed = [run for run in runs if states[run.name][0] == "changed"]
     if changed and not restart_changed:
-        raise _conflict(changed[0], root / changed[0].name, states[changed[0].name][1])
+        raise conflict_error(changed[0], root / changed[0].name, states[changed[0].name][1])
     finished = sum(state == "finished" for state, _ in states.values())
     print(f"{experiment} ({preset}): {len(runs)} runs, {finished} already finished, in {root}")
     start = time.perf_counter()
@@ -584,16 +192,7 @@ def reproduce(
     else:
         results = run_local(runs, root, workers, progress, restart_changed)
     command = f"python scripts/reproduce.py {experiment} --preset {preset}"
-    if experiment == "horizon":  # two tables (T-Maze, copy) and a plot against L' and T'
-        from experiments.horizon import write_horizon_results
-
-        table, text = write_horizon_results(runs, results, root, command)
-    else:
-        table = summarise(runs, results)
-        text = markdown_table(table, f"{experiment}, preset {preset}")
-        (root / "results.md").write_text(f"{text}\nCommand: `{command}`\n")
-        write_json(root / "results.json", table)
-        plot(experiment, runs, results, table, root / "results.png")
+    table, text = EXPERIMENTS[experiment].write(runs, results, root, command)
     print(text)
     diverged = sorted(name for name, metrics in results.items() if metrics.get("diverged"))
     if diverged:
@@ -604,20 +203,9 @@ def reproduce(
 
 
 __all__ = [
-    "mean_std",
-    "read_json",
-    "write_json",
-    "RunConflictError",
     "execute_run",
-    "finite_or_null",
-    "is_finished",
-    "markdown_table",
-    "plot",
+    "exit_with_parent",
     "reproduce",
-    "run_identity",
-    "run_jsonl_grid",
     "run_local",
     "run_ray",
-    "run_state",
-    "summarise",
 ]

@@ -4,343 +4,42 @@ A policy *generalises across temporal horizons* when, trained at horizon ``L``, 
 every longer ``L'`` (the lab's later work: multistability is necessary for it, and sufficient on simple
 tasks; the parallelisable RNNs, minGRU and LRU here, are monostable and fail). This module measures it:
 
-- T-Maze (RL): :func:`greedy_rollouts` plays a DRQN Q-network's greedy policy in both layouts at once,
-  stepping the network on a batch and the numpy :class:`tmaze_gym.vector.TMazeVectorEnv`, with the
-  inputs encoded as in training (``RecurrentQNetwork.features``: ``a_{t-1}``, ``o_t`` and, with the
-  runner's default, ``r_{t-1}``; zero state, ``NO_ACTION`` and reward 0 at the start);
-  :func:`optimal_at` is the optimality check of ``experiments.tmaze.is_tmaze_optimal`` (return 4 in
-  ``L' + 1`` steps in both layouts) at any ``L'``; :func:`tmaze_vaa` the VAA of the trained network;
-  :func:`corridor_attractors` a diagnostic of the limit ``L' → ∞`` (do the two layouts end in distinct
-  attractors of the corridor input, read as Up and Down at the junction?).
+- T-Maze (RL): the trained Q-network is evaluated by :mod:`experiments.evaluation` (the optimality test
+  at any ``L'`` on batched greedy rollouts, the VAA on exploration rollouts, the corridor attractors).
 - Copy first input (supervised): :func:`copy_mse` is the test MSE of a trained network on sequences of
   any length ``T'``, the recurrence run in time chunks; :func:`evaluate_supervised` reads a run
   directory written by ``supervised.train.train`` (``best.pt``, ``result.json``).
-- The grid (``scripts/reproduce.py horizon``): :func:`run_horizon` trains and evaluates one run (kind
-  ``"horizon"`` of :mod:`experiments.grid`); :func:`write_horizon_results` writes the two tables
-  (``results.md``, ``results.json``) and the plot (``results.png``); :func:`write_finished` does it for
-  the finished runs of a grid stopped early, :func:`write_corridor_attractors` writes ``attractors.md``.
+- The grid (``scripts/reproduce.py horizon``): :func:`run_horizon` trains and evaluates one run (the
+  runner of the runs of kind ``"horizon"``); :mod:`experiments.horizon_results` writes the grid's tables
+  and plot; :func:`write_corridor_attractors` writes ``attractors.md`` from the trained models.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from gymnasium import spaces
 
-from experiments.grid import is_finished, mean_std, read_json, write_json
-from experiments.tmaze import TMAZE_OPTIMAL_RETURN, TMazeConfig
-from recurrent_q.multistability import estimate_vaa
-from recurrent_q.policies import NO_ACTION, RecurrentQNetwork
+from experiments.evaluation import corridor_attractors, horizon_optimality, optimal_at, tmaze_vaa
+from experiments.presets import horizon_grid
+from experiments.results import format_number, table_lines
+from experiments.run_dirs import is_finished, read_json, write_json
+from experiments.runners import run_supervised
+from experiments.tmaze import run_tmaze_experiment
+from recurrent_q.drqn import DRQN
 from supervised.datasets import CopyFirstInput
 from supervised.train import SequenceModel, SupervisedConfig, config_from_dict, make_model
-from tmaze_gym.tmaze import (
-    BUMP_REWARD,
-    DOWN,
-    GOAL_REWARD,
-    LAYOUTS,
-    OBS_CORRIDOR,
-    OBS_DOWN,
-    OBS_JUNCTION,
-    OBS_UP,
-    RIGHT,
-    UP,
-    WRONG_GOAL_REWARD,
-    TMazeEnv,
-    check_length,
-    sample_exploration_action,
-)
-from tmaze_gym.vector import TMazeVectorEnv
 
-RL_HORIZONS = (50, 100, 1_000, 10_000, 100_000)
-"""Corridor lengths ``L'`` at which a trained T-Maze policy is evaluated."""
 SUPERVISED_HORIZONS = (100, 1_000, 10_000, 100_000)
 """Sequence lengths ``T'`` at which a copy-first-input network is evaluated."""
 TIME_CHUNK = 1_000
 """Steps of a long sequence run at once by :func:`copy_mse` (bounds the outputs held in memory)."""
-
-
-# --------------------------------------------------------------------------------------------
-# T-Maze: batched greedy rollouts
-# --------------------------------------------------------------------------------------------
-
-
-class GreedyRollouts(NamedTuple):
-    """Outcome of :func:`greedy_rollouts`, one row per maze: per layout, or per (network, layout),
-    network-major, when several networks are played.
-
-    :param returns: undiscounted returns ``[B]``.
-    :param steps: steps played ``[B]``.
-    :param actions: the actions of each maze ``[B, max(steps)]`` (-1 past its end), or None.
-    :param decided: ``[B]`` true where the rollout was cut because the maze could no longer be optimal.
-    """
-
-    returns: np.ndarray
-    steps: np.ndarray
-    actions: np.ndarray | None
-    decided: np.ndarray
-
-
-REWARD_VALUES = np.unique([0.0, BUMP_REWARD, GOAL_REWARD, WRONG_GOAL_REWARD])
-"""Every reward of the T-Maze, sorted: the values ``r_{t-1}`` can take."""
-
-
-def _check_tmaze_network(q_net: RecurrentQNetwork) -> None:
-    space = q_net.observation_space
-    if q_net.n_actions != 4 or q_net.obs_size != 4 or not isinstance(space, (spaces.Discrete, spaces.Box)):
-        raise ValueError(
-            "q_net must be a T-Maze Q-network (4 actions; Discrete(4) or one-hot Box(4) observations); "
-            f"got {q_net.n_actions} actions and observation space {space}"
-        )
-
-
-@torch.no_grad()
-def input_table(q_net: RecurrentQNetwork) -> torch.Tensor:
-    """The network's input ``x`` for every ``(o_t, a_{t-1}, r_{t-1})`` of the T-Maze, ``[4, 5, R, F]``.
-
-    Row ``[o, a + 1, i]`` is ``q_net.features(o, a, REWARD_VALUES[i])`` (``a = NO_ACTION`` at index 0):
-    the encoding of training and ``predict``, computed once instead of at every step.
-    """
-    _check_tmaze_network(q_net)
-    device = next(q_net.parameters()).device
-    n_rewards = len(REWARD_VALUES)
-    o = torch.arange(4).view(4, 1, 1).expand(4, 5, n_rewards)
-    a = torch.arange(NO_ACTION, 4).view(1, 5, 1).expand(4, 5, n_rewards)
-    r = torch.as_tensor(REWARD_VALUES, dtype=torch.float32).view(1, 1, n_rewards).expand(4, 5, n_rewards)
-    if isinstance(q_net.observation_space, spaces.Discrete):
-        observations = o + int(q_net.observation_space.start)
-    else:
-        observations = F.one_hot(o, 4).float()
-    return q_net.features(observations.to(device), a.to(device), r.to(device))
-
-
-@torch.no_grad()
-def greedy_rollouts(
-    q_net: RecurrentQNetwork | Sequence[RecurrentQNetwork],
-    length: int,
-    layouts: Sequence[str] = LAYOUTS,
-    max_steps: int | None = None,
-    record_actions: bool = False,
-    stop_when_not_optimal: bool = False,
-) -> GreedyRollouts:
-    """One greedy episode per layout on the T-Maze of corridor ``length``, all mazes stepped at once.
-
-    Given several Q-networks (the seeds of a run, say), one episode per (network, layout), all in one
-    vector env: each time step moves every maze with one numpy step and calls each network once on
-    its mazes, so that the time per network goes to the network's own step (networks whose mazes
-    have all ended are not called). A loop over networks is kept because batching the networks
-    themselves (``torch.func.vmap`` over their stacked parameters) was slower on the CPU
-    (``benchmarks/bench_horizon_eval.py``).
-
-    The same episode as ``recurrent_q.callbacks.play_greedy`` with a DRQN of this Q-network: the
-    state starts at zero, the first input has ``a_{-1} = NO_ACTION`` and ``r_{-1} = 0``, each later
-    one the previous action and reward (:func:`input_table`); the action is ``argmax Q``. Each maze
-    stops when its episode ends (a goal, or the env's horizon ``3 L``) or after ``max_steps`` steps.
-
-    :param q_net: the Q-network (``DRQN.q_net``), or a sequence of them; each runs on its device.
-    :param length: corridor length ``L'``.
-    :param layouts: one maze per entry, ``"up"`` or ``"down"``.
-    :param max_steps: stop each maze after this many steps (None: play the episode out).
-    :param record_actions: also return the actions.
-    :param stop_when_not_optimal: stop a maze as soon as it can no longer earn 4 in ``length + 1``
-        steps (a non-zero reward before the last step, or behind the optimal path's position: any
-        non-Right action in the corridor): the optimality check does not need the rest.
-    """
-    length = check_length(length)
-    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
-        raise ValueError(f"max_steps must be a positive integer or None; got {max_steps!r}")
-    q_nets = [q_net] if isinstance(q_net, RecurrentQNetwork) else list(q_net)
-    if not q_nets:
-        raise ValueError("q_net must be a Q-network or a non-empty sequence of them")
-    per_net = len(layouts)
-    if per_net == 0:
-        raise ValueError("layouts must name at least one layout ('up' or 'down')")
-    n = per_net * len(q_nets)
-    rows = [slice(k * per_net, (k + 1) * per_net) for k in range(len(q_nets))]
-    tables = [input_table(net).flatten(0, 2) for net in q_nets]  # each [4 * 5 * R, F]
-    env = TMazeVectorEnv(n, length)
-    obs, _ = env.reset(options={"layout": list(layouts) * len(q_nets)})
-    limit = env.max_episode_steps if max_steps is None else min(max_steps, env.max_episode_steps)
-    states = [net.rnn.initial_state(per_net, table.device) for net, table in zip(q_nets, tables, strict=True)]
-    previous = np.full(n, NO_ACTION + 1) * len(REWARD_VALUES) + np.searchsorted(REWARD_VALUES, 0.0)
-    returns, steps = np.zeros(n), np.zeros(n, dtype=np.int64)
-    running, decided = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
-    actions = np.full((n, limit), -1, dtype=np.int8) if record_actions else None
-    stride = 5 * len(REWARD_VALUES)
-    action = np.zeros(n, dtype=np.int64)  # the mazes of a network no longer called keep this (they ended)
-    for t in range(limit):
-        index = torch.from_numpy(obs * stride + previous)
-        for k, (net, table) in enumerate(zip(q_nets, tables, strict=True)):
-            if running[rows[k]].any():
-                q_values, states[k] = net.step(table[index[rows[k]].to(table.device)], states[k])
-                action[rows[k]] = q_values.argmax(-1).cpu().numpy()
-        obs, reward, terminated, truncated, _ = env.step(action)
-        returns += np.where(running, reward, 0.0)
-        steps += running
-        if actions is not None:
-            actions[running, t] = action[running]
-        ended = terminated | truncated
-        if stop_when_not_optimal and t + 1 <= length:  # optimal: x = t + 1 and reward 0 for t < L'
-            lost = running & ~ended & ((reward != 0.0) | (env.positions[:, 0] < t + 1))
-            decided |= lost
-            ended |= lost
-        running &= ~ended
-        if not running.any():
-            break
-        reward_index = np.searchsorted(REWARD_VALUES, reward)
-        if not np.array_equal(REWARD_VALUES[reward_index], reward):
-            raise RuntimeError(f"the T-Maze gave a reward outside {REWARD_VALUES.tolist()}: {reward}")
-        previous = (action + 1) * len(REWARD_VALUES) + reward_index
-    if actions is not None:
-        actions = actions[:, : int(steps.max())]
-    return GreedyRollouts(returns, steps, actions, decided)
-
-
-def optimal_at(q_net: RecurrentQNetwork, length: int) -> bool:
-    """``is_tmaze_optimal`` at corridor ``length``: return 4 in exactly ``length + 1`` steps, both layouts."""
-    return optimal_at_each([q_net], length)[0]
-
-
-def optimal_at_each(q_nets: Sequence[RecurrentQNetwork], length: int) -> list[bool]:
-    """:func:`optimal_at` of each of ``q_nets``, played together (:func:`greedy_rollouts`)."""
-    rollouts = greedy_rollouts(q_nets, length, max_steps=length + 1, stop_when_not_optimal=True)
-    won = (rollouts.returns == TMAZE_OPTIMAL_RETURN) & (rollouts.steps == length + 1)
-    return [bool(w) for w in won.reshape(len(q_nets), -1).all(axis=1)]
-
-
-def horizon_optimality(
-    q_net: RecurrentQNetwork, lengths: Sequence[int] = RL_HORIZONS
-) -> list[dict[str, Any]]:
-    """:func:`optimal_at` at each of ``lengths``: ``[{"length", "optimal", "seconds"}]``."""
-    rows = []
-    for length in lengths:
-        tic = time.perf_counter()
-        optimal = optimal_at(q_net, length)
-        rows.append({"length": int(length), "optimal": optimal, "seconds": time.perf_counter() - tic})
-    return rows
-
-
-def exploration_histories(
-    q_net: RecurrentQNetwork,
-    length: int,
-    n_steps: int = 8192,
-    seed: int = 0,
-    max_episode_steps: int | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Episodes of the exploration policy ℰ on the T-Maze until ``n_steps`` transitions, as the
-    Q-network's inputs ``[N, T + 1, F]`` (``episode_features``, the terminal observation included,
-    as DRQN stores its replay buffer) and their lengths in inputs ``[N]``.
-
-    :param max_episode_steps: horizon (None: ``3 L - 1``, that of ``run_tmaze_experiment``).
-    """
-    horizon = 3 * length - 1 if max_episode_steps is None else max_episode_steps
-    observation_type = "discrete" if isinstance(q_net.observation_space, spaces.Discrete) else "onehot"
-    env = TMazeEnv(length, max_episode_steps=horizon, observation_type=observation_type)
-    rng = np.random.default_rng(seed)
-    episodes, total = [], 0
-    while total < n_steps:
-        obs, _ = env.reset(seed=int(rng.integers(2**31)))
-        observations, actions, rewards, done = [np.asarray(obs)], [], [], False
-        while not done:
-            action = sample_exploration_action(rng)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            observations.append(np.asarray(obs))
-            actions.append(action)
-            rewards.append(reward)
-            done = terminated or truncated
-        episodes.append((np.stack(observations), np.array(actions), np.array(rewards, dtype=np.float32)))
-        total += len(actions)
-    lengths = np.array([len(a) for _, a, _ in episodes])
-    longest = int(lengths.max())
-    obs_shape = episodes[0][0].shape[1:]
-    observations = np.zeros((len(episodes), longest + 1, *obs_shape), dtype=episodes[0][0].dtype)
-    actions = np.zeros((len(episodes), longest), dtype=np.int64)
-    rewards = np.zeros((len(episodes), longest), dtype=np.float32)
-    for i, (o, a, r) in enumerate(episodes):
-        observations[i, : len(o)], actions[i, : len(a)], rewards[i, : len(r)] = o, a, r
-    device = next(q_net.parameters()).device
-    with torch.no_grad():
-        x = q_net.episode_features(
-            torch.as_tensor(observations, device=device),
-            torch.as_tensor(actions, device=device),
-            torch.as_tensor(rewards, device=device),
-        )
-    return x, torch.as_tensor(lengths + 1)
-
-
-def tmaze_vaa(
-    q_net: RecurrentQNetwork,
-    length: int,
-    steps: int = 10_000,
-    iterations: int = 10,
-    batch_size: int = 200,
-    seed: int = 0,
-    max_episode_steps: int | None = None,
-) -> float:
-    """VAA (Algorithms 1-2, ``M = steps``) of the Q-network's cell stack on histories of ℰ at ``length``
-    (:func:`exploration_histories`, 8192 transitions: what the DRQN's buffer holds after its fill)."""
-    x, lengths = exploration_histories(q_net, length, seed=seed, max_episode_steps=max_episode_steps)
-    generator = torch.Generator().manual_seed(seed)
-    return estimate_vaa(
-        q_net.rnn,
-        x,
-        steps=steps,
-        iterations=iterations,
-        batch_size=min(batch_size, len(x)),
-        lengths=lengths,
-        generator=generator,
-    )
-
-
-@torch.no_grad()
-def corridor_attractors(
-    q_net: RecurrentQNetwork, steps: int = 1_000_000, chunk: int = 10_000
-) -> dict[str, Any]:
-    """Where the memory of the two layouts goes along an endless corridor (the limit ``L' → ∞``).
-
-    From the state after the first observation (up, or down), the corridor input of the optimal path
-    (``a = Right``, ``o = Corridor``, ``r = 0``) is held for ``steps`` steps (the stack's sequence
-    forward, ``chunk`` steps at a time). A policy optimal at every horizon must go Right at every one of
-    these steps and end the two layouts in two distinct states (attractors of that input: multistability)
-    from which the junction input gives Up and Down. A diagnostic, with the sequence kernels: the
-    evaluation itself is :func:`greedy_rollouts`.
-
-    :return: ``distance`` (Euclidean, all layers) between the two final states; ``junction_actions``, the
-        greedy actions at the junction from them (up, down), and ``junction_correct`` (``[UP, DOWN]``);
-        ``first_not_right``, the first step (1 = the first observation's) whose greedy action on this path
-        is not Right in either layout (None if all are).
-    """
-    if not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer; got {steps!r}")
-    table = input_table(q_net)
-    zero = int(np.searchsorted(REWARD_VALUES, 0.0))
-    q_values, state = q_net.step(table[[OBS_UP, OBS_DOWN], 0, zero])  # a_{-1} = NO_ACTION, r_{-1} = 0
-    first_not_right = None if bool((q_values.argmax(-1) == RIGHT).all()) else 1
-    corridor = table[OBS_CORRIDOR, RIGHT + 1, zero].expand(2, min(chunk, max(steps, 1)), -1)
-    done = 0
-    while done < steps:
-        n = min(chunk, steps - done)
-        q_values, state = q_net(corridor[:, :n], state)
-        wrong = (q_values.argmax(-1) != RIGHT).any(0).nonzero()
-        if first_not_right is None and len(wrong):
-            first_not_right = done + int(wrong[0]) + 2
-        done += n
-    q_values, _ = q_net.step(table[OBS_JUNCTION, RIGHT + 1, zero].expand(2, -1), state)
-    actions = q_values.argmax(-1).tolist()
-    return {
-        "steps": steps,
-        "distance": float(torch.linalg.vector_norm(state[:, 0] - state[:, 1])),
-        "junction_actions": actions,
-        "junction_correct": actions == [UP, DOWN],
-        "first_not_right": first_not_right,
-    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -452,8 +151,6 @@ def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str
     eval_sequences = config.pop("eval_sequences", 100)
     vaa_settings = config.pop("eval_vaa", {})
     if task == "copy":
-        from experiments.grid import run_supervised
-
         metrics = run_supervised({**config, "task": "copy"}, run_dir, resume)
         tic = time.perf_counter()
         metrics["horizons"] = evaluate_supervised(run_dir, horizons, eval_sequences, seed=0)
@@ -463,9 +160,6 @@ def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str
         return metrics
     if task != "tmaze":
         raise ValueError(f"config['task'] must be 'tmaze' or 'copy'; got {task!r}")
-    from experiments.tmaze import run_tmaze_experiment
-    from recurrent_q.drqn import DRQN
-
     model_path = run_dir / "model.zip"
     metrics = run_tmaze_experiment(**config, logdir=str(run_dir), save_path=str(model_path))
     q_net = DRQN.load(model_path, device="cpu").q_net.eval()
@@ -484,355 +178,6 @@ def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str
     return metrics
 
 
-# --------------------------------------------------------------------------------------------
-# Tables and plot
-# --------------------------------------------------------------------------------------------
-
-
-def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str, list[dict[str, Any]]]:
-    """Rows per group of seeds: ``{"tmaze": [...], "copy": [...]}``; runs absent from ``results`` (not
-    finished) are listed in ``not_finished``.
-
-    T-Maze rows: ``length``, ``cell``, ``version``, ``horizons``, ``seeds`` (finished runs),
-    ``seeds_list``, ``not_finished``, ``ever_optimal`` (optimal at ``length`` at some check),
-    ``reached`` (optimal at ``length`` at the end of training: the runs evaluated at ``L'``),
-    ``optimal`` (``{L': seeds still optimal}``, over the reached ones), ``first_optimal_episode`` (over
-    the ever optimal ones) and ``vaa`` (mean, std), ``runs`` (per seed: ``first_optimal_episode``,
-    ``episodes``, ``optimal_at_end``, ``optimal_checks`` and ``checks_since_first`` (the checks where the
-    policy was optimal, and all the checks, from the first optimal one to the end), ``last_optimal``
-    (the last optimal check), ``optimal_since``
-    (the first check of the final streak of optimal checks, None when not optimal at the end), ``vaa``,
-    ``optimal`` ``{L': bool}``). Copy rows: the same labels, ``diverged``, ``test_loss``, ``mse``
-    (``{T': (mean, std)}`` over the finite values), ``vaa`` (at the best epoch) and ``runs``.
-    """
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for run in runs:
-        config = run.config
-        task = config["task"]
-        size = ("length", config["length"]) if task == "tmaze" else ("T", config["T"])
-        row = groups.setdefault(
-            (task, run.group),
-            {
-                size[0]: size[1],
-                "cell": config["cell"],
-                "version": config["version"],
-                "horizons": [int(h) for h in config["horizons"]],
-                "not_finished": [],
-                "_runs": [],
-                "_config": config,
-            },
-        )
-        if run.name in results:
-            row["_runs"].append((run.seed, results[run.name]))
-        else:
-            row["not_finished"].append(run.seed)
-    tables: dict[str, list[dict[str, Any]]] = {"tmaze": [], "copy": []}
-    for (task, _), row in groups.items():
-        config = row.pop("_config")
-        runs_of = sorted(row.pop("_runs"), key=lambda item: item[0])
-        row["seeds"] = len(runs_of)
-        row["seeds_list"] = [seed for seed, _ in runs_of]
-        vaas = [m.get("vaa") for _, m in runs_of]
-        row["vaa"] = mean_std([float(v) for v in vaas if isinstance(v, (int, float)) and math.isfinite(v)])
-        if task == "tmaze":
-            check_freq = config.get("check_freq", TMazeConfig.check_freq)
-            row["runs"] = [
-                {
-                    "seed": seed,
-                    "first_optimal_episode": m["first_optimal_episode"],
-                    "episodes": m["episodes"],
-                    "optimal_at_end": bool(m["optimal_at_end"]),
-                    **_check_history(m, check_freq),
-                    "vaa": m.get("vaa"),
-                    "optimal": {h["length"]: bool(h["optimal"]) for h in m.get("horizons", [])},
-                }
-                for seed, m in runs_of
-            ]
-            reached = [r for r in row["runs"] if r["optimal"]]  # evaluated: optimal at L at the end
-            ever = [r for r in row["runs"] if r["first_optimal_episode"] is not None]
-            row["ever_optimal"] = len(ever)
-            row["reached"] = len(reached)
-            row["optimal"] = (
-                {h: sum(r["optimal"][h] for r in reached) for h in row["horizons"]} if reached else {}
-            )
-            row["first_optimal_episode"] = mean_std([float(r["first_optimal_episode"]) for r in ever])
-        else:
-            row["diverged"] = sum(bool(m.get("diverged")) for _, m in runs_of)
-            row["runs"] = [
-                {
-                    "seed": seed,
-                    "diverged": bool(m.get("diverged")),
-                    "test_loss": m.get("test_loss"),
-                    "vaa": m.get("vaa"),
-                    "mse": {h["T"]: h["mse"] for h in m.get("horizons", [])},
-                }
-                for seed, m in runs_of
-            ]
-            ok = [r for r in row["runs"] if not r["diverged"]]
-            row["test_loss"] = mean_std([r["test_loss"] for r in ok if _finite(r["test_loss"])])
-            row["mse"] = {
-                t: mean_std([r["mse"][t] for r in ok if _finite(r["mse"].get(t))]) for t in row["horizons"]
-            }
-            row["zero_mse"] = {t: zero_prediction_mse(t, config["eval_sequences"]) for t in row["horizons"]}
-        tables[task].append(row)
-    return tables
-
-
-def _check_history(metrics: dict[str, Any], check_freq: int) -> dict[str, Any]:
-    """From a T-Maze run's ``first_optimal_episode``, ``optimal_checks`` and ``episodes``: the optimal
-    checks and all the checks from the first optimal one to the end (the checks are every ``check_freq``
-    episodes, ``TMazeOptimalCallback``), ``last_optimal``, the last optimal check, and ``optimal_since``,
-    the first check of the final streak of optimal checks (None when the policy is not optimal at the
-    last check)."""
-    first = metrics["first_optimal_episode"]
-    if first is None:
-        return {"optimal_checks": 0, "checks_since_first": 0, "last_optimal": None, "optimal_since": None}
-    checks = range(first, metrics["episodes"] + 1, check_freq)
-    optimal = set(metrics["optimal_checks"]) & set(checks)
-    since = None
-    for episode in reversed(checks):
-        if episode not in optimal:
-            break
-        since = episode
-    return {
-        "optimal_checks": len(optimal),
-        "checks_since_first": len(checks),
-        "last_optimal": max(optimal, default=None),
-        "optimal_since": since,
-    }
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def _fmt_mean(value: tuple[float, float] | None, digits: str = ".3g") -> str:
-    if value is None:
-        return "—"
-    return f"{value[0]:{digits}} ± {value[1]:.2g}"
-
-
-def _fmt(value: Any, digits: str = ".3g") -> str:
-    return f"{value:{digits}}" if _finite(value) else "—"
-
-
-def _seeds(row: dict[str, Any]) -> str:
-    text = f"{row['seeds']} ({', '.join(map(str, row['seeds_list']))})" if row["seeds"] else "0"
-    if row["not_finished"]:
-        text += f"; not finished: {', '.join(map(str, row['not_finished']))}"
-    if row.get("diverged"):
-        text += f"; {row['diverged']} diverged"
-    return text
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(cells) + " |" for cells in rows] + [""]
-
-
-def markdown_tables(tables: dict[str, list[dict[str, Any]]], title: str) -> str:
-    """The T-Maze table (seeds still optimal at each ``L'`` out of those optimal at the training ``L``),
-    the copy table (test MSE at each ``T'``), then every run."""
-    lines = [f"## {title}", ""]
-    rl, sup = tables["tmaze"], tables["copy"]
-    rl_h = sorted({h for row in rl for h in row["horizons"]})
-    sup_h = sorted({t for row in sup for t in row["horizons"]})
-    if rl:
-        lines += [
-            "### T-Maze: seeds still optimal at L' (out of those optimal at the training length L at the end "
-            "of training)",
-            "",
-        ]
-        header = ["L", "cell", "version", "seeds", "ever optimal at L", "optimal at L at the end"]
-        header += [f"L'={h:,}" for h in rl_h]
-        rows = []
-        for row in rl:
-            cells = [
-                str(row["length"]),
-                row["cell"],
-                row["version"],
-                _seeds(row),
-                f"{row['ever_optimal']}/{row['seeds']}" if row["seeds"] else "—",
-                f"{row['reached']}/{row['seeds']}" if row["seeds"] else "—",
-            ]
-            cells += [f"{row['optimal'][h]}/{row['reached']}" if row["reached"] else "—" for h in rl_h]
-            rows.append(
-                cells + [_fmt_mean(row["first_optimal_episode"], ".0f"), _fmt_mean(row["vaa"], ".2f")]
-            )
-        lines += _table(header + ["first optimal episode (ever optimal seeds)", "VAA"], rows)
-    if sup:
-        lines += ["### Copy first input: test MSE at T' (mean ± std over seeds)", ""]
-        header = ["T", "cell", "version", "seeds", "test MSE at T"] + [f"T'={t:,}" for t in sup_h] + ["VAA"]
-        rows = []
-        for row in sup:
-            cells = [str(row["T"]), row["cell"], row["version"], _seeds(row), _fmt_mean(row["test_loss"])]
-            rows.append(
-                cells + [_fmt_mean(row["mse"].get(t)) for t in sup_h] + [_fmt_mean(row["vaa"], ".2f")]
-            )
-        first = sup[0]
-        rows.append(
-            [str(first["T"]), "predict 0 (no memory)", "—", "—", "1"]
-            + [f"{first['zero_mse'][t]:.3g}" if t in first["zero_mse"] else "—" for t in sup_h]
-            + ["—"]
-        )
-        lines += _table(header, rows)
-        lines += [
-            "The last row is the MSE of predicting 0, the mean of u_1² over the same test sequences at "
-            "each T' (at T, its expectation): a network above it is worse than no memory.",
-            "",
-        ]
-    if rl:
-        lines += [
-            "### T-Maze, every run (✓ optimal, ✗ not; — not evaluated at L': not optimal at L at the end "
-            "of training)",
-            "",
-            "first optimal episode (of): the first optimal check, out of the episodes trained; optimal "
-            "checks: those where the greedy policy was optimal at L, out of all the checks from the first "
-            "optimal one to the end; last optimal: the last optimal check; optimal since: the first check of "
-            "the final streak of optimal checks; the network evaluated at L' is the one at the end of "
-            "training.",
-            "",
-        ]
-        header = ["L", "cell", "version", "seed", "first optimal episode (of)", "optimal at L at the end"]
-        header += ["optimal checks", "last optimal", "optimal since", "VAA"] + [f"L'={h:,}" for h in rl_h]
-        rows = []
-        for row in rl:
-            for r in row["runs"]:
-                first = r["first_optimal_episode"]
-                cells = [str(row["length"]), row["cell"], row["version"], str(r["seed"])]
-                cells += [f"{'never' if first is None else first} ({r['episodes']})"]
-                cells += ["✓" if r["optimal_at_end"] else "✗"]
-                cells += [f"{r['optimal_checks']}/{r['checks_since_first']}" if first is not None else "—"]
-                cells += ["—" if r[key] is None else str(r[key]) for key in ("last_optimal", "optimal_since")]
-                cells += [_fmt(r["vaa"], ".3f")]
-                rows.append(
-                    cells + [("✓" if r["optimal"][h] else "✗") if h in r["optimal"] else "—" for h in rl_h]
-                )
-        lines += _table(header, rows)
-    if sup:
-        lines += ["### Copy first input, every run (test MSE)", ""]
-        header = ["T", "cell", "version", "seed", "at T"] + [f"T'={t:,}" for t in sup_h] + ["VAA"]
-        rows = []
-        for row in sup:
-            for r in row["runs"]:
-                cells = [
-                    str(row["T"]),
-                    row["cell"],
-                    row["version"],
-                    str(r["seed"]) + (" (diverged)" if r["diverged"] else ""),
-                ]
-                cells += (
-                    [_fmt(r["test_loss"])] + [_fmt(r["mse"].get(t)) for t in sup_h] + [_fmt(r["vaa"], ".2f")]
-                )
-                rows.append(cells)
-        lines += _table(header, rows)
-    return "\n".join(lines)
-
-
-_VERSION_STYLES = {"classic": "-", "warmup": "--", "double": ":"}
-_MARKERS = "osD^vP*Xh<>"
-_JITTER = 0.012
-"""Vertical offset between the lines of a T-Maze panel (several lie on 0 or 1)."""
-
-
-def plot_horizon(tables: dict[str, list[dict[str, Any]]], path: Path) -> None:
-    """Fraction of the seeds optimal at the training ``L`` still optimal at ``L'`` (one panel per ``L``;
-    the first point is ``L`` itself) and test MSE against ``T'`` (the first point is the training ``T``),
-    log x-axis, one line per cell and version. Groups that never reached the optimal policy are named in
-    the legend without a line; T-Maze lines are offset by a few hundredths so that equal ones stay
-    visible."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rl, sup = tables["tmaze"], tables["copy"]
-    lengths = sorted({row["length"] for row in rl})
-    panels = max(len(lengths) + bool(sup), 1)
-    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5), squeeze=False)
-    groups = list(dict.fromkeys((row["cell"], row["version"]) for row in rl + sup))
-    style = {
-        group: {
-            "color": plt.get_cmap("tab10")(i % 10),
-            "linestyle": _VERSION_STYLES.get(group[1], "-"),
-            "marker": _MARKERS[i % len(_MARKERS)],
-        }
-        for i, group in enumerate(groups)
-    }
-    for ax, length in zip(axes[0], lengths, strict=False):
-        for row in (r for r in rl if r["length"] == length):
-            group = (row["cell"], row["version"])
-            label = (
-                f"{row['cell']} {row['version']} ({row['reached']}/{row['seeds']} optimal at L at the end)"
-            )
-            if not row["reached"]:
-                ax.plot([], [], label=label + ": no line", **style[group])
-                continue
-            offset = _JITTER * (groups.index(group) - len(groups) / 2)
-            xs = [length] + [h for h in row["horizons"] if h in row["optimal"] and h != length]
-            ys = [1.0] + [row["optimal"][h] / row["reached"] for h in xs[1:]]
-            ax.plot(xs, [y + offset for y in ys], label=label, **style[group])
-        ax.set(
-            xscale="log",
-            ylim=(-0.1, 1.1),
-            xlabel="corridor length L' (first point: the training length L)",
-            ylabel="fraction of the seeds optimal at L still optimal at L'",
-            title=f"T-Maze, DRQN trained at L = {length}",
-        )
-        ax.legend(fontsize=7)
-    if sup:
-        ax = axes[0][-1]
-        for row in sup:
-            group = (row["cell"], row["version"])
-            ts = [row["T"]] + [t for t in row["horizons"] if row["mse"].get(t) is not None]
-            ys = [row["test_loss"]] + [row["mse"][t] for t in ts[1:]]
-            points = [(t, y[0]) for t, y in zip(ts, ys, strict=True) if y is not None]
-            label = f"{row['cell']} {row['version']} ({row['seeds']} seeds)"
-            ax.plot(*zip(*points, strict=True), label=label, **style[group])
-        zero = {sup[0]["T"]: 1.0, **sup[0]["zero_mse"]}  # at T: its expectation, Var(u_1) = 1
-        ts = sorted(zero)
-        ax.plot(ts, [zero[t] for t in ts], "k:", linewidth=1.5, label="predict 0 (no memory)")
-        ax.set(
-            xscale="log",
-            yscale="log",
-            xlabel="sequence length T' (first point: the training length T)",
-            ylabel="test MSE (mean over seeds)",
-            title=f"Copy first input, trained at T = {sup[0]['T']}",
-        )
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def write_horizon_results(
-    runs: Sequence[Any], results: dict[str, dict], root: Path, command: str
-) -> tuple[dict[str, list[dict[str, Any]]], str]:
-    """Write ``results.md``, ``results.json`` and ``results.png`` of a horizon grid under ``root``
-    (runs absent from ``results`` are reported as not finished)."""
-
-    tables = summarise_horizon(runs, results)
-    text = markdown_tables(tables, f"horizon, preset {root.name}")
-    (root / "results.md").write_text(f"{text}\nCommand: `{command}`\n")
-    write_json(root / "results.json", tables)
-    plot_horizon(tables, root / "results.png")
-    return tables, text
-
-
-def write_finished(preset: str, out: str | Path = "results") -> tuple[dict[str, list[dict[str, Any]]], str]:
-    """The tables and plot of the runs of the horizon grid ``preset`` that have finished under ``out``,
-    without running anything (for a grid stopped before its end; the others show as not finished)."""
-    from experiments.presets import build_grid
-
-    root = Path(out) / "horizon" / preset
-    runs = build_grid("horizon", preset)
-    results = {
-        run.name: read_json(root / run.name / "metrics.json") for run in runs if is_finished(run, root)
-    }
-    command = f"python scripts/reproduce.py horizon --preset {preset}"
-    return write_horizon_results(runs, results, root, command)
-
-
 def write_corridor_attractors(
     preset: str, out: str | Path = "results", steps: int = 100_000
 ) -> list[dict[str, Any]]:
@@ -840,12 +185,9 @@ def write_corridor_attractors(
     ``out`` (read from its ``model.zip``), written to ``attractors.md`` and ``attractors.json`` beside
     the grid's tables: does each trained network end the two layouts in distinct attractors of the
     corridor input, and are they read at the junction as their layouts?"""
-    from experiments.presets import build_grid
-    from recurrent_q.drqn import DRQN
-
     root = Path(out) / "horizon" / preset
     rows = []
-    for run in build_grid("horizon", preset):
+    for run in horizon_grid(preset):
         if run.config["task"] != "tmaze" or not is_finished(run, root):
             continue
         metrics = read_json(root / run.name / "metrics.json")
@@ -877,34 +219,21 @@ def write_corridor_attractors(
         junction = "".join(names[a] for a in r["junction_actions"]) + (" ✓" if r["junction_correct"] else "")
         table.append(
             [str(r["length"]), r["cell"], r["version"], str(r["seed"]), "✓" if r["optimal_at_L"] else "✗"]
-            + [longest, _fmt(r["vaa"], ".3f"), f"{r['distance']:.3g}", junction]
+            + [longest, format_number(r["vaa"], ".3f"), f"{r['distance']:.3g}", junction]
             + ["—" if r["first_not_right"] is None else f"{r['first_not_right']:,}"]
         )
-    (root / "attractors.md").write_text("\n".join(lines + _table(header, table)))
+    (root / "attractors.md").write_text("\n".join(lines + table_lines(header, table)))
     return rows
 
 
 __all__ = [
-    "RL_HORIZONS",
     "SUPERVISED_HORIZONS",
-    "GreedyRollouts",
+    "TIME_CHUNK",
     "copy_mse",
     "copy_test_seed",
-    "corridor_attractors",
     "evaluate_supervised",
-    "exploration_histories",
-    "greedy_rollouts",
-    "horizon_optimality",
     "load_supervised_run",
-    "markdown_tables",
-    "optimal_at",
-    "optimal_at_each",
-    "plot_horizon",
     "run_horizon",
-    "summarise_horizon",
-    "tmaze_vaa",
     "write_corridor_attractors",
-    "write_finished",
-    "write_horizon_results",
     "zero_prediction_mse",
 ]

@@ -1,9 +1,11 @@
-"""The grids of the paper's experiments, at three scales (``paper``, ``small``, ``smoke``).
+"""The grids of the paper's experiments, at three scales (``paper``, ``small``, ``smoke``), as data, and
+the grid builders that turn them into runs.
 
-A grid is a list of :class:`experiments.grid.Run`: the labels that name its group (cell, version, task
-size), a seed, and the settings its trainer receives. ``small`` fits 2 CPU cores (well under an hour
-per experiment), ``paper`` is the paper's sizes (for a GPU cluster), ``smoke`` two tiny runs for tests.
-The ``horizon`` experiment has a fourth preset, ``train-on`` (:data:`HORIZON_SETTINGS`).
+A grid is a list of :class:`Run`: the labels that name its group (cell, version, task size), a seed, and
+the settings its trainer receives. ``small`` fits 2 CPU cores (well under an hour per experiment),
+``paper`` is the paper's sizes (for a GPU cluster), ``smoke`` two tiny runs for tests. The ``horizon``
+experiment has a fourth preset, ``train-on`` (:data:`HORIZON_SETTINGS`). Which builder, runner and results
+writer each experiment has is :mod:`experiments.registry`.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ class Run:
         return ", ".join(f"{k}={v}" for k, v in self.labels)
 
 
-EXPERIMENTS = ("copy", "denoising", "tmaze", "vaa-vs-loss", "psmnist", "plsmnist", "horizon")
 PRESETS = ("small", "paper", "smoke")
+"""The presets of every grid of :data:`GRIDS`."""
 WARMED_CELLS = ("lstm", "gru", "mgu", "chrono")
 BISTABLE_CELLS = ("brc", "nbrc")
 
@@ -194,8 +196,21 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
         ),
     },
 }
-KINDS = {"tmaze": "tmaze"}
-"""The trainer of each experiment (``supervised`` when not listed)."""
+
+
+def product_grid(experiment: str, kind: str, preset: str) -> list[Run]:
+    """The runs of ``experiment`` at ``preset`` (:data:`PRESETS`), of kind ``kind``: every (size, cell,
+    version, seed) of its grid in :data:`GRIDS`. A run's labels are its size, cell and version; its config,
+    the grid's common settings, the size, the cell, the version and the seed."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+    grid = GRIDS[experiment][preset]
+    runs = []
+    for size, (cell, version), seed in itertools.product(grid["sizes"], grid["pairs"], range(grid["seeds"])):
+        labels = tuple(size.items()) + (("cell", cell), ("version", version))
+        config = {**grid["common"], **size, "cell": cell, "version": version, "seed": seed}
+        runs.append(Run(experiment, kind, labels, seed, config))
+    return runs
 
 
 # Temporal horizon generalisation: the multistable cells (warmed-up or bistable) against the classic GRU
@@ -288,13 +303,16 @@ HORIZON_PRESETS = tuple(HORIZON_SETTINGS)
 """The presets of the ``horizon`` experiment: :data:`PRESETS` and ``train-on``."""
 
 
-def _horizon_grid(preset: str) -> list[Run]:
-    """Train at short horizons, evaluate at long ones.
+def horizon_grid(preset: str) -> list[Run]:
+    """The runs of the ``horizon`` experiment (kind ``horizon``) at ``preset`` (:data:`HORIZON_PRESETS`):
+    train at short horizons, evaluate at long ones.
 
     Order of the runs (the order they start in): the T-Maze at its shortest length, the copy runs (if the
     preset has a ``copy`` part), then the T-Maze at longer lengths (if any) seed after seed, so that a
     grid stopped early has the main comparison and every cell at the longer lengths.
     """
+    if preset not in HORIZON_PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(HORIZON_PRESETS)} for horizon; got {preset!r}")
     s = HORIZON_SETTINGS[preset]
     pairs = s.get("pairs", HORIZON_PAIRS)
 
@@ -322,27 +340,4 @@ def _horizon_grid(preset: str) -> list[Run]:
             runs.append(Run("horizon", "horizon", labels, seed, config))
     for length in longer:
         runs += tmaze_runs(length, seeds_first=True)
-    return runs
-
-
-def build_grid(experiment: str, preset: str) -> list[Run]:
-    """The runs of ``experiment`` at ``preset`` scale: every (size, cell, version, seed) of its grid in
-    :data:`GRIDS`. A run's labels are its size, cell and version; its config, the grid's common settings,
-    the size, the cell, the version and the seed."""
-    if experiment not in EXPERIMENTS:
-        raise ValueError(f"experiment must be one of {', '.join(EXPERIMENTS)}; got {experiment!r}")
-    if experiment == "horizon":
-        if preset not in HORIZON_PRESETS:
-            presets = ", ".join(HORIZON_PRESETS)
-            raise ValueError(f"preset must be one of {presets} for horizon; got {preset!r}")
-        return _horizon_grid(preset)
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
-    grid = GRIDS[experiment][preset]
-    kind = KINDS.get(experiment, "supervised")
-    runs = []
-    for size, (cell, version), seed in itertools.product(grid["sizes"], grid["pairs"], range(grid["seeds"])):
-        labels = tuple(size.items()) + (("cell", cell), ("version", version))
-        config = {**grid["common"], **size, "cell": cell, "version": version, "seed": seed}
-        runs.append(Run(experiment, kind, labels, seed, config))
     return runs

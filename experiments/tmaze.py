@@ -20,13 +20,12 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import LinearSchedule
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
-from recurrent_q.callbacks import WallTimeLimit, env_from_training_env, play_greedy, tensorboard_writer
+from experiments.evaluation import TMAZE_OPTIMAL_RETURN, authors_horizon, is_tmaze_optimal
+from recurrent_q.callbacks import WallTimeLimit, env_from_training_env, tensorboard_writer
 from recurrent_q.cells import check_device
 from recurrent_q.drqn import DRQN
 from recurrent_q.multistability import WarmupConfig
 
-TMAZE_OPTIMAL_RETURN = 4.0
-"""The return of the optimal policy: +4 for the rewarding goal, reached in ``L + 1`` steps."""
 TMAZE_VERSIONS = ("classic", "warmup", "double", "double-classic")
 
 
@@ -206,7 +205,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
     if c.version in ("warmup", "double"):
         overrides = {"steps": c.warmup_steps, "batch_size": c.warmup_batch_size}
         warmup_config = WarmupConfig(**{key: value for key, value in overrides.items() if value is not None})
-    horizon = 3 * c.length - 1 if c.max_episode_steps is None else c.max_episode_steps
+    horizon = authors_horizon(c.length) if c.max_episode_steps is None else c.max_episode_steps
     final_eps = c.exploration_rate if c.exploration_final_rate is None else c.exploration_final_rate
     learning_rate: float | LinearSchedule = c.learning_rate
     if c.learning_rate_final is not None:  # over the episode budget (DRQN.learn's max_episodes)
@@ -248,19 +247,6 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
 def _settings(config: TMazeConfig | None, settings: dict[str, Any]) -> TMazeConfig:
     """``config`` with the keyword ``settings`` set (a new :class:`TMazeConfig` if ``config`` is None)."""
     return dataclasses.replace(config, **settings) if config is not None else TMazeConfig(**settings)
-
-
-def is_tmaze_optimal(model: Any, env: gym.Env) -> bool:
-    """docs/specification.md §6: the greedy policy earns 4 in exactly ``L + 1`` steps in both layouts.
-
-    Each rollout stops after ``L + 1`` steps: a policy that has not arrived by then is not optimal.
-    """
-    length = env.unwrapped.length
-    for layout in ("up", "down"):
-        total, steps = play_greedy(model, env, layout, max_steps=length + 1)
-        if total != TMAZE_OPTIMAL_RETURN or steps != length + 1:
-            return False
-    return True
 
 
 class TMazeOptimalCallback(BaseCallback):

@@ -9,12 +9,12 @@ Several models (the seeds of a run, say) are evaluated together: ``evaluate_tmaz
 --lengths 100000``.
 
 The greedy policy is deterministic, so each length is played once per layout, both layouts of every
-model at once (``experiments.horizon.greedy_rollouts``: each Q-network steps on its batch, one numpy
+model at once (``experiments.evaluation.greedy_rollouts``: each Q-network steps on its batch, one numpy
 vector T-Maze moves all the agents; inputs encoded as in training). For each model and length it
 prints, per layout, the
 undiscounted return and the episode length (the episode played out, up to the env's horizon 3L),
 whether the greedy policy is optimal (return 4 in L + 1 steps in both layouts, the check of
-``experiments.tmaze.is_tmaze_optimal``) and the seconds the evaluation took.
+``experiments.evaluation.is_tmaze_optimal``) and the seconds the evaluation took.
 
 ``--no-deterministic`` plays ``--episodes`` ε-greedy episodes per length through the Gymnasium env
 instead (random layouts, the model's exploration rate) and prints the success rate, mean return and
@@ -34,8 +34,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
-from experiments.horizon import greedy_rollouts
-from experiments.tmaze import TMAZE_OPTIMAL_RETURN
+from experiments.evaluation import greedy_rollouts, is_optimal_episode
 from recurrent_q.drqn import DRQN
 
 
@@ -65,7 +64,7 @@ def evaluate_greedy(models: list[DRQN], length: int) -> list[dict]:
     for k in range(len(models)):
         returns, steps = played.returns[2 * k : 2 * k + 2], played.steps[2 * k : 2 * k + 2]
         # optimal iff both episodes earn 4 in L + 1 steps (the check's rollouts, cut at L + 1, are prefixes)
-        optimal = bool(np.all(returns == TMAZE_OPTIMAL_RETURN) and np.all(steps == length + 1))
+        optimal = bool(is_optimal_episode(returns, steps, length).all())
         rows.append(
             {
                 "length": length,

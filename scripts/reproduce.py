@@ -5,7 +5,7 @@
 
 Each experiment is a grid of runs (cells x versions x task sizes x seeds), written under
 ``<out>/<experiment>/<preset>/<run name>/``; a relaunch runs only what is missing and never deletes a
-run (``experiments.grid`` says what it does with changed or unreadable runs). The grid ends with
+run (``experiments.run_dirs`` says what it does with changed or unreadable runs). The grid ends with
 ``results.md`` (mean ± std over seeds), ``results.json`` and ``results.png``.
 
 Experiments (paper figures): ``copy`` (Figs. 11, 17), ``denoising`` (Figs. 12, 18), ``tmaze``
@@ -30,16 +30,19 @@ from typing import Literal
 
 import tyro
 
-from experiments.grid import RunConflictError, reproduce
+from experiments.grid import reproduce
+from experiments.registry import EXPERIMENTS, PRESET_NAMES
+from experiments.run_dirs import RunConflictError
+
+ExperimentName = Literal[tuple(EXPERIMENTS)]  # the registry's experiments, in its order
+PresetName = Literal[PRESET_NAMES]
 
 
 @dataclass
 class Args:
-    experiment: tyro.conf.Positional[
-        Literal["copy", "denoising", "tmaze", "vaa-vs-loss", "psmnist", "plsmnist", "horizon"]
-    ]
+    experiment: tyro.conf.Positional[ExperimentName]
     """which paper figure to reproduce"""
-    preset: Literal["small", "paper", "smoke", "train-on"] = "small"
+    preset: PresetName = "small"
     """grid scale: `small` (2 CPU cores), `paper` (the paper's sizes), `smoke` (two tiny runs); `train-on`
     (horizon only: the `small` T-Maze at L = 20 trained to the end of its budget)"""
     out: str = "results"

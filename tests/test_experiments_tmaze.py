@@ -10,7 +10,7 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 
-from experiments import presets
+from experiments import presets, registry
 from experiments.tmaze import TMazeConfig, is_tmaze_optimal, run_tmaze_experiment
 from recurrent_q.cells import CELL_NAMES
 from recurrent_q.drqn import DRQN
@@ -36,7 +36,7 @@ def test_the_config_offers_every_cell_and_checks_the_version():
 
 def test_every_tmaze_grid_run_is_a_valid_config():
     for preset in presets.PRESETS:
-        for run in presets.build_grid("tmaze", preset):
+        for run in registry.build_grid("tmaze", preset):
             TMazeConfig(**run.config)  # unknown or misspelt settings would raise here
 
 

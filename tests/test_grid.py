@@ -1,7 +1,6 @@
-"""The grid runner (``experiments.grid``, behind ``scripts/reproduce.py``) and the grids
-(``experiments.presets``): grid contents, tables, end-to-end runs through the local executor and (when
-installed) a local Ray instance, relaunches that skip finished runs and never delete one, diverged and
-unreadable runs, and a grid killed at random points."""
+"""The grid engine (``experiments.grid``, behind ``scripts/reproduce.py``): end-to-end runs through the
+local executor and (when installed) a local Ray instance, relaunches that skip finished runs and never
+delete one, diverged runs, and a grid killed at random points."""
 
 from __future__ import annotations
 
@@ -9,27 +8,20 @@ import json
 import math
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from experiments import grid, presets
-from recurrent_q.cells import CELL_NAMES
+from experiments import grid, registry
+from experiments.presets import Run
+from experiments.run_dirs import REPLACED
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "reproduce.py"
-
-
-@pytest.fixture(scope="module")
-def reproduce():
-    """The grid's public names in one namespace (grids from presets, the rest from grid)."""
-    return SimpleNamespace(**(vars(presets) | vars(grid)))
 
 
 def run_script(*args: str, status: int = 0, cwd: Path = ROOT) -> str:
@@ -44,82 +36,12 @@ def run_script(*args: str, status: int = 0, cwd: Path = ROOT) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("experiment", ["copy", "denoising", "tmaze", "vaa-vs-loss", "psmnist", "plsmnist"])
-@pytest.mark.parametrize("preset", ["small", "paper", "smoke"])
-def test_grid_names_are_unique_and_seeded(reproduce, experiment, preset):
-    runs = reproduce.build_grid(experiment, preset)
-    assert runs
-    assert len({run.name for run in runs}) == len(runs)
-    for run in runs:
-        assert run.config["seed"] == run.seed
-        assert f"seed={run.seed}" in run.name
-
-
-def test_the_grids_name_only_cells_of_the_zoo(reproduce):
-    """Every run of every grid and preset (the horizon experiment's own presets included) names a cell of
-    CELL_NAMES."""
-    cells = {
-        run.config["cell"]
-        for experiment in reproduce.EXPERIMENTS
-        for preset in (reproduce.HORIZON_PRESETS if experiment == "horizon" else reproduce.PRESETS)
-        for run in reproduce.build_grid(experiment, preset)
-    }
-    assert cells <= set(CELL_NAMES)
-
-
-def test_paper_grids_follow_the_paper(reproduce):
-    copy = reproduce.build_grid("copy", "paper")
-    assert {r.config["T"] for r in copy} == {50, 300, 600}
-    assert all(
-        r.config["width"] == 128 and r.config["layers"] == 1 and r.config["epochs"] == 50 for r in copy
-    )
-    # warmable cells in three versions, bistable cells classic only
-    pairs = {(r.config["cell"], r.config["version"]) for r in copy}
-    assert ("gru", "double") in pairs and ("nbrc", "classic") in pairs and ("nbrc", "warmup") not in pairs
-    tmaze = reproduce.build_grid("tmaze", "paper")
-    assert {r.config["length"] for r in tmaze} == {20, 100, 200}
-    denoising = reproduce.build_grid("denoising", "paper")
-    assert {(r.config["T"], r.config["N"]) for r in denoising} == {(200, 5), (200, 100)}
-    plsmnist = reproduce.build_grid("plsmnist", "paper")
-    assert {r.config["N"] for r in plsmnist} == {72, 472}
-    assert all(r.config["epochs"] == 70 for r in plsmnist)
-
-
-def test_bad_experiment_and_preset_are_named(reproduce):
-    with pytest.raises(ValueError, match="experiment must be one of"):
-        reproduce.build_grid("mnist", "small")
-    with pytest.raises(ValueError, match="preset must be one of"):
-        reproduce.build_grid("copy", "huge")
-
-
-def test_summary_is_mean_and_std_over_seeds(reproduce):
-    runs = [
-        reproduce.Run(
-            "tmaze", "tmaze", (("length", 5), ("cell", "gru"), ("version", "warmup")), s, {"seed": s}
-        )
-        for s in range(3)
-    ]
-    results = {
-        runs[0].name: {"first_optimal_episode": 20, "optimal_at_end": True, "wall_time_s": 1.0},
-        runs[1].name: {"first_optimal_episode": 60, "optimal_at_end": True, "wall_time_s": 3.0},
-        runs[2].name: {"first_optimal_episode": None, "optimal_at_end": False, "wall_time_s": 2.0},
-    }
-    (row,) = reproduce.summarise(runs, results)
-    assert row["seeds"] == 3
-    assert row["first_optimal_episode"] == (40.0, 20.0)  # over the seeds that reached it
-    assert row["first_optimal_episode_reached"] == 2
-    assert row["wall_time_s"][0] == pytest.approx(2.0)
-    assert row["wall_time_s"][1] == pytest.approx(math.sqrt(2 / 3))
-    table = reproduce.markdown_table([row], "t")
-    assert "40 ± 20 (2/3 reached)" in table
-
-
 def _check_grid_output(root: Path, runs: int) -> dict[str, float]:
     table = (root / "results.md").read_text()
     assert table.count("| gru |") == runs
     assert (root / "results.png").stat().st_size > 1000
     mtimes = {}
-    run_dirs = [d for d in root.iterdir() if d.is_dir() and d.name != grid.REPLACED]
+    run_dirs = [d for d in root.iterdir() if d.is_dir() and d.name != REPLACED]
     assert len(run_dirs) == runs
     for run_dir in run_dirs:
         metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -160,7 +82,7 @@ def test_local_grid_end_to_end_and_relaunch_skips_finished_runs(tmp_path):
     )
     assert "2 runs, 1 already finished" in out
     assert '"epochs": 1' in changed.read_text()
-    (aside,) = (root / grid.REPLACED).iterdir()
+    (aside,) = (root / REPLACED).iterdir()
     assert aside.name.startswith(lost) and (aside / "metrics.json").read_text() == old_metrics
 
 
@@ -177,26 +99,8 @@ def test_ray_grid_end_to_end(tmp_path):
     assert _check_grid_output(root, runs=2) == before
 
 
-def test_data_dir_spelling_or_absence_never_touches_a_finished_run(tmp_path):
-    """Where the data is read is not part of a run: relative, absolute, trailing slash, omitted."""
-    from test_train import write_idx_dir
-
-    write_idx_dir(tmp_path / "mnist", n_train=100, n_test=80)
-    out_dir = tmp_path / "out"
-    run_script("psmnist", "--preset", "smoke", "--out", str(out_dir), "--data-dir", "mnist", cwd=tmp_path)
-    root = out_dir / "psmnist" / "smoke"
-    before = {p: p.read_bytes() for p in root.glob("*/metrics.json")}
-    assert len(before) == 2
-    for spelling in ([str(tmp_path / "mnist")], [str(tmp_path / "mnist") + "/"], ["./mnist/"], []):
-        flags = ["--data-dir", *spelling] if spelling else []
-        out = run_script("psmnist", "--preset", "smoke", "--out", "out/", *flags, cwd=tmp_path)
-        assert "2 runs, 2 already finished" in out
-        assert {p: p.read_bytes() for p in root.glob("*/metrics.json")} == before
-    assert not (root / grid.REPLACED).exists()
-
-
 def _smoke_runs() -> list:
-    return presets.build_grid("copy", "smoke")
+    return registry.build_grid("copy", "smoke")
 
 
 def test_a_diverged_run_is_counted_and_written_as_valid_json(tmp_path, monkeypatch, capsys):
@@ -206,11 +110,10 @@ def test_a_diverged_run_is_counted_and_written_as_valid_json(tmp_path, monkeypat
         test, val = next(losses)
         return {"test_loss": test, "test_accuracy": None, "best_epoch": 1, "best_val_loss": val}
 
-    monkeypatch.setitem(grid.RUNNERS, "supervised", fake_runner)
+    monkeypatch.setitem(registry.RUNNERS, "supervised", fake_runner)
     first = _smoke_runs()[0]
     same_group = [  # two seeds of one group
-        presets.Run(first.experiment, first.kind, first.labels, s, {**first.config, "seed": s})
-        for s in (0, 1)
+        Run(first.experiment, first.kind, first.labels, s, {**first.config, "seed": s}) for s in (0, 1)
     ]
     monkeypatch.setattr(grid, "build_grid", lambda *args: same_group)
     summary = grid.reproduce("copy", "smoke", out=tmp_path, workers=1, progress=False)
@@ -239,25 +142,6 @@ def test_the_script_exits_non_zero_when_a_run_diverged(monkeypatch, tmp_path):
     assert script.main(["copy", "--out", str(tmp_path)]) == 1
     monkeypatch.setattr(script, "reproduce", lambda **kwargs: {"diverged": []})
     assert script.main(["copy", "--out", str(tmp_path)]) == 0
-
-
-@pytest.mark.parametrize("broken", ["config.json", "metrics.json", "checkpoint.pt"])
-def test_an_unreadable_file_is_named_set_aside_and_its_run_runs_again(tmp_path, broken):
-    run_script("copy", "--preset", "smoke", "--out", str(tmp_path), "--workers", "1")
-    root = tmp_path / "copy" / "smoke"
-    victim = sorted(p for p in root.iterdir() if p.is_dir())[0]
-    expected = json.loads((victim / "metrics.json").read_text())
-    if broken == "checkpoint.pt":  # an interrupted run whose last checkpoint was cut short
-        (victim / "metrics.json").unlink()
-    (victim / broken).write_bytes((victim / broken).read_bytes()[:37])
-    with pytest.warns(UserWarning, match=rf"{broken}.* unreadable"):
-        summary = grid.reproduce("copy", "smoke", out=tmp_path, workers=1, progress=False)
-    assert summary["ran"] == 1
-    again = json.loads((victim / "metrics.json").read_text())
-    assert again["test_loss"] == pytest.approx(expected["test_loss"], rel=1e-6)
-    assert [p.name.split(".")[0] for p in (root / grid.REPLACED).iterdir()] == [
-        victim.name if broken == "config.json" else f"{victim.name}__{broken.split('.')[0]}"
-    ]
 
 
 def _metrics_files(root: Path) -> dict[Path, bytes]:
@@ -313,10 +197,10 @@ def test_a_grid_killed_at_random_points_ends_as_an_uninterrupted_one(tmp_path):
 WORKER_SCRIPT = """
 import multiprocessing as mp, os, sys, time
 from concurrent.futures import ProcessPoolExecutor
-from experiments.grid import _exit_with_parent
+from experiments.grid import exit_with_parent
 
 if __name__ == "__main__":
-    watch = {"initializer": _exit_with_parent, "initargs": (os.getpid(),)} if sys.argv[1] == "1" else {}
+    watch = {"initializer": exit_with_parent, "initargs": (os.getpid(),)} if sys.argv[1] == "1" else {}
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), **watch) as pool:
         print(pool.submit(os.getpid).result(), flush=True)
         pool.submit(time.sleep, 60).result()
@@ -349,47 +233,3 @@ def test_a_worker_ends_when_the_grid_is_killed(tmp_path, watched):
     if alive:
         os.kill(worker, signal.SIGKILL)
     assert alive != watched
-
-
-def product_run(a: int, b: int, c: int) -> dict:
-    """A benchmark run for the JSON-lines grid (module level: worker processes import it)."""
-    return {"a": a, "b": b, "c": c, "value": a * b * c, "ratio": math.inf if a == 0 else 1 / a}
-
-
-def test_the_benchmarks_jsonl_grid_resumes_after_a_cut_line(tmp_path):
-    out = tmp_path / "grid.jsonl"
-    runs = [(0, 2), (3, 4), (5, 6)]
-    key = lambda result: (result["a"], result["b"])  # noqa: E731
-    first = grid.run_jsonl_grid(out, runs[:2], key, product_run, (10,), jobs=2)
-    assert sorted(r["value"] for r in first) == [0, 120]
-    out.write_text(out.read_text()[:-9])  # the last line cut by a crash
-    with pytest.warns(UserWarning, match="grid.jsonl:2 is not JSON"):
-        done = grid.run_jsonl_grid(out, runs, key, product_run, (10,), jobs=1)
-    assert sorted(r["value"] for r in done) == [0, 120, 300]
-    lines = out.read_text().splitlines()
-    strict = {"parse_constant": lambda name: pytest.fail(f"{name} is not JSON")}
-    parsed = []
-    for line in lines:
-        try:
-            parsed.append(json.loads(line, **strict))
-        except json.JSONDecodeError:
-            assert line.startswith('{"a": 3')  # the cut line stays, alone on its line
-    assert sorted(key(r) for r in parsed) == [(0, 2), (3, 4), (5, 6)]
-    assert next(r for r in parsed if r["a"] == 0)["ratio"] is None  # inf written as null
-
-
-def test_committed_runs_written_with_former_key_names_are_finished_runs(tmp_path, monkeypatch):
-    """``results/vaa-vs-loss/small`` was written when the warmup settings were saved as ``warmup`` (now
-    ``warmup_config``): a relaunch over it recognises every run as finished and runs nothing."""
-    committed = ROOT / "results" / "vaa-vs-loss" / "small"
-    assert any('"warmup": {' in p.read_text() for p in committed.glob("*/config.json"))
-    shutil.copytree(committed, tmp_path / "vaa-vs-loss" / "small")
-    before = {p: p.read_bytes() for p in (tmp_path / "vaa-vs-loss" / "small").glob("*/metrics.json")}
-
-    def no_run(config, run_dir, resume):
-        raise AssertionError(f"{run_dir.name} ran again")
-
-    monkeypatch.setitem(grid.RUNNERS, "supervised", no_run)
-    summary = grid.reproduce("vaa-vs-loss", "small", out=tmp_path, workers=1, progress=False)
-    assert summary["ran"] == 0 and len(before) == summary["runs"] == 18
-    assert {p: p.read_bytes() for p in (tmp_path / "vaa-vs-loss" / "small").glob("*/metrics.json")} == before

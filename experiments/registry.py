@@ -1,0 +1,101 @@
+"""The registry of experiments: one entry per experiment of ``scripts/reproduce.py`` (its presets, its grid
+builder and its results writer) and one runner per kind of run. The grid engine (:mod:`experiments.grid`)
+and the command line read them and special-case no experiment.
+
+Adding an experiment is one entry in :data:`EXPERIMENTS` (its grids' data in :mod:`experiments.presets`)
+and, when its runs are of a new kind, one runner in :data:`RUNNERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from experiments.presets import HORIZON_PRESETS, PRESETS, Run, horizon_grid, product_grid
+from experiments.results import write_results
+from experiments.runners import run_supervised, run_tmaze
+
+Runner = Callable[[dict[str, Any], Path, bool], dict[str, Any]]
+"""``runner(config, run_dir, resume) -> metrics``: trains one run, writing its files in ``run_dir``."""
+ResultsWriter = Callable[[Sequence[Run], dict[str, dict], Path, str], tuple[Any, str]]
+"""``write(runs, results, root, command) -> (table, Markdown text)``: writes ``results.md``, ``results.json``
+and ``results.png`` of a grid under its ``root``, ``<out>/<experiment>/<preset>``."""
+
+
+def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
+    """:func:`experiments.horizon.run_horizon`, imported by the worker that runs it."""
+    from experiments.horizon import run_horizon
+
+    return run_horizon(config, run_dir, resume)
+
+
+def write_horizon_results(
+    runs: Sequence[Run], results: dict[str, dict], root: Path, command: str
+) -> tuple[Any, str]:
+    """:func:`experiments.horizon_results.write_horizon_results`, imported when the grid ends."""
+    from experiments.horizon_results import write_horizon_results
+
+    return write_horizon_results(runs, results, root, command)
+
+
+RUNNERS: dict[str, Runner] = {
+    "supervised": run_supervised,
+    "tmaze": run_tmaze,
+    "horizon": run_horizon,
+}
+"""The runner of each kind of run (``Run.kind``, saved in the run's ``config.json``)."""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What the grid engine needs to run and report one experiment.
+
+    :param presets: the names of its grids (scales).
+    :param grid: its grid builder, ``preset -> runs`` (each run names its runner by its kind).
+    :param write: its results writer (:data:`ResultsWriter`).
+    """
+
+    presets: tuple[str, ...]
+    grid: Callable[[str], list[Run]]
+    write: ResultsWriter
+
+
+def _product(experiment: str, kind: str = "supervised", **plot: Any) -> Experiment:
+    """An experiment whose grid is ``presets.GRIDS[experiment]`` (sizes × (cell, version) pairs × seeds),
+    reported by :func:`experiments.results.write_results` (``plot``: its plot's ``metric`` or ``curves``)."""
+    return Experiment(PRESETS, partial(product_grid, experiment, kind), partial(write_results, **plot))
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "copy": _product("copy"),
+    "denoising": _product("denoising"),
+    "tmaze": _product("tmaze", kind="tmaze", metric="first_optimal_episode"),
+    "vaa-vs-loss": _product("vaa-vs-loss", curves=True),
+    "psmnist": _product("psmnist", metric="test_accuracy"),
+    "plsmnist": _product("plsmnist", metric="test_accuracy"),
+    "horizon": Experiment(HORIZON_PRESETS, horizon_grid, write_horizon_results),
+}
+"""Every experiment of ``scripts/reproduce.py``, by name (its command-line choices)."""
+PRESET_NAMES = tuple(dict.fromkeys(preset for entry in EXPERIMENTS.values() for preset in entry.presets))
+"""Every preset of some experiment (the command line's choices)."""
+
+
+def build_grid(experiment: str, preset: str) -> list[Run]:
+    """The runs of ``experiment`` at ``preset`` scale (its entry's grid builder)."""
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"experiment must be one of {', '.join(EXPERIMENTS)}; got {experiment!r}")
+    return EXPERIMENTS[experiment].grid(preset)
+
+
+__all__ = [
+    "EXPERIMENTS",
+    "PRESET_NAMES",
+    "RUNNERS",
+    "Experiment",
+    "ResultsWriter",
+    "Runner",
+    "build_grid",
+]

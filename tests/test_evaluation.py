@@ -1,0 +1,299 @@
+"""T-Maze evaluation (``experiments.evaluation``): the batched greedy rollouts equal the Gymnasium env's,
+the one optimality test gives the same verdict on both, at the runner's horizon, and tells a decaying
+memory from a held one; ``scripts/evaluate_tmaze.py`` reports the same."""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+from experiments.evaluation import (
+    authors_horizon,
+    corridor_attractors,
+    exploration_histories,
+    greedy_rollouts,
+    horizon_optimality,
+    is_optimal_episode,
+    is_tmaze_optimal,
+    optimal_at,
+    optimal_at_each,
+)
+from experiments.tmaze import make_tmaze_drqn
+from recurrent_q.callbacks import play_greedy
+from recurrent_q.drqn import DRQN
+from recurrent_q.policies import RecurrentQState
+from tmaze_gym.tmaze import DOWN, LEFT, RIGHT, UP
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+
+def test_the_optimality_test_and_the_runners_horizon():
+    """Return 4 in exactly L + 1 steps; the runner's env and the exploration histories stop at 3L - 1."""
+    assert is_optimal_episode(np.array([4.0, 4.0, -0.1, 4.0]), np.array([6, 7, 6, 5]), 5).tolist() == [
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert bool(is_optimal_episode(4.0, 21, 20)) and authors_horizon(20) == 59
+    model = make_tmaze_drqn(length=5, buffer_size=64)
+    assert model.get_env().envs[0].spec.max_episode_steps == authors_horizon(5) == 14
+    _, lengths = exploration_histories(model.q_net, 5, n_steps=500)
+    assert int(lengths.max()) - 1 <= authors_horizon(5)  # inputs: the actions + the terminal observation
+
+
+def drqn(length: int, seed: int, observation_type: str = "discrete", **policy_kwargs) -> DRQN:
+    """An untrained DRQN on the T-Maze (random weights: varied greedy paths, bumps included), whose
+    first layer's weights on ``a_{t-1}`` and ``r_{t-1}`` are scaled up so that a wrong encoding of
+    either changes its actions."""
+    env = gym.make("TMaze-v0", length=length, observation_type=observation_type)
+    kwargs = {
+        "cell": "gru",
+        "hidden_size": 16,
+        "num_layers": 2,
+        "use_previous_reward": True,
+        "init": "xavier",
+    }
+    model = DRQN("RecurrentQPolicy", env, policy_kwargs=kwargs | policy_kwargs, seed=seed)
+    width = model.q_net.rnn.input_size
+    with torch.no_grad():
+        for weight in model.q_net.rnn.layers[0].parameters():
+            if weight.dim() == 2 and weight.shape[1] == width:
+                weight[:, :4] *= 3.0  # one-hot a_{t-1}
+                if model.q_net.use_previous_reward:
+                    weight[:, -1] *= 30.0  # r_{t-1}: -0.1 after a bump
+    return model
+
+
+def env_rollout(model: DRQN, length: int, layout: str, observation_type: str = "discrete") -> tuple:
+    """Greedy episode through ``TMaze-v0`` one step at a time (``predict`` with its state, as
+    ``play_greedy``): actions, return, steps."""
+    env = gym.make("TMaze-v0", length=length, observation_type=observation_type)
+    obs, _ = env.reset(options={"layout": layout})
+    state, start, actions, total = None, True, [], 0.0
+    while True:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="use_previous_reward=True")
+            action, state = model.predict(
+                obs, state=state, episode_start=np.array([start]), deterministic=True
+            )
+        obs, reward, terminated, truncated, _ = env.step(int(action))
+        state = RecurrentQState(*state)._replace(previous_reward=np.full(1, reward, dtype=np.float32))
+        start = False
+        actions.append(int(action))
+        total += float(reward)
+        if terminated or truncated:
+            return actions, total, len(actions)
+
+
+@pytest.mark.parametrize(
+    "cell, observation_type, use_previous_reward",
+    [
+        ("gru", "discrete", True),
+        ("gru", "onehot", True),
+        ("gru", "discrete", False),
+        ("lru", "discrete", True),
+    ],
+)
+def test_batched_rollouts_equal_the_env_rollouts(cell, observation_type, use_previous_reward):
+    bumped = False
+    for seed in range(4):
+        model = drqn(6, seed, observation_type, cell=cell, use_previous_reward=use_previous_reward)
+        for length in (3, 6):
+            batched = greedy_rollouts(model.q_net, length, record_actions=True)
+            for i, layout in enumerate(("up", "down")):
+                actions, total, steps = env_rollout(model, length, layout, observation_type)
+                assert batched.actions[i, : batched.steps[i]].tolist() == actions
+                assert batched.returns[i] == pytest.approx(total, abs=1e-9)
+                assert batched.steps[i] == steps
+                env = gym.make("TMaze-v0", length=length, observation_type=observation_type)
+                assert play_greedy(model, env, layout) == pytest.approx(
+                    (batched.returns[i], batched.steps[i])
+                )
+                bumped |= any(a != RIGHT for a in actions[:-1])
+            env = gym.make("TMaze-v0", length=length, observation_type=observation_type)
+            assert optimal_at(model.q_net, length) == is_tmaze_optimal(model, env)
+    assert bumped  # the paths are not all straight: the previous action and reward inputs are exercised
+
+
+def test_max_steps_and_the_early_verdict_agree_with_playing_out():
+    model = drqn(5, 0)
+    full = greedy_rollouts(model.q_net, 5, record_actions=True)
+    cut = greedy_rollouts(model.q_net, 5, max_steps=3, record_actions=True)
+    assert (cut.steps == np.minimum(full.steps, 3)).all()
+    assert (cut.actions == full.actions[:, : cut.actions.shape[1]]).all()
+    for seed in range(6):
+        q_net = drqn(5, seed).q_net
+        for length in (2, 5, 9):
+            decided = greedy_rollouts(q_net, length, max_steps=length + 1, stop_when_not_optimal=True)
+            played = greedy_rollouts(q_net, length, max_steps=length + 1)
+            optimal = (played.returns == 4.0) & (played.steps == length + 1)
+            assert not (decided.decided & optimal).any()  # a cut maze was not optimal
+            assert ((decided.returns == 4.0) & (decided.steps == length + 1) == optimal).all()
+
+
+def test_several_networks_played_together_play_as_each_alone():
+    """Networks of different cells and encodings in one vector env: the same episodes as one at a time,
+    also when the early verdict stops some networks' mazes long before others'."""
+    nets = [
+        drqn(6, 0).q_net,
+        drqn(6, 1, cell="lru").q_net,
+        drqn(6, 2, "onehot", use_previous_reward=False).q_net,
+        drqn(6, 3, cell="nbrc").q_net,
+    ]
+    for length in (3, 6, 40):
+        together = greedy_rollouts(nets, length, record_actions=True)
+        assert together.returns.shape == (2 * len(nets),)
+        for k, net in enumerate(nets):
+            alone = greedy_rollouts(net, length, record_actions=True)
+            rows = slice(2 * k, 2 * k + 2)
+            assert (together.returns[rows] == alone.returns).all() and (
+                together.steps[rows] == alone.steps
+            ).all()
+            for i in range(2):
+                steps = alone.steps[i]
+                assert (together.actions[2 * k + i, :steps] == alone.actions[i, :steps]).all()
+        for flags in ({"max_steps": length + 1, "stop_when_not_optimal": True}, {"max_steps": 2}):
+            together = greedy_rollouts(nets, length, **flags)
+            for k, net in enumerate(nets):
+                alone = greedy_rollouts(net, length, **flags)
+                assert (together.steps[2 * k : 2 * k + 2] == alone.steps).all()
+                assert (together.decided[2 * k : 2 * k + 2] == alone.decided).all()
+        assert optimal_at_each(nets, length) == [optimal_at(net, length) for net in nets]
+    with pytest.raises(ValueError, match="non-empty sequence"):
+        greedy_rollouts([], 3)
+
+
+def test_a_trained_policy_is_evaluated_as_the_env_sees_it(tmp_path, capsys):
+    """A DRQN from a tiny run (T-Maze L = 2, warmed-up GRU) under both evaluations, up to L' = 30, and
+    through scripts/evaluate_tmaze.py."""
+    import evaluate_tmaze
+
+    from experiments.tmaze import run_tmaze_experiment
+
+    path = tmp_path / "model.zip"
+    result = run_tmaze_experiment(
+        length=2,
+        seed=0,
+        episodes=80,
+        buffer_size=256,
+        warmup_steps=5,
+        stop_when_optimal=True,
+        save_path=str(path),
+    )
+    model = DRQN.load(path, device="cpu")
+    assert result["optimal_at_end"]
+    lengths = (2, 3, 7, 30)
+    for length in lengths:
+        assert optimal_at(model.q_net, length) == is_tmaze_optimal(model, gym.make("TMaze-v0", length=length))
+        batched = greedy_rollouts(model.q_net, length, record_actions=True)
+        for i, layout in enumerate(("up", "down")):
+            actions, total, steps = env_rollout(model, length, layout)
+            assert batched.actions[i, : batched.steps[i]].tolist() == actions
+            assert (batched.returns[i], batched.steps[i]) == (pytest.approx(total), steps)
+    rows = evaluate_tmaze.main([str(path), "--lengths", *map(str, lengths)])
+    for row, length in zip(rows, lengths, strict=True):
+        assert row["optimal"] == optimal_at(model.q_net, length)
+        env = gym.make("TMaze-v0", length=length)
+        assert (row["return_down"], row["steps_down"]) == pytest.approx(play_greedy(model, env, "down"))
+    assert "optimal" in capsys.readouterr().out
+    other = tmp_path / "untrained.zip"
+    drqn(2, 5).save(other)
+    rows = evaluate_tmaze.main([str(path), str(other), "--lengths", "2", "30"])
+    assert [(r["model"], r["length"]) for r in rows] == [
+        (str(path), 2),
+        (str(path), 30),
+        (str(other), 2),
+        (str(other), 30),
+    ]
+    untrained = DRQN.load(other, device="cpu")
+    assert [r["optimal"] for r in rows] == [
+        optimal_at(m.q_net, n) for m in (model, untrained) for n in (2, 30)
+    ]
+    assert f"model 1: {other}" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# Hand-set memories: one decays (one attractor), one holds (two attractors)
+# --------------------------------------------------------------------------------------------
+
+OBS_UP_INPUT, OBS_DOWN_INPUT, JUNCTION_INPUT = 4, 5, 7  # x = (one-hot a_{t-1}, one-hot o_t, r_{t-1})
+
+
+def hand_set(memory: str) -> DRQN:
+    """A 1 × 2 GRU DRQN for the T-Maze: unit 0 remembers the layout (+1 up, -1 down), unit 1 is +1 at
+    the junction and -1 elsewhere; the head goes Right in the corridor and Up/Down by unit 0's sign.
+
+    ``memory="leaky"``: unit 0 decays, ``h ← 0.9 h + 0.1 tanh(0.02)`` (one attractor ``h* = 0.02``), so
+    a down layout's ``h = -1`` turns positive after ~38 steps. ``"bistable"``: ``h ← tanh(3 h + 0.02)``,
+    attractors ``±0.995``: held forever.
+    """
+    model = drqn(10, 0, hidden_size=2, num_layers=1)
+    gru = model.q_net.rnn.layers[0].rnn
+    with torch.no_grad():
+        for p in gru.parameters():
+            p.zero_()
+        w_ih, b_ih, w_hh = (
+            gru.weight_ih_l0,
+            gru.bias_ih_l0,
+            gru.weight_hh_l0,
+        )  # rows: r (0-1), z (2-3), n (4-5)
+        b_ih[0:2] = 20.0  # r = 1
+        if memory == "leaky":
+            b_ih[2] = math.log(0.9 / 0.1)  # z = 0.9 in the corridor
+            w_ih[2, [OBS_UP_INPUT, OBS_DOWN_INPUT]] = -40.0  # z = 0 at the start: h = n = ±1
+        else:
+            b_ih[2] = -20.0  # z = 0
+            w_hh[4, 0] = 3.0  # n = tanh(3 h + ...): bistable
+        b_ih[3] = -20.0  # unit 1: z = 0, no memory
+        w_ih[4, OBS_UP_INPUT], w_ih[4, OBS_DOWN_INPUT], b_ih[4] = 5.0, -5.0, 0.02
+        w_ih[5, JUNCTION_INPUT], b_ih[5] = 10.0, -5.0
+        head = model.q_net.head
+        head.weight.copy_(torch.tensor([[0.0, -1.0], [1.0, 1.0], [0.0, 0.0], [-1.0, 1.0]]))
+        head.bias.copy_(torch.tensor([0.0, -1.0, -5.0, -1.0]))
+        assert (RIGHT, UP, LEFT, DOWN) == (0, 1, 2, 3)
+    model.q_net_target.load_state_dict(model.q_net.state_dict())
+    return model
+
+
+def first_failure(model: DRQN, lengths: range, batched: bool) -> int | None:
+    for length in lengths:
+        if batched:
+            ok = optimal_at(model.q_net, length)
+        else:
+            ok = is_tmaze_optimal(model, gym.make("TMaze-v0", length=length))
+        if not ok:
+            return length
+    return None
+
+
+def test_a_decaying_memory_is_optimal_at_short_horizons_only():
+    leaky = hand_set("leaky")
+    rows = {r["length"]: r["optimal"] for r in horizon_optimality(leaky.q_net, (1, 20, 100, 10_000))}
+    assert rows == {1: True, 20: True, 100: False, 10_000: False}
+    # the horizon where it breaks is the same under the env's rollouts: h = 0.02 - 1.02 * 0.9^t > 0 at t = 38
+    assert first_failure(leaky, range(30, 45), batched=True) == first_failure(
+        leaky, range(30, 45), batched=False
+    )
+    assert 35 <= first_failure(leaky, range(30, 45), batched=True) <= 42
+    limit = corridor_attractors(leaky.q_net, steps=10_000)  # one attractor: both layouts end together
+    assert limit["distance"] < 1e-4 and limit["junction_actions"] == [UP, UP]
+    assert not limit["junction_correct"]
+
+
+def test_a_held_memory_is_optimal_at_every_horizon():
+    bistable = hand_set("bistable")
+    rows = horizon_optimality(bistable.q_net, (1, 20, 100, 10_000))
+    assert all(r["optimal"] for r in rows), rows
+    assert is_tmaze_optimal(bistable, gym.make("TMaze-v0", length=100))
+    limit = corridor_attractors(bistable.q_net, steps=10_000)  # two attractors, each read as its layout
+    assert limit["distance"] > 1.9 and limit["junction_correct"]

@@ -1,0 +1,67 @@
+"""The package ``experiments``: its modules import each other without a cycle (imports inside functions
+included), in layers under the grid engine and its registry; the library below (``recurrent_q``,
+``supervised``, ``tmaze_gym``) never imports it; each module imports alone in a fresh interpreter."""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "experiments"
+MODULES = sorted(f"experiments.{path.stem}" for path in PACKAGE.glob("*.py") if path.stem != "__init__")
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module that the file ``path`` imports, anywhere in it (functions included), as written."""
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}: relative import"
+            imported.add(node.module)
+            imported |= {f"{node.module}.{alias.name}" for alias in node.names}  # from package import module
+    return imported
+
+
+def _graph() -> dict[str, set[str]]:
+    """The modules of ``experiments`` that each one imports."""
+    return {
+        module: {name for name in _imports(PACKAGE / f"{module.split('.')[1]}.py") if name in MODULES}
+        for module in MODULES
+    }
+
+
+def test_the_modules_import_each_other_without_a_cycle():
+    graph = _graph()
+    list(graphlib.TopologicalSorter(graph).static_order())  # CycleError names a cycle
+    # the layers: the engine on top of the registry, the registry on top of everything it names
+    assert not any("experiments.grid" in imported for imported in graph.values())
+    assert {module for module, imported in graph.items() if "experiments.registry" in imported} == {
+        "experiments.grid"
+    }
+    for bottom in ("experiments.presets", "experiments.evaluation", "experiments.curves"):
+        assert not graph[bottom], f"{bottom} imports {graph[bottom]}"
+    assert graph["experiments.run_dirs"] == {"experiments.presets"}
+
+
+def test_the_library_never_imports_experiments():
+    for package in ("recurrent_q", "supervised", "tmaze_gym"):
+        for path in (ROOT / package).glob("*.py"):
+            upward = {name for name in _imports(path) if name.split(".")[0] in ("experiments", "scripts")}
+            assert not upward, f"{path.relative_to(ROOT)} imports {upward}"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_each_module_imports_alone(module):
+    """Each module of ``experiments`` imports as the first one of a fresh interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

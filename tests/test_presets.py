@@ -1,0 +1,106 @@
+"""The grids (``experiments.presets``): unique and seeded run names, cells of the zoo, the paper's sizes,
+the horizon experiment's presets, and the committed ``results/horizon/small`` as its ``small`` grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from experiments.registry import EXPERIMENTS, build_grid
+from experiments.run_dirs import is_finished
+from experiments.tmaze import TMazeConfig
+from recurrent_q.cells import CELL_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("experiment", ["copy", "denoising", "tmaze", "vaa-vs-loss", "psmnist", "plsmnist"])
+@pytest.mark.parametrize("preset", ["small", "paper", "smoke"])
+def test_grid_names_are_unique_and_seeded(experiment, preset):
+    runs = build_grid(experiment, preset)
+    assert runs
+    assert len({run.name for run in runs}) == len(runs)
+    for run in runs:
+        assert run.config["seed"] == run.seed
+        assert f"seed={run.seed}" in run.name
+
+
+def test_the_grids_name_only_cells_of_the_zoo():
+    """Every run of every grid and preset (the horizon experiment's own presets included) names a cell of
+    CELL_NAMES."""
+    cells = {
+        run.config["cell"]
+        for experiment, entry in EXPERIMENTS.items()
+        for preset in entry.presets
+        for run in build_grid(experiment, preset)
+    }
+    assert cells <= set(CELL_NAMES)
+
+
+def test_paper_grids_follow_the_paper():
+    copy = build_grid("copy", "paper")
+    assert {r.config["T"] for r in copy} == {50, 300, 600}
+    assert all(
+        r.config["width"] == 128 and r.config["layers"] == 1 and r.config["epochs"] == 50 for r in copy
+    )
+    # warmable cells in three versions, bistable cells classic only
+    pairs = {(r.config["cell"], r.config["version"]) for r in copy}
+    assert ("gru", "double") in pairs and ("nbrc", "classic") in pairs and ("nbrc", "warmup") not in pairs
+    tmaze = build_grid("tmaze", "paper")
+    assert {r.config["length"] for r in tmaze} == {20, 100, 200}
+    denoising = build_grid("denoising", "paper")
+    assert {(r.config["T"], r.config["N"]) for r in denoising} == {(200, 5), (200, 100)}
+    plsmnist = build_grid("plsmnist", "paper")
+    assert {r.config["N"] for r in plsmnist} == {72, 472}
+    assert all(r.config["epochs"] == 70 for r in plsmnist)
+
+
+def test_the_committed_small_grid_is_the_small_preset():
+    # every run of `small` is finished under results/horizon/small with the settings it has now
+    root = ROOT / "results" / "horizon" / "small"
+    runs = build_grid("horizon", "small")
+    assert len(runs) == 90 and all(is_finished(run, root) for run in runs)
+    tasks = [(r.config["task"], r.config.get("length")) for r in runs]
+    assert tasks == [("tmaze", 20)] * 30 + [("copy", None)] * 30 + [("tmaze", 50)] * 30
+
+
+def test_the_paper_and_smoke_grids():
+    paper = build_grid("horizon", "paper")
+    assert len(paper) == 3 * 10 * 5 + 10 * 5
+    assert [r.config["task"] for r in paper[:50]] == ["tmaze"] * 50
+    assert [r.config["task"] for r in paper[50:100]] == ["copy"] * 50
+    assert {r.config["length"] for r in paper[100:]} == {50, 100}
+    assert all(r.config["stop_when_optimal"] for r in paper if r.config["task"] == "tmaze")
+    assert [r.name for r in build_grid("horizon", "smoke")] == [
+        "task=tmaze__length=2__cell=gru__version=warmup__seed=0",
+        "task=tmaze__length=2__cell=lru__version=classic__seed=0",
+        "task=copy__T=10__cell=gru__version=warmup__seed=0",
+        "task=copy__T=10__cell=lru__version=classic__seed=0",
+    ]
+    smoke_copy = build_grid("horizon", "smoke")[2].config
+    assert smoke_copy["vaa_steps"] == 20 and smoke_copy["warmup_config"] == {"steps": 5}
+
+
+def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
+    runs = build_grid("horizon", "train-on")
+    pairs = [
+        ("gru", "classic"),
+        ("gru", "warmup"),
+        ("gru", "double"),
+        ("lstm", "warmup"),
+        ("nbrc", "classic"),
+    ]
+    assert [(r.config["cell"], r.config["version"], r.seed) for r in runs] == [
+        (cell, version, seed) for cell, version in pairs for seed in range(3)
+    ]
+    small = {r.name: r.config for r in build_grid("horizon", "small")}
+    for run in runs:
+        assert run.config["task"] == "tmaze" and run.config["length"] == 20 and run.config["episodes"] == 300
+        assert run.config == {**small[run.name], "stop_when_optimal": False}  # the rest as in `small`
+        tmaze = {k: v for k, v in run.config.items() if k not in ("task", "horizons", "eval_vaa")}
+        TMazeConfig(**tmaze)  # unknown or misspelt settings would raise here
+    with pytest.raises(ValueError, match="preset must be one of"):
+        build_grid("copy", "train-on")
+    with pytest.raises(ValueError, match="train-on for horizon"):
+        build_grid("horizon", "huge")
