@@ -21,6 +21,8 @@ import numpy as np
 import tyro
 from jsonl_grid import run_jsonl_grid
 
+from experiments.evaluation import authors_horizon
+
 VARIANTS: dict[str, dict[str, Any]] = {
     "gru-classic": {"cell": "gru", "version": "classic"},
     "gru-warmup": {"cell": "gru", "version": "warmup"},
@@ -145,7 +147,7 @@ def run_one(
     load_before = os.getloadavg()[0]
     settings = dict(VARIANTS[variant])
     if settings.pop("authors_horizon", False):
-        settings["max_episode_steps"] = 3 * length - 1  # the authors' horizon (ours: 3L, eq. (D.9))
+        settings["max_episode_steps"] = authors_horizon(length)  # ours: 3L, eq. (D.9)
     result = run_tmaze_experiment(
         length=length,
         seed=seed,
