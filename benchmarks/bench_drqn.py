@@ -75,19 +75,20 @@ ABLATION |= {
 # episode budget (SB3's DQN ε schedule to 0.01; the lab's earlier T-Maze code decayed ε to 0.01 and the
 # rate from 1e-3 to 1e-4), from the paper's ε = 0.2 or from a higher ε (the lab's started at 0.9), double
 # Q on top. Run with --no-stop-when-optimal and a fixed budget.
+_C20 = {"target_update_interval": 20}  # the runner's target period before round 4
 ABLATION |= {
-    "S-eps": {"exploration_final_rate": 0.01},
-    "S-lr": {"learning_rate_final": 1e-4},
-    "S-both": {"exploration_final_rate": 0.01, "learning_rate_final": 1e-4},
-    "S-both-double": {"exploration_final_rate": 0.01, "learning_rate_final": 1e-4, "double_q": True},
-    "S-none": {"exploration_final_rate": None, "learning_rate_final": None},
-    "S-hi": {"exploration_rate": 0.9, "exploration_final_rate": 0.01, "learning_rate_final": 1e-4},
-    "S-hi-eps": {"exploration_rate": 0.9, "exploration_final_rate": 0.01},
-    "S-mid": {"exploration_rate": 0.5, "exploration_final_rate": 0.01, "learning_rate_final": 1e-4},
+    "S-eps": _C20 | {"exploration_final_rate": 0.01},
+    "S-lr": _C20 | {"learning_rate_final": 1e-4},
+    "S-both": _C20 | {"exploration_final_rate": 0.01, "learning_rate_final": 1e-4},
+    "S-both-double": _C20 | {"exploration_final_rate": 0.01, "learning_rate_final": 1e-4, "double_q": True},
+    "S-none": _C20 | {"exploration_final_rate": None, "learning_rate_final": None},
+    "S-hi": _C20 | {"exploration_rate": 0.9, "exploration_final_rate": 0.01, "learning_rate_final": 1e-4},
+    "S-hi-eps": _C20 | {"exploration_rate": 0.9, "exploration_final_rate": 0.01},
+    "S-mid": _C20 | {"exploration_rate": 0.5, "exploration_final_rate": 0.01, "learning_rate_final": 1e-4},
     # The value of the goal moves back one corridor step per target copy (one-step targets): copy more
     # often, or bootstrap n steps later.
     "S-both-c5": {"exploration_final_rate": 0.01, "learning_rate_final": 1e-4, "target_update_interval": 5},
-    "S-both-n5": {"exploration_final_rate": 0.01, "learning_rate_final": 1e-4, "n_steps": 5},
+    "S-both-n5": _C20 | {"exploration_final_rate": 0.01, "learning_rate_final": 1e-4, "n_steps": 5},
     "S-c5": {"target_update_interval": 5},
     "S-c2": {"target_update_interval": 2},
     "S-c1": {"target_update_interval": 1},

@@ -86,6 +86,21 @@ def is_tmaze_optimal(model: Any, env: gym.Env) -> bool:
     return True
 
 
+def start_q_values(q_net: RecurrentQNetwork, env: gym.Env) -> np.ndarray:
+    """Q-values ``[2, |A|]`` of the first step of an episode (rows: the Up and the Down layout).
+
+    Under the optimal policy the start is worth ``4 γ^L`` (the goal L + 1 steps away), and Right
+    (action 0) is the best first move in both layouts: how far these values are from there shows how
+    far the goal's value has travelled back along the corridor.
+    """
+    device = next(q_net.parameters()).device
+    observations = [env.reset(options={"layout": layout})[0] for layout in ("up", "down")]
+    obs = torch.as_tensor(np.asarray(observations), device=device)
+    x = q_net.features(obs, torch.full((2,), NO_ACTION, device=device), torch.zeros(2, device=device))
+    with torch.no_grad():
+        return q_net.step(x)[0].cpu().numpy()
+
+
 # --------------------------------------------------------------------------------------------
 # Batched greedy rollouts
 # --------------------------------------------------------------------------------------------

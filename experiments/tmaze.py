@@ -4,7 +4,7 @@ benchmarks), and the optimality check that measures the episodes to the optimal 
 
 The runner's defaults are those chosen by the ablation of ``docs/drqn-parity.md``: the authors' input
 (the previous reward) and initialisation, their warmup batch of 32 and horizon 3L − 1, 20 gradient steps
-per episode and a check every 5 episodes. The ``DRQN`` class itself keeps the paper's values.
+per episode, a target update every 2 episodes and a check every 5 episodes. The ``DRQN`` class itself keeps the paper's values.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import LinearSchedule
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
-from experiments.evaluation import TMAZE_OPTIMAL_RETURN, authors_horizon, is_tmaze_optimal
+from experiments.evaluation import TMAZE_OPTIMAL_RETURN, authors_horizon, is_tmaze_optimal, start_q_values
 from recurrent_q.callbacks import WallTimeLimit, env_from_training_env, tensorboard_writer
 from recurrent_q.cells import check_device
 from recurrent_q.drqn import DRQN
@@ -87,8 +87,9 @@ class TMazeConfig:
     """Transitions B per gradient step."""
     buffer_size: int = 8192
     """Replay capacity N in transitions."""
-    target_update_interval: int = 20
-    """Episodes C between updates of the target network (Algorithm 4: copies)."""
+    target_update_interval: int = 2
+    """Episodes C between updates of the target network (the paper's Algorithm 4: 20; docs/drqn-parity.md,
+    round 4)."""
     tau: float = 1.0
     """Target update: 1 copies θ into θ' (Algorithm 4); below 1, θ' ← τ θ + (1 − τ) θ' (Polyak, SB3's tau)."""
     check_freq: int = 5
@@ -252,7 +253,11 @@ def _settings(config: TMazeConfig | None, settings: dict[str, Any]) -> TMazeConf
 class TMazeOptimalCallback(BaseCallback):
     """Episodes to optimal policy (Fig. 13): every ``check_freq`` episodes, is the greedy policy optimal?
 
-    Logs ``eval/optimal`` (0/1) and, once reached, ``eval/first_optimal_episode``. With DRQN the
+    Logs ``eval/optimal`` (0/1) and, once reached, ``eval/first_optimal_episode``; with DRQN also the
+    Q-values of the first step (:func:`experiments.evaluation.start_q_values`): ``eval/start_value``
+    (max_a Q, the lower of the two layouts; the optimal policy's is 4 γ^L) and ``eval/start_margin``
+    (Q(Right) − max of the other actions, the lower of the two layouts; > 0 when the greedy policy
+    steps into the corridor), the evidence of whether the goal's value reaches the start. With DRQN the
     check runs before training episode ``e`` (the policy after ``e`` episodes, the buffer fill not
     counted); with other algorithms (e.g. RecurrentPPO) ``e`` counts the finished training episodes.
 
@@ -303,6 +308,10 @@ class TMazeOptimalCallback(BaseCallback):
         optimal = is_tmaze_optimal(self.model, self.eval_env)
         self.checks.append((episode, optimal))
         self.logger.record("eval/optimal", float(optimal))
+        if isinstance(self.model, DRQN):
+            q = start_q_values(self.model.q_net, self.eval_env)
+            self.logger.record("eval/start_value", float(q.max(-1).min()))
+            self.logger.record("eval/start_margin", float((q[:, 0] - q[:, 1:].max(-1)).min()))
         if optimal and self.first_optimal_episode is None:
             self.first_optimal_episode = episode
             self.first_optimal_time = time.perf_counter() - self._start

@@ -16,6 +16,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+from experiments.evaluation import start_q_values
 from experiments.tmaze import TMazeOptimalCallback, is_tmaze_optimal
 from recurrent_q.buffers import EpisodeBatch, EpisodeReplayBuffer
 from recurrent_q.cells import CELL_NAMES
@@ -72,6 +73,7 @@ def test_gru_warmup_learns_tmaze_length_10():
         use_warmup=True,
         warmup_config=WarmupConfig(batch_size=32),
         gradient_steps=20,
+        target_update_interval=2,
         policy_kwargs=dict(use_previous_reward=True, init="xavier"),
         seed=LEARNING_SEED,
         vaa_interval=0,
@@ -81,6 +83,10 @@ def test_gru_warmup_learns_tmaze_length_10():
     model.learn(10**9, callback=optimal, max_episodes=500)
     assert optimal.first_optimal_episode is not None, optimal.checks
     assert is_tmaze_optimal(model, tmaze(10))
+    # Its first move is Right in both layouts, and the goal's value has reached the start (4 γ^10 ≈ 3.3
+    # under the optimal policy; a start that has not heard of the goal is worth about 0).
+    q = start_q_values(model.q_net, tmaze(10))
+    assert (q.argmax(-1) == 0).all() and (q.max(-1) > 1.0).all(), q
     # The same greedy policy through SB3's evaluate_policy, one env and a batch of 3 envs (batched predict).
     mean, _ = evaluate_policy(model, Monitor(tmaze(10)), n_eval_episodes=6, deterministic=True)
     assert mean == pytest.approx(4.0)
@@ -624,7 +630,7 @@ def test_tensorboard_keys(tmp_path):
     scalars = set(EventAccumulator(str(run_dir)).Reload().Tags()["scalars"])
     expected = {"rollout/ep_rew_mean", "rollout/success_rate", "train/loss", "train/vaa", "train/vaa_measure"}
     expected |= {"rollout/exploration_rate", "train/learning_rate"}
-    assert expected | {"warmup/vaa_star", "eval/optimal"} <= scalars
+    assert expected | {"warmup/vaa_star", "eval/optimal", "eval/start_value", "eval/start_margin"} <= scalars
 
 
 # ----------------------------------------------------------------------------- errors
