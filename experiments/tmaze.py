@@ -4,7 +4,8 @@ benchmarks), and the optimality check that measures the episodes to the optimal 
 
 The runner's defaults are those chosen by the ablation of ``docs/drqn-parity.md``: the authors' input
 (the previous reward) and initialisation, their warmup batch of 32 and horizon 3L − 1, 20 gradient steps
-per episode, a target update every 2 episodes and a check every 5 episodes. The ``DRQN`` class itself keeps the paper's values.
+per episode, a target update every 2 episodes and a check every 5 episodes. The ``DRQN`` class itself
+keeps the paper's values.
 """
 
 from __future__ import annotations

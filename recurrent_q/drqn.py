@@ -693,7 +693,7 @@ class DRQN(BaseAlgorithm):
         episodes.stale[:] = False
 
     def _update_target(self) -> None:
-        """θ' ← θ (lines 7-8 of Algorithm 4), or θ' ← τ θ + (1 − τ) θ' with ``tau < 1`` (SB3's Polyak update)."""
+        """θ' ← θ (lines 7-8 of Algorithm 4), or θ' ← τ θ + (1 − τ) θ' with ``tau < 1`` (SB3's Polyak)."""
         if self.tau == 1.0:
             self.q_net_target.load_state_dict(self.q_net.state_dict())
         else:

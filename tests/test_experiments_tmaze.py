@@ -76,7 +76,7 @@ def test_decaying_schedules_and_the_best_model(tmp_path):
         learning_rate_final=1e-4,
         check_freq=1,
         best_model_save_path=str(tmp_path),
-        target_update_interval=20,  # as recorded (seed 0 is optimal at episode 26; with C = 2 it is not by 60)
+        target_update_interval=20,  # as recorded (seed 0: optimal at episode 26; with C = 2 not by 60)
     )
     assert result["first_optimal_episode"] is not None, result["optimal_checks"]
     assert (tmp_path / "best_model.zip").is_file()
