@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import gymnasium as gym
+import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import LinearSchedule
 
@@ -26,6 +27,7 @@ from recurrent_q.callbacks import WallTimeLimit, env_from_training_env, tensorbo
 from recurrent_q.cells import check_device
 from recurrent_q.drqn import DRQN
 from recurrent_q.multistability import WarmupConfig
+from tmaze_gym.tmaze import RIGHT
 
 TMAZE_VERSIONS = ("classic", "warmup", "double", "double-classic")
 
@@ -312,7 +314,8 @@ class TMazeOptimalCallback(BaseCallback):
         if isinstance(self.model, DRQN):
             q = start_q_values(self.model.q_net, self.eval_env)
             self.logger.record("eval/start_value", float(q.max(-1).min()))
-            self.logger.record("eval/start_margin", float((q[:, 0] - q[:, 1:].max(-1)).min()))
+            others = np.delete(q, RIGHT, axis=1)
+            self.logger.record("eval/start_margin", float((q[:, RIGHT] - others.max(-1)).min()))
         if optimal and self.first_optimal_episode is None:
             self.first_optimal_episode = episode
             self.first_optimal_time = time.perf_counter() - self._start

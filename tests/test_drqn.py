@@ -16,7 +16,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
-from experiments.evaluation import start_q_values
+from experiments.evaluation import authors_horizon, start_q_values
 from experiments.tmaze import TMazeOptimalCallback, is_tmaze_optimal
 from recurrent_q.buffers import EpisodeBatch, EpisodeReplayBuffer
 from recurrent_q.cells import CELL_NAMES
@@ -37,6 +37,22 @@ def small_model(env: gym.Env | None = None, **kwargs) -> DRQN:
     )
     settings.update(kwargs)
     return DRQN("RecurrentQPolicy", tmaze() if env is None else env, **settings)
+
+
+def documented_tmaze_drqn(length: int, seed: int) -> DRQN:
+    """The class's defaults plus the T-Maze runner's documented settings (README), built by hand."""
+    return DRQN(
+        "RecurrentQPolicy",
+        tmaze(length, max_episode_steps=authors_horizon(length)),
+        use_warmup=True,
+        warmup_config=WarmupConfig(batch_size=32),
+        gradient_steps=20,
+        target_update_interval=2,
+        policy_kwargs=dict(use_previous_reward=True, init="xavier"),
+        seed=seed,
+        vaa_interval=0,
+        vaa_measure_interval=0,
+    )
 
 
 def greedy_actions(model: DRQN, env: gym.Env, layout: str) -> list[int]:
@@ -67,18 +83,7 @@ def row(state: RecurrentQState, i: int) -> RecurrentQState:
 def test_gru_warmup_learns_tmaze_length_10():
     """The real check: GRU 2×32 + warmup with the T-Maze runner's settings reaches the optimal policy at
     L = 10 (seeds 0-4 with run_tmaze_experiment: 225, 145, 30, 155, 60 episodes)."""
-    model = DRQN(
-        "RecurrentQPolicy",
-        tmaze(10, max_episode_steps=29),  # the authors' horizon 3L - 1
-        use_warmup=True,
-        warmup_config=WarmupConfig(batch_size=32),
-        gradient_steps=20,
-        target_update_interval=2,
-        policy_kwargs=dict(use_previous_reward=True, init="xavier"),
-        seed=LEARNING_SEED,
-        vaa_interval=0,
-        vaa_measure_interval=0,
-    )
+    model = documented_tmaze_drqn(10, LEARNING_SEED)
     optimal = TMazeOptimalCallback(tmaze(10), check_freq=5, stop_when_optimal=True)
     model.learn(10**9, callback=optimal, max_episodes=500)
     assert optimal.first_optimal_episode is not None, optimal.checks
@@ -117,18 +122,7 @@ def test_sb3_style_learn_ends_with_an_optimal_policy():
     first move in the Up layout ties Right and Down at 2.67, the start's true value)."""
     finals = []
     for seed in (1000, 1001, 1002):
-        model = DRQN(
-            "RecurrentQPolicy",
-            tmaze(20, max_episode_steps=59),  # the authors' horizon 3L - 1
-            use_warmup=True,
-            warmup_config=WarmupConfig(batch_size=32),
-            gradient_steps=20,
-            target_update_interval=2,
-            policy_kwargs=dict(use_previous_reward=True, init="xavier"),
-            seed=seed,
-            vaa_interval=0,
-            vaa_measure_interval=0,
-        )
+        model = documented_tmaze_drqn(20, seed)
         model.learn(20_000)
         finals.append(is_tmaze_optimal(model, tmaze(20)))
     assert sum(finals) >= 2, finals
