@@ -1,41 +1,8 @@
-"""Train one recurrent network on a supervised long-memory benchmark (docs/specification.md §7).
+"""``mm-train-supervised`` from a checkout; the command is ``experiments/cli/train_supervised.py``."""
 
-Example (copy first input, T = 50, warmed-up GRU 1×128, 50 epochs):
+import sys
 
-    python scripts/train_supervised.py --task copy --T 50 --cell gru --version warmup
-
-Every setting of ``supervised.train.SupervisedConfig`` is a flag (``--help``). The run directory
-(default ``runs/{task}__{cell}__{version}__{seed}__{time}``) receives TensorBoard logs, a checkpoint
-per epoch (``--resume`` continues from it), ``best.pt`` and ``result.json``.
-"""
-
-from __future__ import annotations
-
-import json
-import time
-
-import tyro
-
-from supervised.train import SupervisedConfig, train
-
-
-def main(argv: list[str] | None = None) -> dict:
-    config = tyro.cli(SupervisedConfig, args=argv, description=__doc__)
-    if config.resume and config.logdir is None:
-        raise SystemExit("error: --resume needs --logdir, the run directory to continue (with checkpoint.pt)")
-    if config.logdir is None:
-        config.logdir = (
-            f"runs/{config.task}__{config.cell}__{config.version}__{config.seed}__{int(time.time())}"
-        )
-    result = train(config)
-    summary = {key: value for key, value in result.to_dict().items() if key not in ("history", "config")}
-    if result.warmup_result is not None:
-        summary["warmup_result"] = {
-            key: value for key, value in result.warmup_result.items() if key != "history"
-        }
-    print(json.dumps(summary | {"logdir": config.logdir}, indent=1))
-    return result.to_dict()
-
+from experiments.cli.train_supervised import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

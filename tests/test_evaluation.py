@@ -1,13 +1,11 @@
 """T-Maze evaluation (``experiments.evaluation``): the batched greedy rollouts equal the Gymnasium env's,
 the one optimality test gives the same verdict on both, at the runner's horizon, and tells a decaying
-memory from a held one; ``scripts/evaluate_tmaze.py`` reports the same."""
+memory from a held one; ``mm-evaluate-tmaze`` reports the same."""
 
 from __future__ import annotations
 
 import math
-import sys
 import warnings
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -15,6 +13,7 @@ import pytest
 import torch
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+from experiments.cli import evaluate_tmaze
 from experiments.evaluation import (
     authors_horizon,
     corridor_attractors,
@@ -31,9 +30,6 @@ from recurrent_q.callbacks import play_greedy
 from recurrent_q.drqn import DRQN
 from recurrent_q.policies import RecurrentQState
 from tmaze_gym.tmaze import DOWN, LEFT, RIGHT, UP
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
 
 
 def test_the_optimality_test_and_the_runners_horizon():
@@ -175,9 +171,7 @@ def test_several_networks_played_together_play_as_each_alone():
 
 def test_a_trained_policy_is_evaluated_as_the_env_sees_it(tmp_path, capsys):
     """A DRQN from a tiny run (T-Maze L = 2, warmed-up GRU) under both evaluations, up to L' = 30, and
-    through scripts/evaluate_tmaze.py."""
-    import evaluate_tmaze
-
+    through the command mm-evaluate-tmaze."""
     from experiments.tmaze import run_tmaze_experiment
 
     path = tmp_path / "model.zip"
@@ -200,7 +194,7 @@ def test_a_trained_policy_is_evaluated_as_the_env_sees_it(tmp_path, capsys):
             actions, total, steps = env_rollout(model, length, layout)
             assert batched.actions[i, : batched.steps[i]].tolist() == actions
             assert (batched.returns[i], batched.steps[i]) == (pytest.approx(total), steps)
-    rows = evaluate_tmaze.main([str(path), "--lengths", *map(str, lengths)])
+    rows = evaluate_tmaze.run([str(path), "--lengths", *map(str, lengths)])
     for row, length in zip(rows, lengths, strict=True):
         assert row["optimal"] == optimal_at(model.q_net, length)
         env = gym.make("TMaze-v0", length=length)
@@ -208,7 +202,7 @@ def test_a_trained_policy_is_evaluated_as_the_env_sees_it(tmp_path, capsys):
     assert "optimal" in capsys.readouterr().out
     other = tmp_path / "untrained.zip"
     drqn(2, 5).save(other)
-    rows = evaluate_tmaze.main([str(path), str(other), "--lengths", "2", "30"])
+    rows = evaluate_tmaze.run([str(path), str(other), "--lengths", "2", "30"])
     assert [(r["model"], r["length"]) for r in rows] == [
         (str(path), 2),
         (str(path), 30),

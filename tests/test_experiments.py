@@ -1,6 +1,7 @@
 """The package ``experiments``: its modules import each other without a cycle (imports inside functions
-included), in layers under the grid engine and its registry; the library below (``recurrent_q``,
-``supervised``, ``tmaze_gym``) never imports it; each module imports alone in a fresh interpreter."""
+included), in layers under the grid engine and its registry; the command line (``experiments.cli``) is on
+top, imported by no other module; the library below (``recurrent_q``, ``supervised``, ``tmaze_gym``) never
+imports it; each module imports alone in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "experiments"
 MODULES = sorted(f"experiments.{path.stem}" for path in PACKAGE.glob("*.py") if path.stem != "__init__")
+CLI_MODULES = ["experiments.cli"] + sorted(
+    f"experiments.cli.{path.stem}" for path in (PACKAGE / "cli").glob("*.py") if path.stem != "__init__"
+)
 
 
 def _imports(path: Path) -> set[str]:
@@ -51,6 +55,16 @@ def test_the_modules_import_each_other_without_a_cycle():
     assert graph["experiments.run_dirs"] == {"experiments.presets"}
 
 
+def test_only_the_command_line_imports_itself():
+    assert len(CLI_MODULES) == 7  # the package and its six commands
+    for path in PACKAGE.glob("*.py"):
+        upward = {name for name in _imports(path) if name.startswith("experiments.cli")}
+        assert not upward, f"{path.relative_to(ROOT)} imports {upward}"
+    for path in (PACKAGE / "cli").glob("*.py"):
+        inside = {name for name in _imports(path) if name.startswith("experiments.cli")}
+        assert not inside, f"{path.relative_to(ROOT)} imports {inside}"
+
+
 def test_the_library_never_imports_experiments():
     for package in ("recurrent_q", "supervised", "tmaze_gym"):
         for path in (ROOT / package).glob("*.py"):
@@ -58,7 +72,7 @@ def test_the_library_never_imports_experiments():
             assert not upward, f"{path.relative_to(ROOT)} imports {upward}"
 
 
-@pytest.mark.parametrize("module", MODULES)
+@pytest.mark.parametrize("module", MODULES + CLI_MODULES)
 def test_each_module_imports_alone(module):
     """Each module of ``experiments`` imports as the first one of a fresh interpreter."""
     done = subprocess.run(

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 import typing
-from pathlib import Path
 
 import gymnasium as gym
 import pytest
 
 from experiments import presets, registry
+from experiments.cli import train_tmaze
 from experiments.tmaze import TMazeConfig, is_tmaze_optimal, run_tmaze_experiment
 from recurrent_q.cells import CELL_NAMES
 from recurrent_q.drqn import DRQN
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(length=3, episodes=4, buffer_size=128, warmup_steps=2, vaa_interval=0, vaa_measure_interval=0)
 
 
@@ -48,13 +46,8 @@ def test_a_config_and_keyword_overrides_give_the_same_run():
 
 
 def test_train_tmaze_script_writes_the_run_directory(tmp_path, capsys):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import train_tmaze
-    finally:
-        sys.path.pop(0)
     flags = [f"--{key.replace('_', '-')}={value}" for key, value in TINY.items()]
-    result = train_tmaze.main(
+    result = train_tmaze.run(
         [*flags, "--version", "classic", "--runs-dir", str(tmp_path), "--no-progress-bar"]
     )
     (run_dir,) = tmp_path.iterdir()
@@ -64,7 +57,7 @@ def test_train_tmaze_script_writes_the_run_directory(tmp_path, capsys):
     assert saved["episodes"] == result["episodes"] == 4 and saved["args"]["version"] == "classic"
     assert "TMaze-v0 L=3 gru classic seed=0: optimal policy" in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        train_tmaze.main(["--version", "hot"])
+        train_tmaze.run(["--version", "hot"])
 
 
 def test_decaying_schedules_and_the_best_model(tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from experiments import grid, registry
+from experiments.cli import reproduce as reproduce_command
 from experiments.presets import Run
 from experiments.run_dirs import REPLACED
 
@@ -133,15 +134,10 @@ def test_a_diverged_run_is_counted_and_written_as_valid_json(tmp_path, monkeypat
 
 
 def test_the_script_exits_non_zero_when_a_run_diverged(monkeypatch, tmp_path):
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import reproduce as script
-    finally:
-        sys.path.pop(0)
-    monkeypatch.setattr(script, "reproduce", lambda **kwargs: {"diverged": ["a"]})
-    assert script.main(["copy", "--out", str(tmp_path)]) == 1
-    monkeypatch.setattr(script, "reproduce", lambda **kwargs: {"diverged": []})
-    assert script.main(["copy", "--out", str(tmp_path)]) == 0
+    monkeypatch.setattr(reproduce_command, "reproduce", lambda **kwargs: {"diverged": ["a"]})
+    assert reproduce_command.main(["copy", "--out", str(tmp_path)]) == 1
+    monkeypatch.setattr(reproduce_command, "reproduce", lambda **kwargs: {"diverged": []})
+    assert reproduce_command.main(["copy", "--out", str(tmp_path)]) == 0
 
 
 def _metrics_files(root: Path) -> dict[Path, bytes]:

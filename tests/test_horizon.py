@@ -5,13 +5,13 @@ smoke`` trains, evaluates and writes its tables, its plot and the corridor attra
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
+from experiments.cli import evaluate_supervised as evaluate_supervised_command
+from experiments.cli import reproduce
 from experiments.horizon import (
     copy_mse,
     copy_test_seed,
@@ -21,10 +21,6 @@ from experiments.horizon import (
 )
 from supervised.datasets import CopyFirstInput
 from supervised.train import SupervisedConfig, evaluate, make_model, train
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-
 
 # --------------------------------------------------------------------------------------------
 # Copy first input at T'
@@ -70,16 +66,15 @@ def test_copy_mse_at_longer_horizons_equals_a_direct_computation(copy_run):
 
 
 def test_evaluate_supervised_script(copy_run, tmp_path, capsys):
-    import evaluate_supervised
-
     logdir, _ = copy_run
     out = tmp_path / "rows.json"
-    rows = evaluate_supervised.main([str(logdir), "--T", "12", "40", "--sequences", "8", "--json", str(out)])
+    flags = ["--T", "12", "40", "--sequences", "8", "--json", str(out)]
+    rows = evaluate_supervised_command.run([str(logdir), *flags])
     assert [r["T"] for r in rows] == [12, 40]
     assert json.loads(out.read_text())[1]["mse"] == pytest.approx(rows[1]["mse"])
     assert "test MSE" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match="result.json"):
-        evaluate_supervised.main([str(tmp_path), "--T", "12"])
+        evaluate_supervised_command.run([str(tmp_path), "--T", "12"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,8 +83,6 @@ def test_evaluate_supervised_script(copy_run, tmp_path, capsys):
 
 
 def test_reproduce_horizon_smoke_writes_the_tables_and_the_plot(tmp_path):
-    import reproduce
-
     assert (
         reproduce.main(
             ["horizon", "--preset", "smoke", "--out", str(tmp_path), "--workers", "1", "--no-progress"]

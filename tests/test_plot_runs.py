@@ -1,20 +1,15 @@
-"""scripts/plot_runs.py: curves from metrics.json alone (what results/ commits), from event files, seeds
-grouped into mean ± std, and a clear failure when there is nothing to plot."""
+"""mm-plot-runs (``experiments.cli.plot_runs``): curves from metrics.json alone (what results/ commits), from
+event files, seeds grouped into mean ± std, and a clear failure when there is nothing to plot."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-try:
-    import plot_runs
-finally:
-    sys.path.pop(0)
+from experiments.cli import plot_runs
 
 
 def write_run(root: Path, name: str, val_loss: list[float], vaa: list[float]) -> Path:

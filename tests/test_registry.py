@@ -3,15 +3,12 @@ its presets, every run has a runner, and the command line offers what the regist
 
 from __future__ import annotations
 
-import sys
 import typing
-from pathlib import Path
 
 import pytest
 
+from experiments.cli import reproduce
 from experiments.registry import EXPERIMENTS, PRESET_NAMES, RUNNERS, build_grid
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_bad_experiment_and_preset_are_named():
@@ -34,11 +31,6 @@ def test_each_entry_builds_its_presets_and_names_the_others():
 
 
 def test_the_command_line_offers_the_registry():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import reproduce
-    finally:
-        sys.path.pop(0)
     hints = typing.get_type_hints(reproduce.Args, include_extras=True)
     experiment = typing.get_args(hints["experiment"])[0]  # Positional[X] is Annotated[X, ...]
     assert typing.get_args(experiment) == tuple(EXPERIMENTS)

@@ -6,7 +6,6 @@ import ast
 import gzip
 import inspect
 import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -20,7 +19,6 @@ from recurrent_q.cells import CELL_NAMES
 from supervised import train as train_module
 from supervised.train import SupervisedConfig, make_datasets, train
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = {"T": 8, "width": 8, "epochs": 2, "num_train": 80, "num_test": 40, "progress": False}
 FAST_VAA = {"vaa_iterations": 1, "vaa_steps": 50, "vaa_batch_size": 8}
 
@@ -212,12 +210,8 @@ def test_mnist_accuracy_on_written_files(tmp_path):
 
 
 def test_scripts_train_and_plot(tmp_path):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import plot_runs
-        import train_supervised
-    finally:
-        sys.path.pop(0)
+    from experiments.cli import plot_runs, train_supervised
+
     for seed in (0, 1):
         train_supervised.main(
             [
@@ -302,11 +296,8 @@ def test_an_unreadable_checkpoint_is_named(tmp_path, damage):
 
 
 def test_train_supervised_resume_needs_a_logdir(monkeypatch):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    try:
-        import train_supervised
-    finally:
-        sys.path.pop(0)
+    from experiments.cli import train_supervised
+
     monkeypatch.setattr(train_supervised, "train", lambda config: pytest.fail("must not train"))
     with pytest.raises(SystemExit, match="--resume needs --logdir"):
         train_supervised.main(["--resume"])

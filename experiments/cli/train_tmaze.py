@@ -1,0 +1,93 @@
+"""Train DRQN on the T-Maze (Lambrechts et al. 2023, Algorithm 4); report the episodes to the optimal policy.
+
+Examples (the first is the README's main command: GRU 2×32 with warmup on a corridor of length 20):
+
+    mm-train-tmaze
+    mm-train-tmaze --length 50 --cell nbrc --version classic --seed 1
+    mm-train-tmaze --length 20 --version double --episodes 2000 --no-stop-when-optimal
+
+(``python -m experiments.cli.train_tmaze`` and, in a checkout, ``python scripts/train_tmaze.py`` are the same
+command.)
+
+Every setting of ``experiments.tmaze.TMazeConfig`` is a flag (``--help``); the command line stops at the
+first optimal check, skips the costly ``train/vaa_measure`` and shows a progress bar by default. The run
+directory (``--logdir``, default ``runs/TMaze-v0__{exp}__{seed}__{time}``) receives the TensorBoard logs
+(``rollout/``, ``train/loss``, ``train/vaa``, ``train/vaa_measure``, ``warmup/``, ``eval/optimal``,
+``eval/first_optimal_episode``; the settings as a text table), the final model ``model.zip`` and the model
+of the first optimal check ``best_model.zip`` (SB3's ``EvalCallback`` convention; ``DRQN.load``;
+``mm-evaluate-tmaze`` evaluates them on any corridor length).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import tyro
+
+from experiments.tmaze import TMazeConfig, run_tmaze_experiment
+
+
+@dataclass
+class TrainTMazeArgs(TMazeConfig):
+    """The settings of :class:`experiments.tmaze.TMazeConfig`, with the command line's own defaults."""
+
+    stop_when_optimal: bool = True
+    """Stop at the first check where the greedy policy is optimal."""
+    vaa_measure_interval: int = 0
+    """Episodes between train/vaa_measure estimates (M = 10 000, several seconds each; 0: never)."""
+    progress_bar: bool = True
+    """A tqdm bar per stage: buffer fill, warmup, training episodes."""
+    runs_dir: str = "runs"
+    """Parent of the run directory when --logdir is not given."""
+    exp_name: str = "drqn"
+    """Experiment name, the prefix of the run name."""
+    threads: int = 1
+    """torch threads (1 is fastest for 2×32 networks on CPU)."""
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """The command on the arguments ``argv`` (default: the process's): train, save, print the summary line;
+    the result of :func:`experiments.tmaze.run_tmaze_experiment` with ``run_dir``."""
+    args = tyro.cli(TrainTMazeArgs, args=argv, description=__doc__)
+    torch.set_num_threads(args.threads)
+    exp = f"{args.exp_name}-{args.cell}-{args.version}-L{args.length}"
+    if args.logdir is None:
+        args.logdir = str(Path(args.runs_dir) / f"TMaze-v0__{exp}__{args.seed}__{int(time.time())}")
+    run_dir = Path(args.logdir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if args.save_path is None:
+        args.save_path = str(run_dir / "model.zip")
+    if args.best_model_save_path is None:
+        args.best_model_save_path = str(run_dir)
+    config = TMazeConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TMazeConfig)})
+    result = run_tmaze_experiment(config)
+    result["run_dir"] = str(run_dir)
+    (run_dir / "result.json").write_text(json.dumps(result | {"args": dataclasses.asdict(args)}, indent=1))
+    first = result["first_optimal_episode"]
+    reached = "never reached" if first is None else f"after {first} episodes (held: {result['held']})"
+    final = "optimal" if result["optimal_at_end"] else "not optimal"
+    best = ""
+    if first is not None and not args.stop_when_optimal:
+        best = f"; the first optimal one to {Path(args.best_model_save_path) / 'best_model.zip'}"
+    print(
+        f"TMaze-v0 L={args.length} {args.cell} {args.version} seed={args.seed}: optimal policy {reached}; "
+        f"{result['episodes']} training episodes (+{result['fill_episodes']} to fill the buffer), "
+        f"wall time {result['wall_time_s']:.1f} s; final policy {final}, saved to {args.save_path}{best}"
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console command ``mm-train-tmaze``: :func:`run`, exit status 0."""
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
