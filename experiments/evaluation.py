@@ -101,6 +101,51 @@ def start_q_values(q_net: RecurrentQNetwork, env: gym.Env) -> np.ndarray:
         return q_net.step(x)[0].cpu().numpy()
 
 
+def optimal_path_margins(q_net: RecurrentQNetwork, length: int) -> np.ndarray:
+    """Action margins ``[2, L + 1]`` of the Q-network along the optimal episode (rows: Up, Down layout).
+
+    Column ``t`` is ``Q(η_t, a*_t) − max_{a ≠ a*_t} Q(η_t, a)``, with ``η_t`` the history of the optimal
+    episode up to step ``t`` (Right ``L`` times, then the goal's turn) and ``a*_t`` its action. The greedy
+    policy is optimal exactly when every margin is positive, so the smallest margin says how far a policy
+    is from optimal (or how near to losing it), and where. Compare with the optimal Q-function's
+    (:func:`optimal_margins`).
+    """
+    length = check_length(length)
+    table = input_table(q_net)  # [4, 5, R, F]
+    zero = int(np.searchsorted(REWARD_VALUES, 0.0))
+    corridor = [OBS_CORRIDOR] * (length - 1) + [OBS_JUNCTION]
+    previous = [NO_ACTION + 1] + [RIGHT + 1] * length
+    with torch.no_grad():
+        x = torch.stack([table[[signal, *corridor], previous, zero] for signal in (OBS_UP, OBS_DOWN)])
+        q = q_net(x)[0].cpu().numpy().astype(np.float64)  # [2, L + 1, 4]
+    best = np.zeros((2, length + 1), dtype=np.int64)  # Right in the corridor, then the goal's turn
+    best[:, length] = (UP, DOWN)
+    chosen = np.take_along_axis(q, best[..., None], -1)[..., 0]
+    np.put_along_axis(q, best[..., None], -np.inf, -1)
+    return chosen - q.max(-1)
+
+
+def optimal_margins(length: int, gamma: float) -> np.ndarray:
+    """The margins of :func:`optimal_path_margins` under the optimal Q-function ``Q*``, ``[L + 1]``.
+
+    In the corridor (position ``x < L``), Right is worth ``4 γ^{L−x}``; Left ``4 γ^{L−x+2}`` (a step back;
+    at the start, a bump: ``−0.1 + 4 γ^{L+1}``); Up and Down, a bump, ``−0.1 + 4 γ^{L−x+1}``. At the junction
+    the goal's turn earns 4, Right bumps (``−0.1 + 4 γ``), Left steps back (``4 γ²``). With ``γ = 0.98`` the
+    corridor margin is about 4 % of the value of Right (``1 − γ²``): 0.06 at the start of L = 50, 0.03 at
+    L = 100, 0.16 at the junction. A learned Q-function must order the actions to within these margins at
+    all ``L + 1`` steps for its greedy policy to be optimal.
+    """
+    length = check_length(length)
+    if not 0.0 < gamma <= 1.0:
+        raise ValueError(f"gamma must be in (0, 1]; got {gamma!r}")
+    x = np.arange(length + 1)
+    right = GOAL_REWARD * gamma ** (length - x[:-1])
+    left = np.where(x[:-1] == 0, BUMP_REWARD + gamma * right, gamma**2 * right)
+    bump = BUMP_REWARD + gamma * right
+    junction = GOAL_REWARD - max(BUMP_REWARD + gamma * GOAL_REWARD, gamma**2 * GOAL_REWARD, WRONG_GOAL_REWARD)
+    return np.append(right - np.maximum(left, bump), junction)
+
+
 # --------------------------------------------------------------------------------------------
 # Batched greedy rollouts
 # --------------------------------------------------------------------------------------------
@@ -402,5 +447,8 @@ __all__ = [
     "is_tmaze_optimal",
     "optimal_at",
     "optimal_at_each",
+    "optimal_margins",
+    "optimal_path_margins",
+    "start_q_values",
     "tmaze_vaa",
 ]

@@ -22,7 +22,13 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import LinearSchedule
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
-from experiments.evaluation import TMAZE_OPTIMAL_RETURN, authors_horizon, is_tmaze_optimal, start_q_values
+from experiments.evaluation import (
+    TMAZE_OPTIMAL_RETURN,
+    authors_horizon,
+    is_tmaze_optimal,
+    optimal_path_margins,
+    start_q_values,
+)
 from recurrent_q.callbacks import WallTimeLimit, env_from_training_env, tensorboard_writer
 from recurrent_q.cells import check_device
 from recurrent_q.drqn import DRQN
@@ -260,7 +266,12 @@ class TMazeOptimalCallback(BaseCallback):
     Q-values of the first step (:func:`experiments.evaluation.start_q_values`): ``eval/start_value``
     (max_a Q, the lower of the two layouts; the optimal policy's is 4 γ^L) and ``eval/start_margin``
     (Q(Right) − max of the other actions, the lower of the two layouts; > 0 when the greedy policy
-    steps into the corridor), the evidence of whether the goal's value reaches the start. With DRQN the
+    steps into the corridor), the evidence of whether the goal's value reaches the start; and the
+    smallest margins along the optimal episode (:func:`experiments.evaluation.optimal_path_margins`):
+    ``eval/corridor_margin`` (the ``L`` corridor steps) and ``eval/junction_margin`` (the turn), both > 0
+    exactly when the greedy policy is optimal; the optimal Q-function's are about 0.06 and 0.16 at L = 50
+    (:func:`experiments.evaluation.optimal_margins`), so values near 0 mean a policy about to be lost or
+    won, and which decision decides it. With DRQN the
     check runs before training episode ``e`` (the policy after ``e`` episodes, the buffer fill not
     counted); with other algorithms (e.g. RecurrentPPO) ``e`` counts the finished training episodes.
 
@@ -316,6 +327,9 @@ class TMazeOptimalCallback(BaseCallback):
             self.logger.record("eval/start_value", float(q.max(-1).min()))
             others = np.delete(q, RIGHT, axis=1)
             self.logger.record("eval/start_margin", float((q[:, RIGHT] - others.max(-1)).min()))
+            margins = optimal_path_margins(self.model.q_net, self.eval_env.unwrapped.length)
+            self.logger.record("eval/corridor_margin", float(margins[:, :-1].min()))
+            self.logger.record("eval/junction_margin", float(margins[:, -1].min()))
         if optimal and self.first_optimal_episode is None:
             self.first_optimal_episode = episode
             self.first_optimal_time = time.perf_counter() - self._start

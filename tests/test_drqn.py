@@ -650,7 +650,18 @@ def test_tensorboard_keys(tmp_path):
     scalars = set(EventAccumulator(str(run_dir)).Reload().Tags()["scalars"])
     expected = {"rollout/ep_rew_mean", "rollout/success_rate", "train/loss", "train/vaa", "train/vaa_measure"}
     expected |= {"rollout/exploration_rate", "train/learning_rate"}
-    assert expected | {"warmup/vaa_star", "eval/optimal", "eval/start_value", "eval/start_margin"} <= scalars
+    assert (
+        expected
+        | {
+            "warmup/vaa_star",
+            "eval/optimal",
+            "eval/start_value",
+            "eval/start_margin",
+            "eval/corridor_margin",
+            "eval/junction_margin",
+        }
+        <= scalars
+    )
 
 
 # ----------------------------------------------------------------------------- errors

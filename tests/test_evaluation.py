@@ -24,6 +24,8 @@ from experiments.evaluation import (
     is_tmaze_optimal,
     optimal_at,
     optimal_at_each,
+    optimal_margins,
+    optimal_path_margins,
 )
 from experiments.tmaze import make_tmaze_drqn
 from recurrent_q.callbacks import play_greedy
@@ -291,3 +293,44 @@ def test_a_held_memory_is_optimal_at_every_horizon():
     assert is_tmaze_optimal(bistable, gym.make("TMaze-v0", length=100))
     limit = corridor_attractors(bistable.q_net, steps=10_000)  # two attractors, each read as its layout
     assert limit["distance"] > 1.9 and limit["junction_correct"]
+
+
+def test_the_margins_along_the_optimal_path_decide_optimality():
+    """Every margin > 0 exactly when the greedy policy is optimal; the hand-set memories' margins are
+    known: Right leads by 3 − |h_0| − (1 + h_1) ≈ 2 in the corridor, the turn by 2 |h_0| at the junction."""
+    bistable, leaky = hand_set("bistable"), hand_set("leaky")
+    margins = optimal_path_margins(bistable.q_net, 100)
+    assert margins.shape == (2, 101)
+    h = 1.0
+    for _ in range(200):  # the up attractor of h <- tanh(3 h + 0.02); the down one is -tanh(3 h - 0.02)
+        h = math.tanh(3 * h + 0.02)
+    h_down = h
+    for _ in range(200):
+        h_down = math.tanh(3 * h_down - 0.02)
+    assert margins[:, :-1] == pytest.approx(np.full((2, 100), 2.0), abs=1e-2)
+    assert margins[:, -1] == pytest.approx([2 * h, 2 * h_down], abs=1e-3)
+    assert optimal_at(bistable.q_net, 100)
+    # the leaky memory: down's h_0 = -1 decays to +0.02, so the junction margin of the down layout
+    # turns negative after ~38 steps (and the corridor stays right)
+    short, long = optimal_path_margins(leaky.q_net, 20), optimal_path_margins(leaky.q_net, 100)
+    assert (short > 0).all() and optimal_at(leaky.q_net, 20)
+    assert (long[:, :-1] > 1.9).all() and long[1, -1] < 0 < long[0, -1] and not optimal_at(leaky.q_net, 100)
+    for seed in range(6):  # random networks: the margins agree with the rollouts, bumps and turns included
+        q_net = drqn(6, seed).q_net
+        for length in (1, 3, 6):
+            assert bool((optimal_path_margins(q_net, length) > 0).all()) == optimal_at(q_net, length)
+    with pytest.raises(ValueError, match="length"):
+        optimal_path_margins(bistable.q_net, 0)
+
+
+def test_the_optimal_q_functions_margins():
+    """Right over a bump or a step back, by hand: L = 1 and 2 at γ = 0.5 (Right from the start is worth
+    4 γ^L, a bump −0.1 + γ Q(Right), a step back γ² Q(Right)), and the figures of the docstring."""
+    assert optimal_margins(1, 0.5) == pytest.approx([4 * 0.5 - (-0.1 + 0.5 * 2.0), 4 - (-0.1 + 2.0)])
+    assert optimal_margins(2, 0.5) == pytest.approx([1.0 - 0.4, 2.0 - 0.9, 2.1])
+    at_50 = optimal_margins(50, 0.98)
+    assert at_50[1] == pytest.approx(4 * 0.98**49 * (1 - 0.98**2)) and 0.05 < at_50[1] < 0.07
+    assert at_50[-1] == pytest.approx(4 * (1 - 0.98**2))  # a step back beats a bump at the junction
+    assert (optimal_margins(100, 0.98) > 0).all()
+    with pytest.raises(ValueError, match="gamma"):
+        optimal_margins(5, 0.0)
