@@ -229,3 +229,26 @@ def test_a_worker_ends_when_the_grid_is_killed(tmp_path, watched):
     if alive:
         os.kill(worker, signal.SIGKILL)
     assert alive != watched
+
+
+def test_a_grid_from_another_first_seed(monkeypatch, tmp_path):
+    """--first-seed 1000: the same grid on seeds never used for a choice, in its own folder."""
+    seen = []
+
+    def fake_runner(config, run_dir, resume):
+        seen.append(config["seed"])
+        return {"test_loss": 0.5, "test_accuracy": None, "best_epoch": 1, "best_val_loss": 0.5}
+
+    monkeypatch.setitem(registry.RUNNERS, "supervised", fake_runner)
+    summary = grid.reproduce("copy", "smoke", out=tmp_path, workers=1, progress=False, first_seed=1000)
+    base = [run.seed for run in _smoke_runs()]
+    assert sorted(seen) == sorted(s + 1000 for s in base) and summary["runs"] == len(base)
+    root = tmp_path / "copy" / "smoke-from-seed-1000"
+    assert sorted(p.name.rsplit("seed=", 1)[1] for p in root.glob("*seed=*")) == sorted(
+        str(s + 1000) for s in base
+    )
+    assert "--first-seed 1000" in (root / "results.md").read_text()
+    assert not (tmp_path / "copy" / "smoke").exists()
+    with pytest.raises(ValueError, match="first_seed"):
+        grid.reproduce("copy", "smoke", out=tmp_path, workers=1, progress=False, first_seed=-1)
+    assert reproduce_command.Args("copy").first_seed == 0
