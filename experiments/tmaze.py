@@ -23,10 +23,11 @@ from stable_baselines3.common.utils import LinearSchedule
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
 from experiments.evaluation import TMAZE_OPTIMAL_RETURN, authors_horizon, is_tmaze_optimal, start_q_values
-from recurrent_q.callbacks import WallTimeLimit, env_from_training_env, tensorboard_writer
+from recurrent_q.callbacks import WallTimeLimit, env_from_training_env
 from recurrent_q.cells import check_device
 from recurrent_q.drqn import DRQN
 from recurrent_q.multistability import WarmupConfig
+from recurrent_q.tb import tensorboard_writer
 from tmaze_gym.tmaze import RIGHT
 
 TMAZE_VERSIONS = ("classic", "warmup", "double", "double-classic")

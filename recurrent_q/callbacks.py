@@ -1,4 +1,10 @@
-"""SB3 callbacks: RecurrentPPO warmup, the T-Maze "episodes to optimal policy" check, a time limit."""
+"""SB3 callbacks: the warmup of sb3-contrib RecurrentPPO's LSTMs and a time limit; ``play_greedy``, one greedy
+episode of a model.
+
+The T-Maze's "episodes to the optimal policy" check is ``experiments.tmaze.TMazeOptimalCallback``. The
+TensorBoard helpers ``tensorboard_writer`` and ``ScopedWriter`` live in ``recurrent_q.tb`` (importable from
+here too, where they were first).
+"""
 
 from __future__ import annotations
 
@@ -10,46 +16,13 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 from stable_baselines3.common.policies import BaseModel
 from torch import nn
 
 from recurrent_q.cells import as_stack
 from recurrent_q.multistability import WarmupConfig, WarmupResult, warmup
 from recurrent_q.policies import RecurrentQState, draw_exploration_actions, exploration_probs
-
-
-def tensorboard_writer(logger: Logger) -> Any:
-    """The ``SummaryWriter`` behind an SB3 logger, or None when it does not write to TensorBoard."""
-    for output in logger.output_formats:
-        if isinstance(output, TensorBoardOutputFormat):
-            return output.writer
-    return None
-
-
-class ScopedWriter:
-    """A TensorBoard ``SummaryWriter`` seen through a step offset and a tag scope, for the warmup.
-
-    ``add_scalar("warmup/loss", value, s)`` writes ``warmup/<scope>/loss`` (``warmup/loss`` without a
-    scope) at step ``offset + s``: warmup step ``s`` lands on the run's own step axis (``offset`` = the
-    model's ``num_timesteps`` when the warmup ran), and two warmups (an actor's and a critic's) on
-    separate tags.
-
-    :param writer: the writer (e.g. :func:`tensorboard_writer` of the model's logger).
-    :param offset: added to every step.
-    :param scope: inserted after the first component of every tag (None: tags unchanged).
-    """
-
-    def __init__(self, writer: Any, offset: int = 0, scope: str | None = None) -> None:
-        self.writer = writer
-        self.offset = int(offset)
-        self.scope = scope
-
-    def add_scalar(self, tag: str, value: float, step: int) -> None:
-        if self.scope is not None:
-            group, _, name = tag.partition("/")
-            tag = f"{group}/{self.scope}/{name}"
-        self.writer.add_scalar(tag, value, self.offset + step)
+from recurrent_q.tb import ScopedWriter, tensorboard_writer
 
 
 def env_from_training_env(model: Any) -> gym.Env:

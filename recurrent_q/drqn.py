@@ -23,9 +23,9 @@ from stable_baselines3.common.utils import LinearSchedule, polyak_update, safe_m
 from tqdm.auto import tqdm
 
 from recurrent_q.buffers import TRAIN_MODES, EpisodeBatch, EpisodeReplayBuffer
-from recurrent_q.callbacks import ScopedWriter, tensorboard_writer
 from recurrent_q.multistability import WarmupConfig, estimate_vaa, warmup
 from recurrent_q.policies import NO_ACTION, DRQNPolicy, check_spaces, exploration_probs
+from recurrent_q.tb import ScopedWriter, tensorboard_writer
 
 SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
 LOSSES = ("squared", "huber")

@@ -235,3 +235,25 @@ def test_checkpoint_callback_saves_the_replay_buffer(tmp_path):
     assert 0 < saved < 256
     during_fill.learn(10**9, max_episodes=0, reset_num_timesteps=False)
     assert during_fill.replay_buffer.full and during_fill.num_timesteps >= 200 + 256 - saved
+
+
+def test_the_tensorboard_helpers_of_recurrent_q_tb_are_still_found_in_callbacks():
+    from stable_baselines3.common.logger import Logger
+
+    from recurrent_q import tb
+
+    assert callbacks_module.tensorboard_writer is tb.tensorboard_writer
+    assert callbacks_module.ScopedWriter is tb.ScopedWriter
+    assert tb.tensorboard_writer(Logger(folder=None, output_formats=[])) is None
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.scalars = []
+
+        def add_scalar(self, tag, value, step):
+            self.scalars.append((tag, value, step))
+
+    recorder = Recorder()
+    tb.ScopedWriter(recorder, offset=100, scope="actor").add_scalar("warmup/loss", 0.5, 3)
+    tb.ScopedWriter(recorder).add_scalar("warmup/loss", 0.25, 4)
+    assert recorder.scalars == [("warmup/actor/loss", 0.5, 103), ("warmup/loss", 0.25, 4)]
