@@ -9,7 +9,6 @@ import pickle
 import sys
 import time
 import zipfile
-from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -23,46 +22,19 @@ from stable_baselines3.common.utils import LinearSchedule, polyak_update, safe_m
 from tqdm.auto import tqdm
 
 from recurrent_q.buffers import TRAIN_MODES, EpisodeBatch, EpisodeReplayBuffer
+from recurrent_q.collection import (
+    EpisodesInProgress,
+    collect_episodes,
+    fill_replay_buffer,
+    needs_fill,
+    start_episodes,
+)
 from recurrent_q.multistability import WarmupConfig, estimate_vaa, warmup
-from recurrent_q.policies import NO_ACTION, DRQNPolicy, check_spaces, exploration_probs
+from recurrent_q.policies import DRQNPolicy, check_spaces, exploration_probs
 from recurrent_q.tb import ScopedWriter, tensorboard_writer
 
 SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
 LOSSES = ("squared", "huber")
-
-
-@dataclass
-class EpisodesInProgress:
-    """The episode that each env of the VecEnv is playing: its history so far and the Q-network's state.
-
-    ``observations[i]`` holds ``o_0 … o_t`` of env ``i`` (``o_t`` is the observation to act on),
-    ``actions[i]`` and ``rewards[i]`` ``a_0 … a_{t-1}`` and ``r_0 … r_{t-1}``. ``rnn`` ``[L, n_envs, S]``
-    is the state after ``x_0 … x_{t-1}``; where ``stale[i]``, it was not computed with the current
-    weights (a step acted by ℰ alone, or a gradient step or warmup since) and is recomputed from the
-    history before the next greedy action.
-    """
-
-    observations: list[list[Any]]
-    actions: list[list[int]]
-    rewards: list[list[float]]
-    rnn: th.Tensor
-    previous_action: th.Tensor
-    previous_reward: th.Tensor
-    stale: np.ndarray
-    finished: int = 0  # episodes stored in the buffer and not yet followed by their gradient steps
-
-    @classmethod
-    def start(cls, first_observations: np.ndarray, rnn: th.Tensor) -> EpisodesInProgress:
-        n_envs = len(first_observations)
-        return cls(
-            observations=[[obs] for obs in first_observations],
-            actions=[[] for _ in range(n_envs)],
-            rewards=[[] for _ in range(n_envs)],
-            rnn=rnn,
-            previous_action=th.full((n_envs,), NO_ACTION, device=rnn.device),
-            previous_reward=th.zeros(n_envs, device=rnn.device),
-            stale=np.zeros(n_envs, dtype=bool),
-        )
 
 
 class DRQN(BaseAlgorithm):
@@ -497,7 +469,7 @@ class DRQN(BaseAlgorithm):
         self._episode_budget = None if max_episodes is None else (self.num_train_episodes, max_episodes)
         self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
         self._update_exploration_rate()
-        self._start_episodes()
+        self._episodes_in_progress = start_episodes(self)
         callback.on_training_start(locals(), globals())
         try:
             self._learn(callback, total_timesteps, log_interval, max_episodes)
@@ -511,8 +483,8 @@ class DRQN(BaseAlgorithm):
     ) -> None:
         """The stages of ``learn``: buffer fill (line 2), warmup (lines 3-5), training (lines 6-28)."""
         ready = False  # the buffer was just filled or the Q-network warmed up: log the VAA at e = 0
-        if self._needs_fill():
-            if not self._fill_replay_buffer(callback):
+        if needs_fill(self):
+            if not fill_replay_buffer(self, callback):
                 return
             ready = True
         if self.use_warmup and self.warmup_timestep is None and self.num_train_episodes == 0:
@@ -536,7 +508,7 @@ class DRQN(BaseAlgorithm):
                 self.refresh_target_values()
             callback.on_rollout_start()
             if episodes.finished == 0:  # else: an episode that ended with another one, not trained on yet
-                continue_training = self._collect_episodes(callback)
+                continue_training = collect_episodes(self, callback)
             callback.on_rollout_end()
             if not continue_training:
                 break
@@ -581,116 +553,6 @@ class DRQN(BaseAlgorithm):
         self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
         self.policy.exploration_rate = self.exploration_rate
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
-
-    def _needs_fill(self) -> bool:
-        return not self.replay_buffer.full or self.num_timesteps < self.learning_starts
-
-    def _fill_replay_buffer(self, callback: BaseCallback) -> bool:
-        """Line 2: episodes of ℰ until the buffer holds ``buffer_size`` transitions and ``learning_starts``
-        env steps were taken; False if a callback stopped training."""
-        needed = max(self.buffer_size - len(self.replay_buffer), self.learning_starts - self.num_timesteps)
-        self._open_bar("buffer fill", needed, "step")
-        episodes = self._episodes_in_progress
-        while self._needs_fill():
-            if not self._collect_episodes(callback, explore_only=True):
-                return False
-            self.num_fill_episodes += episodes.finished
-            episodes.finished = 0
-        return True
-
-    def _start_episodes(self) -> None:
-        """Start the episodes of every env afresh (resetting the envs if one is mid-episode)."""
-        assert self.env is not None
-        if self._last_obs is None or not np.all(self._last_episode_starts):
-            self._last_obs = self.env.reset()
-            self._last_episode_starts = np.ones(self.env.num_envs, dtype=bool)
-        rnn = self.q_net.rnn.initial_state(self.env.num_envs, self.device)
-        self._episodes_in_progress = EpisodesInProgress.start(self._last_obs, rnn)
-
-    def _collect_episodes(self, callback: BaseCallback, explore_only: bool = False) -> bool:
-        """Step every env until an episode ends (lines 10-20): ε-greedy actions (ℰ only if
-        ``explore_only``); each episode that ends is stored in the buffer and counted in
-        ``finished``. False if a callback stopped training."""
-        assert self.env is not None
-        policy, q_net, device = self.policy, self.q_net, self.device
-        episodes = self._episodes_in_progress
-        policy.set_training_mode(False)
-        while True:
-            if explore_only or self.exploration_rate >= 1.0:
-                actions = policy.exploration_actions(self.env.num_envs)
-                episodes.stale[:] = True  # the Q-network did not see this step
-            else:
-                self._refresh_states()
-                with th.no_grad():
-                    obs = th.as_tensor(self._last_obs, device=device)
-                    x = q_net.features(obs, episodes.previous_action, episodes.previous_reward)
-                    q_values, episodes.rnn = q_net.step(x, episodes.rnn)
-                actions = policy.select_actions(q_values, policy.rng, self.exploration_rate)
-            new_obs, rewards, dones, infos = self.env.step(actions)
-            self.num_timesteps += self.env.num_envs
-            callback.update_locals(locals())
-            if not callback.on_step():
-                self._last_obs, self._last_episode_starts = new_obs, dones
-                return False
-            if self._bar is not None and self._bar.unit == "step":
-                self._bar.update(self.env.num_envs)
-            self._update_info_buffer(infos, dones)
-            self._record_step(actions, rewards, new_obs, dones, infos)
-            self._last_obs, self._last_episode_starts = new_obs, dones
-            self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
-            self._update_exploration_rate()
-            if episodes.finished:
-                return True
-
-    def _record_step(
-        self,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        new_obs: np.ndarray,
-        dones: np.ndarray,
-        infos: list[dict[str, Any]],
-    ) -> None:
-        """Append a step to each env's episode; store the episodes that ended and start the next ones."""
-        episodes = self._episodes_in_progress
-        ended = np.flatnonzero(dones)
-        if len(ended):
-            episodes.rnn = episodes.rnn.clone()
-            episodes.rnn[:, ended] = 0.0  # the next episode starts from x_0 = 0
-        for i in range(len(actions)):
-            episodes.actions[i].append(int(actions[i]))
-            episodes.rewards[i].append(float(rewards[i]))
-            if dones[i]:
-                observations = [*episodes.observations[i], infos[i]["terminal_observation"]]
-                terminated = not infos[i].get("TimeLimit.truncated", False)
-                self.replay_buffer.add(
-                    np.stack(observations),
-                    np.array(episodes.actions[i]),
-                    np.array(episodes.rewards[i]),
-                    terminated,
-                )
-                self._episode_num += 1
-                episodes.finished += 1
-                episodes.observations[i], episodes.actions[i], episodes.rewards[i] = [new_obs[i]], [], []
-                episodes.previous_action[i] = NO_ACTION
-                episodes.previous_reward[i] = 0.0
-                episodes.stale[i] = False
-            else:
-                episodes.observations[i].append(new_obs[i])
-                episodes.previous_action[i] = int(actions[i])
-                episodes.previous_reward[i] = float(rewards[i])
-
-    def _refresh_states(self) -> None:
-        """Recompute the stale states of envs in the middle of an episode from their histories."""
-        episodes = self._episodes_in_progress
-        for i in np.flatnonzero(episodes.stale):
-            if episodes.actions[i]:  # at an episode's start the state is x_0 = 0
-                observations = th.as_tensor(np.stack(episodes.observations[i]), device=self.device)[None]
-                actions = th.as_tensor(episodes.actions[i], device=self.device)[None]
-                rewards = th.as_tensor(episodes.rewards[i], dtype=th.float32, device=self.device)[None]
-                x = self.q_net.episode_features(observations, actions, rewards)  # x_0 … x_t
-                with th.no_grad():
-                    episodes.rnn[:, i] = self.q_net.rnn(x[:, :-1])[1][:, 0]  # the state after x_0 … x_{t-1}
-        episodes.stale[:] = False
 
     def _update_target(self) -> None:
         """θ' ← θ (lines 7-8 of Algorithm 4), or θ' ← τ θ + (1 − τ) θ' with ``tau < 1`` (SB3's Polyak)."""
