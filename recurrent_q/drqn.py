@@ -14,7 +14,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, ConvertCallback
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
@@ -22,6 +22,7 @@ from stable_baselines3.common.utils import LinearSchedule, polyak_update, safe_m
 from tqdm.auto import tqdm
 
 from recurrent_q.buffers import TRAIN_MODES, EpisodeBatch, EpisodeReplayBuffer
+from recurrent_q.callbacks import VAAMonitorCallback, notify_episode_trained
 from recurrent_q.collection import (
     EpisodesInProgress,
     collect_episodes,
@@ -29,7 +30,7 @@ from recurrent_q.collection import (
     needs_fill,
     start_episodes,
 )
-from recurrent_q.multistability import WarmupConfig, estimate_vaa, warmup
+from recurrent_q.multistability import WarmupConfig, warmup
 from recurrent_q.policies import DRQNPolicy, check_spaces, exploration_probs
 from recurrent_q.tb import ScopedWriter, tensorboard_writer
 
@@ -60,10 +61,11 @@ class DRQN(BaseAlgorithm):
     training episode, never again on trained weights (``warmup_timestep`` is saved with the model).
 
     Logged: ``rollout/ep_rew_mean``, ``rollout/success_rate`` (``info["is_success"]``),
-    ``rollout/exploration_rate``, ``train/loss``, ``train/learning_rate``, ``train/vaa``,
-    ``train/vaa_measure``, ``warmup/*`` (on the TensorBoard step axis of the run: warmup step ``s`` at
-    ``warmup_timestep + s``); the T-Maze's ``eval/optimal`` and ``eval/first_optimal_episode`` come from
-    ``experiments.tmaze.TMazeOptimalCallback``.
+    ``rollout/exploration_rate``, ``train/loss``, ``train/learning_rate``, ``train/vaa`` and
+    ``train/vaa_measure`` (from the :class:`recurrent_q.callbacks.VAAMonitorCallback` that ``learn`` adds
+    when ``vaa_interval`` or ``vaa_measure_interval`` is not 0), ``warmup/*`` (on the TensorBoard step
+    axis of the run: warmup step ``s`` at ``warmup_timestep + s``); the T-Maze's ``eval/optimal`` and
+    ``eval/first_optimal_episode`` come from ``experiments.tmaze.TMazeOptimalCallback``.
 
     :param policy: the policy class or alias (``"RecurrentQPolicy"``, a :class:`DRQNPolicy`).
     :param env: the environment (discrete actions; ``Discrete`` or ``Box`` observations), or its id;
@@ -104,7 +106,9 @@ class DRQN(BaseAlgorithm):
     :param vaa_steps: ``M`` of the cheap VAA estimate.
     :param vaa_measure_interval: log ``train/vaa_measure`` (``vaa_measure_steps``) every this many episodes.
     :param vaa_measure_steps: ``M`` of the full VAA measure (the paper's 10 000).
-    :param vaa_batch_size: histories per VAA batch ``|X|`` (its floor is ``1 / vaa_batch_size``).
+    :param vaa_batch_size: histories per VAA batch ``|X|`` (its floor is ``1 / vaa_batch_size``). The five
+        ``vaa_*`` settings are those of the :class:`recurrent_q.callbacks.VAAMonitorCallback` that ``learn``
+        adds to its callbacks (none when both intervals are 0).
     :param stats_window_size: episodes averaged in ``rollout/*``.
     :param tensorboard_log: TensorBoard log directory (None: no logging).
     :param policy_kwargs: arguments of :class:`DRQNPolicy` (``cell``, ``hidden_size``, ``num_layers``,
@@ -442,7 +446,10 @@ class DRQN(BaseAlgorithm):
         :param total_timesteps: env steps to run, the buffer fill included (a lower bound: the last
             episode is completed).
         :param callback: SB3 callback(s), called at every env step (``on_step``) and around every
-            training episode (``on_rollout_start`` / ``on_rollout_end``).
+            training episode (``on_rollout_start`` / ``on_rollout_end``); those with an
+            ``on_episode_trained()`` method (:class:`recurrent_q.callbacks.VAAMonitorCallback`) also after
+            the gradient steps of each training episode, and once before the first, after the buffer fill
+            and the warmup. The VAA monitoring of the ``vaa_*`` settings is added after them.
         :param log_interval: dump the logs every this many training episodes.
         :param tb_log_name: name of the TensorBoard run.
         :param reset_num_timesteps: reset the step counter (SB3 semantics). Either way, envs in the
@@ -482,7 +489,7 @@ class DRQN(BaseAlgorithm):
         self, callback: BaseCallback, total_timesteps: int, log_interval: int, max_episodes: int | None
     ) -> None:
         """The stages of ``learn``: buffer fill (line 2), warmup (lines 3-5), training (lines 6-28)."""
-        ready = False  # the buffer was just filled or the Q-network warmed up: log the VAA at e = 0
+        ready = False  # the buffer was just filled or the Q-network warmed up: the callbacks' event at e = 0
         if needs_fill(self):
             if not fill_replay_buffer(self, callback):
                 return
@@ -491,7 +498,7 @@ class DRQN(BaseAlgorithm):
             self._warm_up()
             ready = True
         if ready and self.num_train_episodes == 0:
-            self._log_vaa(measure=False)  # e = 0: the VAA after the warmup (or at initialisation)
+            notify_episode_trained(callback)  # e = 0: the network after the warmup (or at initialisation)
             self.logger.dump(step=self.num_timesteps)
         if max_episodes is None:
             self._open_bar("training", total_timesteps - self.num_timesteps, "step")
@@ -520,7 +527,7 @@ class DRQN(BaseAlgorithm):
             self._update_exploration_rate()
             if self._bar is not None and self._bar.unit == "episode":
                 self._bar.update(1)
-            self._log_vaa()
+            notify_episode_trained(callback)
             if log_interval and self.num_train_episodes % log_interval == 0:
                 self.dump_logs()
 
@@ -535,7 +542,26 @@ class DRQN(BaseAlgorithm):
             self._current_progress_remaining = min(self._current_progress_remaining, by_episodes)
 
     def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
-        """SB3's callback setup without its progress bar (which needs ``rich``): ``learn`` shows its own."""
+        """SB3's callback setup, with the VAA monitoring of the ``vaa_*`` settings after the given callbacks,
+        and without SB3's progress bar (which needs ``rich``): ``learn`` shows its own."""
+        if self.vaa_interval or self.vaa_measure_interval:
+            monitor = VAAMonitorCallback(
+                self.vaa_interval,
+                self.vaa_steps,
+                self.vaa_measure_interval,
+                self.vaa_measure_steps,
+                self.vaa_batch_size,
+                generator=self._vaa_generator,
+            )
+            if callback is None:
+                callback = monitor
+            elif isinstance(callback, list):
+                callback = [*callback, monitor]
+            else:
+                callback = [
+                    callback if isinstance(callback, BaseCallback) else ConvertCallback(callback),
+                    monitor,
+                ]
         return super()._init_callback(callback, progress_bar=False)
 
     def _open_bar(self, desc: str | None, total: int = 0, unit: str = "step") -> None:
@@ -581,7 +607,7 @@ class DRQN(BaseAlgorithm):
                 values = self.q_net_target.q_values(x, episodes.lengths + 1)[:, 1:].max(-1).values
                 buffer.set_next_values(part, values.cpu().numpy())
 
-    def _replay_histories(self) -> tuple[th.Tensor, th.Tensor]:
+    def replay_histories(self) -> tuple[th.Tensor, th.Tensor]:
         """Inputs ``[N, T + 1, F]`` of every episode in the buffer, and their lengths (in inputs)."""
         episodes: EpisodeBatch = self.replay_buffer.all_episodes()
         x = self.q_net.episode_features(episodes.observations, episodes.actions, episodes.rewards)
@@ -594,7 +620,7 @@ class DRQN(BaseAlgorithm):
         ``num_timesteps + s`` of the run: on the axis of the other scalars, where the warmup ran.
         """
         config = self.warmup_config if self.warmup_config is not None else WarmupConfig()
-        x, lengths = self._replay_histories()
+        x, lengths = self.replay_histories()
         writer = tensorboard_writer(self.logger)
         if writer is not None:
             writer = ScopedWriter(writer, offset=self.num_timesteps)
@@ -614,28 +640,6 @@ class DRQN(BaseAlgorithm):
             self.logger.record("warmup/vaa_star", float(np.mean(self.warmup_result.vaa_star[-1])))
         self.q_net_target.load_state_dict(self.q_net.state_dict())
         self._episodes_in_progress.stale[:] = True  # θ changed
-
-    def _log_vaa(self, measure: bool = True) -> None:
-        """Log ``train/vaa`` (M = ``vaa_steps``) and, if ``measure``, ``train/vaa_measure`` when due."""
-        e = self.num_train_episodes
-        todo = []
-        if self.vaa_interval and e % self.vaa_interval == 0:
-            todo.append(("train/vaa", self.vaa_steps))
-        if measure and self.vaa_measure_interval and e % self.vaa_measure_interval == 0:
-            todo.append(("train/vaa_measure", self.vaa_measure_steps))
-        if not todo:
-            return
-        x, lengths = self._replay_histories()
-        for key, steps in todo:
-            value = estimate_vaa(
-                self.q_net.rnn,
-                x,
-                steps=steps,
-                batch_size=min(self.vaa_batch_size, len(x)),
-                lengths=lengths,
-                generator=self._vaa_generator,
-            )
-            self.logger.record(key, value)
 
     def dump_logs(self) -> None:
         """Write the ``rollout/``, ``time/`` and pending ``train/`` and ``eval/`` records."""
