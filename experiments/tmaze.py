@@ -29,10 +29,11 @@ from experiments.evaluation import (
     optimal_path_margins,
     start_q_values,
 )
-from recurrent_q.callbacks import WallTimeLimit, env_from_training_env, tensorboard_writer
+from recurrent_q.callbacks import WallTimeLimit, env_from_training_env
 from recurrent_q.cells import check_device
 from recurrent_q.drqn import DRQN
 from recurrent_q.multistability import WarmupConfig
+from recurrent_q.tb import tensorboard_writer
 from tmaze_gym.tmaze import RIGHT
 
 TMAZE_VERSIONS = ("classic", "warmup", "double", "double-classic")

@@ -1,8 +1,9 @@
 """Recurrent cells, multistability (VAA, VAA*, warmup) and DRQN for multistable recurrent memory.
 
 The cells and the multistability measures need only PyTorch: ``import recurrent_q.cells`` (or
-``recurrent_q.multistability``) does not import Stable-Baselines3 or Gymnasium. ``DRQN`` and
-``WarmupCallback``, which build on Stable-Baselines3, are imported when first used.
+``recurrent_q.multistability``) does not import Stable-Baselines3 or Gymnasium. ``DRQN``,
+``WarmupCallback`` and ``VAAMonitorCallback``, which build on Stable-Baselines3, are imported when first
+used.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from recurrent_q.cells import CELL_NAMES, DoubleLayer, RecurrentLayer, Recurrent
 from recurrent_q.multistability import WarmupConfig, WarmupResult, estimate_vaa, vaa, vaa_star, warmup
 
 if TYPE_CHECKING:
-    from recurrent_q.callbacks import WarmupCallback
+    from recurrent_q.callbacks import VAAMonitorCallback, WarmupCallback
     from recurrent_q.drqn import DRQN
 
-_LAZY = {"DRQN": "recurrent_q.drqn", "WarmupCallback": "recurrent_q.callbacks"}
+_LAZY = {
+    "DRQN": "recurrent_q.drqn",
+    "VAAMonitorCallback": "recurrent_q.callbacks",
+    "WarmupCallback": "recurrent_q.callbacks",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -32,6 +37,7 @@ __all__ = [
     "DoubleLayer",
     "RecurrentLayer",
     "RecurrentStack",
+    "VAAMonitorCallback",
     "WarmupCallback",
     "WarmupConfig",
     "WarmupResult",

@@ -1,4 +1,10 @@
-"""SB3 callbacks: RecurrentPPO warmup, the T-Maze "episodes to optimal policy" check, a time limit."""
+"""SB3 callbacks: the warmup of sb3-contrib RecurrentPPO's LSTMs, DRQN's VAA monitoring and a time limit;
+``play_greedy``, one greedy episode of a model.
+
+The T-Maze's "episodes to the optimal policy" check is ``experiments.tmaze.TMazeOptimalCallback``. The
+TensorBoard helpers ``tensorboard_writer`` and ``ScopedWriter`` live in ``recurrent_q.tb`` (importable from
+here too, where they were first).
+"""
 
 from __future__ import annotations
 
@@ -9,47 +15,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.policies import BaseModel
 from torch import nn
 
 from recurrent_q.cells import as_stack
-from recurrent_q.multistability import WarmupConfig, WarmupResult, warmup
+from recurrent_q.multistability import WarmupConfig, WarmupResult, estimate_vaa, warmup
 from recurrent_q.policies import RecurrentQState, draw_exploration_actions, exploration_probs
-
-
-def tensorboard_writer(logger: Logger) -> Any:
-    """The ``SummaryWriter`` behind an SB3 logger, or None when it does not write to TensorBoard."""
-    for output in logger.output_formats:
-        if isinstance(output, TensorBoardOutputFormat):
-            return output.writer
-    return None
-
-
-class ScopedWriter:
-    """A TensorBoard ``SummaryWriter`` seen through a step offset and a tag scope, for the warmup.
-
-    ``add_scalar("warmup/loss", value, s)`` writes ``warmup/<scope>/loss`` (``warmup/loss`` without a
-    scope) at step ``offset + s``: warmup step ``s`` lands on the run's own step axis (``offset`` = the
-    model's ``num_timesteps`` when the warmup ran), and two warmups (an actor's and a critic's) on
-    separate tags.
-
-    :param writer: the writer (e.g. :func:`tensorboard_writer` of the model's logger).
-    :param offset: added to every step.
-    :param scope: inserted after the first component of every tag (None: tags unchanged).
-    """
-
-    def __init__(self, writer: Any, offset: int = 0, scope: str | None = None) -> None:
-        self.writer = writer
-        self.offset = int(offset)
-        self.scope = scope
-
-    def add_scalar(self, tag: str, value: float, step: int) -> None:
-        if self.scope is not None:
-            group, _, name = tag.partition("/")
-            tag = f"{group}/{self.scope}/{name}"
-        self.writer.add_scalar(tag, value, self.offset + step)
+from recurrent_q.tb import ScopedWriter, tensorboard_writer
 
 
 def env_from_training_env(model: Any) -> gym.Env:
@@ -151,6 +124,110 @@ class WarmupCallback(BaseCallback):
             self.logger.record(f"warmup/{name}/vaa_star", vaa_star)
             if self.verbose:
                 print(f"warmup of lstm_{name}: VAA* = {vaa_star:.3f}")
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def notify_episode_trained(callback: BaseCallback) -> None:
+    """Call ``on_episode_trained()`` of ``callback`` and of the callbacks it chains (``CallbackList``), where
+    they have one: DRQN's event after the gradient steps of a training episode (see
+    :class:`VAAMonitorCallback`)."""
+    if isinstance(callback, CallbackList):
+        for child in callback.callbacks:
+            notify_episode_trained(child)
+    elif hasattr(callback, "on_episode_trained"):
+        callback.on_episode_trained()
+
+
+class VAAMonitorCallback(BaseCallback):
+    """Log the VAA of DRQN's cell stack on the histories of its replay buffer (:func:`estimate_vaa`).
+
+    ``train/vaa``, an estimate with ``M = steps``, every ``interval`` training episodes, and
+    ``train/vaa_measure`` (``M = measure_steps``, the paper's 10 000) every ``measure_interval``; each on
+    batches of ``batch_size`` histories (``|X|``: the floor of the VAA is ``1 / batch_size``). The
+    estimates run on DRQN's event ``on_episode_trained``: after the gradient steps of training episode
+    ``e`` (before ``learn`` dumps its logs), and once at ``e = 0``, after the buffer fill and the warmup
+    (``train/vaa`` only: the network training starts from).
+
+    ``DRQN(vaa_interval=..., vaa_steps=..., vaa_measure_interval=..., vaa_measure_steps=...,
+    vaa_batch_size=...)`` adds one to the callbacks of each ``learn`` (when an interval is not 0), drawing
+    on the model's generator so that a continued run draws on; pass one to ``learn`` yourself with both
+    intervals of the model set to 0.
+
+    :param interval: training episodes between ``train/vaa`` estimates (0: never).
+    :param steps: ``M`` of ``train/vaa``.
+    :param measure_interval: training episodes between ``train/vaa_measure`` estimates (0: never).
+    :param measure_steps: ``M`` of ``train/vaa_measure``.
+    :param batch_size: histories per batch ``|X|`` (at most the episodes in the buffer).
+    :param generator: the random draws of the estimates (None: a generator seeded with the model's seed,
+        0 if it has none, made at the first ``learn`` and kept across ``learn`` calls).
+    :param verbose: 0 silent, 1 prints each estimate.
+    """
+
+    def __init__(
+        self,
+        interval: int = 20,
+        steps: int = 200,
+        measure_interval: int = 200,
+        measure_steps: int = 10_000,
+        batch_size: int = 200,
+        generator: th.Generator | None = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        for name, value, minimum in (
+            ("interval", interval, 0),
+            ("steps", steps, 0),
+            ("measure_interval", measure_interval, 0),
+            ("measure_steps", measure_steps, 0),
+            ("batch_size", batch_size, 1),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+        self.interval = interval
+        self.steps = steps
+        self.measure_interval = measure_interval
+        self.measure_steps = measure_steps
+        self.batch_size = batch_size
+        self.generator = generator
+
+    def _init_callback(self) -> None:
+        if not hasattr(self.model, "replay_histories"):
+            raise TypeError(
+                "VAAMonitorCallback measures the cell stack of a DRQN on its replay buffer; "
+                f"got {type(self.model).__name__}"
+            )
+        if self.generator is None:
+            seed = self.model.seed
+            self.generator = th.Generator().manual_seed(0 if seed is None else int(seed))
+
+    def on_episode_trained(self) -> None:
+        """Log the estimates due after ``model.num_train_episodes`` training episodes."""
+        self._on_episode_trained()
+
+    def _on_episode_trained(self) -> None:
+        e = self.model.num_train_episodes
+        todo = []
+        if self.interval and e % self.interval == 0:
+            todo.append(("train/vaa", self.steps))
+        if e > 0 and self.measure_interval and e % self.measure_interval == 0:
+            todo.append(("train/vaa_measure", self.measure_steps))
+        if not todo:
+            return
+        x, lengths = self.model.replay_histories()
+        for key, steps in todo:
+            value = estimate_vaa(
+                self.model.q_net.rnn,
+                x,
+                steps=steps,
+                batch_size=min(self.batch_size, len(x)),
+                lengths=lengths,
+                generator=self.generator,
+            )
+            self.logger.record(key, value)
+            if self.verbose:
+                print(f"episode {e}: {key} = {value:.3f}")
 
     def _on_step(self) -> bool:
         return True

@@ -9,13 +9,12 @@ import pickle
 import sys
 import time
 import zipfile
-from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, ConvertCallback
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
@@ -23,46 +22,20 @@ from stable_baselines3.common.utils import LinearSchedule, polyak_update, safe_m
 from tqdm.auto import tqdm
 
 from recurrent_q.buffers import TRAIN_MODES, EpisodeBatch, EpisodeReplayBuffer
-from recurrent_q.callbacks import ScopedWriter, tensorboard_writer
-from recurrent_q.multistability import WarmupConfig, estimate_vaa, warmup
-from recurrent_q.policies import NO_ACTION, DRQNPolicy, check_spaces, exploration_probs
+from recurrent_q.callbacks import VAAMonitorCallback, notify_episode_trained
+from recurrent_q.collection import (
+    EpisodesInProgress,
+    collect_episodes,
+    fill_replay_buffer,
+    needs_fill,
+    start_episodes,
+)
+from recurrent_q.multistability import WarmupConfig, warmup
+from recurrent_q.policies import DRQNPolicy, check_spaces, exploration_probs
+from recurrent_q.tb import ScopedWriter, tensorboard_writer
 
 SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
 LOSSES = ("squared", "huber")
-
-
-@dataclass
-class EpisodesInProgress:
-    """The episode that each env of the VecEnv is playing: its history so far and the Q-network's state.
-
-    ``observations[i]`` holds ``o_0 … o_t`` of env ``i`` (``o_t`` is the observation to act on),
-    ``actions[i]`` and ``rewards[i]`` ``a_0 … a_{t-1}`` and ``r_0 … r_{t-1}``. ``rnn`` ``[L, n_envs, S]``
-    is the state after ``x_0 … x_{t-1}``; where ``stale[i]``, it was not computed with the current
-    weights (a step acted by ℰ alone, or a gradient step or warmup since) and is recomputed from the
-    history before the next greedy action.
-    """
-
-    observations: list[list[Any]]
-    actions: list[list[int]]
-    rewards: list[list[float]]
-    rnn: th.Tensor
-    previous_action: th.Tensor
-    previous_reward: th.Tensor
-    stale: np.ndarray
-    finished: int = 0  # episodes stored in the buffer and not yet followed by their gradient steps
-
-    @classmethod
-    def start(cls, first_observations: np.ndarray, rnn: th.Tensor) -> EpisodesInProgress:
-        n_envs = len(first_observations)
-        return cls(
-            observations=[[obs] for obs in first_observations],
-            actions=[[] for _ in range(n_envs)],
-            rewards=[[] for _ in range(n_envs)],
-            rnn=rnn,
-            previous_action=th.full((n_envs,), NO_ACTION, device=rnn.device),
-            previous_reward=th.zeros(n_envs, device=rnn.device),
-            stale=np.zeros(n_envs, dtype=bool),
-        )
 
 
 class DRQN(BaseAlgorithm):
@@ -88,10 +61,11 @@ class DRQN(BaseAlgorithm):
     training episode, never again on trained weights (``warmup_timestep`` is saved with the model).
 
     Logged: ``rollout/ep_rew_mean``, ``rollout/success_rate`` (``info["is_success"]``),
-    ``rollout/exploration_rate``, ``train/loss``, ``train/learning_rate``, ``train/vaa``,
-    ``train/vaa_measure``, ``warmup/*`` (on the TensorBoard step axis of the run: warmup step ``s`` at
-    ``warmup_timestep + s``); the T-Maze's ``eval/optimal`` and ``eval/first_optimal_episode`` come from
-    ``experiments.tmaze.TMazeOptimalCallback``.
+    ``rollout/exploration_rate``, ``train/loss``, ``train/learning_rate``, ``train/vaa`` and
+    ``train/vaa_measure`` (from the :class:`recurrent_q.callbacks.VAAMonitorCallback` that ``learn`` adds
+    when ``vaa_interval`` or ``vaa_measure_interval`` is not 0), ``warmup/*`` (on the TensorBoard step
+    axis of the run: warmup step ``s`` at ``warmup_timestep + s``); the T-Maze's ``eval/optimal`` and
+    ``eval/first_optimal_episode`` come from ``experiments.tmaze.TMazeOptimalCallback``.
 
     :param policy: the policy class or alias (``"RecurrentQPolicy"``, a :class:`DRQNPolicy`).
     :param env: the environment (discrete actions; ``Discrete`` or ``Box`` observations), or its id;
@@ -132,7 +106,9 @@ class DRQN(BaseAlgorithm):
     :param vaa_steps: ``M`` of the cheap VAA estimate.
     :param vaa_measure_interval: log ``train/vaa_measure`` (``vaa_measure_steps``) every this many episodes.
     :param vaa_measure_steps: ``M`` of the full VAA measure (the paper's 10 000).
-    :param vaa_batch_size: histories per VAA batch ``|X|`` (its floor is ``1 / vaa_batch_size``).
+    :param vaa_batch_size: histories per VAA batch ``|X|`` (its floor is ``1 / vaa_batch_size``). The five
+        ``vaa_*`` settings are those of the :class:`recurrent_q.callbacks.VAAMonitorCallback` that ``learn``
+        adds to its callbacks (none when both intervals are 0).
     :param stats_window_size: episodes averaged in ``rollout/*``.
     :param tensorboard_log: TensorBoard log directory (None: no logging).
     :param policy_kwargs: arguments of :class:`DRQNPolicy` (``cell``, ``hidden_size``, ``num_layers``,
@@ -470,7 +446,10 @@ class DRQN(BaseAlgorithm):
         :param total_timesteps: env steps to run, the buffer fill included (a lower bound: the last
             episode is completed).
         :param callback: SB3 callback(s), called at every env step (``on_step``) and around every
-            training episode (``on_rollout_start`` / ``on_rollout_end``).
+            training episode (``on_rollout_start`` / ``on_rollout_end``); those with an
+            ``on_episode_trained()`` method (:class:`recurrent_q.callbacks.VAAMonitorCallback`) also after
+            the gradient steps of each training episode, and once before the first, after the buffer fill
+            and the warmup. The VAA monitoring of the ``vaa_*`` settings is added after them.
         :param log_interval: dump the logs every this many training episodes.
         :param tb_log_name: name of the TensorBoard run.
         :param reset_num_timesteps: reset the step counter (SB3 semantics). Either way, envs in the
@@ -497,7 +476,7 @@ class DRQN(BaseAlgorithm):
         self._episode_budget = None if max_episodes is None else (self.num_train_episodes, max_episodes)
         self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
         self._update_exploration_rate()
-        self._start_episodes()
+        self._episodes_in_progress = start_episodes(self)
         callback.on_training_start(locals(), globals())
         try:
             self._learn(callback, total_timesteps, log_interval, max_episodes)
@@ -510,16 +489,16 @@ class DRQN(BaseAlgorithm):
         self, callback: BaseCallback, total_timesteps: int, log_interval: int, max_episodes: int | None
     ) -> None:
         """The stages of ``learn``: buffer fill (line 2), warmup (lines 3-5), training (lines 6-28)."""
-        ready = False  # the buffer was just filled or the Q-network warmed up: log the VAA at e = 0
-        if self._needs_fill():
-            if not self._fill_replay_buffer(callback):
+        ready = False  # the buffer was just filled or the Q-network warmed up: the callbacks' event at e = 0
+        if needs_fill(self):
+            if not fill_replay_buffer(self, callback):
                 return
             ready = True
         if self.use_warmup and self.warmup_timestep is None and self.num_train_episodes == 0:
             self._warm_up()
             ready = True
         if ready and self.num_train_episodes == 0:
-            self._log_vaa(measure=False)  # e = 0: the VAA after the warmup (or at initialisation)
+            notify_episode_trained(callback)  # e = 0: the network after the warmup (or at initialisation)
             self.logger.dump(step=self.num_timesteps)
         if max_episodes is None:
             self._open_bar("training", total_timesteps - self.num_timesteps, "step")
@@ -536,7 +515,7 @@ class DRQN(BaseAlgorithm):
                 self.refresh_target_values()
             callback.on_rollout_start()
             if episodes.finished == 0:  # else: an episode that ended with another one, not trained on yet
-                continue_training = self._collect_episodes(callback)
+                continue_training = collect_episodes(self, callback)
             callback.on_rollout_end()
             if not continue_training:
                 break
@@ -548,7 +527,7 @@ class DRQN(BaseAlgorithm):
             self._update_exploration_rate()
             if self._bar is not None and self._bar.unit == "episode":
                 self._bar.update(1)
-            self._log_vaa()
+            notify_episode_trained(callback)
             if log_interval and self.num_train_episodes % log_interval == 0:
                 self.dump_logs()
 
@@ -563,7 +542,26 @@ class DRQN(BaseAlgorithm):
             self._current_progress_remaining = min(self._current_progress_remaining, by_episodes)
 
     def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
-        """SB3's callback setup without its progress bar (which needs ``rich``): ``learn`` shows its own."""
+        """SB3's callback setup, with the VAA monitoring of the ``vaa_*`` settings after the given callbacks,
+        and without SB3's progress bar (which needs ``rich``): ``learn`` shows its own."""
+        if self.vaa_interval or self.vaa_measure_interval:
+            monitor = VAAMonitorCallback(
+                self.vaa_interval,
+                self.vaa_steps,
+                self.vaa_measure_interval,
+                self.vaa_measure_steps,
+                self.vaa_batch_size,
+                generator=self._vaa_generator,
+            )
+            if callback is None:
+                callback = monitor
+            elif isinstance(callback, list):
+                callback = [*callback, monitor]
+            else:
+                callback = [
+                    callback if isinstance(callback, BaseCallback) else ConvertCallback(callback),
+                    monitor,
+                ]
         return super()._init_callback(callback, progress_bar=False)
 
     def _open_bar(self, desc: str | None, total: int = 0, unit: str = "step") -> None:
@@ -581,116 +579,6 @@ class DRQN(BaseAlgorithm):
         self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
         self.policy.exploration_rate = self.exploration_rate
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
-
-    def _needs_fill(self) -> bool:
-        return not self.replay_buffer.full or self.num_timesteps < self.learning_starts
-
-    def _fill_replay_buffer(self, callback: BaseCallback) -> bool:
-        """Line 2: episodes of ℰ until the buffer holds ``buffer_size`` transitions and ``learning_starts``
-        env steps were taken; False if a callback stopped training."""
-        needed = max(self.buffer_size - len(self.replay_buffer), self.learning_starts - self.num_timesteps)
-        self._open_bar("buffer fill", needed, "step")
-        episodes = self._episodes_in_progress
-        while self._needs_fill():
-            if not self._collect_episodes(callback, explore_only=True):
-                return False
-            self.num_fill_episodes += episodes.finished
-            episodes.finished = 0
-        return True
-
-    def _start_episodes(self) -> None:
-        """Start the episodes of every env afresh (resetting the envs if one is mid-episode)."""
-        assert self.env is not None
-        if self._last_obs is None or not np.all(self._last_episode_starts):
-            self._last_obs = self.env.reset()
-            self._last_episode_starts = np.ones(self.env.num_envs, dtype=bool)
-        rnn = self.q_net.rnn.initial_state(self.env.num_envs, self.device)
-        self._episodes_in_progress = EpisodesInProgress.start(self._last_obs, rnn)
-
-    def _collect_episodes(self, callback: BaseCallback, explore_only: bool = False) -> bool:
-        """Step every env until an episode ends (lines 10-20): ε-greedy actions (ℰ only if
-        ``explore_only``); each episode that ends is stored in the buffer and counted in
-        ``finished``. False if a callback stopped training."""
-        assert self.env is not None
-        policy, q_net, device = self.policy, self.q_net, self.device
-        episodes = self._episodes_in_progress
-        policy.set_training_mode(False)
-        while True:
-            if explore_only or self.exploration_rate >= 1.0:
-                actions = policy.exploration_actions(self.env.num_envs)
-                episodes.stale[:] = True  # the Q-network did not see this step
-            else:
-                self._refresh_states()
-                with th.no_grad():
-                    obs = th.as_tensor(self._last_obs, device=device)
-                    x = q_net.features(obs, episodes.previous_action, episodes.previous_reward)
-                    q_values, episodes.rnn = q_net.step(x, episodes.rnn)
-                actions = policy.select_actions(q_values, policy.rng, self.exploration_rate)
-            new_obs, rewards, dones, infos = self.env.step(actions)
-            self.num_timesteps += self.env.num_envs
-            callback.update_locals(locals())
-            if not callback.on_step():
-                self._last_obs, self._last_episode_starts = new_obs, dones
-                return False
-            if self._bar is not None and self._bar.unit == "step":
-                self._bar.update(self.env.num_envs)
-            self._update_info_buffer(infos, dones)
-            self._record_step(actions, rewards, new_obs, dones, infos)
-            self._last_obs, self._last_episode_starts = new_obs, dones
-            self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
-            self._update_exploration_rate()
-            if episodes.finished:
-                return True
-
-    def _record_step(
-        self,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        new_obs: np.ndarray,
-        dones: np.ndarray,
-        infos: list[dict[str, Any]],
-    ) -> None:
-        """Append a step to each env's episode; store the episodes that ended and start the next ones."""
-        episodes = self._episodes_in_progress
-        ended = np.flatnonzero(dones)
-        if len(ended):
-            episodes.rnn = episodes.rnn.clone()
-            episodes.rnn[:, ended] = 0.0  # the next episode starts from x_0 = 0
-        for i in range(len(actions)):
-            episodes.actions[i].append(int(actions[i]))
-            episodes.rewards[i].append(float(rewards[i]))
-            if dones[i]:
-                observations = [*episodes.observations[i], infos[i]["terminal_observation"]]
-                terminated = not infos[i].get("TimeLimit.truncated", False)
-                self.replay_buffer.add(
-                    np.stack(observations),
-                    np.array(episodes.actions[i]),
-                    np.array(episodes.rewards[i]),
-                    terminated,
-                )
-                self._episode_num += 1
-                episodes.finished += 1
-                episodes.observations[i], episodes.actions[i], episodes.rewards[i] = [new_obs[i]], [], []
-                episodes.previous_action[i] = NO_ACTION
-                episodes.previous_reward[i] = 0.0
-                episodes.stale[i] = False
-            else:
-                episodes.observations[i].append(new_obs[i])
-                episodes.previous_action[i] = int(actions[i])
-                episodes.previous_reward[i] = float(rewards[i])
-
-    def _refresh_states(self) -> None:
-        """Recompute the stale states of envs in the middle of an episode from their histories."""
-        episodes = self._episodes_in_progress
-        for i in np.flatnonzero(episodes.stale):
-            if episodes.actions[i]:  # at an episode's start the state is x_0 = 0
-                observations = th.as_tensor(np.stack(episodes.observations[i]), device=self.device)[None]
-                actions = th.as_tensor(episodes.actions[i], device=self.device)[None]
-                rewards = th.as_tensor(episodes.rewards[i], dtype=th.float32, device=self.device)[None]
-                x = self.q_net.episode_features(observations, actions, rewards)  # x_0 … x_t
-                with th.no_grad():
-                    episodes.rnn[:, i] = self.q_net.rnn(x[:, :-1])[1][:, 0]  # the state after x_0 … x_{t-1}
-        episodes.stale[:] = False
 
     def _update_target(self) -> None:
         """θ' ← θ (lines 7-8 of Algorithm 4), or θ' ← τ θ + (1 − τ) θ' with ``tau < 1`` (SB3's Polyak)."""
@@ -719,7 +607,7 @@ class DRQN(BaseAlgorithm):
                 values = self.q_net_target.q_values(x, episodes.lengths + 1)[:, 1:].max(-1).values
                 buffer.set_next_values(part, values.cpu().numpy())
 
-    def _replay_histories(self) -> tuple[th.Tensor, th.Tensor]:
+    def replay_histories(self) -> tuple[th.Tensor, th.Tensor]:
         """Inputs ``[N, T + 1, F]`` of every episode in the buffer, and their lengths (in inputs)."""
         episodes: EpisodeBatch = self.replay_buffer.all_episodes()
         x = self.q_net.episode_features(episodes.observations, episodes.actions, episodes.rewards)
@@ -732,7 +620,7 @@ class DRQN(BaseAlgorithm):
         ``num_timesteps + s`` of the run: on the axis of the other scalars, where the warmup ran.
         """
         config = self.warmup_config if self.warmup_config is not None else WarmupConfig()
-        x, lengths = self._replay_histories()
+        x, lengths = self.replay_histories()
         writer = tensorboard_writer(self.logger)
         if writer is not None:
             writer = ScopedWriter(writer, offset=self.num_timesteps)
@@ -752,28 +640,6 @@ class DRQN(BaseAlgorithm):
             self.logger.record("warmup/vaa_star", float(np.mean(self.warmup_result.vaa_star[-1])))
         self.q_net_target.load_state_dict(self.q_net.state_dict())
         self._episodes_in_progress.stale[:] = True  # θ changed
-
-    def _log_vaa(self, measure: bool = True) -> None:
-        """Log ``train/vaa`` (M = ``vaa_steps``) and, if ``measure``, ``train/vaa_measure`` when due."""
-        e = self.num_train_episodes
-        todo = []
-        if self.vaa_interval and e % self.vaa_interval == 0:
-            todo.append(("train/vaa", self.vaa_steps))
-        if measure and self.vaa_measure_interval and e % self.vaa_measure_interval == 0:
-            todo.append(("train/vaa_measure", self.vaa_measure_steps))
-        if not todo:
-            return
-        x, lengths = self._replay_histories()
-        for key, steps in todo:
-            value = estimate_vaa(
-                self.q_net.rnn,
-                x,
-                steps=steps,
-                batch_size=min(self.vaa_batch_size, len(x)),
-                lengths=lengths,
-                generator=self._vaa_generator,
-            )
-            self.logger.record(key, value)
 
     def dump_logs(self) -> None:
         """Write the ``rollout/``, ``time/`` and pending ``train/`` and ``eval/`` records."""

@@ -1,5 +1,6 @@
-"""Tests of recurrent_q.callbacks (the T-Maze optimality check, RecurrentPPO warmup, wall-time limit) and of
-SB3's callbacks with DRQN (CheckpointCallback with the replay buffer, warmup scalars in TensorBoard)."""
+"""Tests of recurrent_q.callbacks (RecurrentPPO warmup, DRQN's VAA monitoring, wall-time limit, greedy
+play), of the T-Maze optimality check and of SB3's callbacks with DRQN (CheckpointCallback with the replay
+buffer, warmup scalars in TensorBoard)."""
 
 import gymnasium as gym
 import numpy as np
@@ -9,12 +10,19 @@ from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import KVWriter, Logger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
 from experiments.tmaze import TMazeOptimalCallback, is_tmaze_optimal
 from recurrent_q import callbacks as callbacks_module
-from recurrent_q.callbacks import WallTimeLimit, WarmupCallback, exploration_rollouts, play_greedy
+from recurrent_q.callbacks import (
+    VAAMonitorCallback,
+    WallTimeLimit,
+    WarmupCallback,
+    exploration_rollouts,
+    play_greedy,
+)
 from recurrent_q.drqn import DRQN
 from recurrent_q.multistability import WarmupConfig, WarmupResult
 from tmaze_gym import DOWN, LEFT, OBS_DOWN, OBS_JUNCTION, OBS_UP, RIGHT, UP
@@ -235,3 +243,93 @@ def test_checkpoint_callback_saves_the_replay_buffer(tmp_path):
     assert 0 < saved < 256
     during_fill.learn(10**9, max_episodes=0, reset_num_timesteps=False)
     assert during_fill.replay_buffer.full and during_fill.num_timesteps >= 200 + 256 - saved
+
+
+def test_the_tensorboard_helpers_of_recurrent_q_tb_are_still_found_in_callbacks():
+    from recurrent_q import tb
+
+    assert callbacks_module.tensorboard_writer is tb.tensorboard_writer
+    assert callbacks_module.ScopedWriter is tb.ScopedWriter
+    assert tb.tensorboard_writer(Logger(folder=None, output_formats=[])) is None
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.scalars = []
+
+        def add_scalar(self, tag, value, step):
+            self.scalars.append((tag, value, step))
+
+    recorder = Recorder()
+    tb.ScopedWriter(recorder, offset=100, scope="actor").add_scalar("warmup/loss", 0.5, 3)
+    tb.ScopedWriter(recorder).add_scalar("warmup/loss", 0.25, 4)
+    assert recorder.scalars == [("warmup/actor/loss", 0.5, 103), ("warmup/loss", 0.25, 4)]
+
+
+class Records(KVWriter):
+    """An SB3 logger output that keeps every dumped ``(key, value, step)`` of the ``train/vaa*`` keys."""
+
+    def __init__(self) -> None:
+        self.rows = []
+
+    def write(self, key_values, key_excluded, step=0):
+        self.rows += [(key, value, step) for key, value in key_values.items() if key.startswith("train/vaa")]
+
+
+def vaa_rows(model: DRQN, **learn) -> list:
+    records = Records()
+    model.set_logger(Logger(folder=None, output_formats=[records]))
+    model.learn(10**9, log_interval=2, **learn)
+    return records.rows
+
+
+VAA = dict(interval=2, steps=20, measure_interval=3, measure_steps=30, batch_size=16)
+
+
+def test_drqn_vaa_settings_and_a_vaa_monitor_callback_log_the_same():
+    """``DRQN(vaa_*=...)`` adds the monitor: the same records, at the same steps, as passing it to ``learn``;
+    ``train/vaa`` at e = 0 (after the fill) and every 2 episodes, ``train/vaa_measure`` every 3 (not at 0),
+    each dumped with the logs of its episode or the next dump."""
+    settings = {f"vaa_{name}": value for name, value in VAA.items()}
+    by_settings = vaa_rows(drqn(**settings), max_episodes=6)
+    seen = []
+
+    class Seen(VAAMonitorCallback):
+        def _on_episode_trained(self) -> None:
+            seen.append(self.model.num_train_episodes)
+            super()._on_episode_trained()
+
+    model = drqn()
+    by_callback = vaa_rows(model, max_episodes=6, callback=[Seen(**VAA)])
+    assert by_settings == by_callback and seen == [0, 1, 2, 3, 4, 5, 6]
+    # dumped every 2 episodes: e = 0 (after the fill), 2, 4 (with the measure of e = 3), 6 (vaa and measure)
+    keys = [key.removeprefix("train/") for key, _, _ in by_callback]
+    assert keys == ["vaa", "vaa", "vaa_measure", "vaa", "vaa", "vaa_measure"]
+    steps = [step for _, _, step in by_callback]
+    assert 256 <= steps[0] < steps[1] < steps[2] == steps[3] < steps[4] == steps[5] == model.num_timesteps
+    assert all(0.0 < value <= 1.0 for _, value, _ in by_callback)
+
+
+def test_no_vaa_monitor_without_an_interval_and_one_after_the_given_callbacks():
+    model = drqn()
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    assert not isinstance(model._init_callback(None), VAAMonitorCallback)
+    model = drqn(vaa_interval=5)
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    alone = model._init_callback(None)
+    assert (
+        isinstance(alone, VAAMonitorCallback)
+        and alone.interval == 5
+        and alone.generator is model._vaa_generator
+    )
+    limit = WallTimeLimit(60)
+    chained = model._init_callback(limit)
+    assert chained.callbacks[0] is limit and isinstance(chained.callbacks[1], VAAMonitorCallback)
+
+
+def test_vaa_monitor_callback_arguments():
+    with pytest.raises(ValueError, match="measure_interval must be an integer >= 0"):
+        VAAMonitorCallback(measure_interval=-1)
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        VAAMonitorCallback(batch_size=0)
+    with pytest.raises(TypeError, match="VAAMonitorCallback measures the cell stack of a DRQN"):
+        PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=32).learn(64, callback=VAAMonitorCallback())

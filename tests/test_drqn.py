@@ -295,6 +295,21 @@ def test_same_seed_same_actions():
     assert not np.array_equal(actions, other_actions) and not same(params, other_params)
 
 
+def test_callbacks_see_the_locals_of_each_env_step_as_in_sb3():
+    """A function callback (SB3's ``ConvertCallback``) reads ``locals()["self"]`` (the model) and the step."""
+    seen = []
+
+    def record(locals_, globals_):
+        seen.append((locals_["self"], dict(locals_)))
+        return True
+
+    model = small_model()
+    model.learn(10**9, callback=record, max_episodes=1)
+    assert len(seen) == model.num_timesteps and all(found is model for found, _ in seen)
+    last = seen[-1][1]
+    assert {"actions", "new_obs", "rewards", "dones", "infos"} <= set(last) and last["dones"][0]
+
+
 # Recorded with the code before the SB3-contract changes (learning-rate and ε schedules, learning_starts,
 # n_envs > 1, ...): the default DRQN must still act and learn the same. For each setting: env steps, the
 # actions of the last 4 stored episodes (the 4 training episodes), the mean loss of each training episode,
@@ -424,7 +439,7 @@ def test_vectorised_acting_state_follows_the_whole_history():
     assert any(episodes.actions), "no env in the middle of an episode"
     model.train(2, 8)  # new weights
     episodes.stale[:] = True
-    model._refresh_states()
+    episodes.refresh_states(model.q_net, model.device)
     q_net = model.q_net
     for i in range(3):
         state = q_net.rnn.initial_state(1)

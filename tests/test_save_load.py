@@ -4,6 +4,7 @@ import copy
 import json
 import pathlib
 import pickle
+import warnings
 import zipfile
 
 import gymnasium as gym
@@ -30,6 +31,7 @@ def small_model(**kwargs) -> DRQN:
     return DRQN("RecurrentQPolicy", tmaze(), **settings)
 
 
+DATA = pathlib.Path(__file__).parent / "data"
 BUFFER_ARRAYS = ("observations", "actions", "rewards", "lengths", "terminated", "first_live")
 
 
@@ -119,6 +121,49 @@ def test_a_model_saved_with_the_former_warmup_argument_loads_with_its_warmup(tmp
     assert loaded.use_warmup is True and loaded.warmup_config == config
     assert not hasattr(loaded, "warmup")
     assert DRQN.load(tmp_path / "new.zip", env=tmaze(), device="cpu").warmup_config == config
+
+
+def test_a_model_saved_before_the_slim_drqn_loads_predicts_the_same_and_trains_on():
+    """``tests/data/drqn_tmaze3.zip``, saved by commit 69a8c55 (before episode collection, the TensorBoard
+    helpers and the VAA monitoring left ``recurrent_q/drqn.py``; ``tests/data/make_drqn_fixture.py``),
+    gives the Q-values and greedy actions recorded beside it, and ``learn`` goes on from it."""
+    record = json.loads((DATA / "drqn_tmaze3.json").read_text())
+    model = DRQN.load(DATA / "drqn_tmaze3.zip", env=tmaze(record["length"]), device="cpu")
+    for name, value in record["settings"].items():
+        assert getattr(model, name) == value, name
+    assert model.warmup_config == WarmupConfig(**record["warmup_config"])
+    assert (model.num_train_episodes, model.num_timesteps) == (
+        record["num_train_episodes"],
+        record["num_timesteps"],
+    )
+    assert model.warmup_timestep == record["warmup_timestep"]
+    for episode in record["episodes"]:
+        observations = th.as_tensor([episode["observations"]])
+        actions = th.as_tensor([episode["actions"]])
+        rewards = th.as_tensor([episode["rewards"]], dtype=th.float32)
+        with th.no_grad():
+            x = model.q_net.episode_features(observations, actions, rewards)
+            q = model.q_net.q_values(x, th.as_tensor([x.shape[1]]))[0].numpy()
+        np.testing.assert_allclose(q, episode["q_values"], rtol=0, atol=1e-5)
+        state, predicted = None, []
+        with warnings.catch_warnings():  # the fed rewards are passed in the state
+            warnings.filterwarnings("ignore", message="use_previous_reward=True")
+            for t, obs in enumerate(episode["observations"]):
+                action, state = model.predict(np.array(obs), state, np.array([t == 0]), deterministic=True)
+                predicted.append(int(action))
+                if t < len(episode["actions"]):
+                    state = state._replace(
+                        previous_action=np.full(1, episode["actions"][t], dtype=np.int64),
+                        previous_reward=np.full(1, episode["rewards"][t], dtype=np.float32),
+                    )
+        assert predicted == episode["predicted_actions"]
+    # Training goes on: the buffer (not saved) is filled again, no second warmup, the saved VAA schedule runs
+    weights = [p.detach().clone() for p in model.q_net.parameters()]
+    model.learn(10**9, max_episodes=2, reset_num_timesteps=False)
+    assert model.num_train_episodes == record["num_train_episodes"] + 2 and model.replay_buffer.full
+    assert model.warmup_timestep == record["warmup_timestep"]
+    assert not all(th.equal(p, q) for p, q in zip(weights, model.q_net.parameters(), strict=True))
+    assert "train/vaa" in model.logger.name_to_value  # e = 6, vaa_interval = 2, not yet dumped
 
 
 def test_continued_run_neither_refills_nor_warms_up_again(tmp_path, monkeypatch):

@@ -1,0 +1,41 @@
+"""TensorBoard through SB3's logger: the writer behind a logger, and a writer seen through a step offset and
+a tag scope (the warmup's scalars on the run's step axis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
+
+
+def tensorboard_writer(logger: Logger) -> Any:
+    """The ``SummaryWriter`` behind an SB3 logger, or None when it does not write to TensorBoard."""
+    for output in logger.output_formats:
+        if isinstance(output, TensorBoardOutputFormat):
+            return output.writer
+    return None
+
+
+class ScopedWriter:
+    """A TensorBoard ``SummaryWriter`` seen through a step offset and a tag scope, for the warmup.
+
+    ``add_scalar("warmup/loss", value, s)`` writes ``warmup/<scope>/loss`` (``warmup/loss`` without a
+    scope) at step ``offset + s``: warmup step ``s`` lands on the run's own step axis (``offset`` = the
+    model's ``num_timesteps`` when the warmup ran), and two warmups (an actor's and a critic's) on
+    separate tags.
+
+    :param writer: the writer (e.g. :func:`tensorboard_writer` of the model's logger).
+    :param offset: added to every step.
+    :param scope: inserted after the first component of every tag (None: tags unchanged).
+    """
+
+    def __init__(self, writer: Any, offset: int = 0, scope: str | None = None) -> None:
+        self.writer = writer
+        self.offset = int(offset)
+        self.scope = scope
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        if self.scope is not None:
+            group, _, name = tag.partition("/")
+            tag = f"{group}/{self.scope}/{name}"
+        self.writer.add_scalar(tag, value, self.offset + step)
