@@ -133,7 +133,7 @@ def test_bad_comparisons_get_a_clear_error():
 def test_without_rliable_the_module_imports_and_computing_names_the_install():
     code = (
         "import sys; sys.modules['rliable'] = None\n"  # as if rliable were not installed
-        "import experiments.statistics as s\n"
+        "import experiments.statistics as s, experiments.statistics_report, experiments.cli.stats\n"
         "try:\n    s.interval_estimates({'m': [1.0, 2.0]})\n"
         "except ImportError as error:\n    print(error)\n"
     )
