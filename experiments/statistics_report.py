@@ -292,7 +292,7 @@ def tmaze_reporting(report: Report) -> list[str]:
             [str(length), _seeds(episodes), f"{budget:.0f}", _reached(episodes, budget), _ci(estimate)]
             + [_ci(final, ".2f")]
         )
-        plotted[f"L={length} warmup"] = estimate
+        plotted[f"L={length} warmup, {len(episodes)} seeds"] = estimate
     header = ["L", "seeds", "budget", "reached", "episodes to optimal, IQM [95 % CI]"]
     defaults = table_lines([*header, "final policy optimal [95 % CI]"], rows)
     comparisons = {
@@ -327,7 +327,7 @@ def tmaze_reporting(report: Report) -> list[str]:
                 + [_ci(estimates[name]), _ci(fractions[name], ".2f")]
                 + ([_ci(faster, ".2f"), _ci(ends, ".2f")] if i == 0 else ["", ""])
             )
-            plotted[f"L={length} {name}"] = estimates[name]
+            plotted[f"L={length} {name}, {len(episodes[i])} seeds"] = estimates[name]
         taus = np.arange(0, budget, 5)
         profiles[f"{title}, L = {length}"] = performance_profiles(
             dict(zip(names, episodes, strict=True)), taus, lower_is_better=True, **report.options
