@@ -5,5 +5,7 @@ grid engine (:mod:`experiments.grid`) behind ``mm-reproduce``, with its run fold
 (:mod:`experiments.run_dirs`) and results (:mod:`experiments.results`); the T-Maze runner
 (:mod:`experiments.tmaze`) and evaluation (:mod:`experiments.evaluation`); and the evaluation of trained
 networks at longer horizons than they were trained on (:mod:`experiments.horizon`, temporal horizon
-generalisation). On top, the console commands (:mod:`experiments.cli`).
+generalisation); the statistics of few-seed results, by rliable (:mod:`experiments.statistics`), and
+those of the committed results (:mod:`experiments.statistics_report`). On top, the console commands
+(:mod:`experiments.cli`).
 """

@@ -1,7 +1,8 @@
 """The package ``experiments``: its modules import each other without a cycle (imports inside functions
 included), in layers under the grid engine and its registry; the command line (``experiments.cli``) is on
 top, imported by no other module; the library below (``recurrent_q``, ``supervised``, ``tmaze_gym``) never
-imports it; each module imports alone in a fresh interpreter."""
+imports it nor rliable, which only ``experiments.statistics`` imports, inside its functions; each module
+imports alone in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -50,13 +51,18 @@ def test_the_modules_import_each_other_without_a_cycle():
     assert {module for module, imported in graph.items() if "experiments.registry" in imported} == {
         "experiments.grid"
     }
-    for bottom in ("experiments.presets", "experiments.evaluation", "experiments.curves"):
+    for bottom in (
+        "experiments.presets",
+        "experiments.evaluation",
+        "experiments.curves",
+        "experiments.statistics",
+    ):
         assert not graph[bottom], f"{bottom} imports {graph[bottom]}"
     assert graph["experiments.run_dirs"] == {"experiments.presets"}
 
 
 def test_only_the_command_line_imports_itself():
-    assert len(CLI_MODULES) == 7  # the package and its six commands
+    assert len(CLI_MODULES) == 8  # the package and its seven commands
     for path in PACKAGE.glob("*.py"):
         upward = {name for name in _imports(path) if name.startswith("experiments.cli")}
         assert not upward, f"{path.relative_to(ROOT)} imports {upward}"
@@ -65,11 +71,33 @@ def test_only_the_command_line_imports_itself():
         assert not inside, f"{path.relative_to(ROOT)} imports {inside}"
 
 
-def test_the_library_never_imports_experiments():
+def test_the_library_never_imports_experiments_nor_rliable():
     for package in ("recurrent_q", "supervised", "tmaze_gym"):
         for path in (ROOT / package).glob("*.py"):
-            upward = {name for name in _imports(path) if name.split(".")[0] in ("experiments", "scripts")}
+            upward = {
+                name for name in _imports(path) if name.split(".")[0] in ("experiments", "scripts", "rliable")
+            }
             assert not upward, f"{path.relative_to(ROOT)} imports {upward}"
+
+
+def test_only_the_statistics_import_rliable_and_only_inside_functions():
+    """rliable is the extra ``results``: importing any module must not need it."""
+    for path in [*PACKAGE.glob("*.py"), *(PACKAGE / "cli").glob("*.py")]:
+        tree = ast.parse(path.read_text())
+        top = {name for node in tree.body for name in _names(node)}
+        assert "rliable" not in {name.split(".")[0] for name in top}, f"{path.relative_to(ROOT)}"
+        if path.name != "statistics.py":
+            assert not any(name.split(".")[0] == "rliable" for name in _imports(path)), (
+                f"{path.relative_to(ROOT)}"
+            )
+
+
+def _names(node: ast.stmt) -> set[str]:
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    if isinstance(node, ast.ImportFrom):
+        return {node.module or ""}
+    return set()
 
 
 @pytest.mark.parametrize("module", MODULES + CLI_MODULES)

@@ -35,6 +35,7 @@ COMMANDS = {
     "mm-evaluate-supervised": "experiments.cli.evaluate_supervised",
     "mm-reproduce": "experiments.cli.reproduce",
     "mm-plot-runs": "experiments.cli.plot_runs",
+    "mm-stats": "experiments.cli.stats",
 }
 PACKAGES = sorted(path.parent.name for path in ROOT.glob("*/__init__.py"))
 # every top-level name the checkout could lend to an import: its packages and its folders of Python files
@@ -196,6 +197,15 @@ def test_a_smoke_grid_of_the_installed_reproduce(installed):
     assert "copy (smoke): 2 runs" in _check(done).stdout
     assert (root / "results.md").is_file() and (root / "results.png").stat().st_size > 10_000
     assert len(list(root.glob("*/metrics.json"))) == 2
+
+
+def test_the_installed_statistics_of_the_committed_results(installed):
+    """``mm-stats`` on the checkout's records, with few bootstrap replications: the page and its plots."""
+    flags = ["--results", ROOT / "results", "--out", "stats", "--reps", "10"]
+    done = _check(installed.run(installed.site / "bin" / "mm-stats", *flags))
+    page = installed.cwd / "stats" / "README.md"
+    assert done.stdout.strip() == "stats/README.md" and "## T-Maze, Fig. 13" in page.read_text()
+    assert len(list(page.parent.glob("*.png"))) == 5
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -10,6 +10,7 @@ command                    module                                       job
 ``mm-evaluate-supervised`` :mod:`experiments.cli.evaluate_supervised`   copy first input at longer horizons
 ``mm-reproduce``           :mod:`experiments.cli.reproduce`             a paper figure's grid of runs
 ``mm-plot-runs``           :mod:`experiments.cli.plot_runs`             curves of runs, mean ± std over seeds
+``mm-stats``               :mod:`experiments.cli.stats`                 statistics of the committed results
 =========================  ===========================================  ======================================
 
 The training and evaluation modules also have ``run(argv=None)``, which returns the result (what the tests
