@@ -97,6 +97,15 @@ ABLATION |= {
     # Soft (Polyak) target updates after every episode (SB3's tau).
     "S-c1-t05": {"target_update_interval": 1, "tau": 0.5},
     "S-c1-t02": {"target_update_interval": 1, "tau": 0.2},
+    # Round 5: n-step returns on the runner's C = 2.
+    "S-c2-n3": {"target_update_interval": 2, "n_steps": 3},
+    "S-c2-n5": {"target_update_interval": 2, "n_steps": 5},
+    "S-c2-n10": {"target_update_interval": 2, "n_steps": 10},
+    # ... and what lowers the noise of the Q-values once the goal's value has reached the start (the
+    # corridor margins are about 0.05-0.16): larger batches, a wider network, losses on whole episodes.
+    "S-c2-b128": {"target_update_interval": 2, "batch_size": 128},
+    "S-c2-h64": {"target_update_interval": 2, "hidden_size": 64},
+    "S-c2-seq5": {"target_update_interval": 2, "train_mode": "sequences", "gradient_steps": 5},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}
