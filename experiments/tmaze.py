@@ -54,8 +54,8 @@ class TMazeConfig:
     """Seed of python, numpy, torch, the env and the exploration draws."""
     episodes: int = 1000
     """Training episodes at most (after the buffer is filled by the exploration policy)."""
-    hidden_size: int = 32
-    """Width of each recurrent layer (the paper's §5.3: 256)."""
+    hidden_size: int = 64
+    """Width of each recurrent layer (the paper's §5.3: 256; 32 before round 5 of docs/drqn-parity.md)."""
     num_layers: int = 2
     """Number of recurrent layers."""
     warmup_steps: int | None = None

@@ -1,6 +1,6 @@
 """Train DRQN on the T-Maze (Lambrechts et al. 2023, Algorithm 4); report the episodes to the optimal policy.
 
-Examples (the first is the README's main command: GRU 2×32 with warmup on a corridor of length 20):
+Examples (the first is the README's main command: GRU 2×64 with warmup on a corridor of length 20):
 
     mm-train-tmaze
     mm-train-tmaze --length 50 --cell nbrc --version classic --seed 1
@@ -48,7 +48,7 @@ class TrainTMazeArgs(TMazeConfig):
     exp_name: str = "drqn"
     """Experiment name, the prefix of the run name."""
     threads: int = 1
-    """torch threads (1 is fastest for 2×32 networks on CPU)."""
+    """torch threads (1 is fastest for 2×32 and 2×64 networks on CPU)."""
 
 
 def run(argv: list[str] | None = None) -> dict:
