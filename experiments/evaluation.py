@@ -131,9 +131,10 @@ def optimal_margins(length: int, gamma: float) -> np.ndarray:
     In the corridor (position ``x < L``), Right is worth ``4 γ^{L−x}``; Left ``4 γ^{L−x+2}`` (a step back;
     at the start, a bump: ``−0.1 + 4 γ^{L+1}``); Up and Down, a bump, ``−0.1 + 4 γ^{L−x+1}``. At the junction
     the goal's turn earns 4, Right bumps (``−0.1 + 4 γ``), Left steps back (``4 γ²``). With ``γ = 0.98`` the
-    corridor margin is about 4 % of the value of Right (``1 − γ²``): 0.06 at the start of L = 50, 0.03 at
-    L = 100, 0.16 at the junction. A learned Q-function must order the actions to within these margins at
-    all ``L + 1`` steps for its greedy policy to be optimal.
+    corridor margin is about 4 % of the value of Right (``1 − γ²``): 0.06 one step into the corridor of
+    L = 50, 0.02 at L = 100 (0.13 and 0.11 at the start, where Left is a bump), 0.16 at the junction. A
+    learned Q-function must order the actions to within these margins at all ``L + 1`` steps for its
+    greedy policy to be optimal.
     """
     length = check_length(length)
     if not 0.0 < gamma <= 1.0:
