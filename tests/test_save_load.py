@@ -1,10 +1,10 @@
 """Saving and loading DRQN as SB3 does: the replay buffer, the policy alone, and continuing a run."""
 
 import copy
+import importlib.util
 import json
 import pathlib
 import pickle
-import warnings
 import zipfile
 
 import gymnasium as gym
@@ -123,6 +123,14 @@ def test_a_model_saved_with_the_former_warmup_argument_loads_with_its_warmup(tmp
     assert DRQN.load(tmp_path / "new.zip", env=tmaze(), device="cpu").warmup_config == config
 
 
+def _fixture_script():
+    """``tests/data/make_drqn_fixture.py`` as a module (its ``q_values`` and ``predicted_actions``)."""
+    spec = importlib.util.spec_from_file_location("make_drqn_fixture", DATA / "make_drqn_fixture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_a_model_saved_before_the_slim_drqn_loads_predicts_the_same_and_trains_on():
     """``tests/data/drqn_tmaze3.zip``, saved by commit 69a8c55 (before episode collection, the TensorBoard
     helpers and the VAA monitoring left ``recurrent_q/drqn.py``; ``tests/data/make_drqn_fixture.py``),
@@ -137,26 +145,10 @@ def test_a_model_saved_before_the_slim_drqn_loads_predicts_the_same_and_trains_o
         record["num_timesteps"],
     )
     assert model.warmup_timestep == record["warmup_timestep"]
+    fixture = _fixture_script()  # the same computations as when the record was written
     for episode in record["episodes"]:
-        observations = th.as_tensor([episode["observations"]])
-        actions = th.as_tensor([episode["actions"]])
-        rewards = th.as_tensor([episode["rewards"]], dtype=th.float32)
-        with th.no_grad():
-            x = model.q_net.episode_features(observations, actions, rewards)
-            q = model.q_net.q_values(x, th.as_tensor([x.shape[1]]))[0].numpy()
-        np.testing.assert_allclose(q, episode["q_values"], rtol=0, atol=1e-5)
-        state, predicted = None, []
-        with warnings.catch_warnings():  # the fed rewards are passed in the state
-            warnings.filterwarnings("ignore", message="use_previous_reward=True")
-            for t, obs in enumerate(episode["observations"]):
-                action, state = model.predict(np.array(obs), state, np.array([t == 0]), deterministic=True)
-                predicted.append(int(action))
-                if t < len(episode["actions"]):
-                    state = state._replace(
-                        previous_action=np.full(1, episode["actions"][t], dtype=np.int64),
-                        previous_reward=np.full(1, episode["rewards"][t], dtype=np.float32),
-                    )
-        assert predicted == episode["predicted_actions"]
+        np.testing.assert_allclose(fixture.q_values(model, episode), episode["q_values"], rtol=0, atol=1e-5)
+        assert fixture.predicted_actions(model, episode) == episode["predicted_actions"]
     # Training goes on: the buffer (not saved) is filled again, no second warmup, the saved VAA schedule runs
     weights = [p.detach().clone() for p in model.q_net.parameters()]
     model.learn(10**9, max_episodes=2, reset_num_timesteps=False)
