@@ -224,7 +224,8 @@ def greedy_rollouts(
     one the previous action and reward (:func:`input_table`); the action is ``argmax Q``. Each maze
     stops when its episode ends (a goal, or the env's horizon ``3 L``) or after ``max_steps`` steps.
 
-    :param q_net: the Q-network (``DRQN.q_net``), or a sequence of them; each runs on its device.
+    :param q_net: the Q-network that acts (``DRQN.policy.acting_net``: ``DRQN.q_net`` unless
+        ``average_tau`` is set), or a sequence of them; each runs on its device.
     :param length: corridor length ``L'``.
     :param layouts: one maze per entry, ``"up"`` or ``"down"``.
     :param max_steps: stop each maze after this many steps (None: play the episode out).

@@ -162,7 +162,7 @@ def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str
         raise ValueError(f"config['task'] must be 'tmaze' or 'copy'; got {task!r}")
     model_path = run_dir / "model.zip"
     metrics = run_tmaze_experiment(**config, logdir=str(run_dir), save_path=str(model_path))
-    q_net = DRQN.load(model_path, device="cpu").q_net.eval()
+    q_net = DRQN.load(model_path, device="cpu").policy.acting_net.eval()
     tic = time.perf_counter()
     metrics["vaa"] = tmaze_vaa(
         q_net,
@@ -191,7 +191,7 @@ def write_corridor_attractors(
         if run.config["task"] != "tmaze" or not is_finished(run, root):
             continue
         metrics = read_json(root / run.name / "metrics.json")
-        q_net = DRQN.load(root / run.name / "model.zip", device="cpu").q_net.eval()
+        q_net = DRQN.load(root / run.name / "model.zip", device="cpu").policy.acting_net.eval()
         optimal = {h["length"]: h["optimal"] for h in metrics["horizons"]}
         rows.append(
             {

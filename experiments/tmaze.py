@@ -102,6 +102,8 @@ class TMazeConfig:
     round 4)."""
     tau: float = 1.0
     """Target update: 1 copies θ into θ' (Algorithm 4); below 1, θ' ← τ θ + (1 − τ) θ' (Polyak, SB3's tau)."""
+    average_tau: float | None = None
+    """Polyak rate of the averaged network that acts (``DRQN(average_tau=...)``; None: θ acts)."""
     check_freq: int = 5
     """Episodes between optimality checks (the authors: 20); the checks do not change training."""
     stop_when_optimal: bool = False
@@ -229,6 +231,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         gradient_steps=c.gradient_steps,
         target_update_interval=c.target_update_interval,
         tau=c.tau,
+        average_tau=c.average_tau,
         train_mode=c.train_mode,
         loss=c.loss,
         double_q=c.double_q,
@@ -324,11 +327,11 @@ class TMazeOptimalCallback(BaseCallback):
         self.checks.append((episode, optimal))
         self.logger.record("eval/optimal", float(optimal))
         if isinstance(self.model, DRQN):
-            q = start_q_values(self.model.q_net, self.eval_env)
+            q = start_q_values(self.model.policy.acting_net, self.eval_env)
             self.logger.record("eval/start_value", float(q.max(-1).min()))
             others = np.delete(q, RIGHT, axis=1)
             self.logger.record("eval/start_margin", float((q[:, RIGHT] - others.max(-1)).min()))
-            margins = optimal_path_margins(self.model.q_net, self.eval_env.unwrapped.length)
+            margins = optimal_path_margins(self.model.policy.acting_net, self.eval_env.unwrapped.length)
             self.logger.record("eval/corridor_margin", float(margins[:, :-1].min()))
             self.logger.record("eval/junction_margin", float(margins[:, -1].min()))
         if optimal and self.first_optimal_episode is None:

@@ -138,7 +138,7 @@ def collect_episodes(model: DRQN, callback: BaseCallback, explore_only: bool = F
     ``finished``. False if a callback stopped training."""
     assert model.env is not None
     self = model  # the callbacks' locals()["self"] is the algorithm, as in SB3's collect_rollouts
-    policy, q_net, device = model.policy, model.q_net, model.device
+    policy, q_net, device = model.policy, model.policy.acting_net, model.device
     episodes = model._episodes_in_progress
     policy.set_training_mode(False)
     while True:

@@ -83,6 +83,12 @@ class DRQN(BaseAlgorithm):
     :param target_update_interval: ``C``: the target network is updated every ``C`` episodes.
     :param tau: the update: 1 copies θ into θ' (Algorithm 4); below 1, θ' ← τ θ + (1 − τ) θ' (a soft,
         Polyak update, as SB3's DQN ``tau``).
+    :param average_tau: None: the online network θ chooses every action. A number in (0, 1]: the policy
+        also keeps θ̄ (``policy.q_net_average``), a Polyak average of θ updated after every gradient step,
+        θ̄ ← average_tau θ + (1 − average_tau) θ̄ (an exponential moving average over about
+        ``1 / average_tau`` steps), and θ̄ chooses every action: ε-greedy collection, ``predict``, greedy
+        evaluation. θ alone is trained and copied into the target θ'. Averaging removes the step-to-step
+        noise of the Q-values that flips a greedy policy whose action margins are small.
     :param exploration_fraction: fraction of ``total_timesteps`` (or of ``max_episodes``, whichever
         bound is nearer) over which ε goes linearly from ``exploration_initial_eps`` to
         ``exploration_final_eps`` (SB3's DQN schedule).
@@ -137,6 +143,7 @@ class DRQN(BaseAlgorithm):
         gradient_steps: int = 10,
         target_update_interval: int = 20,
         tau: float = 1.0,
+        average_tau: float | None = None,
         exploration_fraction: float = 0.1,
         exploration_initial_eps: float = 0.2,
         exploration_final_eps: float = 0.2,
@@ -179,6 +186,7 @@ class DRQN(BaseAlgorithm):
         self.gradient_steps = gradient_steps
         self.target_update_interval = target_update_interval
         self.tau = tau
+        self.average_tau = average_tau
         self.exploration_fraction = exploration_fraction
         self.exploration_initial_eps = exploration_initial_eps
         self.exploration_final_eps = exploration_final_eps
@@ -236,6 +244,11 @@ class DRQN(BaseAlgorithm):
             raise ValueError(f"exploration_fraction must be a number in (0, 1]; got {fraction!r}")
         if isinstance(self.tau, bool) or not isinstance(self.tau, (int, float)) or not 0.0 < self.tau <= 1.0:
             raise ValueError(f"tau must be a number in (0, 1]; got {self.tau!r}")
+        average = self.average_tau
+        if average is not None and (
+            isinstance(average, bool) or not isinstance(average, (int, float)) or not 0.0 < average <= 1.0
+        ):
+            raise ValueError(f"average_tau must be None or a number in (0, 1]; got {average!r}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1]; got {self.gamma!r}")
         if self.loss not in LOSSES:
@@ -253,8 +266,12 @@ class DRQN(BaseAlgorithm):
                 raise ValueError("warmup_config is given but use_warmup is False (pass use_warmup=True)")
 
     def _complete_policy_kwargs(self) -> None:
-        """Take ℰ from the env (``exploration_probs``) and chrono's ``t_max`` from its horizon."""
+        """Take ℰ from the env (``exploration_probs``), chrono's ``t_max`` from its horizon, and whether
+        the policy keeps an averaged network (``averaged``) from ``average_tau``."""
         kwargs = self.policy_kwargs = dict(self.policy_kwargs)  # the caller's dict is left unchanged
+        if "averaged" in kwargs:
+            raise ValueError("policy_kwargs must not hold 'averaged': DRQN sets it from average_tau")
+        kwargs["averaged"] = self.average_tau is not None
         if "exploration_probs" not in kwargs:
             kwargs["exploration_probs"] = exploration_probs(self.env)
         if kwargs.get("cell") == "chrono" and kwargs.get("t_max") is None:
@@ -408,6 +425,9 @@ class DRQN(BaseAlgorithm):
             if self.max_grad_norm is not None:
                 th.nn.utils.clip_grad_norm_(self.q_net.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
+            if self.average_tau is not None:  # θ̄ ← τ̄ θ + (1 − τ̄) θ̄
+                average = self.policy.q_net_average.parameters()
+                polyak_update(self.q_net.parameters(), average, self.average_tau)
             losses.append(loss.detach())
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
@@ -639,6 +659,8 @@ class DRQN(BaseAlgorithm):
         if writer is None and self.warmup_result.vaa_star:
             self.logger.record("warmup/vaa_star", float(np.mean(self.warmup_result.vaa_star[-1])))
         self.q_net_target.load_state_dict(self.q_net.state_dict())
+        if self.policy.q_net_average is not None:
+            self.policy.q_net_average.load_state_dict(self.q_net.state_dict())
         self._episodes_in_progress.stale[:] = True  # θ changed
 
     def dump_logs(self) -> None:

@@ -207,6 +207,8 @@ class DRQNPolicy(BasePolicy):
     :param exploration_probs: action probabilities of the exploration policy ℰ (uniform if None).
     :param optimizer_class: optimiser (Adam).
     :param optimizer_kwargs: extra optimiser arguments.
+    :param averaged: also keep ``q_net_average``, a Polyak average of ``q_net``'s weights that the
+        algorithm updates (``DRQN(average_tau=...)``); it then gives every action (:attr:`acting_net`).
     """
 
     def __init__(
@@ -226,6 +228,7 @@ class DRQNPolicy(BasePolicy):
         exploration_probs: np.ndarray | None = None,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
+        averaged: bool = False,
     ) -> None:
         super().__init__(
             observation_space,
@@ -262,6 +265,12 @@ class DRQNPolicy(BasePolicy):
         self.q_net_target = RecurrentQNetwork(observation_space, action_space, **self.net_kwargs)
         self.q_net_target.load_state_dict(self.q_net.state_dict())
         self.q_net_target.requires_grad_(False)
+        self.averaged = bool(averaged)
+        self.q_net_average: RecurrentQNetwork | None = None
+        if self.averaged:
+            self.q_net_average = RecurrentQNetwork(observation_space, action_space, **self.net_kwargs)
+            self.q_net_average.load_state_dict(self.q_net.state_dict())
+            self.q_net_average.requires_grad_(False)
         self.optimizer = self.optimizer_class(
             self.q_net.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
         )
@@ -278,8 +287,14 @@ class DRQNPolicy(BasePolicy):
             exploration_probs=self.exploration_probs,
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,
+            averaged=self.averaged,
         )
         return data
+
+    @property
+    def acting_net(self) -> RecurrentQNetwork:
+        """The network whose Q-values choose the actions: ``q_net_average`` if kept, else ``q_net``."""
+        return self.q_net if self.q_net_average is None else self.q_net_average
 
     def forward(self, obs: th.Tensor, deterministic: bool = True) -> th.Tensor:
         return self._predict(obs, deterministic)
@@ -288,8 +303,9 @@ class DRQNPolicy(BasePolicy):
         """Greedy action of a one-step history ``(o_0)`` (no memory); ``predict`` carries the state."""
         n = observation.shape[0]
         none = th.full((n,), NO_ACTION, device=self.device)
-        x = self.q_net.features(observation, none, th.zeros(n, device=self.device))
-        return self.q_net.step(x)[0].argmax(-1)
+        net = self.acting_net
+        x = net.features(observation, none, th.zeros(n, device=self.device))
+        return net.step(x)[0].argmax(-1)
 
     def initial_state(self, n_envs: int) -> RecurrentQState:
         """The state before any step, for ``n_envs`` envs (numpy, CPU)."""
@@ -386,12 +402,13 @@ class DRQNPolicy(BasePolicy):
         with th.no_grad():
             rnn_state = th.as_tensor(state.rnn, dtype=th.float32, device=self.device)
             rnn_state = rnn_state * th.as_tensor(~start, dtype=th.float32, device=self.device).view(1, -1, 1)
-            x = self.q_net.features(
+            net = self.acting_net
+            x = net.features(
                 obs,
                 th.as_tensor(previous_action, device=self.device),
                 th.as_tensor(previous_reward, device=self.device),
             )
-            q_values, rnn_state = self.q_net.step(x, rnn_state)
+            q_values, rnn_state = net.step(x, rnn_state)
         rate = 0.0 if deterministic else self.exploration_rate
         actions = self.select_actions(q_values, self.rng, rate)
         new_state = RecurrentQState(

@@ -223,6 +223,38 @@ def test_soft_target_update_moves_tau_of_the_way():
     assert same(hard.q_net_target.parameters(), hard.q_net.parameters())
 
 
+def test_averaged_network_follows_each_gradient_step_and_acts(tmp_path):
+    """average_tau: after every gradient step θ̄ ← τ̄ θ + (1 − τ̄) θ̄; θ̄ chooses the actions, θ trains."""
+    model = small_model(average_tau=0.25, gradient_steps=1)
+    model.learn(10**9, max_episodes=2)
+    average = model.policy.q_net_average
+    assert model.policy.acting_net is average and not same(average.parameters(), model.q_net.parameters())
+    before = [p.detach().clone() for p in average.parameters()]
+    model.train(gradient_steps=1, batch_size=model.batch_size)  # one step: θ → θ_new
+    for old, new, theta in zip(before, average.parameters(), model.q_net.parameters(), strict=True):
+        th.testing.assert_close(new.detach(), 0.25 * theta.detach() + 0.75 * old)
+    assert not any(p.requires_grad for p in average.parameters())
+    # predict acts with θ̄: make θ̄ (only) prefer action 2 at every step
+    env = tmaze()
+    obs, _ = env.reset(seed=0)
+    with th.no_grad():
+        average.head.weight.zero_()
+        average.head.bias.copy_(th.tensor([0.0, 0.0, 5.0, 0.0]))
+        model.q_net.head.bias.copy_(th.tensor([5.0, 0.0, 0.0, 0.0]))
+    assert int(model.predict(obs, deterministic=True)[0]) == 2
+    model.save(tmp_path / "averaged.zip")
+    loaded = DRQN.load(tmp_path / "averaged.zip", device="cpu")
+    assert loaded.average_tau == 0.25 and same(loaded.policy.q_net_average.parameters(), average.parameters())
+    assert int(loaded.predict(obs, deterministic=True)[0]) == 2
+    # average_tau = 1: θ̄ is θ after every step, so training and acting are those without averaging
+    plain, copied = small_model(), small_model(average_tau=1.0)
+    plain.learn(10**9, max_episodes=3)
+    copied.learn(10**9, max_episodes=3)
+    assert same(plain.q_net.parameters(), copied.q_net.parameters())
+    assert same(copied.policy.q_net_average.parameters(), copied.q_net.parameters())
+    assert plain.policy.q_net_average is None and plain.policy.acting_net is plain.q_net
+
+
 def test_n_step_returns_by_hand():
     """n-step targets: Σ_{i<m} γ^i r_{t+i} + γ^m max Q'(η_{0:t+m}), m = min(n, steps left)."""
     model = small_model(gamma=0.9, n_steps=3)
@@ -696,6 +728,11 @@ def test_tmaze_runner_refuses_a_device_it_does_not_have(monkeypatch):
 
 
 def test_bad_arguments():
+    for value in (0.0, 1.5, True, "0.1"):
+        with pytest.raises(ValueError, match=r"average_tau must be None or a number in \(0, 1\]"):
+            small_model(average_tau=value)
+    with pytest.raises(ValueError, match="policy_kwargs must not hold 'averaged'"):
+        small_model(policy_kwargs=dict(averaged=True))
     with pytest.raises(ValueError, match="Discrete action space"):
         DRQN("RecurrentQPolicy", gym.make("Pendulum-v1"))
     with pytest.raises(ValueError, match="cell must be one of 'lstm', 'gru'"):

@@ -60,7 +60,7 @@ def evaluate_greedy(models: list[DRQN], length: int) -> list[dict]:
     """Both layouts of every model played out by its greedy policy, and the optimality check, at corridor
     ``length``: one row per model (``seconds`` is the time of the whole batch)."""
     tic = time.perf_counter()
-    played = greedy_rollouts([model.q_net for model in models], length)
+    played = greedy_rollouts([model.policy.acting_net for model in models], length)
     seconds = time.perf_counter() - tic
     rows = []
     for k in range(len(models)):
