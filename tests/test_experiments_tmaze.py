@@ -10,6 +10,7 @@ import pytest
 
 from experiments import presets, registry
 from experiments.cli import train_tmaze
+from experiments.evaluation import optimal_at
 from experiments.tmaze import TMazeConfig, is_tmaze_optimal, run_tmaze_experiment
 from recurrent_q.cells import CELL_NAMES
 from recurrent_q.drqn import DRQN
@@ -55,7 +56,16 @@ def test_train_tmaze_script_writes_the_run_directory(tmp_path, capsys):
     assert (run_dir / "model.zip").is_file() and any(run_dir.glob("events.out.tfevents*"))
     saved = json.loads((run_dir / "result.json").read_text())
     assert saved["episodes"] == result["episodes"] == 4 and saved["args"]["version"] == "classic"
-    assert "TMaze-v0 L=3 gru classic seed=0: optimal policy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "TMaze-v0 L=3 gru classic seed=0: optimal policy" in out
+    # the saved model is also played on a corridor 1000 times longer (temporal horizon generalisation)
+    model = DRQN.load(run_dir / "model.zip", device="cpu")
+    verdict = optimal_at(model.policy.acting_net, 3000)
+    said = "final model optimal" if verdict else "final model not optimal"
+    assert "On a corridor of length 3000 (1000 × L; " in out and out.rstrip().endswith(said)
+    assert saved["generalisation_length"] == 3000 and saved["optimal_at_generalisation_length"] is verdict
+    train_tmaze.run([*flags, "--runs-dir", str(tmp_path / "other"), "--generalisation-length", "0"])
+    assert "On a corridor" not in capsys.readouterr().out
     with pytest.raises(SystemExit):
         train_tmaze.run(["--version", "hot"])
 

@@ -30,7 +30,9 @@ from pathlib import Path
 import torch
 import tyro
 
+from experiments.evaluation import optimal_at
 from experiments.tmaze import TMazeConfig, run_tmaze_experiment
+from recurrent_q import DRQN
 
 
 @dataclass
@@ -49,6 +51,9 @@ class TrainTMazeArgs(TMazeConfig):
     """Experiment name, the prefix of the run name."""
     threads: int = 1
     """torch threads (1 is fastest for 2×32 and 2×64 networks on CPU)."""
+    generalisation_length: int | None = None
+    """After training, also play the saved models' greedy policy on a corridor of this length (temporal
+    horizon generalisation; default 1000 × length, a few seconds; 0: no such check)."""
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -80,7 +85,37 @@ def run(argv: list[str] | None = None) -> dict:
         f"{result['episodes']} training episodes (+{result['fill_episodes']} to fill the buffer), "
         f"wall time {result['wall_time_s']:.1f} s; final policy {final}, saved to {args.save_path}{best}"
     )
+    longer = 1000 * args.length if args.generalisation_length is None else args.generalisation_length
+    if longer:
+        result |= generalisation_check(args, longer)
+        (run_dir / "result.json").write_text(
+            json.dumps(result | {"args": dataclasses.asdict(args)}, indent=1)
+        )
     return result
+
+
+def generalisation_check(args: TrainTMazeArgs, length: int) -> dict:
+    """Play the saved final model (and ``best_model.zip`` if it differs) on the corridor of ``length``,
+    print whether each is optimal there, and return ``{"optimal_at_length": length, ...}``."""
+    models = {"final model": Path(args.save_path)}
+    best = Path(args.best_model_save_path) / "best_model.zip"
+    if best.exists() and not args.stop_when_optimal:
+        models["first optimal model"] = best
+    start = time.perf_counter()
+    verdicts = {
+        name: optimal_at(DRQN.load(path, device=args.device).policy.acting_net, length)
+        for name, path in models.items()
+    }
+    said = ", ".join(f"{name} {'optimal' if ok else 'not optimal'}" for name, ok in verdicts.items())
+    print(
+        f"On a corridor of length {length} ({length / args.length:g} × L; "
+        f"{time.perf_counter() - start:.1f} s): {said}"
+    )
+    return {
+        "generalisation_length": length,
+        "optimal_at_generalisation_length": verdicts["final model"],
+        "best_optimal_at_generalisation_length": verdicts.get("first optimal model"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
