@@ -53,9 +53,11 @@ def test_an_unreadable_file_is_named_set_aside_and_its_run_runs_again(tmp_path, 
 
 def test_committed_runs_written_with_former_key_names_are_finished_runs(tmp_path, monkeypatch):
     """``results/vaa-vs-loss/small`` was written when the warmup settings were saved as ``warmup`` (now
-    ``warmup_config``): a relaunch over it recognises every run as finished and runs nothing."""
+    ``warmup_config``) and the network's size as ``layers`` and ``width`` (now ``num_layers`` and
+    ``hidden_size``): a relaunch over it recognises every run as finished and runs nothing."""
     committed = ROOT / "results" / "vaa-vs-loss" / "small"
     assert any('"warmup": {' in p.read_text() for p in committed.glob("*/config.json"))
+    assert all('"width": 128' in p.read_text() for p in committed.glob("*/config.json"))
     shutil.copytree(committed, tmp_path / "vaa-vs-loss" / "small")
     before = {p: p.read_bytes() for p in (tmp_path / "vaa-vs-loss" / "small").glob("*/metrics.json")}
 
