@@ -13,7 +13,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from recurrent_q.multistability import Version
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ WARMED_CELLS = ("lstm", "gru", "mgu", "chrono")
 BISTABLE_CELLS = ("brc", "nbrc")
 
 
-def _cell_versions(cells: Iterable[str], versions: Iterable[str], bistable: Iterable[str] = ()):
+def _cell_versions(cells: Iterable[str], versions: Iterable[Version], bistable: Iterable[str] = ()):
     """(cell, version) pairs: every version of each warmable cell, ``classic`` of bistable cells."""
     return [(c, v) for c in cells for v in versions] + [(c, "classic") for c in bistable]
 

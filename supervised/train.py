@@ -29,7 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from recurrent_q.cells import CELL_NAMES, check_device, make_cell
-from recurrent_q.multistability import WarmupConfig, estimate_vaa, warmup
+from recurrent_q.multistability import Version, WarmupConfig, estimate_vaa, warmup
 from supervised.datasets import (
     MNIST_URL,
     TASKS,
@@ -40,7 +40,8 @@ from supervised.datasets import (
     SequenceDataset,
 )
 
-VERSIONS = ("classic", "warmup", "double")
+VERSIONS: tuple[Version, ...] = ("classic", "warmup", "double")
+"""The versions (:data:`recurrent_q.multistability.Version`) the supervised trainer runs."""
 SYNTHETIC_SIZE = 40_000  # §4.1: 40 000 train and 40 000 test sequences
 EVAL_BATCH = 1024
 CHECKPOINT = "checkpoint.pt"
@@ -60,8 +61,9 @@ class SupervisedConfig:
     """forgetting period: denoising 100 (paper: 5, 100); black rows of plsmnist 72 (72, 472)"""
     cell: str = "gru"
     """cell of the zoo: lstm | gru | mgu | brc | nbrc | chrono | mingru | lru"""
-    version: str = "classic"
-    """classic | warmup (warmup before training) | double (double layers, partial warmup)"""
+    version: Version = "classic"
+    """classic | warmup (warmup before training) | double (double layers, partial warmup); not
+    double-classic"""
     num_layers: int | None = None
     """recurrent layers (1 for copy, 2 otherwise)"""
     hidden_size: int | None = None

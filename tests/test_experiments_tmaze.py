@@ -32,6 +32,20 @@ def test_the_config_offers_every_cell_and_checks_the_version():
             TMazeConfig(**{name: bad})
 
 
+def test_the_versions_are_the_librarys_version_type():
+    """One ``Version`` (``recurrent_q.multistability``) for both sides: the T-Maze runner offers all of its
+    values, the supervised trainer a subset of them."""
+    from experiments.tmaze import TMAZE_VERSIONS
+    from recurrent_q.multistability import VERSIONS, Version
+    from supervised.train import VERSIONS as SUPERVISED_VERSIONS
+    from supervised.train import SupervisedConfig
+
+    assert VERSIONS == typing.get_args(Version) == ("classic", "warmup", "double", "double-classic")
+    assert typing.get_args(typing.get_type_hints(TMazeConfig)["version"]) == TMAZE_VERSIONS == VERSIONS
+    assert typing.get_type_hints(SupervisedConfig)["version"] == Version
+    assert set(SUPERVISED_VERSIONS) < set(VERSIONS)
+
+
 def test_every_tmaze_grid_run_is_a_valid_config():
     for preset in presets.PRESETS:
         for run in registry.build_grid("tmaze", preset):

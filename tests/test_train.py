@@ -108,6 +108,12 @@ def test_defaults_follow_spec():
     assert (denoising.T, denoising.N) == (200, 100)
 
 
+def test_a_version_the_supervised_trainer_does_not_run_is_named_with_the_ones_it_does():
+    allowed = "version must be one of classic, warmup, double; got 'double-classic'"
+    with pytest.raises(ValueError, match=allowed):
+        SupervisedConfig(version="double-classic").resolved()
+
+
 def test_the_cell_help_lists_every_cell():
     """The help of ``--cell`` (the docstring of ``SupervisedConfig.cell``) names the cells of CELL_NAMES."""
     body = ast.parse(inspect.getsource(SupervisedConfig)).body[0].body
