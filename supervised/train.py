@@ -3,7 +3,8 @@
 One call, :func:`train`, runs one training session from a :class:`SupervisedConfig` and returns a
 :class:`SupervisedResult` (test metrics of the best-validation weights, per-epoch history). With a
 ``logdir`` it also writes TensorBoard scalars (``train/loss``, ``val/loss``, ``val/vaa``,
-``test/loss``, ``test/accuracy``; the warmup's ``warmup/*`` in the subfolder ``warmup/``), a checkpoint
+``test/loss``, ``test/accuracy``; the warmup's ``warmup/*`` in the subfolder ``warmup/``; the settings as the
+text ``hyperparameters``, ``recurrent_q.tb.write_hyperparameters``, as the T-Maze runner), a checkpoint
 each epoch (``checkpoint.pt``, read back by ``resume=True``; the scalars an interrupted attempt logged
 past it are purged), the best weights (``best.pt``) and ``result.json``. No global state: grids of runs
 call it in a loop.
@@ -30,6 +31,7 @@ from tqdm.auto import tqdm
 
 from recurrent_q.cells import CELL_NAMES, check_device, make_cell
 from recurrent_q.multistability import Version, WarmupConfig, estimate_vaa, warmup
+from recurrent_q.tb import write_hyperparameters
 from supervised.datasets import (
     MNIST_URL,
     TASKS,
@@ -549,7 +551,7 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
         first_epoch, time_offset = checkpoint["epoch"] + 1, run.history["time"][-1]
     else:
         if writer is not None:
-            writer.add_text("config", _markdown_table(asdict(c)))
+            write_hyperparameters(writer, asdict(c))
         if c.version in ("warmup", "double"):
             run.warmup_result = _warm_up(c, model, d, logdir)
         first_epoch, time_offset = 0, 0.0
@@ -664,8 +666,3 @@ def _check_same_run(saved: dict[str, Any], config: SupervisedConfig) -> None:
             f"resume=True but the checkpoint was written with other settings ({', '.join(changed)}); "
             "use the same settings or another logdir"
         )
-
-
-def _markdown_table(settings: dict[str, Any]) -> str:
-    rows = "\n".join(f"|{key}|{value}|" for key, value in settings.items())
-    return f"|setting|value|\n|-|-|\n{rows}"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import typing
 
 import gymnasium as gym
 import pytest
+from test_train import logged_settings
 
 from experiments import presets, registry
 from experiments.cli import train_tmaze
@@ -67,6 +69,9 @@ def test_train_tmaze_script_writes_the_run_directory(tmp_path, capsys):
     (run_dir,) = tmp_path.iterdir()
     assert run_dir.name.startswith("TMaze-v0__drqn-gru-classic-L3__0__")
     assert (run_dir / "model.zip").is_file() and any(run_dir.glob("events.out.tfevents*"))
+    settings = logged_settings(run_dir)  # every TMazeConfig field, under the supervised runs' tag
+    assert list(settings) == [field.name for field in dataclasses.fields(TMazeConfig)]
+    assert settings["version"] == "classic" and settings["length"] == "3"
     saved = json.loads((run_dir / "result.json").read_text())
     assert saved["episodes"] == result["episodes"] == 4 and saved["args"]["version"] == "classic"
     assert "TMaze-v0 L=3 gru classic seed=0: optimal policy" in capsys.readouterr().out

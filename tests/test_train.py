@@ -124,6 +124,17 @@ def test_the_cell_help_lists_every_cell():
     assert tuple(help_text.split(": ", 1)[1].split(" | ")) == CELL_NAMES
 
 
+def logged_settings(run_dir: Path) -> dict[str, str]:
+    """The settings a run wrote to TensorBoard as the text ``hyperparameters`` (CleanRL's tag), by name."""
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    assert "hyperparameters/text_summary" in events.Tags()["tensors"], events.Tags()
+    (event,) = events.Tensors("hyperparameters/text_summary")
+    header, rule, *rows = event.tensor_proto.string_val[0].decode().splitlines()
+    assert (header, rule) == ("|param|value|", "|-|-|")
+    return dict(row.strip("|").split("|", 1) for row in rows)
+
+
 # --- runs --------------------------------------------------------------------------------------
 def test_run_logs_tensorboard_checkpoint_and_result(tmp_path):
     rng_state = torch.get_rng_state()
@@ -139,6 +150,9 @@ def test_run_logs_tensorboard_checkpoint_and_result(tmp_path):
     assert {"train/loss", "val/loss", "val/vaa", "test/loss"} <= tags
     assert [e.step for e in events.Scalars("val/loss")] == [0, 1, 2]
     assert events.Scalars("test/loss")[0].value == pytest.approx(result.test_loss)
+    settings = logged_settings(tmp_path)  # the resolved config, under the tag of the T-Maze runner
+    assert list(settings) == list(result.config) and settings["hidden_size"] == "8"
+    assert settings["version"] == "warmup" and settings["num_layers"] == "1"
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["test_loss"] == pytest.approx(result.test_loss) and saved["config"]["T"] == 8
     assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "best.pt").is_file()
