@@ -1,7 +1,7 @@
 """Supervised training speed per cell: training sequences/s (forward + backward + Adam step) on
 copy first input, and the time of one per-epoch VAA estimate, against ``torch.nn.GRU``.
 
-    python benchmarks/bench_supervised.py --T 50 --width 128 --threads 1
+    python benchmarks/bench_supervised.py --T 50 --hidden-size 128 --threads 1
 
 The baseline is a plain ``nn.GRU`` + linear readout trained in the same loop; ratio = cell's
 sequences/s divided by the baseline's (1.0 = as fast as nn.GRU). Times are the process's CPU time
@@ -29,9 +29,9 @@ from supervised.train import SequenceModel, loss_and_correct
 class Args:
     T: int = 50
     """sequence length of copy first input"""
-    width: int = 128
+    hidden_size: int = 128
     """units per layer"""
-    layers: int = 1
+    num_layers: int = 1
     """recurrent layers"""
     batch_size: int = 32
     """training batch size"""
@@ -50,10 +50,10 @@ class Args:
 
 
 class GRUBaseline(nn.Module):
-    def __init__(self, width: int, layers: int) -> None:
+    def __init__(self, hidden_size: int, num_layers: int) -> None:
         super().__init__()
-        self.rnn = nn.GRU(1, width, layers, batch_first=True)
-        self.head = nn.Linear(width, 1)
+        self.rnn = nn.GRU(1, hidden_size, num_layers, batch_first=True)
+        self.head = nn.Linear(hidden_size, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.rnn(x)[0][:, -1:])
@@ -85,10 +85,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     data = CopyFirstInput(max(args.batch_size, args.vaa_iterations * args.batch_size), args.T)
-    baseline = Timer(GRUBaseline(args.width, args.layers), data, args)
+    baseline = Timer(GRUBaseline(args.hidden_size, args.num_layers), data, args)
     print(
-        f"T={args.T} width={args.width} layers={args.layers} batch={args.batch_size} threads={args.threads} "
-        f"rounds={args.rounds}x{args.steps} steps"
+        f"T={args.T} hidden_size={args.hidden_size} num_layers={args.num_layers} batch={args.batch_size} "
+        f"threads={args.threads} rounds={args.rounds}x{args.steps} steps"
     )
     print(
         f"| cell | train seq/s | ratio vs nn.GRU | VAA M={args.vaa_steps} I={args.vaa_iterations} (CPU s) |"
@@ -100,8 +100,8 @@ def main() -> None:
             rnn = make_cell(
                 cell,
                 1,
-                args.width,
-                num_layers=args.layers,
+                args.hidden_size,
+                num_layers=args.num_layers,
                 double=double,
                 t_max=600 if cell == "chrono" else None,
             )

@@ -43,7 +43,7 @@ SUITE: dict[str, tuple[str, list[str]]] = {
     ),
     "supervised": (
         "Supervised training sequences/s per cell vs nn.GRU (copy first input, T = 50, 1×128)",
-        ["bench_supervised.py", "--T", "50", "--width", "128", "--threads", "1"],
+        ["bench_supervised.py", "--T", "50", "--hidden-size", "128", "--threads", "1"],
     ),
 }
 

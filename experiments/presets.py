@@ -13,7 +13,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from recurrent_q.multistability import Version
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ WARMED_CELLS = ("lstm", "gru", "mgu", "chrono")
 BISTABLE_CELLS = ("brc", "nbrc")
 
 
-def _cell_versions(cells: Iterable[str], versions: Iterable[str], bistable: Iterable[str] = ()):
+def _cell_versions(cells: Iterable[str], versions: Iterable[Version], bistable: Iterable[str] = ()):
     """(cell, version) pairs: every version of each warmable cell, ``classic`` of bistable cells."""
     return [(c, v) for c in cells for v in versions] + [(c, "classic") for c in bistable]
 
@@ -57,7 +60,7 @@ SMALL_DATA = {
     "warmup_config": {"steps": 50},
 }
 PAPER_PAIRS = _cell_versions(WARMED_CELLS, ("classic", "warmup", "double"), BISTABLE_CELLS)
-SMOKE = {"num_train": 64, "num_test": 64, "epochs": 1, "layers": 1, "width": 8, "vaa_steps": 20}
+SMOKE = {"num_train": 64, "num_test": 64, "epochs": 1, "num_layers": 1, "hidden_size": 8, "vaa_steps": 20}
 SMOKE_PAIRS = [("gru", "classic"), ("gru", "warmup")]
 
 GRIDS: dict[str, dict[str, dict[str, Any]]] = {
@@ -69,14 +72,14 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
             sizes=[{"T": 50}, {"T": 300}, {"T": 600}],
             pairs=PAPER_PAIRS,
             seeds=3,
-            common={"task": "copy", "layers": 1, "width": 128, "epochs": 50},
+            common={"task": "copy", "num_layers": 1, "hidden_size": 128, "epochs": 50},
         ),
         "small": dict(
             sizes=[{"T": 50}],
             pairs=_cell_versions(("gru", "lstm", "mgu", "chrono"), ("classic", "warmup"))
             + [("gru", "double"), ("nbrc", "classic")],
             seeds=3,
-            common={"task": "copy", "layers": 1, "width": 128, "epochs": 10, **SMALL_DATA},
+            common={"task": "copy", "num_layers": 1, "hidden_size": 128, "epochs": 10, **SMALL_DATA},
         ),
         "smoke": dict(
             sizes=[{"T": 10}],
@@ -90,7 +93,7 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
             sizes=[{"T": 200, "N": 5}, {"T": 200, "N": 100}],
             pairs=PAPER_PAIRS,
             seeds=3,
-            common={"task": "denoising", "layers": 2, "width": 256, "epochs": 50},
+            common={"task": "denoising", "num_layers": 2, "hidden_size": 256, "epochs": 50},
         ),
         "small": dict(
             sizes=[{"T": 60, "N": 30}],
@@ -98,8 +101,8 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
             seeds=2,
             common={
                 "task": "denoising",
-                "layers": 2,
-                "width": 64,
+                "num_layers": 2,
+                "hidden_size": 64,
                 "epochs": 15,
                 **SMALL_DATA,
                 "num_train": 8000,
@@ -117,13 +120,13 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
             sizes=[{"T": 50}],
             pairs=[(c, "classic") for c in ("lstm", "chrono", "gru", "mgu", "brc", "nbrc")],
             seeds=5,
-            common={"task": "copy", "layers": 1, "width": 128, "epochs": 50},
+            common={"task": "copy", "num_layers": 1, "hidden_size": 128, "epochs": 50},
         ),
         "small": dict(
             sizes=[{"T": 50}],
             pairs=[(c, "classic") for c in ("lstm", "chrono", "gru", "mgu", "brc", "nbrc")],
             seeds=3,
-            common={"task": "copy", "layers": 1, "width": 128, "epochs": 15, **SMALL_DATA},
+            common={"task": "copy", "num_layers": 1, "hidden_size": 128, "epochs": 15, **SMALL_DATA},
         ),
         "smoke": dict(
             sizes=[{"T": 10}],
@@ -137,13 +140,13 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
             sizes=[{}],
             pairs=PAPER_PAIRS,
             seeds=3,
-            common={"task": "psmnist", "layers": 2, "width": 256, "epochs": 70},
+            common={"task": "psmnist", "num_layers": 2, "hidden_size": 256, "epochs": 70},
         ),
         "small": dict(
             sizes=[{}],
             pairs=_cell_versions(("gru",), ("classic", "warmup", "double")),
             seeds=2,
-            common={"task": "psmnist", "layers": 2, "width": 64, "epochs": 5, "vaa_iterations": 0},
+            common={"task": "psmnist", "num_layers": 2, "hidden_size": 64, "epochs": 5, "vaa_iterations": 0},
         ),
         "smoke": dict(
             sizes=[{}],
@@ -157,13 +160,13 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
             sizes=[{"N": 72}, {"N": 472}],
             pairs=PAPER_PAIRS,
             seeds=3,
-            common={"task": "plsmnist", "layers": 2, "width": 256, "epochs": 70},
+            common={"task": "plsmnist", "num_layers": 2, "hidden_size": 256, "epochs": 70},
         ),
         "small": dict(
             sizes=[{"N": 72}],
             pairs=_cell_versions(("gru",), ("classic", "warmup", "double")),
             seeds=2,
-            common={"task": "plsmnist", "layers": 2, "width": 64, "epochs": 5, "vaa_iterations": 0},
+            common={"task": "plsmnist", "num_layers": 2, "hidden_size": 64, "epochs": 5, "vaa_iterations": 0},
         ),
         "smoke": dict(
             sizes=[{"N": 2}],
@@ -240,7 +243,7 @@ HORIZON_SETTINGS: dict[str, dict[str, Any]] = {
         "episodes": {20: 300, 50: 200},
         "rl_horizons": (50, 100, 1_000, 10_000, 100_000),
         "eval_vaa": {"steps": 10_000, "iterations": 2, "batch_size": 100},
-        "copy": {"T": 50, "layers": 1, "width": 128, "epochs": 10, **SMALL_DATA},
+        "copy": {"T": 50, "num_layers": 1, "hidden_size": 128, "epochs": 10, **SMALL_DATA},
         "copy_horizons": (100, 1_000, 10_000, 100_000),
         "eval_sequences": 32,
     },
@@ -251,7 +254,7 @@ HORIZON_SETTINGS: dict[str, dict[str, Any]] = {
         "episodes": {20: 2000, 50: 2000, 100: 2000},
         "rl_horizons": (50, 100, 200, 1_000, 10_000, 100_000),
         "eval_vaa": {"steps": 10_000, "iterations": 10, "batch_size": 200},
-        "copy": {"T": 50, "layers": 1, "width": 128, "epochs": 50},
+        "copy": {"T": 50, "num_layers": 1, "hidden_size": 128, "epochs": 50},
         "copy_horizons": (100, 300, 1_000, 10_000, 100_000),
         "eval_sequences": 1000,
     },
@@ -272,8 +275,8 @@ HORIZON_SETTINGS: dict[str, dict[str, Any]] = {
             "num_train": 64,
             "num_test": 64,
             "epochs": 1,
-            "layers": 1,
-            "width": 8,
+            "num_layers": 1,
+            "hidden_size": 8,
             "vaa_steps": 20,
             "warmup_config": {"steps": 5},
         },

@@ -1,4 +1,5 @@
-"""Run directories of a grid: what a run is (its identity), whether it has finished, and safe JSON files.
+"""Run directories of a grid: what a run is (its identity), whether it has finished, and safe JSON files;
+and the name of the run directory of a training command (:func:`run_name`).
 
 Each run of a grid (:mod:`experiments.presets`) writes, in ``<out>/<experiment>/<preset>/<run name>/``,
 its ``config.json``, its TensorBoard log and, when it has finished, its ``metrics.json``. What a relaunch
@@ -45,6 +46,18 @@ def run_identity(config: dict[str, Any]) -> dict[str, Any]:
     from supervised.train import current_config_keys
 
     return {k: v for k, v in current_config_keys(config).items() if k not in NOT_IDENTITY}
+
+
+def run_name(env_id: str, exp_name: str, seed: int, timestamp: int | None = None) -> str:
+    """The name of the run directory of a training command (``mm-train-tmaze``, ``mm-train-supervised``),
+    CleanRL's convention: ``{env_id}__{exp_name}__{seed}__{timestamp}``.
+
+    :param env_id: the environment or task (``TMaze-v0``, ``copy``).
+    :param exp_name: the experiment: the command's name for it, the cell, the version, the size.
+    :param seed: the run's seed.
+    :param timestamp: the start in whole seconds since the epoch (None: ``int(time.time())``).
+    """
+    return f"{env_id}__{exp_name}__{seed}__{int(time.time()) if timestamp is None else timestamp}"
 
 
 def saved_config(run: Run) -> dict[str, Any]:
@@ -164,6 +177,7 @@ __all__ = [
     "non_finite_keys",
     "read_json",
     "run_identity",
+    "run_name",
     "run_state",
     "saved_config",
     "set_aside",

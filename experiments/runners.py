@@ -20,7 +20,7 @@ def run_supervised(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[
 
     warmup_config = WarmupConfig(**config.pop("warmup_config", {}))
     settings = SupervisedConfig(
-        **config, warmup_config=warmup_config, logdir=str(run_dir), resume=resume, progress=False
+        **config, warmup_config=warmup_config, logdir=str(run_dir), resume=resume, progress_bar=False
     )
     try:
         return train(settings).to_dict()

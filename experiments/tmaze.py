@@ -33,7 +33,7 @@ from recurrent_q.callbacks import WallTimeLimit, env_from_training_env
 from recurrent_q.cells import check_device
 from recurrent_q.drqn import DRQN
 from recurrent_q.multistability import WarmupConfig
-from recurrent_q.tb import tensorboard_writer
+from recurrent_q.tb import tensorboard_writer, write_hyperparameters
 from tmaze_gym.tmaze import RIGHT
 
 TMAZE_VERSIONS = ("classic", "warmup", "double", "double-classic")
@@ -168,8 +168,7 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         from stable_baselines3.common.logger import configure
 
         model.set_logger(configure(c.logdir, ["tensorboard"]))
-        table = "\n".join(f"|{key}|{value}|" for key, value in dataclasses.asdict(c).items())
-        tensorboard_writer(model.logger).add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
+        write_hyperparameters(tensorboard_writer(model.logger), dataclasses.asdict(c))
     optimal = TMazeOptimalCallback(
         gym.make("TMaze-v0", length=c.length),
         c.check_freq,

@@ -12,7 +12,16 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from recurrent_q.cells import CELL_NAMES, DoubleLayer, RecurrentLayer, RecurrentStack, as_stack, make_cell
-from recurrent_q.multistability import WarmupConfig, WarmupResult, estimate_vaa, vaa, vaa_star, warmup
+from recurrent_q.multistability import (
+    VERSIONS,
+    Version,
+    WarmupConfig,
+    WarmupResult,
+    estimate_vaa,
+    vaa,
+    vaa_star,
+    warmup,
+)
 
 if TYPE_CHECKING:
     from recurrent_q.callbacks import VAAMonitorCallback, WarmupCallback
@@ -38,6 +47,8 @@ __all__ = [
     "RecurrentLayer",
     "RecurrentStack",
     "VAAMonitorCallback",
+    "VERSIONS",
+    "Version",
     "WarmupCallback",
     "WarmupConfig",
     "WarmupResult",

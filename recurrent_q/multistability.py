@@ -5,13 +5,14 @@
   ``torch.nn.GRU``/``nn.LSTM`` (states of all layers, and the LSTM ``c``, concatenated; no tanh).
 - :func:`vaa_star`: the differentiable proxy, eqs. (7)-(8).
 - :func:`warmup`: Algorithm 3 with the curriculum of §6.1 and the loss of eq. (9), per layer.
+- :data:`Version`: the training recipes that use it or not (classic, warmup, double, double-classic).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -220,6 +221,16 @@ def estimate_vaa(
     return total / iterations
 
 
+Version = Literal["classic", "warmup", "double", "double-classic"]
+"""A training recipe (a run's ``version``, the same name on both sides: ``TMazeConfig``,
+``SupervisedConfig``): classic (plain initialisation, no warmup), warmup (:func:`warmup` before training,
+§6.1), double (double layers, only their first halves warmed up, §6.3) or double-classic (double layers, no
+warmup, Appendix G). A trainer may run a subset of them (the supervised one: :data:`VERSIONS` but
+double-classic)."""
+VERSIONS: tuple[Version, ...] = get_args(Version)
+"""The values of :data:`Version`, in order."""
+
+
 @dataclass
 class WarmupConfig:
     """Warmup hyper-parameters (Algorithm 3, docs/specification.md §5 defaults).
@@ -408,4 +419,4 @@ def warmup(
     return result
 
 
-__all__ = ["WarmupConfig", "WarmupResult", "estimate_vaa", "vaa", "vaa_star", "warmup"]
+__all__ = ["VERSIONS", "Version", "WarmupConfig", "WarmupResult", "estimate_vaa", "vaa", "vaa_star", "warmup"]

@@ -3,7 +3,8 @@
 One call, :func:`train`, runs one training session from a :class:`SupervisedConfig` and returns a
 :class:`SupervisedResult` (test metrics of the best-validation weights, per-epoch history). With a
 ``logdir`` it also writes TensorBoard scalars (``train/loss``, ``val/loss``, ``val/vaa``,
-``test/loss``, ``test/accuracy``; the warmup's ``warmup/*`` in the subfolder ``warmup/``), a checkpoint
+``test/loss``, ``test/accuracy``; the warmup's ``warmup/*`` in the subfolder ``warmup/``; the settings as the
+text ``hyperparameters``, ``recurrent_q.tb.write_hyperparameters``, as the T-Maze runner), a checkpoint
 each epoch (``checkpoint.pt``, read back by ``resume=True``; the scalars an interrupted attempt logged
 past it are purged), the best weights (``best.pt``) and ``result.json``. No global state: grids of runs
 call it in a loop.
@@ -29,7 +30,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from recurrent_q.cells import CELL_NAMES, check_device, make_cell
-from recurrent_q.multistability import WarmupConfig, estimate_vaa, warmup
+from recurrent_q.multistability import Version, WarmupConfig, estimate_vaa, warmup
+from recurrent_q.tb import write_hyperparameters
 from supervised.datasets import (
     MNIST_URL,
     TASKS,
@@ -40,12 +42,13 @@ from supervised.datasets import (
     SequenceDataset,
 )
 
-VERSIONS = ("classic", "warmup", "double")
+VERSIONS: tuple[Version, ...] = ("classic", "warmup", "double")
+"""The versions (:data:`recurrent_q.multistability.Version`) the supervised trainer runs."""
 SYNTHETIC_SIZE = 40_000  # §4.1: 40 000 train and 40 000 test sequences
 EVAL_BATCH = 1024
 CHECKPOINT = "checkpoint.pt"
 # Settings that may change between a run and its resumption.
-RESUMABLE = ("epochs", "resume", "progress", "device", "logdir", "data_dir", "download", "mnist_url")
+RESUMABLE = ("epochs", "resume", "progress_bar", "device", "logdir", "data_dir", "download", "mnist_url")
 
 
 @dataclass
@@ -60,17 +63,18 @@ class SupervisedConfig:
     """forgetting period: denoising 100 (paper: 5, 100); black rows of plsmnist 72 (72, 472)"""
     cell: str = "gru"
     """cell of the zoo: lstm | gru | mgu | brc | nbrc | chrono | mingru | lru"""
-    version: str = "classic"
-    """classic | warmup (warmup before training) | double (double layers, partial warmup)"""
-    layers: int | None = None
+    version: Version = "classic"
+    """classic | warmup (warmup before training) | double (double layers, partial warmup); not
+    double-classic"""
+    num_layers: int | None = None
     """recurrent layers (1 for copy, 2 otherwise)"""
-    width: int | None = None
+    hidden_size: int | None = None
     """units per layer (128 for copy, 256 otherwise)"""
     epochs: int | None = None
     """training epochs (50; 70 for MNIST)"""
     batch_size: int = 32
     """training batch size"""
-    lr: float = 1e-3
+    learning_rate: float = 1e-3
     """Adam learning rate"""
     val_fraction: float = 0.2
     """share of the training set held out for validation"""
@@ -108,7 +112,7 @@ class SupervisedConfig:
     """run directory for TensorBoard, checkpoints and result.json (None: nothing written)"""
     resume: bool = False
     """continue from logdir/checkpoint.pt if it exists"""
-    progress: bool = True
+    progress_bar: bool = True
     """show progress bars"""
 
     def resolved(self) -> SupervisedConfig:
@@ -136,8 +140,8 @@ class SupervisedConfig:
             if c.N < 0 or c.T not in (None, 28 + c.N):
                 raise ValueError(f"task plsmnist has T = 28 + N with N >= 0, got T={c.T}, N={c.N}")
             c.T = 28 + c.N
-        c.layers = (1 if c.task == "copy" else 2) if c.layers is None else c.layers
-        c.width = (128 if c.task == "copy" else 256) if c.width is None else c.width
+        c.num_layers = (1 if c.task == "copy" else 2) if c.num_layers is None else c.num_layers
+        c.hidden_size = (128 if c.task == "copy" else 256) if c.hidden_size is None else c.hidden_size
         c.epochs = (70 if mnist else 50) if c.epochs is None else c.epochs
         c.vaa_batch_size = c.batch_size if c.vaa_batch_size is None else c.vaa_batch_size
         if not mnist:
@@ -148,7 +152,16 @@ class SupervisedConfig:
                 f"data_dir is required for task {c.task}: a directory with the MNIST IDX files "
                 "(with download=True they are fetched there)"
             )
-        for name in ("T", "layers", "width", "epochs", "batch_size", "vaa_steps", "vaa_batch_size", "t_max"):
+        for name in (
+            "T",
+            "num_layers",
+            "hidden_size",
+            "epochs",
+            "batch_size",
+            "vaa_steps",
+            "vaa_batch_size",
+            "t_max",
+        ):
             _check_positive(name, getattr(c, name))
         for name in ("num_train", "num_test"):
             if getattr(c, name) is not None:
@@ -157,8 +170,8 @@ class SupervisedConfig:
             raise ValueError(f"vaa_iterations must be >= 0 (0 disables the VAA), got {c.vaa_iterations}")
         if not 0.0 < c.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {c.val_fraction}")
-        if c.version == "double" and c.width % 2:
-            raise ValueError(f"width must be even for version double (two halves), got {c.width}")
+        if c.version == "double" and c.hidden_size % 2:
+            raise ValueError(f"hidden_size must be even for version double (two halves), got {c.hidden_size}")
         device = check_device(c.device)
         if c.amp and device.type != "cuda":
             raise ValueError(f"amp=True needs a CUDA device, got device={c.device!r}")
@@ -250,8 +263,8 @@ def make_model(config: SupervisedConfig, dataset: SequenceDataset) -> SequenceMo
     rnn = make_cell(
         c.cell,
         dataset.input_size,
-        c.width,
-        num_layers=c.layers,
+        c.hidden_size,
+        num_layers=c.num_layers,
         double=c.version == "double",
         t_max=c.t_max if c.cell == "chrono" else None,
     )
@@ -409,7 +422,11 @@ def _warm_up(c: SupervisedConfig, model: SequenceModel, d: _Data, logdir: Path |
         writer = SummaryWriter(str(logdir / "warmup"))
     tic = time.perf_counter()
     result = warmup(
-        model.rnn, d.dataset.to_inputs(d.train[chosen]), c.warmup_config, writer=writer, progress=c.progress
+        model.rnn,
+        d.dataset.to_inputs(d.train[chosen]),
+        c.warmup_config,
+        writer=writer,
+        progress=c.progress_bar,
     )
     if writer is not None:
         writer.close()
@@ -431,7 +448,7 @@ def _train_epoch(
     )
     loss_sum = torch.zeros((), device=device)
     batches = range(0, n_train, c.batch_size)
-    for start in tqdm(batches, leave=False, disable=not c.progress, desc=f"epoch {epoch}"):
+    for start in tqdm(batches, leave=False, disable=not c.progress_bar, desc=f"epoch {epoch}"):
         idx = order[start : start + c.batch_size]
         x, y = d.dataset.to_inputs(d.train[idx]), d.train_targets[idx]
         with torch.autocast(device.type, dtype=torch.float16, enabled=c.amp):
@@ -508,7 +525,7 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
     d = _load_data(c, device)
     torch.manual_seed(_seed(c.seed, 5))
     model = make_model(c, d.dataset).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=c.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=c.learning_rate)
     scaler = torch.amp.GradScaler("cuda", enabled=c.amp)
     writer = None
     if logdir is not None:
@@ -534,7 +551,7 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
         first_epoch, time_offset = checkpoint["epoch"] + 1, run.history["time"][-1]
     else:
         if writer is not None:
-            writer.add_text("config", _markdown_table(asdict(c)))
+            write_hyperparameters(writer, asdict(c))
         if c.version in ("warmup", "double"):
             run.warmup_result = _warm_up(c, model, d, logdir)
         first_epoch, time_offset = 0, 0.0
@@ -546,7 +563,7 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
         _record(c, model, d, run, writer, 0, None, elapsed())  # after any warmup, before training
         first_epoch = 1
     epochs = tqdm(
-        range(first_epoch, c.epochs + 1), desc=f"{c.task} {c.cell} {c.version}", disable=not c.progress
+        range(first_epoch, c.epochs + 1), desc=f"{c.task} {c.cell} {c.version}", disable=not c.progress_bar
     )
     for epoch in epochs:
         train_loss = _train_epoch(c, model, optimizer, scaler, d, epoch)
@@ -583,9 +600,16 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
 
 CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "scaler", "best_val", "best_epoch", "best_state")
 CHECKPOINT_KEYS += ("history", "warmup_result", "config")
-FORMER_CONFIG_KEYS = {"warmup": "warmup_config"}
+FORMER_CONFIG_KEYS = {
+    "warmup": "warmup_config",
+    "lr": "learning_rate",
+    "width": "hidden_size",
+    "layers": "num_layers",
+    "progress": "progress_bar",
+}
 """Keys of configs written by earlier versions (``result.json``, checkpoints, grid ``config.json``) and
-their names now: read back under the new name."""
+their names now (the reinforcement-learning side's: ``TMazeConfig``, ``DRQN``): read back under the new
+name."""
 
 
 def current_config_keys(saved: dict[str, Any]) -> dict[str, Any]:
@@ -642,8 +666,3 @@ def _check_same_run(saved: dict[str, Any], config: SupervisedConfig) -> None:
             f"resume=True but the checkpoint was written with other settings ({', '.join(changed)}); "
             "use the same settings or another logdir"
         )
-
-
-def _markdown_table(settings: dict[str, Any]) -> str:
-    rows = "\n".join(f"|{key}|{value}|" for key, value in settings.items())
-    return f"|setting|value|\n|-|-|\n{rows}"

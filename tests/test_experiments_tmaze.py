@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import typing
 
 import gymnasium as gym
 import pytest
+from test_train import logged_settings
 
 from experiments import presets, registry
 from experiments.cli import train_tmaze
@@ -33,6 +35,20 @@ def test_the_config_offers_every_cell_and_checks_the_version():
             TMazeConfig(**{name: bad})
 
 
+def test_the_versions_are_the_librarys_version_type():
+    """One ``Version`` (``recurrent_q.multistability``) for both sides: the T-Maze runner offers all of its
+    values, the supervised trainer a subset of them."""
+    from experiments.tmaze import TMAZE_VERSIONS
+    from recurrent_q.multistability import VERSIONS, Version
+    from supervised.train import VERSIONS as SUPERVISED_VERSIONS
+    from supervised.train import SupervisedConfig
+
+    assert VERSIONS == typing.get_args(Version) == ("classic", "warmup", "double", "double-classic")
+    assert typing.get_args(typing.get_type_hints(TMazeConfig)["version"]) == TMAZE_VERSIONS == VERSIONS
+    assert typing.get_type_hints(SupervisedConfig)["version"] == Version
+    assert set(SUPERVISED_VERSIONS) < set(VERSIONS)
+
+
 def test_every_tmaze_grid_run_is_a_valid_config():
     for preset in presets.PRESETS:
         for run in registry.build_grid("tmaze", preset):
@@ -54,6 +70,9 @@ def test_train_tmaze_script_writes_the_run_directory(tmp_path, capsys):
     (run_dir,) = tmp_path.iterdir()
     assert run_dir.name.startswith("TMaze-v0__drqn-gru-classic-L3__0__")
     assert (run_dir / "model.zip").is_file() and any(run_dir.glob("events.out.tfevents*"))
+    settings = logged_settings(run_dir)  # every TMazeConfig field, under the supervised runs' tag
+    assert list(settings) == [field.name for field in dataclasses.fields(TMazeConfig)]
+    assert settings["version"] == "classic" and settings["length"] == "3"
     saved = json.loads((run_dir / "result.json").read_text())
     assert saved["episodes"] == result["episodes"] == 4 and saved["args"]["version"] == "classic"
     out = capsys.readouterr().out

@@ -34,14 +34,14 @@ def copy_run(tmp_path_factory):
         task="copy",
         T=10,
         cell="gru",
-        width=8,
+        hidden_size=8,
         epochs=2,
         num_train=80,
         num_test=40,
         vaa_iterations=0,
         seed=3,
         logdir=str(logdir),
-        progress=False,
+        progress_bar=False,
     )
     return logdir, train(config)
 

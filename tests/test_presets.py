@@ -42,7 +42,8 @@ def test_paper_grids_follow_the_paper():
     copy = build_grid("copy", "paper")
     assert {r.config["T"] for r in copy} == {50, 300, 600}
     assert all(
-        r.config["width"] == 128 and r.config["layers"] == 1 and r.config["epochs"] == 50 for r in copy
+        r.config["hidden_size"] == 128 and r.config["num_layers"] == 1 and r.config["epochs"] == 50
+        for r in copy
     )
     # warmable cells in three versions, bistable cells classic only
     pairs = {(r.config["cell"], r.config["version"]) for r in copy}

@@ -19,7 +19,7 @@ from recurrent_q.cells import CELL_NAMES
 from supervised import train as train_module
 from supervised.train import SupervisedConfig, make_datasets, train
 
-TINY = {"T": 8, "width": 8, "epochs": 2, "num_train": 80, "num_test": 40, "progress": False}
+TINY = {"T": 8, "hidden_size": 8, "epochs": 2, "num_train": 80, "num_test": 40, "progress_bar": False}
 FAST_VAA = {"vaa_iterations": 1, "vaa_steps": 50, "vaa_batch_size": 8}
 
 
@@ -84,8 +84,8 @@ def test_missing_data_dir(tmp_path):
 
 def test_defaults_follow_spec():
     copy_task = SupervisedConfig().resolved()
-    assert (copy_task.T, copy_task.layers, copy_task.width, copy_task.epochs) == (50, 1, 128, 50)
-    assert (copy_task.num_train, copy_task.num_test, copy_task.batch_size, copy_task.lr) == (
+    assert (copy_task.T, copy_task.num_layers, copy_task.hidden_size, copy_task.epochs) == (50, 1, 128, 50)
+    assert (copy_task.num_train, copy_task.num_test, copy_task.batch_size, copy_task.learning_rate) == (
         40_000,
         40_000,
         32,
@@ -103,9 +103,15 @@ def test_defaults_follow_spec():
         32,
     )
     mnist = SupervisedConfig(task="plsmnist", data_dir="x").resolved()
-    assert (mnist.T, mnist.N, mnist.layers, mnist.width, mnist.epochs) == (100, 72, 2, 256, 70)
+    assert (mnist.T, mnist.N, mnist.num_layers, mnist.hidden_size, mnist.epochs) == (100, 72, 2, 256, 70)
     denoising = SupervisedConfig(task="denoising").resolved()
     assert (denoising.T, denoising.N) == (200, 100)
+
+
+def test_a_version_the_supervised_trainer_does_not_run_is_named_with_the_ones_it_does():
+    allowed = "version must be one of classic, warmup, double; got 'double-classic'"
+    with pytest.raises(ValueError, match=allowed):
+        SupervisedConfig(version="double-classic").resolved()
 
 
 def test_the_cell_help_lists_every_cell():
@@ -116,6 +122,17 @@ def test_the_cell_help_lists_every_cell():
     )
     help_text = body[field + 1].value.value
     assert tuple(help_text.split(": ", 1)[1].split(" | ")) == CELL_NAMES
+
+
+def logged_settings(run_dir: Path) -> dict[str, str]:
+    """The settings a run wrote to TensorBoard as the text ``hyperparameters`` (CleanRL's tag), by name."""
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    assert "hyperparameters/text_summary" in events.Tags()["tensors"], events.Tags()
+    (event,) = events.Tensors("hyperparameters/text_summary")
+    header, rule, *rows = event.tensor_proto.string_val[0].decode().splitlines()
+    assert (header, rule) == ("|param|value|", "|-|-|")
+    return dict(row.strip("|").split("|", 1) for row in rows)
 
 
 # --- runs --------------------------------------------------------------------------------------
@@ -133,6 +150,9 @@ def test_run_logs_tensorboard_checkpoint_and_result(tmp_path):
     assert {"train/loss", "val/loss", "val/vaa", "test/loss"} <= tags
     assert [e.step for e in events.Scalars("val/loss")] == [0, 1, 2]
     assert events.Scalars("test/loss")[0].value == pytest.approx(result.test_loss)
+    settings = logged_settings(tmp_path)  # the resolved config, under the tag of the T-Maze runner
+    assert list(settings) == list(result.config) and settings["hidden_size"] == "8"
+    assert settings["version"] == "warmup" and settings["num_layers"] == "1"
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["test_loss"] == pytest.approx(result.test_loss) and saved["config"]["T"] == 8
     assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "best.pt").is_file()
@@ -182,8 +202,8 @@ def test_resume_continues_from_the_saved_epoch(tmp_path):
     warmup_events = EventAccumulator(str(tmp_path / "warmup"))
     warmup_events.Reload()
     assert [e.step for e in warmup_events.Scalars("warmup/loss")] == [1, 2, 3]  # the warmup's log survives
-    with pytest.raises(ValueError, match=r"other settings \(width\)"):
-        train(config(epochs=3, width=6, logdir=str(tmp_path), resume=True))
+    with pytest.raises(ValueError, match=r"other settings \(hidden_size\)"):
+        train(config(epochs=3, hidden_size=6, logdir=str(tmp_path), resume=True))
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
@@ -217,7 +237,7 @@ def test_scripts_train_and_plot(tmp_path):
             [
                 "--T",
                 "6",
-                "--width",
+                "--hidden-size",
                 "4",
                 "--epochs",
                 "2",
@@ -233,7 +253,7 @@ def test_scripts_train_and_plot(tmp_path):
                 "1",
                 "--vaa-steps",
                 "20",
-                "--no-progress",
+                "--no-progress-bar",
                 "--logdir",
                 str(tmp_path / f"copy__{seed}"),
             ]
@@ -246,9 +266,11 @@ def test_scripts_train_and_plot(tmp_path):
 def test_warmup_learns_copy_where_classic_does_not():
     """Copy first input, T = 30, GRU 1×32, 6 short epochs: the warmed-up GRU learns, the classic one
     stays at the variance of u_1 (measured over seeds 0-6: warmup 0.03-0.21, classic 0.95-1.14)."""
-    common = {"task": "copy", "T": 30, "width": 32, "epochs": 6, "num_train": 2500, "num_test": 500}
-    classic = train(SupervisedConfig(**common, progress=False, vaa_iterations=0))
-    warmed = SupervisedConfig(**common, progress=False, version="warmup", vaa_steps=2000, vaa_iterations=1)
+    common = {"task": "copy", "T": 30, "hidden_size": 32, "epochs": 6, "num_train": 2500, "num_test": 500}
+    classic = train(SupervisedConfig(**common, progress_bar=False, vaa_iterations=0))
+    warmed = SupervisedConfig(
+        **common, progress_bar=False, version="warmup", vaa_steps=2000, vaa_iterations=1
+    )
     warmed.warmup_config.steps, warmed.warmup_config.batch_size = 30, 100
     result = train(warmed)
     assert classic.test_loss > 0.8
@@ -319,3 +341,37 @@ def test_checkpoints_and_configs_written_with_former_key_names_are_read_back(tmp
     torch.save(former, tmp_path / "checkpoint.pt")
     checkpoint = train_module.load_checkpoint(tmp_path / "checkpoint.pt")
     assert checkpoint["warmup_result"] == {"final_loss": 0.5} and "warmup" not in checkpoint
+
+
+def test_configs_and_checkpoints_written_with_the_former_supervised_names_are_read_back(tmp_path):
+    """Before the supervised config took the reinforcement-learning side's names it said ``lr``, ``width``,
+    ``layers`` and ``progress`` (now ``learning_rate``, ``hidden_size``, ``num_layers``, ``progress_bar``):
+    a config, a checkpoint and a ``result.json`` written then are read back, and a run resumes from it."""
+    from experiments.horizon import load_supervised_run
+
+    config = tiny(epochs=1, hidden_size=6, num_layers=2, learning_rate=2e-3, logdir=str(tmp_path))
+    former_config = {
+        "T": 8, "N": None, "task": "copy", "cell": "gru", "version": "classic", "layers": 2, "width": 6,
+        "epochs": 1, "lr": 2e-3, "num_train": 80, "num_test": 40, "vaa_iterations": 0,
+        "logdir": str(tmp_path), "progress": False,
+    }  # fmt: skip
+    assert train_module.config_from_dict(former_config) == config
+    train_module._check_same_run(former_config, config)  # the same run: no error
+    with pytest.raises(ValueError, match=r"other settings \(hidden_size\)"):
+        train_module._check_same_run({**former_config, "width": 8}, config)
+    train(config)
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    checkpoint["config"] = {**asdict(config.resolved()), **former_config, "epochs": 1}
+    for name in ("learning_rate", "hidden_size", "num_layers", "progress_bar"):
+        del checkpoint["config"][name]
+    torch.save(checkpoint, tmp_path / "checkpoint.pt")
+    result = json.loads((tmp_path / "result.json").read_text())
+    result["config"] = checkpoint["config"]
+    (tmp_path / "result.json").write_text(json.dumps(result))
+    loaded, model = load_supervised_run(tmp_path)
+    assert (loaded.hidden_size, loaded.num_layers, loaded.learning_rate) == (6, 2, 2e-3)
+    assert model.rnn.hidden_size == 6
+    resumed = train(
+        tiny(epochs=2, hidden_size=6, num_layers=2, learning_rate=2e-3, logdir=str(tmp_path), resume=True)
+    )
+    assert resumed.history["epoch"] == [0, 1, 2]

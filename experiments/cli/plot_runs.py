@@ -1,7 +1,7 @@
 """Curves of runs, mean ± std over seeds: validation loss and VAA per epoch for supervised runs (like the
 paper's Figs. 3–4), mean return and VAA against environment steps for T-Maze runs.
 
-    mm-plot-runs runs/copy__gru__classic__* runs/copy__gru__warmup__* --output copy.png
+    mm-plot-runs runs/copy__gru-classic__* runs/copy__gru-warmup__* --output copy.png
     mm-plot-runs results/vaa-vs-loss/small --output vaa-vs-loss.png   # a whole grid
 
 (``python -m experiments.cli.plot_runs`` and, in a checkout, ``python scripts/plot_runs.py`` are the same

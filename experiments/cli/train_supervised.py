@@ -8,18 +8,20 @@ Example (copy first input, T = 50, warmed-up GRU 1×128, 50 epochs):
 are the same command.)
 
 Every setting of ``supervised.train.SupervisedConfig`` is a flag (``--help``). The run directory
-(default ``runs/{task}__{cell}__{version}__{seed}__{time}``) receives TensorBoard logs, a checkpoint
-per epoch (``--resume`` continues from it), ``best.pt`` and ``result.json``.
+(``--logdir``, default ``runs/{task}__{cell}-{version}__{seed}__{time}``, ``experiments.run_dirs.run_name``)
+receives TensorBoard logs (the settings as a text table), a checkpoint per epoch (``--resume`` continues
+from it), ``best.pt`` and ``result.json``.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
+from pathlib import Path
 
 import tyro
 
+from experiments.run_dirs import run_name
 from supervised.train import SupervisedConfig, train
 
 
@@ -30,9 +32,8 @@ def run(argv: list[str] | None = None) -> dict:
     if config.resume and config.logdir is None:
         raise SystemExit("error: --resume needs --logdir, the run directory to continue (with checkpoint.pt)")
     if config.logdir is None:
-        config.logdir = (
-            f"runs/{config.task}__{config.cell}__{config.version}__{config.seed}__{int(time.time())}"
-        )
+        exp_name = f"{config.cell}-{config.version}"
+        config.logdir = str(Path("runs") / run_name(config.task, exp_name, config.seed))
     result = train(config)
     summary = {key: value for key, value in result.to_dict().items() if key not in ("history", "config")}
     if result.warmup_result is not None:

@@ -11,11 +11,12 @@ command.)
 
 Every setting of ``experiments.tmaze.TMazeConfig`` is a flag (``--help``); the command line stops at the
 first optimal check, skips the costly ``train/vaa_measure`` and shows a progress bar by default. The run
-directory (``--logdir``, default ``runs/TMaze-v0__{exp}__{seed}__{time}``) receives the TensorBoard logs
-(``rollout/``, ``train/loss``, ``train/vaa``, ``train/vaa_measure``, ``warmup/``, ``eval/optimal``,
-``eval/first_optimal_episode``; the settings as a text table), the final model ``model.zip`` and the model
-of the first optimal check ``best_model.zip`` (SB3's ``EvalCallback`` convention; ``DRQN.load``;
-``mm-evaluate-tmaze`` evaluates them on any corridor length).
+directory (``--logdir``, default ``runs/TMaze-v0__{exp_name}-{cell}-{version}-L{length}__{seed}__{time}``,
+``experiments.run_dirs.run_name``) receives the TensorBoard logs (``rollout/``, ``train/loss``,
+``train/vaa``, ``train/vaa_measure``, ``warmup/``, ``eval/optimal``, ``eval/first_optimal_episode``; the
+settings as a text table), the final model ``model.zip`` and the model of the first optimal check
+``best_model.zip`` (SB3's ``EvalCallback`` convention; ``DRQN.load``; ``mm-evaluate-tmaze`` evaluates them
+on any corridor length).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 import tyro
 
 from experiments.evaluation import optimal_at
+from experiments.run_dirs import run_name
 from experiments.tmaze import TMazeConfig, run_tmaze_experiment
 from recurrent_q import DRQN
 
@@ -63,7 +65,7 @@ def run(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     exp = f"{args.exp_name}-{args.cell}-{args.version}-L{args.length}"
     if args.logdir is None:
-        args.logdir = str(Path(args.runs_dir) / f"TMaze-v0__{exp}__{args.seed}__{int(time.time())}")
+        args.logdir = str(Path(args.runs_dir) / run_name("TMaze-v0", exp, args.seed))
     run_dir = Path(args.logdir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.save_path is None:
