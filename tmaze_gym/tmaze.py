@@ -74,10 +74,10 @@ def observe(length: int, x: int, goal_y: int) -> int:
     return OBS_CORRIDOR if x < length else OBS_JUNCTION
 
 
-def check_length(length: Any) -> int:
-    """Return ``length`` as an int, or raise a ``ValueError`` if it is not an integer >= 1."""
-    if isinstance(length, bool) or not isinstance(length, int | np.integer) or length < 1:
-        raise ValueError(f"length must be an integer >= 1, got {length!r}")
+def check_length(length: Any, minimum: int = 1) -> int:
+    """Return ``length`` as an int, or raise a ``ValueError`` if it is not an integer >= ``minimum``."""
+    if isinstance(length, bool) or not isinstance(length, int | np.integer) or length < minimum:
+        raise ValueError(f"length must be an integer >= {minimum}, got {length!r}")
     return int(length)
 
 
@@ -309,7 +309,7 @@ class TMazeEnv(Env):
         self._goal_y = 0  # +1 layout up, -1 layout down, 0 before the first reset
         self._ended = False  # the episode terminated or was truncated: step needs a reset
         self._steps = 0
-        self._layout: str | None = None
+        self._episode_info: dict[str, Any] = {}  # what every info of the episode holds (set by reset)
         self._spec: EnvSpec | None = None
 
     @property
@@ -340,26 +340,37 @@ class TMazeEnv(Env):
         obs = self._observe()
         return _ONEHOT[obs].copy() if self.observation_type == "onehot" else obs
 
+    def _start_episode(self, options: dict[str, Any]) -> None:
+        """Set the episode's layout: ``options["layout"]`` (validated) if given, else a random one from
+        ``self.np_random``. Subclasses with other layouts override this and ``_info``."""
+        if "layout" in options:
+            self._goal_y = 1 if check_layout(options["layout"]) == "up" else -1
+        else:
+            self._goal_y = 1 if self.np_random.random() < 0.5 else -1
+
+    def _info(self) -> dict[str, Any]:
+        """The part of ``info`` fixed for the episode: ``{"layout": ...}``."""
+        return {"layout": self.layout}
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[int | np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         check_reset_options(options)
-        if options is not None and "layout" in options:
-            self._goal_y = 1 if check_layout(options["layout"]) == "up" else -1
-        else:
-            self._goal_y = 1 if self.np_random.random() < 0.5 else -1
-        self._layout = self.layout
+        self._start_episode(options or {})
+        self._episode_info = self._info()
         self._x = self._y = self._steps = 0
         self._ended = False
-        return self._observation(), {"layout": self.layout}
+        return self._observation(), dict(self._episode_info)
 
     def step(self, action: int) -> tuple[int | np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._goal_y == 0:
-            raise error.ResetNeeded("Cannot call TMazeEnv.step before TMazeEnv.reset")
+            name = type(self).__name__
+            raise error.ResetNeeded(f"Cannot call {name}.step before {name}.reset")
         if self._ended:
             raise error.ResetNeeded(
-                "TMazeEnv.step called after the episode ended (terminated or truncated); call reset() first"
+                f"{type(self).__name__}.step called after the episode ended (terminated or truncated); "
+                "call reset() first"
             )
         try:
             MOVES[action]
@@ -371,7 +382,7 @@ class TMazeEnv(Env):
         self._steps += 1
         truncated = self._steps >= self.max_episode_steps
         self._ended = terminated or truncated
-        info = {"layout": self._layout, "is_success": terminated and self._y == self._goal_y}
+        info = {**self._episode_info, "is_success": terminated and self._y == self._goal_y}
         return self._observation(), reward, terminated, truncated, info
 
     def render(self) -> str | np.ndarray | None:
