@@ -16,13 +16,22 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 
+from recurrent_q.observations import (
+    as_network_observation,
+    batch_size,
+    map_observation,
+    network_space,
+    storage_dtype,
+)
+
 TRAIN_MODES = ("histories", "sequences")
 
 
 class EpisodeBatch(NamedTuple):
     """Right-padded episodes ``[U, T + 1]`` and the weight of each of their transitions ``[U, T]``.
 
-    ``observations[u, k]`` is ``o_k`` (raw, as stored); ``actions[u, k]``, ``rewards[u, k]`` are
+    ``observations[u, k]`` is ``o_k`` (raw, as stored; a dict of such tensors, one per key, for a ``Dict``
+    or ``Tuple`` observation space); ``actions[u, k]``, ``rewards[u, k]`` are
     ``a_k``, ``r_k``; ``dones[u, k]`` is 1 where ``o_{k+1}`` is terminal (a truncated episode is not);
     ``weights[u, k]`` is how many times transition ``k`` of episode ``u`` enters the loss (0 on padding).
     ``lengths[u]`` is the number of transitions of episode ``u`` to run: up to its last one of weight > 0.
@@ -31,7 +40,7 @@ class EpisodeBatch(NamedTuple):
     ``episode_lengths[u]`` is the number of transitions of the whole episode ``u``.
     """
 
-    observations: th.Tensor
+    observations: th.Tensor | dict[str, th.Tensor]
     actions: th.Tensor
     rewards: th.Tensor
     dones: th.Tensor
@@ -45,7 +54,12 @@ class EpisodeReplayBuffer:
     """FIFO replay buffer of ``buffer_size`` transitions, stored as whole episodes.
 
     :param buffer_size: capacity ``N`` in transitions.
-    :param observation_space: the env's observation space (``Discrete`` or ``Box``).
+    Observations are stored raw, in a compact dtype (``recurrent_q.observations.storage_dtype``: ``int64``
+    for ``Discrete`` and ``MultiDiscrete``, ``uint8`` for images, ``float32`` for other ``Box``), and for a
+    ``Dict`` or ``Tuple`` space one array per key (a ``Tuple``'s keyed ``"0"``, ``"1"``, …), as SB3's
+    ``DictReplayBuffer``; the Q-network encodes them when it reads them (``RecurrentQNetwork.features``).
+
+    :param observation_space: the env's observation space (one that ``check_spaces`` accepts).
     :param device: device of the sampled tensors.
     """
 
@@ -57,12 +71,21 @@ class EpisodeReplayBuffer:
         self.buffer_size = buffer_size
         self.observation_space = observation_space
         self.device = th.device(device)
-        self.obs_shape = observation_space.shape
-        self.obs_dtype = np.int64 if isinstance(observation_space, spaces.Discrete) else np.float32
+        space = network_space(observation_space)
         self.size = 0  # live (sampleable) transitions
         # Slot storage, grown on demand: episodes are rows right-padded to `max_length` transitions.
         self.max_length = 0
-        self.observations = np.zeros((0, 1, *self.obs_shape), dtype=self.obs_dtype)
+        if isinstance(space, spaces.Dict):  # one array per key (obs_shape and obs_dtype are dicts)
+            self.obs_shape = {key: part.shape for key, part in space.spaces.items()}
+            self.obs_dtype = {key: storage_dtype(part) for key, part in space.spaces.items()}
+            self.observations = {
+                key: np.zeros((0, 1, *shape), dtype=self.obs_dtype[key])
+                for key, shape in self.obs_shape.items()
+            }
+        else:
+            self.obs_shape = observation_space.shape
+            self.obs_dtype = storage_dtype(observation_space)
+            self.observations = np.zeros((0, 1, *self.obs_shape), dtype=self.obs_dtype)
         self.actions = np.zeros((0, 0), dtype=np.int64)
         self.rewards = np.zeros((0, 0), dtype=np.float32)
         self.next_values = np.zeros((0, 0), dtype=np.float32)
@@ -93,7 +116,7 @@ class EpisodeReplayBuffer:
             new[: array.shape[0], : array.shape[1]] = array
             return new
 
-        self.observations = resized(self.observations, length + 1)
+        self.observations = map_observation(lambda array: resized(array, length + 1), self.observations)
         self.actions = resized(self.actions, length)
         self.rewards = resized(self.rewards, length)
         self.next_values = resized(self.next_values, length)
@@ -108,24 +131,33 @@ class EpisodeReplayBuffer:
     ) -> int:
         """Store one episode of ``T >= 1`` transitions, evicting the oldest transitions beyond capacity.
 
-        :param observations: ``o_0 … o_T``, shape ``[T + 1, *obs_shape]``.
+        :param observations: ``o_0 … o_T``, shape ``[T + 1, *obs_shape]`` (a dict or tuple of such arrays
+            for a ``Dict`` or ``Tuple`` space).
         :param actions: ``a_0 … a_{T-1}``, shape ``[T]``.
         :param rewards: ``r_0 … r_{T-1}``, shape ``[T]``.
         :param terminated: whether ``o_T`` is terminal (False when the episode was truncated).
         :return: the slot of the episode (for :meth:`set_next_values`).
         """
         length = len(actions)
-        if length < 1 or len(rewards) != length or len(observations) != length + 1:
+        observations = as_network_observation(observations, self.observation_space)
+        n_observations = batch_size(observations)
+        if length < 1 or len(rewards) != length or n_observations != length + 1:
             raise ValueError(
                 "an episode needs T >= 1 actions and rewards and T + 1 observations; got "
-                f"{len(observations)} observations, {len(actions)} actions, {len(rewards)} rewards"
+                f"{n_observations} observations, {len(actions)} actions, {len(rewards)} rewards"
             )
         if not self.free or length > self.max_length:
             self._grow(max(2 * len(self.lengths), 16) if not self.free else 0, length)
         slot = self.free.pop()
-        self.observations[slot, : length + 1] = np.asarray(observations, dtype=self.obs_dtype).reshape(
-            length + 1, *self.obs_shape
-        )
+        if isinstance(self.observations, dict):
+            for key, stored in self.observations.items():
+                stored[slot, : length + 1] = np.asarray(observations[key], dtype=self.obs_dtype[key]).reshape(
+                    length + 1, *self.obs_shape[key]
+                )
+        else:
+            self.observations[slot, : length + 1] = np.asarray(observations, dtype=self.obs_dtype).reshape(
+                length + 1, *self.obs_shape
+            )
         self.actions[slot, :length] = actions
         self.rewards[slot, :length] = rewards
         self.next_values[slot] = np.nan
@@ -222,7 +254,9 @@ class EpisodeReplayBuffer:
         dones[np.flatnonzero(ended), last[ended]] = 1.0
         device = self.device
         return EpisodeBatch(
-            observations=th.as_tensor(self.observations[slots, : horizon + 1]).to(device),
+            observations=map_observation(
+                lambda stored: th.as_tensor(stored[slots, : horizon + 1]).to(device), self.observations
+            ),
             actions=th.as_tensor(self.actions[slots, :horizon]).to(device),
             rewards=th.as_tensor(self.rewards[slots, :horizon]).to(device),
             dones=th.as_tensor(dones).to(device),

@@ -16,6 +16,12 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
 from recurrent_q.buffers import EpisodeReplayBuffer
+from recurrent_q.observations import (
+    as_network_observation,
+    map_observation,
+    observation_of_env,
+    stack_observations,
+)
 from recurrent_q.policies import NO_ACTION, RecurrentQNetwork
 
 if TYPE_CHECKING:
@@ -26,7 +32,8 @@ if TYPE_CHECKING:
 class EpisodesInProgress:
     """The episode that each env of the VecEnv is playing: its history so far and the Q-network's state.
 
-    ``observations[i]`` holds ``o_0 … o_t`` of env ``i`` (``o_t`` is the observation to act on),
+    ``observations[i]`` holds ``o_0 … o_t`` of env ``i`` (``o_t`` is the observation to act on; dicts of
+    arrays for a ``Dict`` or ``Tuple`` space, see ``recurrent_q.observations.as_network_observation``),
     ``actions[i]`` and ``rewards[i]`` ``a_0 … a_{t-1}`` and ``r_0 … r_{t-1}``. ``rnn`` ``[L, n_envs, S]``
     is the state after ``x_0 … x_{t-1}``; where ``stale[i]``, it was not computed with the current
     weights (a step acted by ℰ alone, or a gradient step or warmup since) and is recomputed from the
@@ -43,10 +50,12 @@ class EpisodesInProgress:
     finished: int = 0  # episodes stored in the buffer and not yet followed by their gradient steps
 
     @classmethod
-    def start(cls, first_observations: np.ndarray, rnn: th.Tensor) -> EpisodesInProgress:
-        n_envs = len(first_observations)
+    def start(cls, first_observations: Any, rnn: th.Tensor) -> EpisodesInProgress:
+        """:param first_observations: the VecEnv's observations (as the network reads them).
+        :param rnn: the initial states ``[L, n_envs, S]``."""
+        n_envs = rnn.shape[1]
         return cls(
-            observations=[[obs] for obs in first_observations],
+            observations=[[observation_of_env(first_observations, i)] for i in range(n_envs)],
             actions=[[] for _ in range(n_envs)],
             rewards=[[] for _ in range(n_envs)],
             rnn=rnn,
@@ -66,6 +75,8 @@ class EpisodesInProgress:
     ) -> int:
         """Append a step to each env's episode; store the episodes that ended in ``replay_buffer`` (counted
         in ``finished``) and start the next ones. Returns the number of episodes stored."""
+        space = replay_buffer.observation_space
+        new_obs = as_network_observation(new_obs, space)
         ended = np.flatnonzero(dones)
         if len(ended):
             self.rnn = self.rnn.clone()
@@ -74,18 +85,23 @@ class EpisodesInProgress:
             self.actions[i].append(int(actions[i]))
             self.rewards[i].append(float(rewards[i]))
             if dones[i]:
-                observations = [*self.observations[i], infos[i]["terminal_observation"]]
+                last = as_network_observation(infos[i]["terminal_observation"], space)
+                observations = stack_observations([*self.observations[i], last])
                 terminated = not infos[i].get("TimeLimit.truncated", False)
                 replay_buffer.add(
-                    np.stack(observations), np.array(self.actions[i]), np.array(self.rewards[i]), terminated
+                    observations, np.array(self.actions[i]), np.array(self.rewards[i]), terminated
                 )
                 self.finished += 1
-                self.observations[i], self.actions[i], self.rewards[i] = [new_obs[i]], [], []
+                self.observations[i], self.actions[i], self.rewards[i] = (
+                    [observation_of_env(new_obs, i)],
+                    [],
+                    [],
+                )
                 self.previous_action[i] = NO_ACTION
                 self.previous_reward[i] = 0.0
                 self.stale[i] = False
             else:
-                self.observations[i].append(new_obs[i])
+                self.observations[i].append(observation_of_env(new_obs, i))
                 self.previous_action[i] = int(actions[i])
                 self.previous_reward[i] = float(rewards[i])
         return len(ended)
@@ -94,7 +110,10 @@ class EpisodesInProgress:
         """Recompute the stale states of envs in the middle of an episode from their histories."""
         for i in np.flatnonzero(self.stale):
             if self.actions[i]:  # at an episode's start the state is x_0 = 0
-                observations = th.as_tensor(np.stack(self.observations[i]), device=device)[None]
+                observations = map_observation(
+                    lambda array: th.as_tensor(array, device=device)[None],
+                    stack_observations(self.observations[i]),
+                )
                 actions = th.as_tensor(self.actions[i], device=device)[None]
                 rewards = th.as_tensor(self.rewards[i], dtype=th.float32, device=device)[None]
                 x = q_net.episode_features(observations, actions, rewards)  # x_0 … x_t
@@ -110,7 +129,7 @@ def start_episodes(model: DRQN) -> EpisodesInProgress:
         model._last_obs = model.env.reset()
         model._last_episode_starts = np.ones(model.env.num_envs, dtype=bool)
     rnn = model.q_net.rnn.initial_state(model.env.num_envs, model.device)
-    return EpisodesInProgress.start(model._last_obs, rnn)
+    return EpisodesInProgress.start(as_network_observation(model._last_obs, model.observation_space), rnn)
 
 
 def needs_fill(model: DRQN) -> bool:
@@ -148,7 +167,10 @@ def collect_episodes(model: DRQN, callback: BaseCallback, explore_only: bool = F
         else:
             episodes.refresh_states(q_net, device)
             with th.no_grad():
-                obs = th.as_tensor(model._last_obs, device=device)
+                obs = map_observation(
+                    lambda array: th.as_tensor(array, device=device),
+                    as_network_observation(model._last_obs, model.observation_space),
+                )
                 x = q_net.features(obs, episodes.previous_action, episodes.previous_reward)
                 q_values, episodes.rnn = q_net.step(x, episodes.rnn)
             actions = policy.select_actions(q_values, policy.rng, model.exploration_rate)

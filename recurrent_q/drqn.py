@@ -19,6 +19,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import LinearSchedule, polyak_update, safe_mean
+from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
 from recurrent_q.buffers import TRAIN_MODES, EpisodeBatch, EpisodeReplayBuffer
@@ -68,8 +69,9 @@ class DRQN(BaseAlgorithm):
     ``eval/first_optimal_episode`` come from ``experiments.tmaze.TMazeOptimalCallback``.
 
     :param policy: the policy class or alias (``"RecurrentQPolicy"``, a :class:`DRQNPolicy`).
-    :param env: the environment (discrete actions; ``Discrete`` or ``Box`` observations), or its id;
-        a VecEnv of several envs is stepped at once.
+    :param env: the environment (discrete actions; ``Discrete``, ``MultiDiscrete``, ``MultiBinary``, ``Box``
+        or image observations, or a ``Dict`` or ``Tuple`` of these: see ``recurrent_q.observations``), or
+        its id; a VecEnv of several envs is stepped at once.
     :param learning_rate: Adam learning rate α, or a schedule of the remaining progress (SB3's
         ``progress_remaining``, 1 at the start of ``learn`` and 0 at ``total_timesteps``; with
         ``learn(max_episodes=E)``, 0 after ``E`` training episodes if that comes first).
@@ -217,6 +219,12 @@ class DRQN(BaseAlgorithm):
             self._complete_policy_kwargs()
         if _init_setup_model:
             self._setup_model()
+
+    @staticmethod
+    def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+        """SB3's wrapping, once the spaces are checked (SB3's VecEnv fails obscurely on a Text space)."""
+        check_spaces(env.observation_space, env.action_space)
+        return BaseAlgorithm._wrap_env(env, verbose, monitor_wrapper)
 
     def _check_arguments(self) -> None:
         for name in ("buffer_size", "batch_size", "target_update_interval"):

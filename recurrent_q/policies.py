@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, NamedTuple
 
@@ -10,11 +11,22 @@ import torch as th
 import torch.nn.functional as F
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.torch_layers import create_mlp
+from stable_baselines3.common.preprocessing import is_image_space, maybe_transpose
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, create_mlp
 from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.utils import is_vectorized_observation, obs_as_tensor
 from torch import nn
 
 from recurrent_q.cells import CELL_NAMES, make_cell
+from recurrent_q.observations import (
+    as_network_observation,
+    batch_size,
+    check_observation_space,
+    make_features_extractor,
+    network_space,
+    observation_shape,
+    preprocess_observation,
+)
 
 NO_ACTION = -1  # the previous action a_{-1} at the first step: encoded as a zero vector
 
@@ -58,11 +70,12 @@ class RecurrentQState(NamedTuple):
 
 
 def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
-    """Raise a ``ValueError`` unless actions are ``Discrete`` and observations ``Discrete`` or ``Box``."""
+    """Raise a ``ValueError`` unless actions are ``Discrete`` and observations of a kind DRQN takes:
+    ``Discrete``, ``MultiDiscrete``, ``MultiBinary``, ``Box`` (vectors or images), or a ``Dict`` or
+    ``Tuple`` of these (see ``recurrent_q.observations.check_observation_space``)."""
     if not isinstance(action_space, spaces.Discrete):
         raise ValueError(f"DRQN needs a Discrete action space; got {action_space}")
-    if not isinstance(observation_space, (spaces.Discrete, spaces.Box)):
-        raise ValueError(f"DRQN needs a Discrete or Box observation space; got {observation_space}")
+    check_observation_space(observation_space)
 
 
 def check_net_arch(net_arch: Any) -> list[int]:
@@ -79,8 +92,16 @@ def check_net_arch(net_arch: Any) -> list[int]:
 
 
 def check_finite(name: str, value: Any) -> None:
-    """Raise a ``ValueError`` if the array ``value`` holds NaN or infinite numbers (a Q-network would
-    silently map them to action 0)."""
+    """Raise a ``ValueError`` if the array ``value`` (or a part of a dict or tuple of arrays) holds NaN or
+    infinite numbers (a Q-network would silently map them to action 0)."""
+    if isinstance(value, dict):
+        for key, part in value.items():
+            check_finite(f"{name}[{key!r}]", part)
+        return
+    if isinstance(value, tuple):
+        for i, part in enumerate(value):
+            check_finite(f"{name}[{i}]", part)
+        return
     array = np.asarray(value)
     if np.issubdtype(array.dtype, np.number) and not np.isfinite(array).all():
         bad = int((~np.isfinite(array)).sum())
@@ -91,11 +112,14 @@ def check_finite(name: str, value: Any) -> None:
 
 
 class RecurrentQNetwork(nn.Module):
-    """``Q_θ(η_{0:t}, ·)``: input ``x_k = (one-hot a_{k-1}, o_k[, r_{k-1}])`` -> cell stack -> Q head.
+    """``Q_θ(η_{0:t}, ·)``: input ``x_k = (one-hot a_{k-1}, φ(o_k)[, r_{k-1}])`` -> cell stack -> Q head.
 
-    Discrete observations are one-hot encoded, Box observations flattened.
+    ``φ`` is SB3's preprocessing then a features extractor (``recurrent_q.observations``): by default a
+    ``Discrete`` observation is one-hot encoded and a ``Box`` vector flattened (no parameter), a
+    ``MultiDiscrete`` one gives its concatenated one-hots, an image goes through ``SmallCNN``, and each
+    part of a ``Dict`` or ``Tuple`` observation is encoded so and concatenated (``MultiInputExtractor``).
 
-    :param observation_space: ``Discrete`` or ``Box``.
+    :param observation_space: a space that ``check_spaces`` accepts.
     :param action_space: ``Discrete``.
     :param cell: one of ``CELL_NAMES``.
     :param hidden_size: width of each layer.
@@ -107,6 +131,10 @@ class RecurrentQNetwork(nn.Module):
     :param net_arch: hidden widths of the Q head on top of the cell stack (SB3's ``net_arch``); None or
         ``[]``: one linear layer (the paper's head).
     :param activation_fn: activation between the head's layers (SB3's ``activation_fn``).
+    :param features_extractor_class: SB3's ``BaseFeaturesExtractor`` subclass giving ``φ(o_k)`` from the
+        preprocessed observation (None: ``default_features_extractor``); built on ``network_space``.
+    :param features_extractor_kwargs: its keyword arguments.
+    :param normalize_images: divide image observations by 255 (SB3's ``normalize_images``).
     """
 
     def __init__(
@@ -122,18 +150,23 @@ class RecurrentQNetwork(nn.Module):
         init: str = "uniform",
         net_arch: list[int] | None = None,
         activation_fn: type[nn.Module] = nn.ReLU,
+        features_extractor_class: type[BaseFeaturesExtractor] | None = None,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
     ) -> None:
         super().__init__()
         check_spaces(observation_space, action_space)
         if cell not in CELL_NAMES:
             raise ValueError(f"cell must be one of {', '.join(repr(n) for n in CELL_NAMES)}; got {cell!r}")
         self.observation_space = observation_space
+        self.network_space = network_space(observation_space)
         self.n_actions = int(action_space.n)
         self.use_previous_reward = use_previous_reward
-        if isinstance(observation_space, spaces.Discrete):
-            self.obs_size = int(observation_space.n)
-        else:
-            self.obs_size = int(np.prod(observation_space.shape))
+        self.normalize_images = normalize_images
+        self.features_extractor = make_features_extractor(
+            observation_space, features_extractor_class, features_extractor_kwargs, normalize_images
+        )
+        self.obs_size = int(self.features_extractor.features_dim)  # size of φ(o_k)
         input_size = self.n_actions + self.obs_size + int(use_previous_reward)
         self.rnn = make_cell(
             cell, input_size, hidden_size, num_layers=num_layers, double=double, t_max=t_max, init=init
@@ -149,22 +182,31 @@ class RecurrentQNetwork(nn.Module):
     def features(
         self, observations: th.Tensor, previous_actions: th.Tensor, previous_rewards: th.Tensor
     ) -> th.Tensor:
-        """Inputs ``x[..., F]`` from raw ``observations[..., *obs_shape]``, ``a_{k-1}``, ``r_{k-1}``.
+        """Inputs ``x[..., F]`` from raw ``observations[..., *obs_shape]`` (a dict of them for a ``Dict`` or
+        ``Tuple`` space), ``a_{k-1}``, ``r_{k-1}``.
 
         ``previous_actions`` equal to ``NO_ACTION`` give a zero one-hot vector.
         """
         lead = previous_actions.shape
-        if isinstance(self.observation_space, spaces.Discrete):
-            obs = F.one_hot(
-                (observations.long() - int(self.observation_space.start)).view(lead), self.obs_size
-            )
-        else:
-            obs = observations.reshape(*lead, self.obs_size)
+        obs = self.observation_features(observations, lead)
         actions = F.one_hot(previous_actions.long() + 1, self.n_actions + 1)[..., 1:]
         parts = [actions.float(), obs.float()]
         if self.use_previous_reward:
             parts.append(previous_rewards.float().unsqueeze(-1))
         return th.cat(parts, -1)
+
+    def observation_features(self, observations: Any, lead: tuple[int, ...] | th.Size) -> th.Tensor:
+        """``φ(o)`` ``[*lead, obs_size]`` of raw observations ``[*lead, *obs_shape]`` (or a dict of them):
+        SB3's preprocessing then the features extractor, on the ``prod(lead)`` observations at once."""
+        n = math.prod(lead)
+        space = self.network_space
+        observations = as_network_observation(observations, self.observation_space)
+        if isinstance(space, spaces.Dict):
+            flat = {key: observations[key].reshape(n, *part.shape) for key, part in space.spaces.items()}
+        else:
+            flat = observations.reshape(n, *space.shape)
+        features = self.features_extractor(preprocess_observation(flat, space, self.normalize_images))
+        return features.reshape(*lead, features.shape[-1])
 
     def episode_features(self, observations: th.Tensor, actions: th.Tensor, rewards: th.Tensor) -> th.Tensor:
         """Inputs ``[B, T + 1, F]`` of episodes: ``o_0 … o_T``, ``a_{-1} … a_{T-1}``, ``r_{-1} … r_{T-1}``."""
@@ -192,7 +234,7 @@ class RecurrentQNetwork(nn.Module):
 class DRQNPolicy(BasePolicy):
     """Online and target recurrent Q-networks, the optimiser, and SB3's ``predict`` with a recurrent state.
 
-    :param observation_space: ``Discrete`` or ``Box``.
+    :param observation_space: a space that ``check_spaces`` accepts.
     :param action_space: ``Discrete``.
     :param lr_schedule: learning rate schedule (SB3).
     :param cell: one of ``CELL_NAMES``.
@@ -209,6 +251,11 @@ class DRQNPolicy(BasePolicy):
     :param optimizer_kwargs: extra optimiser arguments.
     :param averaged: also keep ``q_net_average``, a Polyak average of ``q_net``'s weights that the
         algorithm updates (``DRQN(average_tau=...)``); it then gives every action (:attr:`acting_net`).
+    :param features_extractor_class: SB3's ``BaseFeaturesExtractor`` subclass encoding the observation in
+        the cells' input (None: flatten / one-hot, ``SmallCNN`` for images, ``MultiInputExtractor`` for
+        ``Dict`` and ``Tuple``; see ``recurrent_q.observations``); each network builds its own.
+    :param features_extractor_kwargs: its keyword arguments.
+    :param normalize_images: divide image observations by 255 (SB3's ``normalize_images``).
     """
 
     def __init__(
@@ -229,11 +276,14 @@ class DRQNPolicy(BasePolicy):
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
         averaged: bool = False,
+        features_extractor_class: type[BaseFeaturesExtractor] | None = None,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
     ) -> None:
         super().__init__(
             observation_space,
             action_space,
-            normalize_images=False,
+            normalize_images=normalize_images,
             optimizer_class=optimizer_class,
             optimizer_kwargs=optimizer_kwargs,
         )
@@ -247,6 +297,9 @@ class DRQNPolicy(BasePolicy):
             init=init,
             net_arch=check_net_arch(net_arch),
             activation_fn=activation_fn,
+            features_extractor_class=features_extractor_class,
+            features_extractor_kwargs=features_extractor_kwargs,
+            normalize_images=normalize_images,
         )
         n = int(action_space.n)
         probs = (
@@ -280,7 +333,6 @@ class DRQNPolicy(BasePolicy):
         """The arguments that rebuild this policy (``BasePolicy.save`` / ``load``); the learning rate
         schedule is a dummy one, as in SB3: a policy loaded alone is for acting, not for training."""
         data = super()._get_constructor_parameters()
-        del data["normalize_images"]  # observations are one-hot encoded or flattened, never images
         data.update(
             self.net_kwargs,
             lr_schedule=self._dummy_schedule,
@@ -299,9 +351,27 @@ class DRQNPolicy(BasePolicy):
     def forward(self, obs: th.Tensor, deterministic: bool = True) -> th.Tensor:
         return self._predict(obs, deterministic)
 
+    def obs_to_tensor(self, observation: Any) -> tuple[Any, bool]:
+        """SB3's ``obs_to_tensor`` (images transposed to the space's channel order, a batch axis added to a
+        single observation), also for a ``Tuple`` observation, returned as a dict keyed ``"0"``, ``"1"``, …"""
+        space = self.observation_space
+        if not isinstance(space, spaces.Tuple):
+            return super().obs_to_tensor(observation)
+        if not isinstance(observation, (tuple, list)) or len(observation) != len(space.spaces):
+            raise ValueError(
+                f"the observation space is {space}: an observation must be a tuple of {len(space.spaces)} "
+                f"arrays; got {type(observation).__name__}"
+            )
+        vectorized, parts = False, {}
+        for (key, part), obs in zip(network_space(space).spaces.items(), observation, strict=True):
+            obs = maybe_transpose(np.asarray(obs), part) if is_image_space(part) else np.asarray(obs)
+            vectorized = vectorized or is_vectorized_observation(obs, part)
+            parts[key] = obs.reshape((-1, *part.shape))
+        return obs_as_tensor(parts, self.device), vectorized
+
     def _predict(self, observation: th.Tensor, deterministic: bool = True) -> th.Tensor:
         """Greedy action of a one-step history ``(o_0)`` (no memory); ``predict`` carries the state."""
-        n = observation.shape[0]
+        n = batch_size(observation)
         none = th.full((n,), NO_ACTION, device=self.device)
         net = self.acting_net
         x = net.features(observation, none, th.zeros(n, device=self.device))
@@ -333,11 +403,11 @@ class DRQNPolicy(BasePolicy):
             or state.previous_reward.shape != (n_envs,)
         ):
             raise ValueError(
-                f"state does not match observation: observation of shape {np.shape(observation)} holds "
-                f"{n_envs} env(s), so state.rnn must have shape {expected} and state.previous_action, "
-                f"state.previous_reward shape ({n_envs},); got state.rnn {state.rnn.shape}, "
-                f"state.previous_action {state.previous_action.shape}, state.previous_reward "
-                f"{state.previous_reward.shape} (state=None starts every env afresh)"
+                "state does not match observation: observation of shape "
+                f"{observation_shape(observation)} holds {n_envs} env(s), so state.rnn must have shape "
+                f"{expected} and state.previous_action, state.previous_reward shape ({n_envs},); got "
+                f"state.rnn {state.rnn.shape}, state.previous_action {state.previous_action.shape}, "
+                f"state.previous_reward {state.previous_reward.shape} (state=None starts every env afresh)"
             )
         for name, value in zip(state._fields, state, strict=True):
             check_finite(f"state.{name}", value)
@@ -379,7 +449,7 @@ class DRQNPolicy(BasePolicy):
         self.set_training_mode(False)
         check_finite("observation", observation)
         obs, vectorized = self.obs_to_tensor(observation)
-        n_envs = obs.shape[0]
+        n_envs = batch_size(obs)
         state = self.initial_state(n_envs) if state is None else self.check_state(state, n_envs, observation)
         if episode_start is None:
             episode_start = np.zeros(n_envs, dtype=bool)
@@ -387,7 +457,7 @@ class DRQNPolicy(BasePolicy):
         if start.size != n_envs:
             raise ValueError(
                 f"episode_start must hold one flag per env: {n_envs} for observation of shape "
-                f"{np.shape(observation)}; got shape {start.shape}"
+                f"{observation_shape(observation)}; got shape {start.shape}"
             )
         start = start.reshape(n_envs)
         if self.q_net.use_previous_reward and not self._warned_reward:
