@@ -32,11 +32,11 @@ from experiments.evaluation import (
 from recurrent_q.callbacks import WallTimeLimit, env_from_training_env
 from recurrent_q.cells import check_device
 from recurrent_q.drqn import DRQN
-from recurrent_q.multistability import WarmupConfig
+from recurrent_q.multistability import VERSIONS, Version, WarmupConfig
 from recurrent_q.tb import tensorboard_writer, write_hyperparameters
 from tmaze_gym.tmaze import RIGHT
 
-TMAZE_VERSIONS = ("classic", "warmup", "double", "double-classic")
+TMAZE_VERSIONS = VERSIONS
 
 
 @dataclass
@@ -47,7 +47,7 @@ class TMazeConfig:
     """Corridor length L."""
     cell: Literal["lstm", "gru", "mgu", "brc", "nbrc", "chrono", "mingru", "lru"] = "gru"
     """Recurrent cell of the Q-network (a name of ``recurrent_q.cells.CELL_NAMES``)."""
-    version: Literal["classic", "warmup", "double", "double-classic"] = "warmup"
+    version: Version = "warmup"
     """classic (no warmup), warmup (§6.1), double (double layers, first halves warmed up, §6.3) or
     double-classic (double layers, no warmup, Appendix G)."""
     seed: int = 0
