@@ -1,8 +1,10 @@
 """Tests of DRQN (docs/specification.md §6, Algorithm 4): learning, loss, replay, SB3, predict, errors."""
 
 import copy
+import re
 import sys
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -712,6 +714,16 @@ def test_tensorboard_keys(tmp_path):
         }
         <= scalars
     )
+    # the README's table of tags names only tags such a run writes (eval/first_optimal_episode: once reached)
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    rows = [
+        line
+        for line in readme.splitlines()
+        if line.startswith(("| any DRQN", "| the warmup", "| T-Maze runs"))
+    ]
+    named = {tag for row in rows for tag in re.findall(r"`([a-z_]+/[a-z_/]+)`", row)}
+    assert len(rows) == 3 and len(named) > 15
+    assert named - {"eval/first_optimal_episode"} <= scalars, sorted(named - scalars)
 
 
 # ----------------------------------------------------------------------------- errors
