@@ -109,7 +109,6 @@ ABLATION |= {
     # Round 6, on round 5's defaults (C = 2, 2 x 64): a Polyak average of the online weights acts.
     "avg02": {"average_tau": 0.02},
     "avg005": {"average_tau": 0.005},
-    "avg02-lr": {"average_tau": 0.02, "learning_rate_final": 1e-4},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}
