@@ -175,13 +175,16 @@ def test_the_smallest_tmaze_run_and_its_evaluation(installed):
     flags = ["--length", "3", "--episodes", "4", "--buffer-size", "128", "--warmup-steps", "2"]
     flags += ["--vaa-interval", "0", "--seed", "0", "--logdir", "run", "--no-progress-bar"]
     out = _check(installed.run(installed.site / "bin" / "mm-train-tmaze", *flags)).stdout
-    line = out.splitlines()[-1]
+    line, longer = out.splitlines()[-2:]
     assert (
         line.startswith("TMaze-v0 L=3 gru warmup seed=0: optimal policy") and "saved to run/model.zip" in line
     )
     run = installed.cwd / "run"
     result = json.loads((run / "result.json").read_text())
     assert result["episodes"] == 4 and any(run.glob("events.out.tfevents*"))
+    verdict = "optimal" if result["optimal_at_generalisation_length"] else "not optimal"
+    assert longer.startswith("On a corridor of length 3000 (1000 × L; ")
+    assert longer.endswith(f"final model {verdict}")
     evaluated = installed.run(
         sys.executable, "-m", "experiments.cli.evaluate_tmaze", "run/model.zip", "--lengths", "3"
     )
