@@ -32,7 +32,7 @@ from experiments.evaluation import (
 from recurrent_q.callbacks import WallTimeLimit, env_from_training_env
 from recurrent_q.cells import check_device
 from recurrent_q.drqn import DRQN
-from recurrent_q.multistability import VERSIONS, Version, WarmupConfig
+from recurrent_q.multistability import VERSIONS, HeldInput, Version, WarmupConfig
 from recurrent_q.tb import tensorboard_writer, write_hyperparameters
 from tmaze_gym.tmaze import RIGHT
 
@@ -62,6 +62,15 @@ class TMazeConfig:
     """Warmup gradient steps S (None: WarmupConfig's 100)."""
     warmup_batch_size: int | None = 32
     """Warmup batch n (the authors' 32; None: WarmupConfig's 200, the paper's; docs/drqn-parity.md)."""
+    warmup_held_input: HeldInput = "gaussian"
+    """Input held in the warmup's stabilisation: gaussian (u ~ N(0, 1), the paper's) or data (inputs of the
+    buffer's histories, mostly the corridor's observation: the attractors the task's memory uses)."""
+    warmup_max_stabilisation: int | None = None
+    """M*, the warmup's largest stabilisation period (None: WarmupConfig's 200)."""
+    warmup_c: int | None = None
+    """c, the warmup's increment of M per step: M ~ U{1..min(M*, 1 + c s)} (None: WarmupConfig's 10)."""
+    warmup_bptt_steps: int | None = None
+    """Back-propagate the warmup through the last steps of the stabilisation only (None: all of them)."""
     use_previous_reward: bool = True
     """Feed the previous reward r_{t-1} to the Q-network (the authors' input; docs/drqn-parity.md)."""
     init: Literal["xavier", "uniform"] = "xavier"
@@ -215,7 +224,14 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
     check_device(c.device)
     warmup_config = None  # classic and double-classic: no warmup
     if c.version in ("warmup", "double"):
-        overrides = {"steps": c.warmup_steps, "batch_size": c.warmup_batch_size}
+        overrides = {
+            "steps": c.warmup_steps,
+            "batch_size": c.warmup_batch_size,
+            "held_input": c.warmup_held_input,
+            "max_stabilisation": c.warmup_max_stabilisation,
+            "c": c.warmup_c,
+            "bptt_steps": c.warmup_bptt_steps,
+        }
         warmup_config = WarmupConfig(**{key: value for key, value in overrides.items() if value is not None})
     horizon = authors_horizon(c.length) if c.max_episode_steps is None else c.max_episode_steps
     final_eps = c.exploration_rate if c.exploration_final_rate is None else c.exploration_final_rate

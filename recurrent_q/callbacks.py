@@ -144,7 +144,10 @@ class VAAMonitorCallback(BaseCallback):
     """Log the VAA of DRQN's cell stack on the histories of its replay buffer (:func:`estimate_vaa`).
 
     ``train/vaa``, an estimate with ``M = steps``, every ``interval`` training episodes, and
-    ``train/vaa_measure`` (``M = measure_steps``, the paper's 10 000) every ``measure_interval``; each on
+    ``train/vaa_measure`` (``M = measure_steps``, the paper's 10 000) every ``measure_interval``, both with
+    the paper's held input ``u ~ N(0, 1)``; with ``data_input``, also ``train/vaa_data``, the estimate of
+    ``train/vaa`` with inputs of the buffer held instead (``held_input="data"`` of :func:`estimate_vaa`: the
+    attractors of the task's own inputs, for the T-Maze mostly the corridor's). Each on
     batches of ``batch_size`` histories (``|X|``: the floor of the VAA is ``1 / batch_size``). The
     estimates run on DRQN's event ``on_episode_trained``: after the gradient steps of training episode
     ``e`` (before ``learn`` dumps its logs), and once at ``e = 0``, after the buffer fill and the warmup
@@ -160,6 +163,7 @@ class VAAMonitorCallback(BaseCallback):
     :param measure_interval: training episodes between ``train/vaa_measure`` estimates (0: never).
     :param measure_steps: ``M`` of ``train/vaa_measure``.
     :param batch_size: histories per batch ``|X|`` (at most the episodes in the buffer).
+    :param data_input: also log ``train/vaa_data`` whenever ``train/vaa`` is logged.
     :param generator: the random draws of the estimates (None: a generator seeded with the model's seed,
         0 if it has none, made at the first ``learn`` and kept across ``learn`` calls).
     :param verbose: 0 silent, 1 prints each estimate.
@@ -174,6 +178,7 @@ class VAAMonitorCallback(BaseCallback):
         batch_size: int = 200,
         generator: th.Generator | None = None,
         verbose: int = 0,
+        data_input: bool = True,
     ) -> None:
         super().__init__(verbose)
         for name, value, minimum in (
@@ -191,6 +196,7 @@ class VAAMonitorCallback(BaseCallback):
         self.measure_steps = measure_steps
         self.batch_size = batch_size
         self.generator = generator
+        self.data_input = data_input
 
     def _init_callback(self) -> None:
         if not hasattr(self.model, "replay_histories"):
@@ -210,13 +216,15 @@ class VAAMonitorCallback(BaseCallback):
         e = self.model.num_train_episodes
         todo = []
         if self.interval and e % self.interval == 0:
-            todo.append(("train/vaa", self.steps))
+            todo.append(("train/vaa", self.steps, "gaussian"))
+            if self.data_input:
+                todo.append(("train/vaa_data", self.steps, "data"))
         if e > 0 and self.measure_interval and e % self.measure_interval == 0:
-            todo.append(("train/vaa_measure", self.measure_steps))
+            todo.append(("train/vaa_measure", self.measure_steps, "gaussian"))
         if not todo:
             return
         x, lengths = self.model.replay_histories()
-        for key, steps in todo:
+        for key, steps, held_input in todo:
             value = estimate_vaa(
                 self.model.q_net.rnn,
                 x,
@@ -224,6 +232,7 @@ class VAAMonitorCallback(BaseCallback):
                 batch_size=min(self.batch_size, len(x)),
                 lengths=lengths,
                 generator=self.generator,
+                held_input=held_input,
             )
             self.logger.record(key, value)
             if self.verbose:

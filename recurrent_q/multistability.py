@@ -6,12 +6,15 @@
 - :func:`vaa_star`: the differentiable proxy, eqs. (7)-(8).
 - :func:`warmup`: Algorithm 3 with the curriculum of §6.1 and the loss of eq. (9), per layer.
 - :data:`Version`: the training recipes that use it or not (classic, warmup, double, double-classic).
+- :data:`HeldInput`: where the constant input ``u`` comes from: the paper's ``u ~ N(0, 1)`` or the data's
+  own inputs (for a T-Maze, mostly the corridor's observation: the attractors its memory must use).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal, get_args
 
 import torch
@@ -33,6 +36,20 @@ def _check_eps(eps: float) -> None:
 def _check_positive_int(name: str, value: int, minimum: int = 1) -> None:
     if not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+
+
+HeldInput = Literal["gaussian", "data"]
+"""Where the constant input ``u`` held during a stabilisation comes from: ``"gaussian"``, ``u ~ N(0, 1)``
+(the paper's Algorithms 1 and 3), or ``"data"``, the input of a random step of a random sequence (within
+its length) of the sequences given, held at the bottom of the stack: the attractors of the task's own
+inputs (for the T-Maze, with a corridor of length L, the corridor's observation L − 1 times in L + 1)."""
+HELD_INPUTS: tuple[HeldInput, ...] = get_args(HeldInput)
+"""The values of :data:`HeldInput`, in order."""
+
+
+def _check_held_input(held_input: str) -> None:
+    if held_input not in HELD_INPUTS:
+        raise ValueError(f"held_input must be one of {', '.join(map(repr, HELD_INPUTS))}; got {held_input!r}")
 
 
 def _distances(x: Tensor) -> Tensor:
@@ -158,6 +175,26 @@ def _random_hidden_states(
     return stack.states_at(x, t.to(ref.device))
 
 
+def _data_inputs(
+    sequences: Tensor, lengths: Tensor, count: int, generator: torch.Generator | None, like: Tensor
+) -> Tensor:
+    """``count`` inputs ``[count, F]`` of the data: a sequence uniformly, then a step uniformly within its
+    length (never the padding), as the dtype and device of ``like``."""
+    j = torch.randint(0, sequences.shape[0], (count,), generator=generator)
+    t = (torch.rand(count, generator=generator, dtype=torch.float64) * lengths[j]).long()
+    t = torch.minimum(t, lengths[j] - 1)
+    return sequences[j.to(sequences.device), t.to(sequences.device)].to(device=like.device, dtype=like.dtype)
+
+
+def _held(run: Callable[[Tensor, int], Tensor], state: Tensor, steps: int, bptt_steps: int | None) -> Tensor:
+    """``run(state, steps)``, with gradients through the last ``bptt_steps`` steps only (None: all)."""
+    if bptt_steps is None or bptt_steps >= steps:
+        return run(state, steps)
+    with torch.no_grad():
+        state = run(state.detach(), steps - bptt_steps)
+    return run(state, bptt_steps)
+
+
 def _stabilise(stack: RecurrentStack, state: Tensor, u: Tensor, steps: int) -> Tensor:
     """``f^steps`` of the whole stack from ``state[L, B, S]`` with input ``u[B, F]`` held at the bottom.
 
@@ -181,11 +218,12 @@ def estimate_vaa(
     batch_size: int = 32,
     lengths: Tensor | None = None,
     generator: torch.Generator | None = None,
+    held_input: HeldInput = "gaussian",
 ) -> float:
     """Reachable multistability of a network on a set of sequences, Algorithms 1-2.
 
     For each of ``iterations`` batches: ``batch_size`` sequences drawn without replacement (all of them if
-    fewer), a state at a random step of each (Algorithm 2), one ``u ~ N(0, 1)`` held at the bottom of the
+    fewer), a state at a random step of each (Algorithm 2), one input ``u`` held at the bottom of the
     stack for ``steps`` steps, then eq. (5) on the states of all layers concatenated. Runs under ``no_grad``,
     batched over iterations, on the model's device.
 
@@ -198,9 +236,12 @@ def estimate_vaa(
     :param batch_size: ``|X|``; the VAA floor is ``1 / min(batch_size, N)``.
     :param lengths: optional ``[N]`` true lengths; ``t ~ U{1..lengths[i]}``.
     :param generator: optional CPU ``torch.Generator`` for the draws (batches, ``t``, ``u``).
+    :param held_input: ``"gaussian"``, ``u ~ N(0, 1)`` (the paper), or ``"data"``, the input of a random
+        step of a random sequence (:data:`HeldInput`): the attractors of the task's own inputs.
     :return: mean VAA in ``[1 / |X|, 1]``.
     """
     stack, sequences, lengths = _prepare(model, sequences, lengths)
+    _check_held_input(held_input)
     _check_eps(eps)
     _check_positive_int("steps", steps, 0)
     _check_positive_int("iterations", iterations)
@@ -214,8 +255,13 @@ def estimate_vaa(
             k = min(per_pass, iterations - first)
             index = torch.cat([torch.randperm(sequences.shape[0], generator=generator)[:n] for _ in range(k)])
             x0 = _random_hidden_states(stack, sequences, lengths, index, generator)  # Algorithm 2
-            u = torch.randn(k, stack.input_size, generator=generator).repeat_interleave(n, 0)
-            final = _stabilise(stack, x0, u.to(device=ref.device, dtype=ref.dtype), steps)
+            if held_input == "gaussian":
+                u = torch.randn(k, stack.input_size, generator=generator).to(
+                    device=ref.device, dtype=ref.dtype
+                )
+            else:
+                u = _data_inputs(sequences, lengths, k, generator, ref)
+            final = _stabilise(stack, x0, u.repeat_interleave(n, 0), steps)
             per_batch = final.permute(1, 0, 2).reshape(k, n, -1)  # all layers concatenated
             total += sum(float(_vaa_of_final_states(x, eps)) for x in per_batch)  # Algorithm 1
     return total / iterations
@@ -264,6 +310,16 @@ class WarmupConfig:
     """ε, tolerance in VAA* (eq. (7))."""
     seed: int | None = None
     """Seed of the warmup's own draws (batches, t, M, u); None: torch's global generator."""
+    held_input: HeldInput = "gaussian"
+    """Where ``u`` comes from (:data:`HeldInput`). ``"gaussian"``: every layer holds its own
+    ``u ~ N(0, 1)`` for ``M`` steps of that layer alone (the paper). ``"data"``: one input of the sequences
+    is held at the bottom of the whole stack for ``M`` steps, and each layer's VAA* is taken on its final
+    states: the attractors of the task's own inputs."""
+    bptt_steps: int | None = None
+    """Back-propagate through the last ``bptt_steps`` steps of the stabilisation only (the ``M − bptt_steps``
+    before run without gradient, from detached states: neither they nor the sequence prefix are
+    differentiated). Memory then grows with ``bptt_steps``, not with ``M``, which makes an ``M*`` in the
+    thousands affordable. None: through all ``M`` steps and the prefix (the paper)."""
 
     def __post_init__(self) -> None:
         _check_positive_int("steps", self.steps, 0)
@@ -277,6 +333,9 @@ class WarmupConfig:
         _check_positive_int("max_stabilisation", self.max_stabilisation)
         _check_positive_int("batch_size", self.batch_size)
         _check_eps(self.eps)
+        _check_held_input(self.held_input)
+        if self.bptt_steps is not None:
+            _check_positive_int("bptt_steps", self.bptt_steps)
 
 
 @dataclass
@@ -302,19 +361,35 @@ def _layer_vaa_stars(
     """Lines 5-7 of Algorithm 3: for every layer, its own ``u ~ N(0, 1)`` held for ``M = m`` steps of that
     layer alone from its part of the states ``x0[L, n, S]``, then its VAA* (eq. (7)): ``[L]``, with grad."""
     ref = next(stack.parameters())
-    v = []
+    finals = []
     for i, layer in enumerate(stack.layers):
         warm = layer.warm_layer
         u = torch.randn(1, warm.input_size, generator=generator).to(device=ref.device, dtype=ref.dtype)
-        final = warm.iterate(u.expand(x0.shape[1], -1), layer.warm_state(x0[i]), m)
+        u = u.expand(x0.shape[1], -1)
+        finals.append(_held(partial(warm.iterate, u), layer.warm_state(x0[i]), m, cfg.bptt_steps))
+    return _vaa_stars_of(finals, m, cfg, s)
+
+
+def _stack_vaa_stars(
+    stack: RecurrentStack, x0: Tensor, u: Tensor, m: int, cfg: WarmupConfig, s: int
+) -> Tensor:
+    """Lines 5-7 with an input of the data: ``u[1, F]`` held at the bottom of the whole stack for ``M = m``
+    steps from the states ``x0[L, n, S]``, then the VAA* of each layer's (warmed) final states: ``[L]``."""
+    u = u.expand(x0.shape[1], -1)
+    final = _held(lambda state, n: _stabilise(stack, state, u, n), x0, m, cfg.bptt_steps)
+    return _vaa_stars_of([layer.warm_state(final[i]) for i, layer in enumerate(stack.layers)], m, cfg, s)
+
+
+def _vaa_stars_of(finals: list[Tensor], m: int, cfg: WarmupConfig, s: int) -> Tensor:
+    """The VAA* (eq. (7)) of each layer's final states ``[n, S_w]``, checked finite: ``[L]``, with grad."""
+    for i, final in enumerate(finals):
         if not torch.isfinite(final).all():
             raise FloatingPointError(
                 f"warmup step {s}: the states of layer {i} became non-finite in the stabilisation "
                 f"(M = {m} steps, from finite states, with finite parameters: the cell's recurrence "
                 "diverges under a constant input)"
             )
-        v.append(vaa_star(final, cfg.eps))
-    return torch.stack(v)
+    return torch.stack([vaa_star(final, cfg.eps) for final in finals])
 
 
 def _log_step(writer: Any, result: WarmupResult, s: int) -> None:
@@ -339,10 +414,12 @@ def warmup(
 
     At step ``s``: ``n`` sequences without replacement, a state at a random step of each (Algorithm 2),
     ``M ~ U{1..min(M*, 1 + c·s)}``; for every layer ``i``, its own ``u ~ N(0, 1)`` and its VAA* after ``M``
-    steps of that layer alone from its part of the states; Adam step on ``1/L Σ (v_i - k)²`` (eq. (9)) with
-    BPTT through the stabilisation steps and the sequence prefix, each layer at its width-scaled rate
-    (:class:`WarmupConfig`). For double layers only the first halves
-    enter the loss and the optimiser. Parameter ``.grad`` are left ``None``.
+    steps of that layer alone from its part of the states (``config.held_input = "data"``: one input of the
+    sequences held at the bottom of the whole stack, and each layer's VAA* on its final states); Adam step
+    on ``1/L Σ (v_i - k)²`` (eq. (9)) with BPTT through the stabilisation steps and the sequence prefix
+    (``config.bptt_steps``: through the last steps only), each layer at its width-scaled rate
+    (:class:`WarmupConfig`). For double layers only the first halves enter the loss and the optimiser.
+    Parameter ``.grad`` are left ``None``.
 
     :param model: a ``RecurrentStack`` or a ``torch.nn.GRU``/``nn.LSTM`` (its parameters are updated).
     :param sequences: inputs ``[N, T, F]`` (right-padded when ``lengths`` is given); ``[T, N, F]`` for an
@@ -389,7 +466,11 @@ def warmup(
                 )
             m_max = min(cfg.max_stabilisation, 1 + cfg.c * s)
             m = int(torch.randint(1, m_max + 1, (1,), generator=generator))  # line 4
-            v = _layer_vaa_stars(stack, x0, m, cfg, s, generator)  # lines 5-7
+            if cfg.held_input == "gaussian":
+                v = _layer_vaa_stars(stack, x0, m, cfg, s, generator)  # lines 5-7
+            else:
+                u = _data_inputs(sequences, lengths, 1, generator, x0)
+                v = _stack_vaa_stars(stack, x0, u, m, cfg, s)
             loss = ((v - cfg.k) ** 2).mean()  # line 8, eq. (9)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"warmup step {s}: the loss of eq. (9) is non-finite (M = {m})")
@@ -419,4 +500,15 @@ def warmup(
     return result
 
 
-__all__ = ["VERSIONS", "Version", "WarmupConfig", "WarmupResult", "estimate_vaa", "vaa", "vaa_star", "warmup"]
+__all__ = [
+    "HELD_INPUTS",
+    "HeldInput",
+    "VERSIONS",
+    "Version",
+    "WarmupConfig",
+    "WarmupResult",
+    "estimate_vaa",
+    "vaa",
+    "vaa_star",
+    "warmup",
+]

@@ -301,11 +301,20 @@ def test_drqn_vaa_settings_and_a_vaa_monitor_callback_log_the_same():
     model = drqn()
     by_callback = vaa_rows(model, max_episodes=6, callback=[Seen(**VAA)])
     assert by_settings == by_callback and seen == [0, 1, 2, 3, 4, 5, 6]
-    # dumped every 2 episodes: e = 0 (after the fill), 2, 4 (with the measure of e = 3), 6 (vaa and measure)
+    # dumped every 2 episodes: e = 0 (after the fill), 2, 4 (with the measure of e = 3), 6 (vaa and measure);
+    # each train/vaa with its train/vaa_data (the buffer's inputs held)
     keys = [key.removeprefix("train/") for key, _, _ in by_callback]
-    assert keys == ["vaa", "vaa", "vaa_measure", "vaa", "vaa", "vaa_measure"]
+    assert keys == ["vaa", "vaa_data"] * 2 + [
+        "vaa_measure",
+        "vaa",
+        "vaa_data",
+        "vaa",
+        "vaa_data",
+        "vaa_measure",
+    ]
     steps = [step for _, _, step in by_callback]
-    assert 256 <= steps[0] < steps[1] < steps[2] == steps[3] < steps[4] == steps[5] == model.num_timesteps
+    assert 256 <= steps[0] == steps[1] < steps[2] == steps[3] < steps[4] == steps[5] == steps[6]
+    assert steps[6] < steps[7] == steps[8] == steps[9] == model.num_timesteps
     assert all(0.0 < value <= 1.0 for _, value, _ in by_callback)
 
 

@@ -701,6 +701,7 @@ def test_tensorboard_keys(tmp_path):
     (run_dir,) = tmp_path.iterdir()
     scalars = set(EventAccumulator(str(run_dir)).Reload().Tags()["scalars"])
     expected = {"rollout/ep_rew_mean", "rollout/success_rate", "train/loss", "train/vaa", "train/vaa_measure"}
+    expected |= {"train/vaa_data"}
     expected |= {"rollout/exploration_rate", "train/learning_rate"}
     assert (
         expected

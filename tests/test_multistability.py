@@ -9,7 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from recurrent_q import multistability
 from recurrent_q.cells import BRCLayer, make_cell
+from recurrent_q.layers import RecurrentStack
 from recurrent_q.multistability import WarmupConfig, estimate_vaa, vaa, vaa_star, warmup
 
 N_STATES = 10
@@ -304,6 +306,12 @@ def test_invalid_arguments_raise_clear_errors():
         dataclasses.replace(WarmupConfig(), batch_size=0)
     with pytest.raises(ValueError, match="reference_width must be an integer >= 1"):
         WarmupConfig(reference_width=0)
+    with pytest.raises(ValueError, match="held_input must be one of 'gaussian', 'data'; got 'corridor'"):
+        WarmupConfig(held_input="corridor")
+    with pytest.raises(ValueError, match="held_input must be one of 'gaussian', 'data'; got 'uniform'"):
+        estimate_vaa(model, data, steps=1, held_input="uniform")
+    with pytest.raises(ValueError, match="bptt_steps must be an integer >= 1"):
+        WarmupConfig(bptt_steps=0)
 
 
 def test_warmup_says_what_became_non_finite_and_where(monkeypatch):
@@ -364,3 +372,112 @@ def test_a_time_major_module_takes_its_own_layout(kind):
     assert a.loss == b.loss
     for name, value in batch_first.state_dict().items():
         torch.testing.assert_close(time_major.state_dict()[name], value)
+
+
+# --- the held input: the paper's u ~ N(0, 1) or the task's own inputs
+
+
+def cue_stack() -> RecurrentStack:
+    """One BRC neuron (c = 1/2, a = 1 + tanh 1 ≈ 1.76) reading a cue channel with weight 3 and ignoring a
+    corridor channel: under the corridor input (pre-activation a h) it is bistable; under a cue (±3 + a h)
+    it has one attractor, on the cue's side (bistable only while |input| < 0.37)."""
+    layer = BRCLayer(2, 1)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.zero_()
+        layer.bias[1] = 1.0
+        layer.weight_ih[2, 0] = 3.0
+    return RecurrentStack("brc", [layer])
+
+
+def cue_sequences(n: int = 64, t: int = 5) -> torch.Tensor:
+    """A T-Maze in miniature: a cue ±1 at the first step (half of each), then t − 1 corridor inputs."""
+    x = torch.zeros(n, t, 2)
+    x[:, 0, 0] = torch.tensor([1.0, -1.0]).repeat(n // 2)
+    x[:, 1:, 1] = 1.0
+    return x
+
+
+def test_vaa_of_the_data_inputs_counts_the_attractors_of_the_task_inputs():
+    stack, data, n = cue_stack(), cue_sequences(), 16
+    # Every state along the sequences lies on its cue's side (0.5 tanh 3 after the cue, then towards ±0.9).
+    # Held input from the data: the corridor (4 steps in 5) keeps both sides, 2 attractors; a cue (1 in 5)
+    # leaves one. Each batch is exactly one or the other.
+    values = {
+        round(
+            estimate_vaa(stack, data, 200, iterations=1, batch_size=n, generator=g, held_input="data") * n, 4
+        )
+        for g in (torch.Generator().manual_seed(i) for i in range(40))
+    }
+    assert values == {1.0, 2.0}
+    mean = estimate_vaa(
+        stack,
+        data,
+        200,
+        iterations=400,
+        batch_size=n,
+        generator=torch.Generator().manual_seed(0),
+        held_input="data",
+    )
+    assert 1.7 / n < mean < 1.9 / n  # (1/5 · 1 + 4/5 · 2) / n = 1.8 / n
+    # The paper's u ~ N(0, 1) on both channels: bistable only when |3 u_0| < 0.37 (P ≈ 0.1): about 1.1 / n.
+    gaussian = estimate_vaa(
+        stack, data, 200, iterations=400, batch_size=n, generator=torch.Generator().manual_seed(0)
+    )
+    assert 1.0 / n <= gaussian < 1.25 / n
+
+
+def test_data_inputs_are_drawn_within_the_lengths():
+    data = torch.full((8, 6, 3), float("nan"))
+    lengths = torch.tensor([1, 2, 3, 4, 5, 6, 1, 2])
+    for i, n in enumerate(lengths.tolist()):
+        data[i, :n] = i * 10 + torch.arange(n).unsqueeze(1).float()  # input of row i, step t: 10 i + t
+    u = multistability._data_inputs(data, lengths, 2000, torch.Generator().manual_seed(0), torch.zeros(1))
+    assert torch.isfinite(u).all() and (u[:, 0] == u[:, 1]).all()
+    row, step = u[:, 0].long() // 10, u[:, 0].long() % 10
+    assert (step < lengths[row]).all()
+    assert len(set(u[:, 0].tolist())) == int(lengths.sum())  # every step of every row is drawn
+
+
+def test_truncated_bptt_differentiates_the_last_steps_only():
+    # f(x) = w x from x0: after M steps x = w^M x0; d/dw is M w^(M-1) x0 through every step and
+    # K w^(M-1) x0 through the last K (the M - K before are constants).
+    w, x0 = torch.tensor(0.9, requires_grad=True), torch.tensor([[1.0]], requires_grad=True)
+
+    def run(x: torch.Tensor, steps: int) -> torch.Tensor:
+        for _ in range(steps):
+            x = w * x
+        return x
+
+    for bptt, factor in ((None, 12), (12, 12), (50, 12), (3, 3), (1, 1)):
+        (grad_w, grad_x0) = torch.autograd.grad(
+            multistability._held(run, x0, 12, bptt).sum(), (w, x0), allow_unused=True
+        )
+        assert float(grad_w) == pytest.approx(factor * 0.9**11)
+        assert (grad_x0 is None) == (bptt is not None and bptt < 12)
+
+
+def test_warmup_on_the_data_inputs_makes_the_task_input_multistable():
+    torch.manual_seed(0)
+    model = make_cell("gru", 2, 16, num_layers=2)
+    data = cue_sequences(128, 20)
+
+    def measure(held_input: str) -> float:
+        return estimate_vaa(
+            model,
+            data,
+            steps=2000,
+            iterations=5,
+            batch_size=32,
+            generator=torch.Generator().manual_seed(1),
+            held_input=held_input,
+        )
+
+    before = measure("data")
+    assert before < 1.5 / 32  # monostable under its own inputs at initialisation
+    config = WarmupConfig(
+        held_input="data", max_stabilisation=2000, c=40, bptt_steps=50, batch_size=32, seed=0
+    )
+    result = warmup(model, data, config)
+    assert max(result.stabilisation) > 1000  # the curriculum went past the paper's M* = 200
+    assert measure("data") > 0.5
