@@ -46,6 +46,7 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
                 size[0]: size[1],
                 "cell": config["cell"],
                 "version": config["version"],
+                "recipe": dict(run.labels).get("recipe"),
                 "horizons": [int(h) for h in config["horizons"]],
                 "not_finished": [],
                 "_runs": [],
@@ -171,7 +172,7 @@ def markdown_tables(tables: dict[str, list[dict[str, Any]]], title: str) -> str:
             cells = [
                 str(row["length"]),
                 row["cell"],
-                row["version"],
+                row["version"] + (f" ({row['recipe']})" if row.get("recipe") else ""),
                 _seeds(row),
                 f"{row['ever_optimal']}/{row['seeds']}" if row["seeds"] else "—",
                 f"{row['reached']}/{row['seeds']}" if row["seeds"] else "—",

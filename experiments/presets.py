@@ -303,8 +303,27 @@ HORIZON_SETTINGS: dict[str, dict[str, Any]] = {
         "eval_vaa": {"steps": 10_000, "iterations": 2, "batch_size": 100},
     },
 }
+# Issue 20 item 2, the warmup's held input and stabilisation curriculum (HeldInput): GRU + warmup (the
+# runner's 2 x 64) at L = 20, the model at its first optimal check, tuning seeds 0-9; each recipe changes
+# the warmup only. `--first-seed 1000` runs the same grid on reporting seeds.
+_LONG_CURRICULUM = {"warmup_max_stabilisation": 5000, "warmup_c": 50, "warmup_bptt_steps": 50}
+HORIZON_SETTINGS["warmup-input"] = {
+    "lengths": (20,),
+    "seeds": 10,
+    "pairs": (("gru", "warmup"),),
+    "recipes": {
+        "gaussian-200": {},  # the paper's warmup: u ~ N(0, 1), M* = 200
+        "gaussian-5000": dict(_LONG_CURRICULUM),
+        "data-200": {"warmup_held_input": "data"},
+        "data-5000": {"warmup_held_input": "data", **_LONG_CURRICULUM},
+    },
+    "tmaze": {"stop_when_optimal": True, "vaa_measure_interval": 0},
+    "episodes": {20: 300},
+    "rl_horizons": (100, 1_000, 10_000, 100_000),
+    "eval_vaa": {"steps": 10_000, "iterations": 2, "batch_size": 100},
+}
 HORIZON_PRESETS = tuple(HORIZON_SETTINGS)
-"""The presets of the ``horizon`` experiment: :data:`PRESETS` and ``train-on``."""
+"""The presets of the ``horizon`` experiment: :data:`PRESETS`, ``train-on`` and ``warmup-input``."""
 
 
 def horizon_grid(preset: str) -> list[Run]:
@@ -319,6 +338,7 @@ def horizon_grid(preset: str) -> list[Run]:
         raise ValueError(f"preset must be one of {', '.join(HORIZON_PRESETS)} for horizon; got {preset!r}")
     s = HORIZON_SETTINGS[preset]
     pairs = s.get("pairs", HORIZON_PAIRS)
+    recipes = s.get("recipes", {"": {}})  # named T-Maze settings on top of `tmaze`, a label of their runs
 
     def tmaze_runs(length: int, seeds_first: bool = False) -> list[Run]:
         """Cell after cell; with ``seeds_first``, every cell's seed 0, then every cell's seed 1..."""
@@ -326,11 +346,12 @@ def horizon_grid(preset: str) -> list[Run]:
         if seeds_first:
             order = ((pair, seed) for seed, pair in itertools.product(range(s["seeds"]), pairs))
         runs = []
-        for (cell, version), seed in order:
+        for ((cell, version), seed), (recipe, settings) in itertools.product(order, recipes.items()):
             config = {"task": "tmaze", "length": length, "cell": cell, "version": version, "seed": seed}
             config.update(s["tmaze"], episodes=s["episodes"][length])
-            config.update(horizons=list(s["rl_horizons"]), eval_vaa=dict(s["eval_vaa"]))
+            config.update(settings, horizons=list(s["rl_horizons"]), eval_vaa=dict(s["eval_vaa"]))
             labels = (("task", "tmaze"), ("length", length), ("cell", cell), ("version", version))
+            labels += (("recipe", recipe),) if recipe else ()
             runs.append(Run("horizon", "horizon", labels, seed, config))
         return runs
 

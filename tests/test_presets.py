@@ -103,5 +103,25 @@ def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
         TMazeConfig(**tmaze)  # unknown or misspelt settings would raise here
     with pytest.raises(ValueError, match="preset must be one of"):
         build_grid("copy", "train-on")
-    with pytest.raises(ValueError, match="train-on for horizon"):
+    with pytest.raises(ValueError, match="train-on, warmup-input for horizon"):
         build_grid("horizon", "huge")
+
+
+def test_the_warmup_input_grid_changes_the_warmup_only_and_labels_each_recipe():
+    runs = build_grid("horizon", "warmup-input")
+    recipes = ["gaussian-200", "gaussian-5000", "data-200", "data-5000"]
+    # seed after seed, the four recipes of each: a grid stopped early still compares them on equal seeds
+    assert [(dict(r.labels)["recipe"], r.seed) for r in runs] == [(k, s) for s in range(10) for k in recipes]
+    assert len({r.name for r in runs}) == 40
+    paper = {r.seed: r.config for r in runs if dict(r.labels)["recipe"] == "gaussian-200"}
+    for run in runs:
+        changed = {
+            k
+            for k in run.config.keys() | paper[run.seed].keys()
+            if run.config.get(k) != paper[run.seed].get(k)
+        }
+        assert changed <= {"warmup_held_input", "warmup_max_stabilisation", "warmup_c", "warmup_bptt_steps"}
+        tmaze = {k: v for k, v in run.config.items() if k not in ("task", "horizons", "eval_vaa")}
+        assert TMazeConfig(**tmaze).cell == "gru"  # unknown or misspelt settings would raise here
+    data = next(r for r in runs if dict(r.labels)["recipe"] == "data-5000")
+    assert data.config["warmup_held_input"] == "data" and data.config["warmup_max_stabilisation"] == 5000
