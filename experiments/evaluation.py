@@ -14,7 +14,8 @@ what it is run on.
   Q-network's inputs (what the DRQN's buffer holds after its fill), on which :func:`tmaze_vaa` measures the
   VAA of the trained network.
 - :func:`corridor_attractors`, a diagnostic of the limit ``L' → ∞`` (do the two layouts end in distinct
-  attractors of the corridor input, read as Up and Down at the junction?).
+  attractors of the corridor input, read as Up and Down at the junction?), and :func:`horizon_diagnosis`,
+  its prediction from the training length alone (are both layouts already at those attractors?).
 """
 
 from __future__ import annotations
@@ -435,6 +436,82 @@ def corridor_attractors(
     }
 
 
+def horizon_diagnosis(q_net: RecurrentQNetwork, length: int, tol: float = 1e-2) -> dict[str, Any]:
+    """Whether a network optimal at corridor ``length`` stays optimal at every longer one, predicted from
+    the network alone, without playing a longer corridor.
+
+    Each layout is played along the optimal path of the training length: the first observation, then the
+    ``length - 1`` corridor inputs (``a = Right``, ``o = Corridor``, ``r = 0``), to the state ``s`` that
+    meets the junction. Then, for the one-step map ``f(s) = step(corridor input, s)``: its residual
+    ``‖f(s) − s‖``, the spectral radius ``ρ`` of its Jacobian at ``s`` and, when ``ρ < 1``, the distance to
+    the attractor of the corridor input, ``‖f(s) − s‖ / (1 − ρ)`` (exact for a linear map), with the
+    attractor estimated by one Newton step ``s* = s + (I − J)⁻¹ (f(s) − s)``. The prediction holds when the
+    greedy policy goes Right along the path and turns to the right arm at ``s`` (optimal at ``length``),
+    both layouts are within ``tol`` of their attractors, the two attractors are further apart than the two
+    distances, and the greedy readout at each attractor is Right in the corridor and the right arm at the
+    junction: then a longer corridor only moves the state closer to where it reads right.
+
+    :param q_net: a T-Maze DRQN Q-network (``DRQN.policy.acting_net``).
+    :param length: the training length ``L``.
+    :param tol: largest distance to the attractor counted as reached.
+    :return: ``optimal_path`` (Right along the path and the right arm at ``s``), ``residual``,
+        ``spectral_radius`` and ``distance_to_attractor`` (per layout, up and down), ``separation`` (between
+        the two attractors), ``attractor_readout`` (Right and the right arm from each attractor) and
+        ``predicts_generalisation``.
+    """
+    check_length(length)
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0; got {tol!r}")
+    table = input_table(q_net)
+    zero = int(np.searchsorted(REWARD_VALUES, 0.0))
+    corridor_input = table[OBS_CORRIDOR, RIGHT + 1, zero]
+    junction_input = table[OBS_JUNCTION, RIGHT + 1, zero].expand(2, -1)
+    with torch.no_grad():
+        q_values, state = q_net.step(table[[OBS_UP, OBS_DOWN], 0, zero])  # a_{-1} = NO_ACTION, r_{-1} = 0
+        right = bool((q_values.argmax(-1) == RIGHT).all())
+        if length > 1:
+            q_values, state = q_net(corridor_input.expand(2, length - 1, -1), state)
+            right = right and bool((q_values.argmax(-1) == RIGHT).all())
+        turns = q_net.step(junction_input, state)[0].argmax(-1).tolist()
+    shape = state.shape  # [layers, 2, S]
+
+    def one_step(flat: torch.Tensor) -> torch.Tensor:
+        return q_net.step(corridor_input.unsqueeze(0), flat.view(shape[0], 1, shape[2]))[1].reshape(-1)
+
+    residuals, radii, distances, attractors = [], [], [], []
+    for i in range(2):
+        s = state[:, i].reshape(-1).detach()
+        with torch.enable_grad():
+            jacobian = torch.autograd.functional.jacobian(one_step, s)
+        with torch.no_grad():
+            step = one_step(s) - s
+        eye = torch.eye(len(s), dtype=jacobian.dtype, device=jacobian.device)
+        radius = float(torch.linalg.eigvals(jacobian.double()).abs().max())
+        residual = float(torch.linalg.vector_norm(step))
+        residuals.append(residual)
+        radii.append(radius)
+        distances.append(residual / (1.0 - radius) if radius < 1 else float("inf"))
+        attractors.append(s + torch.linalg.solve(eye - jacobian, step) if radius < 1 else s)
+    fixed = torch.stack(attractors).view(2, shape[0], shape[2]).transpose(0, 1).contiguous()
+    with torch.no_grad():
+        corridor_q = q_net.step(corridor_input.expand(2, -1), fixed)[0]
+        readout = bool((corridor_q.argmax(-1) == RIGHT).all())
+        readout = readout and q_net.step(junction_input, fixed)[0].argmax(-1).tolist() == [UP, DOWN]
+    separation = float(torch.linalg.vector_norm(attractors[0] - attractors[1]))
+    optimal_path = right and turns == [UP, DOWN]
+    reached = max(distances) <= tol
+    return {
+        "length": int(length),
+        "optimal_path": optimal_path,
+        "residual": residuals,
+        "spectral_radius": radii,
+        "distance_to_attractor": distances,
+        "separation": separation,
+        "attractor_readout": readout,
+        "predicts_generalisation": bool(optimal_path and reached and separation > sum(distances) and readout),
+    }
+
+
 __all__ = [
     "RL_HORIZONS",
     "TMAZE_OPTIMAL_RETURN",
@@ -443,6 +520,7 @@ __all__ = [
     "corridor_attractors",
     "exploration_histories",
     "greedy_rollouts",
+    "horizon_diagnosis",
     "horizon_optimality",
     "input_table",
     "is_optimal_episode",

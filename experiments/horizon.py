@@ -26,7 +26,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from experiments.evaluation import corridor_attractors, horizon_optimality, optimal_at, tmaze_vaa
+from experiments.evaluation import (
+    corridor_attractors,
+    horizon_diagnosis,
+    horizon_optimality,
+    optimal_at,
+    tmaze_vaa,
+)
 from experiments.presets import horizon_grid
 from experiments.results import format_number, table_lines
 from experiments.run_dirs import is_finished, read_json, write_json
@@ -175,6 +181,8 @@ def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str
     reached = metrics["first_optimal_episode"] is not None and metrics["optimal_at_end"]  # the final policy
     metrics["optimal_at_length_batched"] = optimal_at(q_net, config["length"])  # = optimal_at_end
     metrics["horizons"] = horizon_optimality(q_net, horizons) if reached else []
+    # the prediction from the network alone, to compare with the outcome at the longest L'
+    metrics["diagnosis"] = horizon_diagnosis(q_net, config["length"]) if reached else None
     return metrics
 
 

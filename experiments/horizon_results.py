@@ -32,8 +32,11 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
     policy was optimal, and all the checks, from the first optimal one to the end), ``last_optimal``
     (the last optimal check), ``optimal_since``
     (the first check of the final streak of optimal checks, None when not optimal at the end), ``vaa``,
-    ``optimal`` ``{L': bool}``). Copy rows: the same labels, ``diverged``, ``test_loss``, ``mse``
-    (``{T': (mean, std)}`` over the finite values), ``vaa`` (at the best epoch) and ``runs``.
+    ``optimal`` ``{L': bool}``, ``predicted`` (the horizon diagnosis of the network, None when not run)),
+    ``diagnosis`` (of the reached runs diagnosed: how many, how many predicted to generalise, how many
+    predictions agree with the outcome at the longest ``L'``). Copy rows: the same labels, ``diverged``,
+    ``test_loss``, ``mse`` (``{T': (mean, std)}`` over the finite values), ``vaa`` (at the best epoch) and
+    ``runs``.
     """
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for run in runs:
@@ -76,6 +79,7 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
                     **_check_history(m, check_freq),
                     "vaa": m.get("vaa"),
                     "optimal": {h["length"]: bool(h["optimal"]) for h in m.get("horizons", [])},
+                    "predicted": (m.get("diagnosis") or {}).get("predicts_generalisation"),
                 }
                 for seed, m in runs_of
             ]
@@ -87,6 +91,13 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
                 {h: sum(r["optimal"][h] for r in reached) for h in row["horizons"]} if reached else {}
             )
             row["first_optimal_episode"] = mean_std([float(r["first_optimal_episode"]) for r in ever])
+            diagnosed = [r for r in reached if r["predicted"] is not None]
+            longest = max(row["horizons"])
+            row["diagnosis"] = {
+                "diagnosed": len(diagnosed),
+                "predicted": sum(r["predicted"] for r in diagnosed),
+                "agrees": sum(r["predicted"] == r["optimal"].get(longest) for r in diagnosed),
+            }
         else:
             row["diverged"] = sum(bool(m.get("diverged")) for _, m in runs_of)
             row["runs"] = [
@@ -178,10 +189,25 @@ def markdown_tables(tables: dict[str, list[dict[str, Any]]], title: str) -> str:
                 f"{row['reached']}/{row['seeds']}" if row["seeds"] else "—",
             ]
             cells += [f"{row['optimal'][h]}/{row['reached']}" if row["reached"] else "—" for h in rl_h]
-            rows.append(
-                cells + [_fmt_mean(row["first_optimal_episode"], ".0f"), _fmt_mean(row["vaa"], ".2f")]
+            d = row.get("diagnosis") or {}
+            diagnosis = (
+                f"{d['predicted']}/{d['diagnosed']} ({d['agrees']}/{d['diagnosed']})"
+                if d.get("diagnosed")
+                else "—"
             )
-        lines += table_lines(header + ["first optimal episode (ever optimal seeds)", "VAA"], rows)
+            rows.append(
+                cells
+                + [_fmt_mean(row["first_optimal_episode"], ".0f"), _fmt_mean(row["vaa"], ".2f"), diagnosis]
+            )
+        lines += table_lines(
+            header
+            + [
+                "first optimal episode (ever optimal seeds)",
+                "VAA",
+                f"predicted to generalise (agrees at L'={max(rl_h):,})",
+            ],
+            rows,
+        )
     if sup:
         lines += ["### Copy first input: test MSE at T' (mean ± std over seeds)", ""]
         header = ["T", "cell", "version", "seeds", "test MSE at T"] + [f"T'={t:,}" for t in sup_h] + ["VAA"]

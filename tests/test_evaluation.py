@@ -19,6 +19,7 @@ from experiments.evaluation import (
     corridor_attractors,
     exploration_histories,
     greedy_rollouts,
+    horizon_diagnosis,
     horizon_optimality,
     is_optimal_episode,
     is_tmaze_optimal,
@@ -293,6 +294,39 @@ def test_a_held_memory_is_optimal_at_every_horizon():
     assert is_tmaze_optimal(bistable, gym.make("TMaze-v0", length=100))
     limit = corridor_attractors(bistable.q_net, steps=10_000)  # two attractors, each read as its layout
     assert limit["distance"] > 1.9 and limit["junction_correct"]
+
+
+def test_the_horizon_diagnosis_predicts_from_the_training_length_alone():
+    """The bistable memory is at its attractors ±0.995 after 20 steps (slope 3 (1 − 0.995²) ≈ 0.03 there)
+    and reads them right: predicted to generalise, as it does. The leaky one is optimal at L = 20 but still
+    moving (ρ = 0.9, 0.14 from its one attractor h* = 0.02, read Up in both layouts): not predicted, and it
+    fails at L' = 100."""
+    bistable, leaky = hand_set("bistable").q_net, hand_set("leaky").q_net
+    held = horizon_diagnosis(bistable, 20)
+    assert held["optimal_path"] and held["attractor_readout"] and held["predicts_generalisation"]
+    assert max(held["distance_to_attractor"]) < 1e-6 and held["separation"] == pytest.approx(
+        2 * 0.995, abs=0.01
+    )
+    assert max(held["spectral_radius"]) < 0.1
+    fading = horizon_diagnosis(leaky, 20)
+    assert fading["optimal_path"] and optimal_at(leaky, 20)
+    assert fading["spectral_radius"] == pytest.approx([0.9, 0.9], abs=1e-3)
+    assert 0.05 < max(fading["distance_to_attractor"]) < 0.3 and fading["separation"] < 1e-4
+    assert not fading["attractor_readout"] and not fading["predicts_generalisation"]
+    assert not horizon_diagnosis(leaky, 100)["optimal_path"]
+    with pytest.raises(ValueError, match="tol must be > 0"):
+        horizon_diagnosis(leaky, 20, tol=0)
+
+
+def test_the_evaluation_command_prints_the_diagnosis(tmp_path, capsys):
+    paths = [tmp_path / "bistable.zip", tmp_path / "leaky.zip"]
+    for path, memory in zip(paths, ("bistable", "leaky"), strict=True):
+        hand_set(memory).save(path)
+    evaluate_tmaze.run([*map(str, paths), "--lengths", "20", "--diagnose-length", "20"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if "diagnosis at L = 20" in line]
+    assert len(lines) == 2
+    assert lines[0].startswith("model 0: ") and lines[0].endswith("-> stays optimal at every longer corridor")
+    assert lines[1].startswith("model 1: ") and lines[1].endswith("-> not predicted")
 
 
 def test_the_margins_along_the_optimal_path_decide_optimality():

@@ -17,6 +17,10 @@ undiscounted return and the episode length (the episode played out, up to the en
 whether the greedy policy is optimal (return 4 in L + 1 steps in both layouts, the check of
 ``experiments.evaluation.is_tmaze_optimal``) and the seconds the evaluation took.
 
+``--diagnose-length L`` also prints, for each model, ``experiments.evaluation.horizon_diagnosis`` at its
+training length ``L``: whether it predicts, from the network alone (both layouts already at distinct
+attractors of the corridor input, read right), that the model stays optimal at every longer corridor.
+
 ``--no-deterministic`` plays ``--episodes`` ε-greedy episodes per length through the Gymnasium env
 instead (random layouts, the model's exploration rate) and prints the success rate, mean return and
 episode length.
@@ -36,7 +40,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
-from experiments.evaluation import greedy_rollouts, is_optimal_episode
+from experiments.evaluation import greedy_rollouts, horizon_diagnosis, is_optimal_episode
 from recurrent_q.drqn import DRQN
 
 
@@ -54,6 +58,8 @@ class EvaluateTMazeArgs:
     """Seed of the env layouts and of the ε-greedy draws (with --no-deterministic only)."""
     device: str = "cpu"
     """Torch device."""
+    diagnose_length: int | None = None
+    """Training length L of the models: also print the horizon diagnosis at L (None: no diagnosis)."""
 
 
 def evaluate_greedy(models: list[DRQN], length: int) -> list[dict]:
@@ -152,7 +158,28 @@ def run(argv: list[str] | None = None) -> list[dict]:
         for r in rows:
             line = f"{model_column(r)}{r['length']:>7} {r['success_rate']:>8.2f} {r['mean_return']:>8.3f}"
             print(f"{line} {r['mean_steps']:>8.1f}")
+    if args.diagnose_length is not None:
+        for k, path in enumerate(args.models):
+            model = DRQN.load(path, device=args.device)
+            print(
+                diagnosis_line(
+                    horizon_diagnosis(model.policy.acting_net, args.diagnose_length), k if several else None
+                )
+            )
     return rows
+
+
+def diagnosis_line(d: dict, model: int | None = None) -> str:
+    """One line of :func:`experiments.evaluation.horizon_diagnosis`'s result."""
+    distances = ", ".join(f"{x:.2g}" for x in d["distance_to_attractor"])
+    radii = ", ".join(f"{x:.3f}" for x in d["spectral_radius"])
+    verdict = "stays optimal at every longer corridor" if d["predicts_generalisation"] else "not predicted"
+    return (
+        f"{'' if model is None else f'model {model}: '}diagnosis at L = {d['length']}: "
+        f"optimal path {d['optimal_path']}; distance to the corridor attractors (up, down) {distances} "
+        f"(spectral radius {radii}); their separation {d['separation']:.3g}; read right at them "
+        f"{d['attractor_readout']} -> {verdict}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
