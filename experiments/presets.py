@@ -322,8 +322,20 @@ HORIZON_SETTINGS["warmup-input"] = {
     "rl_horizons": (100, 1_000, 10_000, 100_000),
     "eval_vaa": {"steps": 10_000, "iterations": 2, "batch_size": 100},
 }
+# ... and the fixed-point term of the loss (DRQN(fixed_point_coef=λ): the states under the repeated corridor
+# input drawn onto fixed points of it), on the paper's warmup.
+HORIZON_SETTINGS["fixed-point"] = {
+    **HORIZON_SETTINGS["warmup-input"],
+    "recipes": {
+        "off": {},
+        "fp0.1": {"fixed_point_coef": 0.1},
+        "fp1": {"fixed_point_coef": 1.0},
+        "fp10": {"fixed_point_coef": 10.0},
+    },
+}
 HORIZON_PRESETS = tuple(HORIZON_SETTINGS)
-"""The presets of the ``horizon`` experiment: :data:`PRESETS`, ``train-on`` and ``warmup-input``."""
+"""The presets of the ``horizon`` experiment: :data:`PRESETS`, ``train-on``, ``warmup-input`` and
+``fixed-point``."""
 
 
 def horizon_grid(preset: str) -> list[Run]:

@@ -113,6 +113,9 @@ class TMazeConfig:
     """Target update: 1 copies θ into θ' (Algorithm 4); below 1, θ' ← τ θ + (1 − τ) θ' (Polyak, SB3's tau)."""
     average_tau: float | None = None
     """Polyak rate of the averaged network that acts (``DRQN(average_tau=...)``; None: θ acts)."""
+    fixed_point_coef: float = 0.0
+    """λ of the fixed-point term of the loss (``DRQN(fixed_point_coef=...)``: the states under a repeated
+    input, such as the corridor's, drawn onto fixed points of it; 0: off)."""
     check_freq: int = 5
     """Episodes between optimality checks (the authors: 20); the checks do not change training."""
     stop_when_optimal: bool = False
@@ -247,6 +250,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         target_update_interval=c.target_update_interval,
         tau=c.tau,
         average_tau=c.average_tau,
+        fixed_point_coef=c.fixed_point_coef,
         train_mode=c.train_mode,
         loss=c.loss,
         double_q=c.double_q,

@@ -39,6 +39,24 @@ SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
 LOSSES = ("squared", "huber")
 
 
+def fixed_point_term(x: th.Tensor, outputs: th.Tensor, lengths: th.Tensor) -> th.Tensor:
+    """``mean ‖o_t − o_{t−1}‖²`` over the steps ``1 ≤ t < lengths[b]`` whose input repeats the previous one
+    (``x[b, t] = x[b, t − 1]``), 0 when there is none: how far the states are from fixed points of the
+    inputs held (``DRQN(fixed_point_coef=...)``).
+
+    :param x: inputs ``[B, T, F]``; :param outputs: the top layer's outputs ``[B, T, H]`` on them;
+    :param lengths: ``[B]``, the steps of each row that count.
+    """
+    t = th.arange(1, x.shape[1], device=x.device)
+    held = (x[:, 1:] == x[:, :-1]).all(-1) & (
+        t.unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
+    )  # [B, T - 1]
+    if not held.any():
+        return outputs.sum() * 0.0
+    change = (outputs[:, 1:] - outputs[:, :-1]).pow(2).sum(-1)
+    return change[held].mean()
+
+
 class DRQN(BaseAlgorithm):
     """Deep Recurrent Q-Network (Hausknecht & Stone, 2015) as in Lambrechts et al. (2023), Algorithm 4.
 
@@ -91,6 +109,12 @@ class DRQN(BaseAlgorithm):
         ``1 / average_tau`` steps), and θ̄ chooses every action: ε-greedy collection, ``predict``, greedy
         evaluation. θ alone is trained and copied into the target θ'. Averaging removes the step-to-step
         noise of the Q-values that flips a greedy policy whose action margins are small.
+    :param fixed_point_coef: λ ≥ 0 of a fixed-point term added to the TD loss (an extension; the paper's
+        §7 leaves multistability during training to future work): ``λ · mean ‖o_t − o_{t−1}‖²`` over the steps
+        of the sampled episodes whose input repeats the previous one (``x_t = x_{t−1}``), ``o`` the top
+        layer's outputs. Under a repeated input ``o_t − o_{t−1}`` is how far the state is from a fixed point
+        of that input: the term draws the memory onto attractors of the inputs the task holds (for the
+        T-Maze, the corridor's), which is what keeps a policy optimal past the trained length. 0: off.
     :param exploration_fraction: fraction of ``total_timesteps`` (or of ``max_episodes``, whichever
         bound is nearer) over which ε goes linearly from ``exploration_initial_eps`` to
         ``exploration_final_eps`` (SB3's DQN schedule).
@@ -146,6 +170,7 @@ class DRQN(BaseAlgorithm):
         target_update_interval: int = 20,
         tau: float = 1.0,
         average_tau: float | None = None,
+        fixed_point_coef: float = 0.0,
         exploration_fraction: float = 0.1,
         exploration_initial_eps: float = 0.2,
         exploration_final_eps: float = 0.2,
@@ -189,6 +214,7 @@ class DRQN(BaseAlgorithm):
         self.target_update_interval = target_update_interval
         self.tau = tau
         self.average_tau = average_tau
+        self.fixed_point_coef = fixed_point_coef
         self.exploration_fraction = exploration_fraction
         self.exploration_initial_eps = exploration_initial_eps
         self.exploration_final_eps = exploration_final_eps
@@ -257,6 +283,14 @@ class DRQN(BaseAlgorithm):
             isinstance(average, bool) or not isinstance(average, (int, float)) or not 0.0 < average <= 1.0
         ):
             raise ValueError(f"average_tau must be None or a number in (0, 1]; got {average!r}")
+        coef = self.fixed_point_coef
+        if (
+            isinstance(coef, bool)
+            or not isinstance(coef, (int, float))
+            or not coef >= 0.0
+            or coef == float("inf")
+        ):
+            raise ValueError(f"fixed_point_coef must be a finite number >= 0; got {coef!r}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1]; got {self.gamma!r}")
         if self.loss not in LOSSES:
@@ -419,7 +453,8 @@ class DRQN(BaseAlgorithm):
             # y = r + γ max_a Q_θ'(η', a), without bootstrap when o_{t+1} is terminal (line 25)
             target = self._returns(batch, next_q)
             # Q_θ(η_{0:t}, a_t) for every sampled t, in one pass of the online network over each episode
-            q_all = self.q_net.q_values(x[:, :-1], batch.lengths)
+            outputs = self.q_net.rnn.outputs(x[:, :-1], batch.lengths)
+            q_all = self.q_net.head(outputs)
             q = q_all.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1).masked_fill(~trained, 0.0)
             # (y − Q_θ(η, a))² averaged over the sampled transitions (line 26)
             if self.loss == "squared":
@@ -427,6 +462,8 @@ class DRQN(BaseAlgorithm):
             else:
                 errors = th.nn.functional.smooth_l1_loss(q, target, reduction="none")
             loss = (batch.weights * errors).sum() / batch.weights.sum()
+            if self.fixed_point_coef:
+                loss = loss + self.fixed_point_coef * fixed_point_term(x[:, :-1], outputs, batch.lengths)
             # Adam step (line 27)
             self.policy.optimizer.zero_grad()
             loss.backward()

@@ -22,7 +22,7 @@ from experiments.evaluation import authors_horizon, start_q_values
 from experiments.tmaze import TMazeOptimalCallback, is_tmaze_optimal
 from recurrent_q.buffers import EpisodeBatch, EpisodeReplayBuffer
 from recurrent_q.cells import CELL_NAMES
-from recurrent_q.drqn import DRQN
+from recurrent_q.drqn import DRQN, fixed_point_term
 from recurrent_q.multistability import WarmupConfig
 from recurrent_q.policies import NO_ACTION, RecurrentQState, check_spaces
 
@@ -255,6 +255,44 @@ def test_averaged_network_follows_each_gradient_step_and_acts(tmp_path):
     assert same(plain.q_net.parameters(), copied.q_net.parameters())
     assert same(copied.policy.q_net_average.parameters(), copied.q_net.parameters())
     assert plain.policy.q_net_average is None and plain.policy.acting_net is plain.q_net
+
+
+def test_fixed_point_term_by_hand():
+    """mean ‖o_t − o_{t−1}‖² over the steps whose input repeats the previous one, within the lengths."""
+    x = th.tensor([[[1.0], [2.0], [2.0], [2.0], [2.0]], [[3.0], [3.0], [4.0], [4.0], [4.0]]])
+    o = th.tensor(
+        [
+            [[0.0, 0.0], [1.0, 0.0], [1.0, 2.0], [1.0, 2.0], [9.0, 9.0]],
+            [[0.0, 0.0], [0.0, 3.0], [5.0, 5.0], [5.0, 6.0], [9.0, 9.0]],
+        ]
+    )
+    # row 0 (length 4): t = 2 (change 4), t = 3 (0); t = 4 is past its length. Row 1 (length 5): t = 1 (9),
+    # t = 3 (1), t = 4 (16 + 9 = 25); t = 2 has a new input.
+    term = fixed_point_term(x, o, th.tensor([4, 5]))
+    assert float(term) == pytest.approx((4 + 0 + 9 + 1 + 25) / 5)
+    assert float(fixed_point_term(x[:, :2], o[:, :2], th.tensor([2, 1]))) == 0.0  # no repeated input counts
+
+
+def test_the_fixed_point_term_draws_the_corridor_states_onto_fixed_points():
+    """With a large λ the top layer's outputs move less under the repeated corridor input of the buffer's
+    episodes than without; λ = 0 trains exactly as before (the same parameters)."""
+
+    def corridor_change(model: DRQN) -> float:
+        batch = model.replay_buffer.all_episodes()
+        x = model.q_net.episode_features(batch.observations, batch.actions, batch.rewards)[:, :-1]
+        with th.no_grad():
+            return float(fixed_point_term(x, model.q_net.rnn.outputs(x, batch.lengths), batch.lengths))
+
+    changes = {}
+    for coef in (0.0, 10.0):
+        model = small_model(fixed_point_coef=coef, gradient_steps=10)
+        model.learn(10**9, max_episodes=20)
+        changes[coef] = corridor_change(model)
+    assert changes[10.0] < 0.2 * changes[0.0], changes
+    plain, zero = small_model(), small_model(fixed_point_coef=0)
+    plain.learn(10**9, max_episodes=3)
+    zero.learn(10**9, max_episodes=3)
+    assert same(plain.q_net.parameters(), zero.q_net.parameters())
 
 
 def test_n_step_returns_by_hand():
@@ -746,6 +784,9 @@ def test_bad_arguments():
             small_model(average_tau=value)
     with pytest.raises(ValueError, match="policy_kwargs must not hold 'averaged'"):
         small_model(policy_kwargs=dict(averaged=True))
+    for value in (-0.1, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(ValueError, match="fixed_point_coef must be a finite number >= 0"):
+            small_model(fixed_point_coef=value)
     with pytest.raises(ValueError, match="Discrete action space"):
         DRQN("RecurrentQPolicy", gym.make("Pendulum-v1"))
     with pytest.raises(ValueError, match="cell must be one of 'lstm', 'gru'"):

@@ -103,7 +103,7 @@ def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
         TMazeConfig(**tmaze)  # unknown or misspelt settings would raise here
     with pytest.raises(ValueError, match="preset must be one of"):
         build_grid("copy", "train-on")
-    with pytest.raises(ValueError, match="train-on, warmup-input for horizon"):
+    with pytest.raises(ValueError, match="train-on, warmup-input, fixed-point for horizon"):
         build_grid("horizon", "huge")
 
 
@@ -125,3 +125,7 @@ def test_the_warmup_input_grid_changes_the_warmup_only_and_labels_each_recipe():
         assert TMazeConfig(**tmaze).cell == "gru"  # unknown or misspelt settings would raise here
     data = next(r for r in runs if dict(r.labels)["recipe"] == "data-5000")
     assert data.config["warmup_held_input"] == "data" and data.config["warmup_max_stabilisation"] == 5000
+    # the fixed-point grid: the same runs but for the loss's fixed-point term
+    fixed = {(dict(r.labels)["recipe"], r.seed): r.config for r in build_grid("horizon", "fixed-point")}
+    assert len(fixed) == 40 and fixed["off", 3] == paper[3]
+    assert fixed["fp1", 3] == {**paper[3], "fixed_point_coef": 1.0}
