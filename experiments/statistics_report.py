@@ -5,8 +5,9 @@ of tables and one PNG per section, written by :func:`write_statistics` (the comm
 Sections, each read from its records:
 
 - T-Maze, Fig. 13 (``tmaze/small/*/metrics.json``): episodes to the optimal policy, warmup against classic;
-- T-Maze on reporting seeds (``tmaze-reporting/*.jsonl``): the runner's defaults at L = 20, 50, 100, and
-  its two comparisons on the shared seeds (warmup against classic, C = 2 against C = 20);
+- T-Maze on reporting seeds (``tmaze-reporting/*.jsonl``): the runner's defaults at L = 20, 50, 100
+  (2 × 32; ``-h64``: 2 × 64), and its two comparisons on the shared seeds (warmup against classic,
+  C = 2 against C = 20);
 - DRQN ablation (``drqn-ablation/*.jsonl``, the tables of ``docs/drqn-parity.md``): every variant against
   round 3's defaults (``S-none``) at the same length;
 - horizon generalisation (``horizon/small``, ``horizon/train-on``): T-Maze episodes at L and the number of
@@ -281,7 +282,9 @@ def tmaze_reporting(report: Report) -> list[str]:
         report.left_out.append("T-Maze on reporting seeds: no record under `results/tmaze-reporting`")
         return []
     rows, plotted = [], {}
-    for name in sorted({"L20", "L50", "L100"} & set(files), key=lambda name: int(name[1:])):
+    # the network of each record: 2 x 32 (round 4's defaults) or, `-h64`, 2 x 64 (round 5's)
+    defaults = [(f"L{n}", "2 × 32") for n in (20, 50, 100)] + [(f"L{n}-h64", "2 × 64") for n in (20, 50, 100)]
+    for name, network in [(name, network) for name, network in defaults if name in files]:
         records = files[name]
         budget = trained_budget(records)
         episodes = episodes_to_optimal(records, budget)
@@ -289,11 +292,11 @@ def tmaze_reporting(report: Report) -> list[str]:
         final = report.estimates({name: _fraction(records, "optimal_at_end")}, aggregate="mean")[name]
         length = records[0]["length"]
         rows.append(
-            [str(length), _seeds(episodes), f"{budget:.0f}", _reached(episodes, budget), _ci(estimate)]
-            + [_ci(final, ".2f")]
+            [str(length), network, _seeds(episodes), f"{budget:.0f}", _reached(episodes, budget)]
+            + [_ci(estimate), _ci(final, ".2f")]
         )
-        plotted[f"L={length} warmup, {len(episodes)} seeds"] = estimate
-    header = ["L", "seeds", "budget", "reached", "episodes to optimal, IQM [95 % CI]"]
+        plotted[f"L={length} warmup {network}, {len(episodes)} seeds"] = estimate
+    header = ["L", "network", "seeds", "budget", "reached", "episodes to optimal, IQM [95 % CI]"]
     defaults = table_lines([*header, "final policy optimal [95 % CI]"], rows)
     comparisons = {
         "warmup vs classic": ("L50", "L50-classic", "warmup", "classic"),
