@@ -443,7 +443,8 @@ def horizon_diagnosis(q_net: RecurrentQNetwork, length: int, tol: float = 1e-2) 
     Each layout is played along the optimal path of the training length: the first observation, then the
     ``length - 1`` corridor inputs (``a = Right``, ``o = Corridor``, ``r = 0``), to the state ``s`` that
     meets the junction. Then, for the one-step map ``f(s) = step(corridor input, s)``: its residual
-    ``‖f(s) − s‖``, the spectral radius ``ρ`` of its Jacobian at ``s`` and, when ``ρ < 1``, the distance to
+    ``‖f(s) − s‖``, the spectral radius ``ρ`` of its Jacobian at ``s`` (units frozen by a saturated gate,
+    ``f_i(s) = s_i`` exactly, left out: they hold at every length) and, when ``ρ < 1``, the distance to
     the attractor of the corridor input, ``‖f(s) − s‖ / (1 − ρ)`` (exact for a linear map), with the
     attractor estimated by one Newton step ``s* = s + (I − J)⁻¹ (f(s) − s)``. The prediction holds when the
     greedy policy goes Right along the path and turns to the right arm at ``s`` (optimal at ``length``),
@@ -486,12 +487,18 @@ def horizon_diagnosis(q_net: RecurrentQNetwork, length: int, tol: float = 1e-2) 
         with torch.no_grad():
             step = one_step(s) - s
         eye = torch.eye(len(s), dtype=jacobian.dtype, device=jacobian.device)
-        radius = float(torch.linalg.eigvals(jacobian.double()).abs().max())
+        # frozen units (a saturated gate: f_i(s) = s_i exactly) hold their value at every length: left out
+        moving = ~((jacobian == eye).all(1) & (step == 0))
+        sub = jacobian[moving][:, moving]
+        radius = float(torch.linalg.eigvals(sub.double()).abs().max()) if bool(moving.any()) else 0.0
         residual = float(torch.linalg.vector_norm(step))
         residuals.append(residual)
         radii.append(radius)
         distances.append(residual / (1.0 - radius) if radius < 1 else float("inf"))
-        attractors.append(s + torch.linalg.solve(eye - jacobian, step) if radius < 1 else s)
+        newton = s.clone()
+        if radius < 1:
+            newton[moving] += torch.linalg.solve(eye[moving][:, moving] - sub, step[moving])
+        attractors.append(newton)
     fixed = torch.stack(attractors).view(2, shape[0], shape[2]).transpose(0, 1).contiguous()
     with torch.no_grad():
         corridor_q = q_net.step(corridor_input.expand(2, -1), fixed)[0]

@@ -230,6 +230,7 @@ def hand_set(memory: str) -> DRQN:
     """A 1 × 2 GRU DRQN for the T-Maze: unit 0 remembers the layout (+1 up, -1 down), unit 1 is +1 at
     the junction and -1 elsewhere; the head goes Right in the corridor and Up/Down by unit 0's sign.
 
+    ``memory="frozen"``: unit 0's update gate is exactly 1 after the start: ``h`` is held unchanged.
     ``memory="leaky"``: unit 0 decays, ``h ← 0.9 h + 0.1 tanh(0.02)`` (one attractor ``h* = 0.02``), so
     a down layout's ``h = -1`` turns positive after ~38 steps. ``"bistable"``: ``h ← tanh(3 h + 0.02)``,
     attractors ``±0.995``: held forever.
@@ -248,6 +249,9 @@ def hand_set(memory: str) -> DRQN:
         if memory == "leaky":
             b_ih[2] = math.log(0.9 / 0.1)  # z = 0.9 in the corridor
             w_ih[2, [OBS_UP_INPUT, OBS_DOWN_INPUT]] = -40.0  # z = 0 at the start: h = n = ±1
+        elif memory == "frozen":
+            b_ih[2] = 100.0  # z = 1 exactly (float32) in the corridor: h is held, a neutral direction
+            w_ih[2, [OBS_UP_INPUT, OBS_DOWN_INPUT]] = -200.0  # z = 0 at the start: h = n = ±1
         else:
             b_ih[2] = -20.0  # z = 0
             w_hh[4, 0] = 3.0  # n = tanh(3 h + ...): bistable
@@ -314,6 +318,11 @@ def test_the_horizon_diagnosis_predicts_from_the_training_length_alone():
     assert 0.05 < max(fading["distance_to_attractor"]) < 0.3 and fading["separation"] < 1e-4
     assert not fading["attractor_readout"] and not fading["predicts_generalisation"]
     assert not horizon_diagnosis(leaky, 100)["optimal_path"]
+    # a unit held by a saturated gate (eigenvalue exactly 1, no residual) holds at every length: left out
+    frozen = hand_set("frozen").q_net
+    assert optimal_at(frozen, 100_000)
+    held = horizon_diagnosis(frozen, 20)
+    assert held["predicts_generalisation"] and max(held["spectral_radius"]) < 1e-6  # unit 1 only
     with pytest.raises(ValueError, match="tol must be > 0"):
         horizon_diagnosis(leaky, 20, tol=0)
 
