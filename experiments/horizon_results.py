@@ -48,8 +48,10 @@ def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str
             {
                 size[0]: size[1],
                 "cell": config["cell"],
-                "version": config["version"],
-                "recipe": dict(run.labels).get("recipe"),
+                # a named recipe (presets' `recipes`) shows in every table and plot beside the version
+                "version": config["version"]
+                + (f" ({recipe})" if (recipe := dict(run.labels).get("recipe")) else ""),
+                "recipe": recipe,
                 "horizons": [int(h) for h in config["horizons"]],
                 "not_finished": [],
                 "_runs": [],
@@ -183,7 +185,7 @@ def markdown_tables(tables: dict[str, list[dict[str, Any]]], title: str) -> str:
             cells = [
                 str(row["length"]),
                 row["cell"],
-                row["version"] + (f" ({row['recipe']})" if row.get("recipe") else ""),
+                row["version"],
                 _seeds(row),
                 f"{row['ever_optimal']}/{row['seeds']}" if row["seeds"] else "—",
                 f"{row['reached']}/{row['seeds']}" if row["seeds"] else "—",
