@@ -122,9 +122,9 @@ def test_sb3_style_learn_ends_with_an_optimal_policy():
     """The SB3 user: the class's defaults plus the runner's documented T-Maze settings (README), a plain
     ``learn(total_timesteps)`` (8,192 of them fill the buffer), no stop at the first optimal check: the
     final greedy policy is optimal at L = 20 on at least 2 of reporting seeds 1000-1002 (never used for a
-    choice). Measured with the 2×32 network of before round 5 (not re-measured with 2×64): 1000 and 1001
-    optimal after 379 and 395 training episodes; 1002 not after 283 (its first move in the Up layout ties
-    Right and Down at 2.67, the start's true value)."""
+    choice). With the 2 × 64 network (round 5): optimal on all three, after 440, 432 and 455 training
+    episodes, and on 10/10 of seeds 1000-1009 (``results/sb3-user/L20.jsonl``, benchmarks/bench_sb3_user.py).
+    With 2 × 32 (before round 5) 1002 was not (its first move in the Up layout tied Right and Down)."""
     finals = []
     for seed in (1000, 1001, 1002):
         model = documented_tmaze_drqn(20, seed)
