@@ -34,4 +34,5 @@ def test_the_command_line_offers_the_registry():
     hints = typing.get_type_hints(reproduce.Args, include_extras=True)
     experiment = typing.get_args(hints["experiment"])[0]  # Positional[X] is Annotated[X, ...]
     assert typing.get_args(experiment) == tuple(EXPERIMENTS)
-    assert typing.get_args(hints["preset"]) == PRESET_NAMES == ("small", "paper", "smoke", "train-on")
+    presets = ("small", "paper", "smoke", "train-on", "warmup-input", "fixed-point")
+    assert typing.get_args(hints["preset"]) == PRESET_NAMES == presets
