@@ -392,6 +392,19 @@ def tmaze_vaa(
 # --------------------------------------------------------------------------------------------
 
 
+def optimal_path_inputs(q_net: RecurrentQNetwork) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The network's inputs along the optimal path with reward 0: the first observation of each layout
+    (up, down; ``a_{-1} = NO_ACTION``) ``[2, F]``, the corridor after a Right ``[F]`` and the junction after
+    a Right ``[F]``."""
+    table = input_table(q_net)
+    zero = int(np.searchsorted(REWARD_VALUES, 0.0))
+    return (
+        table[[OBS_UP, OBS_DOWN], 0, zero],
+        table[OBS_CORRIDOR, RIGHT + 1, zero],
+        table[OBS_JUNCTION, RIGHT + 1, zero],
+    )
+
+
 @torch.no_grad()
 def corridor_attractors(
     q_net: RecurrentQNetwork, steps: int = 1_000_000, chunk: int = 10_000
@@ -412,11 +425,10 @@ def corridor_attractors(
     """
     if not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer; got {steps!r}")
-    table = input_table(q_net)
-    zero = int(np.searchsorted(REWARD_VALUES, 0.0))
-    q_values, state = q_net.step(table[[OBS_UP, OBS_DOWN], 0, zero])  # a_{-1} = NO_ACTION, r_{-1} = 0
+    start, corridor_input, junction_input = optimal_path_inputs(q_net)
+    q_values, state = q_net.step(start)
     first_not_right = None if bool((q_values.argmax(-1) == RIGHT).all()) else 1
-    corridor = table[OBS_CORRIDOR, RIGHT + 1, zero].expand(2, min(chunk, max(steps, 1)), -1)
+    corridor = corridor_input.expand(2, min(chunk, max(steps, 1)), -1)
     done = 0
     while done < steps:
         n = min(chunk, steps - done)
@@ -425,7 +437,7 @@ def corridor_attractors(
         if first_not_right is None and len(wrong):
             first_not_right = done + int(wrong[0]) + 2
         done += n
-    q_values, _ = q_net.step(table[OBS_JUNCTION, RIGHT + 1, zero].expand(2, -1), state)
+    q_values, _ = q_net.step(junction_input.expand(2, -1), state)
     actions = q_values.argmax(-1).tolist()
     return {
         "steps": steps,
@@ -463,12 +475,10 @@ def horizon_diagnosis(q_net: RecurrentQNetwork, length: int, tol: float = 1e-2) 
     check_length(length)
     if not tol > 0:
         raise ValueError(f"tol must be > 0; got {tol!r}")
-    table = input_table(q_net)
-    zero = int(np.searchsorted(REWARD_VALUES, 0.0))
-    corridor_input = table[OBS_CORRIDOR, RIGHT + 1, zero]
-    junction_input = table[OBS_JUNCTION, RIGHT + 1, zero].expand(2, -1)
+    start, corridor_input, junction_input = optimal_path_inputs(q_net)
+    junction_input = junction_input.expand(2, -1)
     with torch.no_grad():
-        q_values, state = q_net.step(table[[OBS_UP, OBS_DOWN], 0, zero])  # a_{-1} = NO_ACTION, r_{-1} = 0
+        q_values, state = q_net.step(start)
         right = bool((q_values.argmax(-1) == RIGHT).all())
         if length > 1:
             q_values, state = q_net(corridor_input.expand(2, length - 1, -1), state)
@@ -535,6 +545,7 @@ __all__ = [
     "optimal_at",
     "optimal_at_each",
     "optimal_margins",
+    "optimal_path_inputs",
     "optimal_path_margins",
     "start_q_values",
     "tmaze_vaa",
