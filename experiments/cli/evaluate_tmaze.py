@@ -113,9 +113,13 @@ def evaluate_epsilon_greedy(model: DRQN, length: int, episodes: int, seed: int) 
     }
 
 
-def evaluate(args: EvaluateTMazeArgs) -> list[dict]:
-    """One row per model and length, model after model (each with its ``model`` path)."""
-    models = [DRQN.load(path, device=args.device) for path in args.models]
+def evaluate(args: EvaluateTMazeArgs, models: list[DRQN] | None = None) -> list[dict]:
+    """One row per model and length, model after model (each with its ``model`` path).
+
+    :param models: the models of ``args.models``, already loaded (None: loaded here).
+    """
+    if models is None:
+        models = [DRQN.load(path, device=args.device) for path in args.models]
     rows: dict[tuple[int, int], dict] = {}
     for j, length in enumerate(args.lengths):
         if args.deterministic:
@@ -133,7 +137,8 @@ def run(argv: list[str] | None = None) -> list[dict]:
     :func:`evaluate`."""
     args = tyro.cli(EvaluateTMazeArgs, args=argv, description=__doc__)
     torch.set_num_threads(1)
-    rows = evaluate(args)
+    models = [DRQN.load(path, device=args.device) for path in args.models]
+    rows = evaluate(args, models)
     several = len(args.models) > 1
     if several:
         for k, path in enumerate(args.models):
@@ -159,8 +164,7 @@ def run(argv: list[str] | None = None) -> list[dict]:
             line = f"{model_column(r)}{r['length']:>7} {r['success_rate']:>8.2f} {r['mean_return']:>8.3f}"
             print(f"{line} {r['mean_steps']:>8.1f}")
     if args.diagnose_length is not None:
-        for k, path in enumerate(args.models):
-            model = DRQN.load(path, device=args.device)
+        for k, model in enumerate(models):
             print(
                 diagnosis_line(
                     horizon_diagnosis(model.policy.acting_net, args.diagnose_length), k if several else None
