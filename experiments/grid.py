@@ -9,7 +9,10 @@ is ever deleted). Re-launching a grid runs only what is missing; the grid ends w
 diverged") and the end of the grid says so.
 
 Worker processes stop when the process that launched them dies (a ``kill -9`` of the grid leaves no
-worker writing into the run directories).
+worker writing into the run directories). A run is run under its claim (:func:`run_dirs.claimed`): two
+launches on the same ``--out`` at once share the work, each run runs once, and both end with the whole
+table. On Ray, a run whose worker process or node dies is run again (from its last checkpoint where the
+trainer has one) on a node that is still there.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from experiments.presets import Run
 from experiments.registry import EXPERIMENTS, RUNNERS, build_grid
 from experiments.run_dirs import (
+    claimed,
     conflict_error,
     finite_or_null,
     non_finite_keys,
@@ -40,10 +44,19 @@ def execute_run(
 ) -> tuple[str, dict[str, Any], bool]:
     """Run ``run`` under ``root`` unless it has finished. Returns (name, metrics, ran).
 
+    The run is inspected and run under its claim: if another process (another launch of the grid) is
+    running it, this one waits for it and returns its metrics with ``ran`` false.
+
     :raises RunConflictError: the run directory holds a run with other settings (and not
         ``restart_changed``).
     """
-    run_dir = Path(root) / run.name
+    with claimed(root, run.name):
+        return _execute_claimed(run, Path(root) / run.name, threads, restart_changed)
+
+
+def _execute_claimed(
+    run: Run, run_dir: Path, threads: int, restart_changed: bool
+) -> tuple[str, dict[str, Any], bool]:
     state, differing = run_state(run, run_dir)
     if state == "finished":
         return run.name, read_json(run_dir / "metrics.json"), False
@@ -88,16 +101,23 @@ def exit_with_parent(parent: int) -> None:
 
 def run_local(
     runs: list[Run], root: Path, workers: int, progress: bool = True, restart_changed: bool = False
-) -> dict[str, dict]:
-    """Run the grid in ``workers`` local processes (inline when ``workers == 1``)."""
+) -> tuple[dict[str, dict], set[str]]:
+    """Run the grid in ``workers`` local processes (inline when ``workers == 1``).
+
+    :return: the metrics of every run, and the names of the runs that ran here (not finished before, nor
+        by another launch).
+    """
     from tqdm.auto import tqdm
 
     results: dict[str, dict] = {}
+    ran_here: set[str] = set()
     bar = tqdm(total=len(runs), desc="runs", disable=not progress)
     if workers == 1:
         for run in runs:
-            name, metrics, _ = execute_run(run, str(root), restart_changed=restart_changed)
+            name, metrics, ran = execute_run(run, str(root), restart_changed=restart_changed)
             results[name] = metrics
+            if ran:
+                ran_here.add(name)
             bar.update()
     else:
         import multiprocessing as mp
@@ -108,20 +128,29 @@ def run_local(
         with ProcessPoolExecutor(workers, mp_context=context, **watch) as pool:
             futures = [pool.submit(execute_run, run, str(root), threads, restart_changed) for run in runs]
             for future in as_completed(futures):
-                name, metrics, _ = future.result()
+                name, metrics, ran = future.result()
                 results[name] = metrics
+                if ran:
+                    ran_here.add(name)
                 bar.update()
     bar.close()
-    return results
+    return results, ran_here
+
+
+RAY_RETRIES = 3
+"""How many times Ray runs a run again whose worker process or node died (Ray's ``max_retries``)."""
 
 
 def run_ray(
     runs: list[Run], root: Path, address: str, progress: bool = True, restart_changed: bool = False
-) -> dict[str, dict]:
+) -> tuple[dict[str, dict], set[str]]:
     """Run the grid on a Ray cluster, one task (1 CPU) per run. ``address="local"`` starts one here.
 
     ``root`` must be on storage that every node sees (a shared file system), since skipping finished
-    runs reads their ``metrics.json``, and the project must be installed on every node.
+    runs reads their ``metrics.json``, and the project must be installed on every node. A run whose
+    worker process or node dies is run again, up to :data:`RAY_RETRIES` times, where Ray finds a CPU.
+
+    :return: as :func:`run_local`.
     """
     try:
         import ray
@@ -134,16 +163,19 @@ def run_ray(
     else:
         ray.init(address=address, log_to_driver=False)
     try:
-        remote = ray.remote(num_cpus=1)(execute_run)
+        remote = ray.remote(num_cpus=1, max_retries=RAY_RETRIES, retry_exceptions=False)(execute_run)
         pending = [remote.remote(run, str(root), 1, restart_changed) for run in runs]
         results: dict[str, dict] = {}
+        ran_here: set[str] = set()
         with tqdm(total=len(runs), desc="runs (ray)", disable=not progress) as bar:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
-                name, metrics, _ = ray.get(done[0])
+                name, metrics, ran = ray.get(done[0])
                 results[name] = metrics
+                if ran:
+                    ran_here.add(name)
                 bar.update()
-        return results
+        return results, ran_here
     finally:
         ray.shutdown()
 
@@ -169,7 +201,7 @@ def reproduce(
     :param first_seed: the seeds of the grid start here (the presets use 0, 1, …; the seeds on which the
         defaults were chosen are 0–9, so a claim of how often they succeed is measured from 1000 on, say).
         Runs of another first seed go to ``<out>/<experiment>/<preset>-from-seed-<first_seed>/``.
-    :return: ``{"runs", "ran", "diverged" (run names), "table"}``.
+    :return: ``{"runs", "ran" (runs that ran in this launch), "diverged" (run names), "table"}``.
     :raises RunConflictError: a run directory holds a run with other settings (before anything runs).
     """
     if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0:
@@ -189,7 +221,8 @@ def reproduce(
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     root = Path(out) / experiment / (preset if first_seed == 0 else f"{preset}-from-seed-{first_seed}")
     root.mkdir(parents=True, exist_ok=True)
-    states = {run.name: run_state(run, root / run.name) for run in runs}
+    # read only: another launch may be writing some of these runs now (each run is repaired under its claim)
+    states = {run.name: run_state(run, root / run.name, repair=False) for run in runs}
     changed = [run for run in runs if states[run.name][0] == "changed"]
     if changed and not restart_changed:
         raise conflict_error(changed[0], root / changed[0].name, states[changed[0].name][1])
@@ -197,9 +230,12 @@ def reproduce(
     print(f"{experiment} ({preset}): {len(runs)} runs, {finished} already finished, in {root}")
     start = time.perf_counter()
     if ray_address:
-        results = run_ray(runs, root, ray_address, progress, restart_changed)
+        results, ran_here = run_ray(runs, root, ray_address, progress, restart_changed)
     else:
-        results = run_local(runs, root, workers, progress, restart_changed)
+        results, ran_here = run_local(runs, root, workers, progress, restart_changed)
+    elsewhere = len(runs) - finished - len(ran_here)
+    if elsewhere > 0:
+        print(f"{len(ran_here)} runs ran here; {elsewhere} were finished meanwhile by another launch")
     command = f"python scripts/reproduce.py {experiment} --preset {preset}"
     if first_seed:
         command += f" --first-seed {first_seed}"
@@ -210,10 +246,11 @@ def reproduce(
         print(f"{len(diverged)} of {len(runs)} runs diverged (non-finite metrics): {', '.join(diverged)}")
     seconds = time.perf_counter() - start
     print(f"wall time {seconds:.0f} s; table {root / 'results.md'}; plot {root / 'results.png'}")
-    return {"runs": len(runs), "ran": len(runs) - finished, "diverged": diverged, "table": table}
+    return {"runs": len(runs), "ran": len(ran_here), "diverged": diverged, "table": table}
 
 
 __all__ = [
+    "RAY_RETRIES",
     "execute_run",
     "exit_with_parent",
     "reproduce",

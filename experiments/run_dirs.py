@@ -16,15 +16,24 @@ does, run by run (nothing is ever deleted):
   checkpoint where the trainer has one).
 - a run whose metrics are not finite (NaN or infinite loss) is *diverged*: its ``metrics.json`` holds
   ``null`` for those values and ``"diverged": true``.
+
+Two launches of a grid on the same ``--out`` at once (or a Ray task retried while a copy still runs)
+never run one run twice side by side: a run is inspected and run only under its claim (:func:`claimed`),
+an exclusive lock that the operating system releases when its holder dies, so a claim never outlives a
+``kill -9`` or a lost node. Every JSON file is written atomically (:func:`write_json`): a run killed
+while writing one never leaves a half-written ``metrics.json`` that a relaunch would take for finished.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import socket
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +43,8 @@ NOT_IDENTITY = ("data_dir",)
 """Config keys that say where inputs are read, not what the run is: ignored when matching runs."""
 REPLACED = "_replaced"
 """Folder (under a grid's root) where runs and files set aside by a relaunch are kept."""
+CLAIMS = ".claims"
+"""Folder (under a grid's root) of the lock files by which a process claims a run (:func:`claimed`)."""
 
 
 class RunConflictError(ValueError):
@@ -95,9 +106,34 @@ def set_aside(path: Path, reason: str) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def claimed(root: str | Path, name: str) -> Iterator[None]:
+    """Hold the claim on run ``name`` of the grid under ``root`` while the block runs.
+
+    The claim is an exclusive ``flock`` on ``<root>/.claims/<name>.lock``: a second process that claims
+    the same run (another launch on the same ``--out``, on this machine or on a node that shares the
+    file system) waits until the first one leaves the block, then finds the run finished. The operating
+    system drops the lock when its holder dies, so a killed worker or a lost node never leaves a stale
+    claim. Where ``fcntl`` does not exist (Windows), runs are not claimed: launch one grid at a time.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    folder = Path(root) / CLAIMS
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` atomically (a crash never leaves a half-written file), as valid JSON."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f"{path.name}.{socket.gethostname()}-{os.getpid()}.tmp")
     tmp.write_text(json.dumps(finite_or_null(data), indent=2, allow_nan=False, default=str))
     tmp.replace(path)
 
@@ -118,22 +154,25 @@ def non_finite_keys(metrics: dict[str, Any]) -> list[str]:
     return sorted(k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v))
 
 
-def run_state(run: Run, run_dir: Path) -> tuple[str, list[str]]:
+def run_state(run: Run, run_dir: Path, repair: bool = True) -> tuple[str, list[str]]:
     """``("new" | "finished" | "partial" | "changed", differing keys)`` of ``run`` in ``run_dir``.
 
-    Unreadable ``config.json`` / ``metrics.json`` files are set aside (with a warning naming them).
+    :param repair: set unreadable ``config.json`` / ``metrics.json`` files aside (with a warning naming
+        them). Only the holder of the run's claim (:func:`claimed`) repairs: without it, another process
+        may be writing the run at that moment, and the state is only read.
     """
     config_file, metrics_file = run_dir / "config.json", run_dir / "metrics.json"
     if not run_dir.exists():
         return "new", []
     if not config_file.exists():
-        if metrics_file.exists() or any(run_dir.iterdir()):
+        if repair and (metrics_file.exists() or any(run_dir.iterdir())):
             set_aside(run_dir, f"{run_dir} has files but no config.json")
         return "new", []
     try:
         saved = read_json(config_file)
     except ValueError as error:
-        set_aside(run_dir, f"{error}: the run starts again")
+        if repair:
+            set_aside(run_dir, f"{error}: the run starts again")
         return "new", []
     differing = _differing_keys(saved, saved_config(run))
     if differing:
@@ -142,7 +181,8 @@ def run_state(run: Run, run_dir: Path) -> tuple[str, list[str]]:
         try:
             read_json(metrics_file)
         except ValueError as error:
-            set_aside(metrics_file, f"{error}: the run starts again")
+            if repair:
+                set_aside(metrics_file, f"{error}: the run starts again")
             return "partial", []
         return "finished", []
     return "partial", []
@@ -158,19 +198,21 @@ def conflict_error(run: Run, run_dir: Path, differing: list[str]) -> RunConflict
 
 
 def is_finished(run: Run, root: str | Path) -> bool:
-    """True when ``run`` has its ``metrics.json`` under ``root``, made with the same settings."""
+    """True when ``run`` has its ``metrics.json`` under ``root``, made with the same settings (read only)."""
     run_dir = Path(root) / run.name
     return (
         (run_dir / "metrics.json").exists()
         and (run_dir / "config.json").exists()
-        and run_state(run, run_dir)[0] == "finished"
+        and run_state(run, run_dir, repair=False)[0] == "finished"
     )
 
 
 __all__ = [
+    "CLAIMS",
     "NOT_IDENTITY",
     "REPLACED",
     "RunConflictError",
+    "claimed",
     "conflict_error",
     "finite_or_null",
     "is_finished",

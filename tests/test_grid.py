@@ -1,9 +1,11 @@
 """The grid engine (``experiments.grid``, behind ``scripts/reproduce.py``): end-to-end runs through the
 local executor and (when installed) a local Ray instance, relaunches that skip finished runs and never
-delete one, diverged runs, and a grid killed at random points."""
+delete one, diverged runs, a grid killed at random points, two launches on one ``--out``, and a Ray
+cluster of two nodes that loses a node or a worker in the middle of a grid."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -19,7 +21,7 @@ import pytest
 from experiments import grid, registry
 from experiments.cli import reproduce as reproduce_command
 from experiments.presets import Run
-from experiments.run_dirs import REPLACED
+from experiments.run_dirs import CLAIMS, REPLACED
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "reproduce.py"
@@ -42,7 +44,7 @@ def _check_grid_output(root: Path, runs: int) -> dict[str, float]:
     assert table.count("| gru |") == runs
     assert (root / "results.png").stat().st_size > 1000
     mtimes = {}
-    run_dirs = [d for d in root.iterdir() if d.is_dir() and d.name != REPLACED]
+    run_dirs = [d for d in root.iterdir() if d.is_dir() and d.name not in (REPLACED, CLAIMS)]
     assert len(run_dirs) == runs
     for run_dir in run_dirs:
         metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -252,3 +254,91 @@ def test_a_grid_from_another_first_seed(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="first_seed"):
         grid.reproduce("copy", "smoke", out=tmp_path, workers=1, progress=False, first_seed=-1)
     assert reproduce_command.Args("copy").first_seed == 0
+
+
+def _event_files(root: Path) -> dict[str, int]:
+    runs = [d for d in root.iterdir() if d.is_dir() and d.name not in (REPLACED, CLAIMS)]
+    return {d.name: len(list(d.rglob("events.out.tfevents*"))) for d in runs}
+
+
+def test_two_launches_on_one_out_run_each_run_once(tmp_path):
+    """Two launches of one grid on one --out at once: both end with the whole table, equal to a grid
+    run alone, and each run ran once (as many TensorBoard files as alone, nothing set aside)."""
+    run_script("copy", "--preset", "smoke", "--out", str(tmp_path / "alone"), "--workers", "1")
+    alone = tmp_path / "alone" / "copy" / "smoke"
+    command = [sys.executable, str(SCRIPT), "copy", "--preset", "smoke", "--out", str(tmp_path / "both")]
+    launches = [
+        subprocess.Popen(command + ["--workers", "2", "--no-progress"], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [launch.communicate(timeout=600)[0] for launch in launches]
+    assert [launch.returncode for launch in launches] == [0, 0], outputs
+    root = tmp_path / "both" / "copy" / "smoke"
+    assert _table(root) == _table(alone)
+    assert _event_files(root) == _event_files(alone)
+    assert not (root / REPLACED).exists()
+    assert sum("finished meanwhile by another launch" in out for out in outputs) >= 1, outputs
+
+
+RAY_GRID_TIMEOUT = 600
+
+
+def _ray_run_workers() -> dict[int, int]:
+    """The processes of Ray workers that execute a run: pid -> parent pid (the raylet of their node)."""
+    found = subprocess.run(["pgrep", "-f", "ray::execute_run"], capture_output=True, text=True).stdout.split()
+    workers = {}
+    for pid in map(int, found):
+        with contextlib.suppress(FileNotFoundError, IndexError, ValueError):  # ended meanwhile
+            # /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces
+            workers[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return workers
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds Ray's worker processes in /proc")
+@pytest.mark.parametrize("fault", ["worker node", "worker process"])
+def test_a_ray_grid_on_two_nodes_survives_a_lost_node_or_worker(tmp_path, fault):
+    """A Ray cluster of two nodes on this machine (Ray's own cluster utilities), a grid of two runs. While
+    a run executes on the worker node, that node is removed (its raylet and workers killed), or every
+    worker executing a run is killed. Ray runs the lost runs again; the grid finishes with the table of
+    an uninterrupted grid."""
+    pytest.importorskip("ray", reason="Ray is the optional extra [sweep]")
+    from ray.cluster_utils import Cluster
+
+    run_script("copy", "--preset", "smoke", "--out", str(tmp_path / "straight"), "--workers", "1")
+    expected = _table(tmp_path / "straight" / "copy" / "smoke")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        worker_node = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        raylet = worker_node.all_processes["raylet"][0].process.pid
+        grid = subprocess.Popen(
+            [sys.executable, str(SCRIPT), "copy", "--preset", "smoke", "--out", str(tmp_path / "faulty")]
+            + ["--ray-address", cluster.address, "--no-progress"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        root = tmp_path / "faulty" / "copy" / "smoke"
+        deadline = time.time() + RAY_GRID_TIMEOUT
+        while time.time() < deadline and grid.poll() is None:
+            workers = _ray_run_workers()
+            on_worker_node = [pid for pid, parent in workers.items() if parent == raylet]
+            if on_worker_node if fault == "worker node" else workers:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("no run was ever executed on the worker node")
+        finished_before = len(list(root.glob("*/metrics.json")))
+        if fault == "worker node":
+            cluster.remove_node(worker_node, allow_graceful=False)
+        else:
+            for pid in workers:
+                os.kill(pid, signal.SIGKILL)
+        output = grid.communicate(timeout=RAY_GRID_TIMEOUT)[0]
+        assert grid.returncode == 0, output[-3000:]
+    finally:
+        cluster.shutdown()
+    assert finished_before < 2, "both runs had ended before the fault: nothing was tested"
+    assert "will be retried" in output or "retries remaining" in output, output[-3000:]
+    assert _table(root) == expected
+    assert len(list(root.glob("*/metrics.json"))) == 2

@@ -1,18 +1,25 @@
 """Run directories (``experiments.run_dirs``): a run is found again whatever the spelling of the data
 folder, an unreadable file is named, set aside and its run runs again, the committed runs written under
-former key names are finished runs, and the training commands name their run directories alike."""
+former key names are finished runs, the training commands name their run directories alike, a claim
+on a run holds off a second claimer until its holder ends or dies, and a half-written metrics.json is
+never a finished run."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 from test_grid import ROOT, run_script
 
 from experiments import grid, registry
-from experiments.run_dirs import REPLACED
+from experiments.run_dirs import CLAIMS, REPLACED, claimed, run_state, saved_config, write_json
 
 
 def test_data_dir_spelling_or_absence_never_touches_a_finished_run(tmp_path):
@@ -37,7 +44,7 @@ def test_data_dir_spelling_or_absence_never_touches_a_finished_run(tmp_path):
 def test_an_unreadable_file_is_named_set_aside_and_its_run_runs_again(tmp_path, broken):
     run_script("copy", "--preset", "smoke", "--out", str(tmp_path), "--workers", "1")
     root = tmp_path / "copy" / "smoke"
-    victim = sorted(p for p in root.iterdir() if p.is_dir())[0]
+    victim = sorted(p for p in root.iterdir() if p.is_dir() and p.name != CLAIMS)[0]
     expected = json.loads((victim / "metrics.json").read_text())
     if broken == "checkpoint.pt":  # an interrupted run whose last checkpoint was cut short
         (victim / "metrics.json").unlink()
@@ -98,3 +105,65 @@ def test_both_training_commands_name_their_runs_with_run_name(tmp_path, monkeypa
     with pytest.raises(_Stop) as supervised:
         train_supervised.run(["--task", "denoising", "--version", "double", "--seed", "4"])
     assert supervised.value.args[0].logdir == str(Path("runs") / "denoising__gru-double__4__1700000000")
+
+
+HOLDER = """
+import sys, time
+from experiments.run_dirs import claimed
+with claimed(sys.argv[1], "run"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="claims are POSIX locks")
+def test_a_claim_waits_for_its_holder_and_is_free_when_the_holder_is_killed(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        entered = threading.Event()
+
+        def claim() -> None:
+            with claimed(tmp_path, "run"):
+                entered.set()
+
+        waiter = threading.Thread(target=claim, daemon=True)
+        waiter.start()
+        assert not entered.wait(1.0), "a second claim got the run while its holder ran"
+        with claimed(tmp_path, "other run"):  # claims of other runs are not held off
+            pass
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)  # a kill -9 leaves no stale claim
+        holder.wait()
+    assert entered.wait(10.0), "the claim of a killed holder was never released"
+    waiter.join()
+
+
+def test_a_half_written_or_unrenamed_metrics_file_is_never_a_finished_run(tmp_path, monkeypatch):
+    """A run killed while writing metrics.json: whatever was written is not taken for finished."""
+    run = registry.build_grid("copy", "smoke")[0]
+    run_dir = tmp_path / run.name
+    run_dir.mkdir()
+    write_json(run_dir / "config.json", saved_config(run))
+    assert run_state(run, run_dir)[0] == "partial"
+    metrics = {"test_loss": 0.25, "best_epoch": 3, "curve": [0.5, 0.25], "diverged": False}
+    content = json.dumps(metrics, indent=2)
+    for cut in range(len(content)):  # a writer that wrote in place and died after `cut` characters
+        (run_dir / "metrics.json").write_text(content[:cut])
+        with pytest.warns(UserWarning, match="metrics.json is unreadable"):
+            assert run_state(run, run_dir) == ("partial", [])
+        assert not (run_dir / "metrics.json").exists()  # set aside: the run runs again
+
+    # write_json writes beside and renames: killed before the rename, there is no metrics.json at all
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_json(run_dir / "metrics.json", metrics)
+    monkeypatch.undo()
+    assert not (run_dir / "metrics.json").exists() and run_state(run, run_dir)[0] == "partial"
+    write_json(run_dir / "metrics.json", metrics)
+    assert run_state(run, run_dir)[0] == "finished"
