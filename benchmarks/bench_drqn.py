@@ -109,6 +109,11 @@ ABLATION |= {
     # Round 6, on round 5's defaults (C = 2, 2 x 64): a Polyak average of the online weights acts.
     "avg02": {"average_tau": 0.02},
     "avg005": {"average_tau": 0.005},
+    # Round 7, on round 5's defaults: what else lowers the noise at the size of the margins (a wider
+    # network again, a smaller constant step, more gradient steps per episode).
+    "h128": {"hidden_size": 128},
+    "lr5e-4": {"learning_rate": 5e-4},
+    "g40": {"gradient_steps": 40},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}
