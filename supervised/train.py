@@ -19,7 +19,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -80,6 +80,12 @@ class SupervisedConfig:
     """share of the training set held out for validation"""
     num_train: int | None = None
     """training sequences before the validation split (40 000 synthetic; all MNIST train images)"""
+    selection_split: int | None = None
+    """Appendix F's selection protocol: split number ``i`` of the learning set (the training sequences)
+    into training, validation and *selection* sets (the selection set as large as the validation set;
+    the learning set is the training data of seed 0, and split ``i`` is the same for every cell, version
+    and seed); the run's "test" figures are then those of the selection set, and the test set is never
+    used. None: the standard training/validation split."""
     num_test: int | None = None
     """test sequences (40 000 synthetic; all MNIST test images)"""
     seed: int = 0
@@ -168,8 +174,12 @@ class SupervisedConfig:
                 _check_positive(name, getattr(c, name))
         if c.vaa_iterations < 0:
             raise ValueError(f"vaa_iterations must be >= 0 (0 disables the VAA), got {c.vaa_iterations}")
-        if not 0.0 < c.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1), got {c.val_fraction}")
+        top = 0.5 if c.selection_split is not None else 1.0  # the selection set is as large as validation
+        if not 0.0 < c.val_fraction < top:
+            raise ValueError(f"val_fraction must be in (0, {top:g}), got {c.val_fraction}")
+        split = c.selection_split
+        if split is not None and (isinstance(split, bool) or not isinstance(split, int) or split < 0):
+            raise ValueError(f"selection_split must be None or an integer >= 0, got {c.selection_split!r}")
         if c.version == "double" and c.hidden_size % 2:
             raise ValueError(f"hidden_size must be even for version double (two halves), got {c.hidden_size}")
         device = check_device(c.device)
@@ -373,16 +383,31 @@ class _Data(NamedTuple):
 
 
 def _load_data(c: SupervisedConfig, device: torch.device) -> _Data:
-    """Generated or read once, split by a seeded permutation, moved to the device once."""
-    train_full, test_set = make_datasets(c)
+    """Generated or read once, split by a seeded permutation, moved to the device once.
+
+    With ``c.selection_split = i``, the permutation is split ``i``'s (the same for every seed, cell and
+    version), the learning set gives a selection set too, and the selection set stands for the test set.
+    """
+    if c.selection_split is not None:  # one learning set for every split: the training data of seed 0
+        train_full, test_set = make_datasets(replace(c, seed=0))
+    else:
+        train_full, test_set = make_datasets(c)
+    held = 2 if c.selection_split is not None else 1
     n_val = max(1, round(c.val_fraction * len(train_full)))
-    if len(train_full) - n_val < 1:
+    if len(train_full) - held * n_val < 1:
         raise ValueError(
-            f"num_train={len(train_full)} leaves no training sequence after the validation split"
+            f"num_train={len(train_full)} leaves no training sequence after the validation"
+            f"{' and selection' if held == 2 else ''} split"
         )
-    split = torch.randperm(len(train_full), generator=torch.Generator().manual_seed(_seed(c.seed, 2)))
+    stream = (c.selection_split, 9) if c.selection_split is not None else (c.seed, 2)
+    split = torch.randperm(len(train_full), generator=torch.Generator().manual_seed(_seed(*stream)))
     data, targets = train_full.data.to(device), train_full.targets.to(device)
-    train_idx, val_idx = split[n_val:].to(device), split[:n_val].to(device)
+    train_idx, val_idx = split[held * n_val :].to(device), split[:n_val].to(device)
+    if c.selection_split is not None:
+        chosen = split[n_val : 2 * n_val].to(device)
+        test, test_targets, test_set = data[chosen], targets[chosen], train_full
+    else:
+        test, test_targets = test_set.data.to(device), test_set.targets.to(device)
     return _Data(
         train_full,
         test_set,
@@ -390,8 +415,8 @@ def _load_data(c: SupervisedConfig, device: torch.device) -> _Data:
         targets[train_idx],
         data[val_idx],
         targets[val_idx],
-        test_set.data.to(device),
-        test_set.targets.to(device),
+        test,
+        test_targets,
     )
 
 

@@ -36,6 +36,7 @@ COMMANDS = {
     "mm-reproduce": "experiments.cli.reproduce",
     "mm-plot-runs": "experiments.cli.plot_runs",
     "mm-stats": "experiments.cli.stats",
+    "mm-select": "experiments.cli.select_settings",
 }
 PACKAGES = sorted(path.parent.name for path in ROOT.glob("*/__init__.py"))
 # every top-level name the checkout could lend to an import: its packages and its folders of Python files

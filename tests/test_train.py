@@ -68,6 +68,8 @@ def write_idx_dir(root: Path, n_train: int = 60, n_test: int = 20) -> None:
             marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
         ),
         ({"val_fraction": 1.0}, r"val_fraction must be in \(0, 1\)"),
+        ({"val_fraction": 0.5, "selection_split": 0}, r"val_fraction must be in \(0, 0.5\)"),
+        ({"selection_split": -1}, r"selection_split must be None or an integer >= 0, got -1"),
         ({"resume": True}, r"resume=True needs a logdir"),
         ({"task": "copy", "N": 3}, r"N is not used by task copy"),
     ],
@@ -375,3 +377,27 @@ def test_configs_and_checkpoints_written_with_the_former_supervised_names_are_re
         tiny(epochs=2, hidden_size=6, num_layers=2, learning_rate=2e-3, logdir=str(tmp_path), resume=True)
     )
     assert resumed.history["epoch"] == [0, 1, 2]
+
+
+def test_a_selection_split_holds_out_a_selection_set_the_same_for_every_cell_and_seed():
+    """Appendix F: with selection_split = i, the learning set (seed 0's training data) is split into
+    training, validation and selection sets, disjoint and covering it; split i does not depend on the cell,
+    version or seed; another i is another split; the test set is never used (the "test" is the selection)."""
+
+    def parts(**overrides):
+        config = tiny(task="copy", T=10, num_train=50, num_test=30, **overrides).resolved()
+        data = train_module._load_data(config, torch.device("cpu"))
+        return [data.train, data.val, data.test], data
+
+    learning = make_datasets(tiny(task="copy", T=10, num_train=50, num_test=30, seed=0).resolved())[0].data
+    rows = {tuple(row.flatten().tolist()): i for i, row in enumerate(learning)}
+    (train_part, val, selection), data = parts(selection_split=0, seed=3)
+    found = [sorted(rows[tuple(r.flatten().tolist())] for r in part) for part in (train_part, val, selection)]
+    assert [len(f) for f in found] == [30, 10, 10]
+    assert sorted(sum(found, [])) == list(range(50))  # disjoint, and the whole learning set
+    same, _ = parts(selection_split=0, seed=7, cell="lstm", version="warmup")
+    assert all(torch.equal(a, b) for a, b in zip(same, (train_part, val, selection), strict=True))
+    other, _ = parts(selection_split=1, seed=3)
+    assert not torch.equal(other[2], selection)
+    standard, _ = parts(seed=3)
+    assert standard[2].shape[0] == 30 and not any(tuple(r.flatten().tolist()) in rows for r in standard[2])
