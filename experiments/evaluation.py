@@ -50,6 +50,7 @@ from tmaze_gym.tmaze import (
     sample_exploration_action,
 )
 from tmaze_gym.vector import TMazeVectorEnv
+from tmaze_gym.xor_tmaze import XOR_LAYOUTS, XORTMazeEnv
 
 TMAZE_OPTIMAL_RETURN = 4.0
 """The return of the optimal policy: +4 for the rewarding goal, reached in ``L + 1`` steps."""
@@ -74,13 +75,20 @@ def is_optimal_episode(returns: Any, steps: Any, length: int) -> np.ndarray:
     return (np.asarray(returns) == TMAZE_OPTIMAL_RETURN) & (np.asarray(steps) == length + 1)
 
 
+def maze_layouts(env: gym.Env) -> tuple[str, ...]:
+    """The layouts of ``env``: ``("up", "down")`` for ``TMaze-v0``, the four ``XOR_LAYOUTS`` for
+    ``XORTMaze-v0``."""
+    return XOR_LAYOUTS if isinstance(env.unwrapped, XORTMazeEnv) else LAYOUTS
+
+
 def is_tmaze_optimal(model: Any, env: gym.Env) -> bool:
-    """docs/specification.md §6: the greedy policy earns 4 in exactly ``L + 1`` steps in both layouts.
+    """docs/specification.md §6: the greedy policy earns 4 in exactly ``L + 1`` steps in every layout (the
+    two of ``TMaze-v0``, the four of ``XORTMaze-v0``: :func:`maze_layouts`).
 
     Each rollout stops after ``L + 1`` steps: a policy that has not arrived by then is not optimal.
     """
     length = env.unwrapped.length
-    for layout in ("up", "down"):
+    for layout in maze_layouts(env):
         total, steps = play_greedy(model, env, layout, max_steps=length + 1)
         if not is_optimal_episode(total, steps, length):
             return False
@@ -542,6 +550,7 @@ __all__ = [
     "input_table",
     "is_optimal_episode",
     "is_tmaze_optimal",
+    "maze_layouts",
     "optimal_at",
     "optimal_at_each",
     "optimal_margins",

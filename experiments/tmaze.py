@@ -26,6 +26,7 @@ from experiments.evaluation import (
     TMAZE_OPTIMAL_RETURN,
     authors_horizon,
     is_tmaze_optimal,
+    maze_layouts,
     optimal_path_margins,
     start_q_values,
 )
@@ -34,7 +35,7 @@ from recurrent_q.cells import check_device
 from recurrent_q.drqn import DRQN
 from recurrent_q.multistability import VERSIONS, HeldInput, Version, WarmupConfig
 from recurrent_q.tb import tensorboard_writer, write_hyperparameters
-from tmaze_gym.tmaze import RIGHT
+from tmaze_gym.tmaze import LAYOUTS, RIGHT
 
 TMAZE_VERSIONS = VERSIONS
 
@@ -45,6 +46,11 @@ class TMazeConfig:
 
     length: int = 20
     """Corridor length L."""
+    env_id: Literal["TMaze-v0", "XORTMaze-v0"] = "TMaze-v0"
+    """The maze: the paper's T-Maze, or the XOR T-Maze (a second cue in the corridor; the rewarded arm is
+    the XOR of the two cues)."""
+    cue_position: int | None = None
+    """XORTMaze-v0 only: the corridor cell of the second cue (None: the middle, L // 2)."""
     cell: Literal["lstm", "gru", "mgu", "brc", "nbrc", "chrono", "mingru", "lru"] = "gru"
     """Recurrent cell of the Q-network (a name of ``recurrent_q.cells.CELL_NAMES``)."""
     version: Version = "warmup"
@@ -157,6 +163,10 @@ class TMazeConfig:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and value > 0.0):
                 raise ValueError(f"{name} must be a number > 0; got {value!r}")
+        if self.cue_position is not None and self.env_id != "XORTMaze-v0":
+            raise ValueError(f"cue_position is for env_id 'XORTMaze-v0' only; got env_id {self.env_id!r}")
+        if self.env_id not in ("TMaze-v0", "XORTMaze-v0"):
+            raise ValueError(f"env_id must be 'TMaze-v0' or 'XORTMaze-v0'; got {self.env_id!r}")
         if self.version not in TMAZE_VERSIONS:
             raise ValueError(
                 f"version must be one of {', '.join(map(repr, TMAZE_VERSIONS))}; got {self.version!r}"
@@ -164,7 +174,8 @@ class TMazeConfig:
 
 
 def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) -> dict[str, Any]:
-    """Train DRQN on ``TMaze-v0`` of corridor ``length``; report the episodes to the optimal policy (Fig. 13).
+    """Train DRQN on the maze ``env_id`` (``TMaze-v0``: the paper's) of corridor ``length``; report the
+    episodes to the optimal policy (Fig. 13).
 
     :param config: the settings (:class:`TMazeConfig`); keyword arguments set or override its fields
         (``run_tmaze_experiment(length=50, seed=1)``).
@@ -182,7 +193,7 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         model.set_logger(configure(c.logdir, ["tensorboard"]))
         write_hyperparameters(tensorboard_writer(model.logger), dataclasses.asdict(c))
     optimal = TMazeOptimalCallback(
-        gym.make("TMaze-v0", length=c.length),
+        make_maze(c),
         c.check_freq,
         c.stop_when_optimal,
         best_model_save_path=c.best_model_save_path,
@@ -197,12 +208,17 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
     held = optimal.held if optimal.first_optimal_episode is not None else None
     return {
         "length": c.length,
+        **(
+            {"env_id": c.env_id, "cue_position": make_maze(c).unwrapped.cue_position}
+            if c.env_id != "TMaze-v0"
+            else {}
+        ),
         "cell": c.cell,
         "version": c.version,
         "seed": c.seed,
         "train_mode": c.train_mode,
         "first_optimal_episode": optimal.first_optimal_episode,
-        "optimal_at_end": is_tmaze_optimal(model, gym.make("TMaze-v0", length=c.length)),
+        "optimal_at_end": is_tmaze_optimal(model, make_maze(c)),
         "held": held,
         "episodes": model.num_train_episodes,
         "fill_episodes": model.num_fill_episodes,
@@ -216,7 +232,8 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
 
 
 def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DRQN:
-    """The runner's DRQN on its ``TMaze-v0`` (horizon 3L − 1), untrained: for ``model.learn`` by hand.
+    """The runner's DRQN on its maze (``TMaze-v0`` by default; horizon 3L − 1), untrained: for
+    ``model.learn`` by hand.
 
     The runner's schedules (ε, learning rate) run over ``learn(..., max_episodes=config.episodes)``; with
     ``learn(total_timesteps=N)`` alone they run over the ``N`` env steps, the buffer fill included.
@@ -243,7 +260,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         learning_rate = LinearSchedule(c.learning_rate, c.learning_rate_final, 1.0)
     return DRQN(
         "RecurrentQPolicy",
-        gym.make("TMaze-v0", length=c.length, max_episode_steps=horizon),
+        make_maze(c, max_episode_steps=horizon),
         buffer_size=c.buffer_size,
         batch_size=c.batch_size,
         gradient_steps=c.gradient_steps,
@@ -277,6 +294,14 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
     )
 
 
+def make_maze(config: TMazeConfig, length: int | None = None, **kwargs: Any) -> gym.Env:
+    """The maze of ``config`` (its ``env_id``, ``length`` unless given, ``cue_position``), made by
+    ``gym.make`` with ``kwargs``."""
+    if config.env_id == "XORTMaze-v0":
+        kwargs["cue_position"] = config.cue_position
+    return gym.make(config.env_id, length=config.length if length is None else length, **kwargs)
+
+
 def _settings(config: TMazeConfig | None, settings: dict[str, Any]) -> TMazeConfig:
     """``config`` with the keyword ``settings`` set (a new :class:`TMazeConfig` if ``config`` is None)."""
     return dataclasses.replace(config, **settings) if config is not None else TMazeConfig(**settings)
@@ -298,7 +323,8 @@ class TMazeOptimalCallback(BaseCallback):
     check runs before training episode ``e`` (the policy after ``e`` episodes, the buffer fill not
     counted); with other algorithms (e.g. RecurrentPPO) ``e`` counts the finished training episodes.
 
-    :param eval_env: a ``TMaze-v0`` env (a fresh copy of the training env if None).
+    :param eval_env: a ``TMaze-v0`` or ``XORTMaze-v0`` env (a fresh copy of the training env if None); the
+        Q-value and margin tags are logged on ``TMaze-v0`` only.
     :param check_freq: episodes between checks (20, the authors' schedule).
     :param stop_when_optimal: stop training at the first optimal check.
     :param best_model_save_path: folder where the model of the first optimal check is saved as
@@ -345,7 +371,7 @@ class TMazeOptimalCallback(BaseCallback):
         optimal = is_tmaze_optimal(self.model, self.eval_env)
         self.checks.append((episode, optimal))
         self.logger.record("eval/optimal", float(optimal))
-        if isinstance(self.model, DRQN):
+        if isinstance(self.model, DRQN) and maze_layouts(self.eval_env) == LAYOUTS:  # TMaze-v0's only
             q = start_q_values(self.model.policy.acting_net, self.eval_env)
             self.logger.record("eval/start_value", float(q.max(-1).min()))
             others = np.delete(q, RIGHT, axis=1)
@@ -396,6 +422,7 @@ __all__ = [
     "TMazeConfig",
     "TMazeOptimalCallback",
     "is_tmaze_optimal",
+    "make_maze",
     "make_tmaze_drqn",
     "run_tmaze_experiment",
 ]

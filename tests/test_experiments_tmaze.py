@@ -8,6 +8,7 @@ import typing
 
 import gymnasium as gym
 import pytest
+import torch
 from test_train import logged_settings
 
 from experiments import presets, registry
@@ -109,3 +110,46 @@ def test_decaying_schedules_and_the_best_model(tmp_path):
     for name, bad in bad_values:
         with pytest.raises(ValueError, match=name):
             TMazeConfig(**{name: bad})
+
+
+class _Scripted:
+    """A policy that walks Right to the junction, then turns to the arm ``choose(first, second)`` of the two
+    cues it saw (observation 0 Up, 1 Down at the start and at the second cue's cell)."""
+
+    def __init__(self, length: int, cue_position: int | None, choose):
+        self.length, self.cue_position, self.choose = length, cue_position, choose
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        step, cues = (0, []) if state is None else state
+        if step in (0, self.cue_position):
+            cues = [*cues, int(obs)]
+        if step < self.length:
+            return 0, (step + 1, cues)
+        arm = self.choose(cues[0], cues[-1])
+        return (1 if arm == 0 else 3), (step + 1, cues)
+
+
+def test_the_optimality_check_plays_every_layout_of_the_maze():
+    """The XOR maze's four layouts: a policy that follows the first cue alone is optimal on TMaze-v0 and
+    not on XORTMaze-v0; the XOR of the two cues is optimal there."""
+    first_cue = _Scripted(6, None, lambda first, second: first)
+    assert is_tmaze_optimal(first_cue, gym.make("TMaze-v0", length=6))
+    xor_maze = gym.make("XORTMaze-v0", length=6, cue_position=2)
+    assert not is_tmaze_optimal(_Scripted(6, 2, lambda first, second: first), xor_maze)
+    assert is_tmaze_optimal(_Scripted(6, 2, lambda first, second: first ^ second), xor_maze)
+
+
+def test_the_runner_learns_the_xor_maze_and_checks_its_cue_position():
+    """GRU + warmup with the runner's defaults learns XORTMaze-v0 at L = 4 (seed 0, the second cue at the
+    middle; optimal after 50 episodes here, the budget is 300); cue_position belongs to XORTMaze-v0 only."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: the seeded run is this machine's whatever its cores
+    settings = dict(episodes=300, seed=0, stop_when_optimal=True, vaa_interval=0, vaa_measure_interval=0)
+    try:  # seeds 0-3 here: optimal after 50, 170, 140, 155 episodes
+        result = run_tmaze_experiment(env_id="XORTMaze-v0", length=4, **settings)
+    finally:
+        torch.set_num_threads(threads)
+    assert result["env_id"] == "XORTMaze-v0" and result["cue_position"] == 2
+    assert result["first_optimal_episode"] is not None and result["optimal_at_end"]
+    with pytest.raises(ValueError, match="cue_position is for env_id 'XORTMaze-v0' only"):
+        TMazeConfig(cue_position=3)

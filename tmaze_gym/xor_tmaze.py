@@ -97,13 +97,13 @@ class XORTMazeEnv(TMazeEnv):
 
     A cell shows its cue again whenever the agent comes back to it. Since the spaces are
     ``TMaze-v0``'s, the ``DRQN`` of ``recurrent_q`` (``DRQN("RecurrentQPolicy", "XORTMaze-v0")``),
-    ``recurrent_q.callbacks.play_greedy`` and the episode test
-    ``experiments.evaluation.is_optimal_episode`` work on this env unchanged. The T-Maze-only parts of
-    ``experiments.evaluation`` do not: ``is_tmaze_optimal`` and ``start_q_values`` force the layouts
-    ``"up"`` and ``"down"`` (a ``ValueError`` here: run ``play_greedy`` over the four ``XOR_LAYOUTS``
-    instead), and the rest (``greedy_rollouts``, ``optimal_at``, ``optimal_path_margins``,
-    ``exploration_histories``, ``tmaze_vaa``, ``corridor_attractors``) simulate or encode ``TMaze-v0``
-    itself.
+    ``recurrent_q.callbacks.play_greedy``, the episode test ``experiments.evaluation.is_optimal_episode``
+    and the optimality check ``experiments.evaluation.is_tmaze_optimal`` (which plays the four
+    ``XOR_LAYOUTS``) work on this env unchanged, and so does the T-Maze runner
+    (``mm-train-tmaze --env-id XORTMaze-v0``). The T-Maze-only parts of ``experiments.evaluation`` do
+    not: ``start_q_values`` forces the layouts ``"up"`` and ``"down"`` (a ``ValueError`` here), and the
+    rest (``greedy_rollouts``, ``optimal_at``, ``optimal_path_margins``, ``exploration_histories``,
+    ``tmaze_vaa``, ``corridor_attractors``) simulate or encode ``TMaze-v0`` itself.
 
     ## Starting State
     The agent starts at (0, 0). The layout ``"<first cue>-<second cue>"``, one of ``"up-up"``,

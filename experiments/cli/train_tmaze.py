@@ -31,9 +31,9 @@ from pathlib import Path
 import torch
 import tyro
 
-from experiments.evaluation import optimal_at
+from experiments.evaluation import is_tmaze_optimal, optimal_at
 from experiments.run_dirs import run_name
-from experiments.tmaze import TMazeConfig, run_tmaze_experiment
+from experiments.tmaze import TMazeConfig, make_maze, run_tmaze_experiment
 from recurrent_q import DRQN
 
 
@@ -65,7 +65,7 @@ def run(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     exp = f"{args.exp_name}-{args.cell}-{args.version}-L{args.length}"
     if args.logdir is None:
-        args.logdir = str(Path(args.runs_dir) / run_name("TMaze-v0", exp, args.seed))
+        args.logdir = str(Path(args.runs_dir) / run_name(args.env_id, exp, args.seed))
     run_dir = Path(args.logdir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.save_path is None:
@@ -83,7 +83,8 @@ def run(argv: list[str] | None = None) -> dict:
     if first is not None and not args.stop_when_optimal:
         best = f"; the first optimal one to {Path(args.best_model_save_path) / 'best_model.zip'}"
     print(
-        f"TMaze-v0 L={args.length} {args.cell} {args.version} seed={args.seed}: optimal policy {reached}; "
+        f"{args.env_id} L={args.length} {args.cell} {args.version} seed={args.seed}: "
+        f"optimal policy {reached}; "
         f"{result['episodes']} training episodes (+{result['fill_episodes']} to fill the buffer), "
         f"wall time {result['wall_time_s']:.1f} s; final policy {final}, saved to {args.save_path}{best}"
     )
@@ -104,10 +105,18 @@ def generalisation_check(args: TrainTMazeArgs, length: int) -> dict:
     if best.exists() and not args.stop_when_optimal:
         models["first optimal model"] = best
     start = time.perf_counter()
-    verdicts = {
-        name: optimal_at(DRQN.load(path, device=args.device).policy.acting_net, length)
-        for name, path in models.items()
-    }
+    if args.env_id == "TMaze-v0":  # batched rollouts of both layouts
+        verdicts = {
+            name: optimal_at(DRQN.load(path, device=args.device).policy.acting_net, length)
+            for name, path in models.items()
+        }
+    else:  # the four layouts, the second cue where it was in training
+        config = TMazeConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TMazeConfig)})
+        cue = make_maze(config).unwrapped.cue_position
+        maze = make_maze(dataclasses.replace(config, cue_position=cue), length=length)
+        verdicts = {
+            name: is_tmaze_optimal(DRQN.load(path, device=args.device), maze) for name, path in models.items()
+        }
     said = ", ".join(f"{name} {'optimal' if ok else 'not optimal'}" for name, ok in verdicts.items())
     print(
         f"On a corridor of length {length} ({length / args.length:g} × L; "
