@@ -13,7 +13,6 @@ interrupted grid resumes) and summarised as a Markdown table.
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,12 +67,11 @@ def run_one(
             best_model_save_path=folder,
         )
         result = run_tmaze_experiment(config)
-        cue = make_maze(config).unwrapped.cue_position
         models = {"final": Path(folder) / "final.zip", "first_optimal": Path(folder) / "best_model.zip"}
         for name, path in models.items():
             model = DRQN.load(path) if path.exists() else None
             for longer in eval_lengths:
-                maze = make_maze(dataclasses.replace(config, cue_position=cue), length=longer)
+                maze = make_maze(config, length=longer)  # the second cue where it was in training
                 result[f"{name}_optimal_at_{longer}"] = (
                     None if model is None else is_tmaze_optimal(model, maze)
                 )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -107,33 +108,35 @@ def run_local(
     :return: the metrics of every run, and the names of the runs that ran here (not finished before, nor
         by another launch).
     """
+    if workers == 1:
+        outcomes = (execute_run(run, str(root), restart_changed=restart_changed) for run in runs)
+        return _collect(outcomes, len(runs), "runs", progress)
+    import multiprocessing as mp
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = mp.get_context("spawn")
+    watch = {"initializer": exit_with_parent, "initargs": (os.getpid(),)}
+    with ProcessPoolExecutor(workers, mp_context=context, **watch) as pool:
+        futures = [pool.submit(execute_run, run, str(root), threads, restart_changed) for run in runs]
+        outcomes = (future.result() for future in as_completed(futures))
+        return _collect(outcomes, len(runs), "runs", progress)
+
+
+def _collect(
+    outcomes: Iterable[tuple[str, dict[str, Any], bool]], total: int, desc: str, progress: bool
+) -> tuple[dict[str, dict], set[str]]:
+    """The metrics of each run of ``outcomes`` (:func:`execute_run`'s, as they end, under a progress bar)
+    and the names of those that ran here."""
     from tqdm.auto import tqdm
 
     results: dict[str, dict] = {}
     ran_here: set[str] = set()
-    bar = tqdm(total=len(runs), desc="runs", disable=not progress)
-    if workers == 1:
-        for run in runs:
-            name, metrics, ran = execute_run(run, str(root), restart_changed=restart_changed)
+    with tqdm(total=total, desc=desc, disable=not progress) as bar:
+        for name, metrics, ran in outcomes:
             results[name] = metrics
             if ran:
                 ran_here.add(name)
             bar.update()
-    else:
-        import multiprocessing as mp
-
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        context = mp.get_context("spawn")
-        watch = {"initializer": exit_with_parent, "initargs": (os.getpid(),)}
-        with ProcessPoolExecutor(workers, mp_context=context, **watch) as pool:
-            futures = [pool.submit(execute_run, run, str(root), threads, restart_changed) for run in runs]
-            for future in as_completed(futures):
-                name, metrics, ran = future.result()
-                results[name] = metrics
-                if ran:
-                    ran_here.add(name)
-                bar.update()
-    bar.close()
     return results, ran_here
 
 
@@ -156,7 +159,6 @@ def run_ray(
         import ray
     except ImportError as error:
         raise ImportError("--ray-address needs Ray: pip install '.[sweep]'") from error
-    from tqdm.auto import tqdm
 
     if address == "local":
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -165,17 +167,13 @@ def run_ray(
     try:
         remote = ray.remote(num_cpus=1, max_retries=RAY_RETRIES, retry_exceptions=False)(execute_run)
         pending = [remote.remote(run, str(root), 1, restart_changed) for run in runs]
-        results: dict[str, dict] = {}
-        ran_here: set[str] = set()
-        with tqdm(total=len(runs), desc="runs (ray)", disable=not progress) as bar:
+
+        def as_they_end(pending: list) -> Iterator[tuple[str, dict[str, Any], bool]]:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
-                name, metrics, ran = ray.get(done[0])
-                results[name] = metrics
-                if ran:
-                    ran_here.add(name)
-                bar.update()
-        return results, ran_here
+                yield ray.get(done[0])
+
+        return _collect(as_they_end(pending), len(runs), "runs (ray)", progress)
     finally:
         ray.shutdown()
 

@@ -209,7 +209,7 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
     return {
         "length": c.length,
         **(
-            {"env_id": c.env_id, "cue_position": make_maze(c).unwrapped.cue_position}
+            {"env_id": c.env_id, "cue_position": optimal.eval_env.unwrapped.cue_position}
             if c.env_id != "TMaze-v0"
             else {}
         ),
@@ -296,9 +296,14 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
 
 def make_maze(config: TMazeConfig, length: int | None = None, **kwargs: Any) -> gym.Env:
     """The maze of ``config`` (its ``env_id``, ``length`` unless given, ``cue_position``), made by
-    ``gym.make`` with ``kwargs``."""
+    ``gym.make`` with ``kwargs``. At another ``length`` than the training one, the second cue of
+    ``XORTMaze-v0`` stays where it was in training (``cue_position``, or the middle of the training
+    corridor): the XOR of the two cues is then held over the longer rest of the corridor."""
     if config.env_id == "XORTMaze-v0":
-        kwargs["cue_position"] = config.cue_position
+        cue = config.cue_position
+        if cue is None and length is not None and length != config.length:
+            cue = gym.make(config.env_id, length=config.length).unwrapped.cue_position
+        kwargs["cue_position"] = cue
     return gym.make(config.env_id, length=config.length if length is None else length, **kwargs)
 
 

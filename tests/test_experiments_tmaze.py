@@ -14,7 +14,7 @@ from test_train import logged_settings
 from experiments import presets, registry
 from experiments.cli import train_tmaze
 from experiments.evaluation import optimal_at
-from experiments.tmaze import TMazeConfig, is_tmaze_optimal, run_tmaze_experiment
+from experiments.tmaze import TMazeConfig, is_tmaze_optimal, make_maze, run_tmaze_experiment
 from recurrent_q.cells import CELL_NAMES
 from recurrent_q.drqn import DRQN
 
@@ -150,6 +150,8 @@ def test_the_runner_learns_the_xor_maze_and_checks_its_cue_position():
     finally:
         torch.set_num_threads(threads)
     assert result["env_id"] == "XORTMaze-v0" and result["cue_position"] == 2
+    longer = make_maze(TMazeConfig(env_id="XORTMaze-v0", length=4), length=400)  # the cue stays at 2
+    assert longer.unwrapped.length == 400 and longer.unwrapped.cue_position == 2
     assert result["first_optimal_episode"] is not None and result["optimal_at_end"]
     with pytest.raises(ValueError, match="cue_position is for env_id 'XORTMaze-v0' only"):
         TMazeConfig(cue_position=3)

@@ -90,16 +90,17 @@ def run(argv: list[str] | None = None) -> dict:
     )
     longer = 1000 * args.length if args.generalisation_length is None else args.generalisation_length
     if longer:
-        result |= generalisation_check(args, longer)
+        result |= generalisation_check(args, config, longer)
         (run_dir / "result.json").write_text(
             json.dumps(result | {"args": dataclasses.asdict(args)}, indent=1)
         )
     return result
 
 
-def generalisation_check(args: TrainTMazeArgs, length: int) -> dict:
-    """Play the saved final model (and ``best_model.zip`` if it differs) on the corridor of ``length``,
-    print whether each is optimal there, and return ``{"optimal_at_length": length, ...}``."""
+def generalisation_check(args: TrainTMazeArgs, config: TMazeConfig, length: int) -> dict:
+    """Play the saved final model (and ``best_model.zip`` if it differs) on the corridor of ``length`` of
+    the run's maze (``config``), print whether each is optimal there, and return
+    ``{"optimal_at_length": length, ...}``."""
     models = {"final model": Path(args.save_path)}
     best = Path(args.best_model_save_path) / "best_model.zip"
     if best.exists() and not args.stop_when_optimal:
@@ -111,9 +112,7 @@ def generalisation_check(args: TrainTMazeArgs, length: int) -> dict:
             for name, path in models.items()
         }
     else:  # the four layouts, the second cue where it was in training
-        config = TMazeConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TMazeConfig)})
-        cue = make_maze(config).unwrapped.cue_position
-        maze = make_maze(dataclasses.replace(config, cue_position=cue), length=length)
+        maze = make_maze(config, length=length)
         verdicts = {
             name: is_tmaze_optimal(DRQN.load(path, device=args.device), maze) for name, path in models.items()
         }
