@@ -114,6 +114,12 @@ ABLATION |= {
     "h128": {"hidden_size": 128},
     "lr5e-4": {"learning_rate": 5e-4},
     "g40": {"gradient_steps": 40},
+    # Round 8: n-step returns cut at the first exploratory action (Watkins): the goal's value travels
+    # back up to n steps per target update along greedy stretches, without the bumps of ε-greedy
+    # exploration in the targets that made round 5's uncorrected n-step returns lose the policy.
+    "w3": {"n_steps": 3, "n_step_correction": "watkins"},
+    "w5": {"n_steps": 5, "n_step_correction": "watkins"},
+    "w10": {"n_steps": 10, "n_step_correction": "watkins"},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}

@@ -94,6 +94,8 @@ class TMazeConfig:
     """Gradient clipping (None: none, as the paper)."""
     n_steps: int = 1
     """n-step TD targets (1: the paper's)."""
+    n_step_correction: Literal["none", "watkins"] = "none"
+    """n-step returns uncorrected (none) or cut at the first exploratory action (watkins; DRQN's docs)."""
     exploration_rate: float = 0.2
     """ε of the ε-greedy policy at the start (the paper's 0.2)."""
     exploration_final_rate: float | None = None
@@ -273,6 +275,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         double_q=c.double_q,
         max_grad_norm=c.max_grad_norm,
         n_steps=c.n_steps,
+        n_step_correction=c.n_step_correction,
         exploration_initial_eps=c.exploration_rate,
         exploration_final_eps=final_eps,
         exploration_fraction=c.exploration_fraction,

@@ -38,6 +38,9 @@ class EpisodeBatch(NamedTuple):
     ``next_values[u, k]`` is the stored bootstrap value ``max_a Q_θ'(η_{0:k+1}, a)`` of transition ``k``
     (see :meth:`EpisodeReplayBuffer.set_next_values`; NaN where none was stored).
     ``episode_lengths[u]`` is the number of transitions of the whole episode ``u``.
+    ``greedy[u, k]`` is whether ``a_k`` was a greedy action of the network that stored the values,
+    ``a_k ∈ argmax_a Q_θ'(η_{0:k}, a)`` (False where none was stored): where Watkins's n-step returns
+    cut the trace.
     """
 
     observations: th.Tensor | dict[str, th.Tensor]
@@ -48,6 +51,7 @@ class EpisodeBatch(NamedTuple):
     lengths: th.Tensor
     next_values: th.Tensor
     episode_lengths: th.Tensor
+    greedy: th.Tensor | None = None
 
 
 class EpisodeReplayBuffer:
@@ -89,6 +93,7 @@ class EpisodeReplayBuffer:
         self.actions = np.zeros((0, 0), dtype=np.int64)
         self.rewards = np.zeros((0, 0), dtype=np.float32)
         self.next_values = np.zeros((0, 0), dtype=np.float32)
+        self.greedy = np.zeros((0, 0), dtype=bool)
         self.missing_next_values: set[int] = set()  # slots stored since their last set_next_values
         self.lengths = np.zeros(0, dtype=np.int64)
         self.terminated = np.zeros(0, dtype=bool)
@@ -120,6 +125,7 @@ class EpisodeReplayBuffer:
         self.actions = resized(self.actions, length)
         self.rewards = resized(self.rewards, length)
         self.next_values = resized(self.next_values, length)
+        self.greedy = resized(self.greedy, length)
         for name in ("lengths", "terminated", "first_live"):
             array = getattr(self, name)
             setattr(self, name, np.concatenate([array, np.zeros(slots - old_slots, dtype=array.dtype)]))
@@ -161,6 +167,7 @@ class EpisodeReplayBuffer:
         self.actions[slot, :length] = actions
         self.rewards[slot, :length] = rewards
         self.next_values[slot] = np.nan
+        self.greedy[slot] = False
         self.missing_next_values.add(slot)
         self.lengths[slot], self.terminated[slot], self.first_live[slot] = length, terminated, 0
         self.queue.append(slot)
@@ -176,21 +183,28 @@ class EpisodeReplayBuffer:
         self._index = None
         return slot
 
-    def set_next_values(self, slots: np.ndarray, values: np.ndarray) -> None:
+    def set_next_values(
+        self, slots: np.ndarray, values: np.ndarray, greedy: np.ndarray | None = None
+    ) -> None:
         """Store the bootstrap values ``[len(slots), T]`` of episodes (entries past their lengths ignored).
 
         DRQN stores ``max_a Q_θ'(η_{0:k+1}, a)`` here: the target network only changes when it is
         copied, so the values of every stored transition are computed once per copy (and once for each
         new episode) instead of once per sampled batch.
+
+        :param greedy: optionally, ``[len(slots), T]`` booleans: whether each ``a_k`` is greedy for the
+            same network (``EpisodeBatch.greedy``); False when not given.
         """
         width = min(values.shape[1], self.max_length)
         self.next_values[slots, :width] = values[:, :width]
+        self.greedy[slots, :width] = False if greedy is None else greedy[:, :width]
         self.missing_next_values.difference_update(int(slot) for slot in slots)
 
     def forget_next_values(self) -> None:
         """Mark the bootstrap values of every stored episode as missing (e.g. a buffer loaded into another
         model, whose target network did not compute them): DRQN recomputes them before its next step."""
         self.next_values[:] = np.nan
+        self.greedy = np.zeros(self.next_values.shape, dtype=bool)  # (a buffer pickled before it had them)
         self.missing_next_values = set(self.queue)
 
     def _sample_index(self) -> tuple[np.ndarray, np.ndarray]:
@@ -264,4 +278,5 @@ class EpisodeReplayBuffer:
             lengths=th.as_tensor(lengths).to(device),
             next_values=th.as_tensor(self.next_values[slots, :horizon]).to(device),
             episode_lengths=th.as_tensor(self.lengths[slots]).to(device),
+            greedy=th.as_tensor(self.greedy[slots, :horizon]).to(device),
         )

@@ -37,6 +37,7 @@ from recurrent_q.tb import ScopedWriter, tensorboard_writer
 
 SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
 LOSSES = ("squared", "huber")
+N_STEP_CORRECTIONS = ("none", "watkins")
 
 
 def fixed_point_term(x: th.Tensor, outputs: th.Tensor, lengths: th.Tensor) -> th.Tensor:
@@ -131,6 +132,14 @@ class DRQN(BaseAlgorithm):
         ``max_a Q_θ'(η', a)``; it runs the target network at every gradient step.
     :param max_grad_norm: clip the gradient norm of each step to this value (None: no clipping).
     :param n_steps: ``n`` of n-step returns (1: Algorithm 4's one-step target).
+    :param n_step_correction: how n-step returns treat the actions of the ε-greedy behaviour.
+        ``"none"``: uncorrected (R2D2's): every one of the ``n`` rewards is summed, so an exploratory
+        action inside the window enters the target of the greedy policy. ``"watkins"``: Watkins's cut
+        (Watkins's Q(λ) with λ = 1, truncated at ``n``; Sutton & Barto, 2018, §12.10): the return of step
+        ``t`` stops at the first later action ``a_{t+i}`` that is not greedy for the target network,
+        ``a_{t+i} ∉ argmax_a Q_θ'(η_{0:t+i}, a)``, and bootstraps there, so that every target is a return of
+        the greedy policy (off-policy correct) while greedy stretches carry the reward back ``n`` steps
+        per target update.
     :param use_warmup: run the warmup (Algorithm 3, :func:`recurrent_q.multistability.warmup`) on the
         Q-network's cell stack, on the buffer's histories, before training (lines 3-5 of Algorithm 4).
     :param warmup_config: the warmup's settings (None: the default :class:`WarmupConfig`); only with
@@ -180,6 +189,7 @@ class DRQN(BaseAlgorithm):
         double_q: bool = False,
         max_grad_norm: float | None = None,
         n_steps: int = 1,
+        n_step_correction: str = "none",
         use_warmup: bool = False,
         warmup_config: WarmupConfig | None = None,
         vaa_interval: int = 20,
@@ -225,6 +235,7 @@ class DRQN(BaseAlgorithm):
         self.double_q = double_q
         self.max_grad_norm = max_grad_norm
         self.n_steps = n_steps
+        self.n_step_correction = n_step_correction
         self.use_warmup = use_warmup
         self.warmup_config = warmup_config
         self.vaa_interval = vaa_interval
@@ -298,6 +309,11 @@ class DRQN(BaseAlgorithm):
             raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {self.loss!r}")
         if not isinstance(self.n_steps, int) or self.n_steps < 1:
             raise ValueError(f"n_steps must be a positive integer; got {self.n_steps!r}")
+        if self.n_step_correction not in N_STEP_CORRECTIONS:
+            raise ValueError(
+                f"n_step_correction must be one of {', '.join(map(repr, N_STEP_CORRECTIONS))}; "
+                f"got {self.n_step_correction!r}"
+            )
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise ValueError(f"max_grad_norm must be None or > 0; got {self.max_grad_norm!r}")
         if not isinstance(self.use_warmup, bool):
@@ -482,7 +498,9 @@ class DRQN(BaseAlgorithm):
 
     def _returns(self, batch: EpisodeBatch, next_q: th.Tensor) -> th.Tensor:
         """TD targets ``[U, T]``: ``y_t = r_t + γ max_a Q_θ'(η_{0:t+1}, a)`` (Algorithm 4, line 25), or the
-        ``n``-step ``Σ_{i<m} γ^i r_{t+i} + γ^m max_a Q_θ'(η_{0:t+m}, a)``, ``m = min(n, T_episode - t)``."""
+        ``n``-step ``Σ_{i<m} γ^i r_{t+i} + γ^m max_a Q_θ'(η_{0:t+m}, a)``, ``m = min(n, T_episode - t)``;
+        with Watkins's cut, ``m`` also stops before the first ``a_{t+i}`` (``0 < i < m``) that is not greedy.
+        """
         bootstrap = (1.0 - batch.dones) * th.nan_to_num(next_q)
         if self.n_steps == 1:
             return batch.rewards + self.gamma * bootstrap
@@ -490,6 +508,18 @@ class DRQN(BaseAlgorithm):
         t = th.arange(horizon, device=batch.rewards.device)
         remaining = (batch.episode_lengths.view(-1, 1) - t).clamp(min=1)  # transitions left from t
         m = remaining.clamp(max=self.n_steps)
+        if self.n_step_correction == "watkins":
+            if batch.greedy is None:
+                raise ValueError(
+                    "Watkins's n-step returns need the batch's greedy flags (EpisodeBatch.greedy)"
+                )
+            # m = 1 + the number of greedy actions a_{t+1}, a_{t+2}, … in a row, within the n steps
+            held = th.ones_like(batch.greedy)
+            steps = th.ones_like(m)
+            for i in range(1, self.n_steps):
+                held = held & th.nn.functional.pad(batch.greedy[:, i:], (0, i), value=False)
+                steps = steps + held.long()
+            m = th.minimum(m, steps)
         returns = th.zeros_like(batch.rewards)
         for i in range(self.n_steps):
             shifted = th.nn.functional.pad(batch.rewards[:, i:], (0, i))
@@ -654,7 +684,8 @@ class DRQN(BaseAlgorithm):
             polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
 
     def refresh_target_values(self, slots: list[int] | None = None, chunk: int = 256) -> None:
-        """Store ``max_a Q_θ'(η_{0:k+1}, a)`` of every transition of the buffer (or of episodes ``slots``).
+        """Store ``max_a Q_θ'(η_{0:k+1}, a)`` of every transition of the buffer (or of episodes ``slots``),
+        and whether its action is greedy for θ' (``EpisodeBatch.greedy``).
 
         The target network θ' only changes when it is copied, so these bootstrap values are computed
         once per copy for the whole buffer, and once for each new episode, rather than at every gradient
@@ -670,8 +701,12 @@ class DRQN(BaseAlgorithm):
                 part = all_slots[first : first + chunk]
                 episodes = buffer.episodes(part)
                 x = self.q_net.episode_features(episodes.observations, episodes.actions, episodes.rewards)
-                values = self.q_net_target.q_values(x, episodes.lengths + 1)[:, 1:].max(-1).values
-                buffer.set_next_values(part, values.cpu().numpy())
+                q = self.q_net_target.q_values(x, episodes.lengths + 1)  # [U, T + 1, A]
+                values = q[:, 1:].max(-1).values
+                # a_k greedy for θ': Q_θ'(η_{0:k}, a_k) is the largest (Watkins's cut of n-step returns)
+                taken = q[:, :-1].gather(-1, episodes.actions.unsqueeze(-1)).squeeze(-1)
+                greedy = taken >= q[:, :-1].max(-1).values
+                buffer.set_next_values(part, values.cpu().numpy(), greedy.cpu().numpy())
 
     def replay_histories(self) -> tuple[th.Tensor, th.Tensor]:
         """Inputs ``[N, T + 1, F]`` of every episode in the buffer, and their lengths (in inputs)."""

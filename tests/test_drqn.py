@@ -174,7 +174,14 @@ def test_one_pass_loss_equals_per_prefix_algorithm_4(train_mode):
     assert model.logger.name_to_value["train/loss"] == pytest.approx(np.mean(errors), rel=1e-5)
 
 
-@pytest.mark.parametrize("options", [dict(n_steps=3), dict(double_q=True, loss="huber", max_grad_norm=1.0)])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(n_steps=3),
+        dict(n_steps=3, n_step_correction="watkins"),
+        dict(double_q=True, loss="huber", max_grad_norm=1.0),
+    ],
+)
 def test_drqn_options_train(options):
     """The options off Algorithm 4 run end to end and give a finite loss."""
     model = small_model(**options)
@@ -318,6 +325,51 @@ def test_n_step_returns_by_hand():
     model.n_steps = 1  # Algorithm 4's one-step target
     one_step = model._returns(batch, batch.next_values)
     th.testing.assert_close(one_step[0, :4], th.tensor([1 + g * 10, 2 + g * 20, 3 + g * 30, 4.0]))
+
+
+def test_watkins_n_step_returns_stop_at_the_first_exploratory_action():
+    """Watkins's cut: step t's return stops before the first a_{t+i} (i ≥ 1) not greedy for θ'."""
+    model = small_model(gamma=0.9, n_steps=3, n_step_correction="watkins")
+    batch = EpisodeBatch(
+        observations=th.zeros(1, 6),
+        actions=th.zeros(1, 5, dtype=th.long),
+        rewards=th.tensor([[1.0, 2.0, 3.0, 4.0, 5.0]]),
+        dones=th.zeros(1, 5),
+        weights=th.ones(1, 5),
+        lengths=th.tensor([5]),
+        next_values=th.tensor([[10.0, 20.0, 30.0, 40.0, 50.0]]),
+        episode_lengths=th.tensor([5]),
+        greedy=th.tensor([[False, True, False, True, True]]),  # a_2 explored; a_0's own flag never matters
+    )
+    g = 0.9
+    expected = [
+        1 + g * 2 + g**2 * 20,  # a_1 greedy, a_2 not: cut after two steps
+        2 + g * 20,  # a_2 not greedy: one step
+        3 + g * 4 + g**2 * 5 + g**3 * 50,  # a_3, a_4 greedy: the full three steps
+        4 + g * 5 + g**2 * 50,  # the episode's end (not terminal): bootstraps from its last value
+        5 + g * 50,
+    ]
+    th.testing.assert_close(model._returns(batch, batch.next_values)[0], th.tensor(expected))
+    model.n_step_correction = "none"  # uncorrected: a_2's exploration enters steps 0 and 1's targets
+    uncorrected = model._returns(batch, batch.next_values)[0]
+    th.testing.assert_close(
+        uncorrected[:2], th.tensor([1 + g * 2 + g**2 * 3 + g**3 * 30, 2 + g * 3 + g**2 * 4 + g**3 * 40])
+    )
+
+
+def test_stored_greedy_flags_follow_the_target_network():
+    """The buffer's greedy flags say whether each stored action is an argmax of the target network's Q."""
+    model = small_model(n_steps=3, n_step_correction="watkins", target_update_interval=5)
+    model.learn(10**9, max_episodes=7)
+    model.train(1, 8)
+    batch = model.replay_buffer.all_episodes()
+    x = model.q_net.episode_features(batch.observations, batch.actions, batch.rewards)
+    with th.no_grad():
+        q = model.q_net_target(x)[0][:, :-1]
+    live = batch.weights > 0
+    greedy = q.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1) >= q.max(-1).values
+    assert th.equal(batch.greedy[live], greedy[live])
+    assert 0 < batch.greedy[live].float().mean() < 1  # ε-greedy and exploration-policy episodes: both kinds
 
 
 def test_truncated_episode_bootstraps_terminal_does_not():
@@ -821,6 +873,8 @@ def test_bad_arguments():
         small_model(loss="l1")
     with pytest.raises(ValueError, match="n_steps must be a positive integer"):
         small_model(n_steps=0)
+    with pytest.raises(ValueError, match="n_step_correction must be one of 'none', 'watkins'; got 'retrace'"):
+        small_model(n_step_correction="retrace")
     with pytest.raises(ValueError, match="max_grad_norm must be None or > 0"):
         small_model(max_grad_norm=0.0)
     for bad in (0.0, 1.5, True):
