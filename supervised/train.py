@@ -15,307 +15,32 @@ sequences before training), ``double`` (double layers, only the first halves war
 
 from __future__ import annotations
 
-import copy
 import json
-import math
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 from tqdm.auto import tqdm
 
-from recurrent_q.cells import CELL_NAMES, check_device, make_cell
-from recurrent_q.multistability import Version, WarmupConfig, estimate_vaa, warmup
+# The `name as name` imports: names of the run's settings, network and checkpoint, defined in
+# supervised/config.py, supervised/model.py and supervised/checkpoint.py, importable from here too.
+from recurrent_q.multistability import estimate_vaa, warmup
 from recurrent_q.tb import write_hyperparameters
-from supervised.datasets import (
-    MNIST_URL,
-    TASKS,
-    CopyFirstInput,
-    Denoising,
-    PermutedLineSequentialMNIST,
-    PermutedSequentialMNIST,
-    SequenceDataset,
-)
-
-VERSIONS: tuple[Version, ...] = ("classic", "warmup", "double")
-"""The versions (:data:`recurrent_q.multistability.Version`) the supervised trainer runs."""
-SYNTHETIC_SIZE = 40_000  # §4.1: 40 000 train and 40 000 test sequences
-EVAL_BATCH = 1024
-CHECKPOINT = "checkpoint.pt"
-# Settings that may change between a run and its resumption.
-RESUMABLE = ("epochs", "resume", "progress_bar", "device", "logdir", "data_dir", "download", "mnist_url")
-
-
-@dataclass
-class SupervisedConfig:
-    """One supervised run. ``None`` fields take the task's default from docs/specification.md §7."""
-
-    task: str = "copy"
-    """benchmark: copy | denoising | psmnist | plsmnist"""
-    T: int | None = None
-    """sequence length: copy 50 (paper: 50, 300, 600), denoising 200; fixed by N for MNIST"""
-    N: int | None = None
-    """forgetting period: denoising 100 (paper: 5, 100); black rows of plsmnist 72 (72, 472)"""
-    cell: str = "gru"
-    """cell of the zoo: lstm | gru | mgu | brc | nbrc | chrono | mingru | lru"""
-    version: Version = "classic"
-    """classic | warmup (warmup before training) | double (double layers, partial warmup); not
-    double-classic"""
-    num_layers: int | None = None
-    """recurrent layers (1 for copy, 2 otherwise)"""
-    hidden_size: int | None = None
-    """units per layer (128 for copy, 256 otherwise)"""
-    epochs: int | None = None
-    """training epochs (50; 70 for MNIST)"""
-    batch_size: int = 32
-    """training batch size"""
-    learning_rate: float = 1e-3
-    """Adam learning rate"""
-    val_fraction: float = 0.2
-    """share of the training set held out for validation"""
-    num_train: int | None = None
-    """training sequences before the validation split (40 000 synthetic; all MNIST train images)"""
-    selection_split: int | None = None
-    """Appendix F's selection protocol: split number ``i`` of the learning set (the training sequences)
-    into training, validation and *selection* sets (the selection set as large as the validation set;
-    the learning set is the training data of seed 0, and split ``i`` is the same for every cell, version
-    and seed); the run's "test" figures are then those of the selection set, and the test set is never
-    used. None: the standard training/validation split."""
-    num_test: int | None = None
-    """test sequences (40 000 synthetic; all MNIST test images)"""
-    seed: int = 0
-    """seed of the data, the initialisation, the warmup and the batches"""
-    device: str = "cpu"
-    """torch device: cpu | cuda | cuda:1 ..."""
-    amp: bool = False
-    """mixed precision (float16 autocast + grad scaling); CUDA only"""
-    data_dir: str | None = None
-    """directory holding the MNIST IDX files (MNIST tasks)"""
-    download: bool = False
-    """fetch missing MNIST files into data_dir (checksums verified)"""
-    mnist_url: str = MNIST_URL
-    """base URL of the MNIST mirror used by download"""
-    vaa_iterations: int = 10
-    """I of Algorithm 1: batches averaged per VAA estimate; 0 disables the per-epoch VAA"""
-    vaa_steps: int = 10_000
-    """M of Algorithm 1: steps under a constant input"""
-    vaa_batch_size: int | None = None
-    """|X| of Algorithm 1 (default: batch_size); the VAA floor is 1/|X|"""
-    vaa_eps: float = 1e-4
-    """tolerance eps of eq. (5)"""
-    t_max: int = 600
-    """T_max of the chrono initialisation (cell chrono only)"""
-    warmup_config: WarmupConfig = field(default_factory=WarmupConfig)
-    """settings of the warmup (Algorithm 3), run by the versions warmup and double"""
-    warmup_sequences: int = 4096
-    """training sequences handed to the warmup (a random subset, to bound memory)"""
-    logdir: str | None = None
-    """run directory for TensorBoard, checkpoints and result.json (None: nothing written)"""
-    resume: bool = False
-    """continue from logdir/checkpoint.pt if it exists"""
-    progress_bar: bool = True
-    """show progress bars"""
-
-    def resolved(self) -> SupervisedConfig:
-        """A copy with the task defaults filled in, after checking every field."""
-        c = copy.deepcopy(self)
-        _check_choice("task", c.task, TASKS)
-        _check_choice("version", c.version, VERSIONS)
-        _check_choice("cell", c.cell, CELL_NAMES)
-        mnist = c.task in ("psmnist", "plsmnist")
-        if c.task == "copy":
-            c.T = 50 if c.T is None else c.T
-            if c.N is not None:
-                raise ValueError("N is not used by task copy; leave it unset")
-        elif c.task == "denoising":
-            c.T = 200 if c.T is None else c.T
-            c.N = 100 if c.N is None else c.N
-            if c.T <= c.N + 5:
-                raise ValueError(f"T must be greater than N + 5 = {c.N + 5} for denoising, got T={c.T}")
-        elif c.task == "psmnist":
-            if c.N is not None or c.T not in (None, 784):
-                raise ValueError("task psmnist has T = 784 and no N; leave T and N unset")
-            c.T = 784
-        else:
-            c.N = (72 if c.T is None else c.T - 28) if c.N is None else c.N
-            if c.N < 0 or c.T not in (None, 28 + c.N):
-                raise ValueError(f"task plsmnist has T = 28 + N with N >= 0, got T={c.T}, N={c.N}")
-            c.T = 28 + c.N
-        c.num_layers = (1 if c.task == "copy" else 2) if c.num_layers is None else c.num_layers
-        c.hidden_size = (128 if c.task == "copy" else 256) if c.hidden_size is None else c.hidden_size
-        c.epochs = (70 if mnist else 50) if c.epochs is None else c.epochs
-        c.vaa_batch_size = c.batch_size if c.vaa_batch_size is None else c.vaa_batch_size
-        if not mnist:
-            c.num_train = SYNTHETIC_SIZE if c.num_train is None else c.num_train
-            c.num_test = SYNTHETIC_SIZE if c.num_test is None else c.num_test
-        elif c.data_dir is None:
-            raise ValueError(
-                f"data_dir is required for task {c.task}: a directory with the MNIST IDX files "
-                "(with download=True they are fetched there)"
-            )
-        for name in (
-            "T",
-            "num_layers",
-            "hidden_size",
-            "epochs",
-            "batch_size",
-            "vaa_steps",
-            "vaa_batch_size",
-            "t_max",
-        ):
-            _check_positive(name, getattr(c, name))
-        for name in ("num_train", "num_test"):
-            if getattr(c, name) is not None:
-                _check_positive(name, getattr(c, name))
-        if c.vaa_iterations < 0:
-            raise ValueError(f"vaa_iterations must be >= 0 (0 disables the VAA), got {c.vaa_iterations}")
-        top = 0.5 if c.selection_split is not None else 1.0  # the selection set is as large as validation
-        if not 0.0 < c.val_fraction < top:
-            raise ValueError(f"val_fraction must be in (0, {top:g}), got {c.val_fraction}")
-        split = c.selection_split
-        if split is not None and (isinstance(split, bool) or not isinstance(split, int) or split < 0):
-            raise ValueError(f"selection_split must be None or an integer >= 0, got {c.selection_split!r}")
-        if c.version == "double" and c.hidden_size % 2:
-            raise ValueError(f"hidden_size must be even for version double (two halves), got {c.hidden_size}")
-        device = check_device(c.device)
-        if c.amp and device.type != "cuda":
-            raise ValueError(f"amp=True needs a CUDA device, got device={c.device!r}")
-        if c.resume and c.logdir is None:
-            raise ValueError("resume=True needs a logdir holding checkpoint.pt")
-        return c
-
-
-@dataclass
-class SupervisedResult:
-    """Outcome of :func:`train`. ``history`` lists per epoch (epoch 0 = before training, after
-    any warmup): ``epoch``, ``train_loss`` (None at 0), ``val_loss``, ``val_accuracy`` (MNIST),
-    ``val_vaa`` (None when disabled) and ``time`` (seconds since the start)."""
-
-    test_loss: float
-    test_accuracy: float | None
-    best_epoch: int
-    best_val_loss: float
-    history: dict[str, list]
-    vaa_floor: float | None
-    warmup_result: dict[str, Any] | None
-    wall_time: float
-    config: dict[str, Any]
-    model: nn.Module | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (without the model)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
-
-
-class SequenceModel(nn.Module):
-    """Cell stack + linear readout on the steps that have targets (docs/specification.md §3, Readout).
-
-    ``forward(x[B, T, F]) -> [B, K, output_size]`` for the ``K`` contiguous target steps.
-    """
-
-    def __init__(self, rnn: nn.Module, output_size: int, target_steps: tuple[int, ...]) -> None:
-        super().__init__()
-        if list(target_steps) != list(range(target_steps[0], target_steps[-1] + 1)):
-            raise ValueError(f"target_steps must be contiguous, got {target_steps}")
-        self.rnn = rnn
-        self.head = nn.Linear(rnn.hidden_size, output_size)
-        self.first, self.stop = target_steps[0], target_steps[-1] + 1
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.rnn(x)
-        return self.head(out[:, self.first : self.stop])
-
-
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-
-
-def _check_positive(name: str, value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-
-
-def _seed(*keys: int) -> int:
-    """A 63-bit seed derived from ``keys`` (independent streams for data, batches, VAA...)."""
-    return int(np.random.SeedSequence(list(keys)).generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
-
-
-def make_datasets(config: SupervisedConfig) -> tuple[SequenceDataset, SequenceDataset]:
-    """Training (before the validation split) and test datasets of a resolved config."""
-    c = config
-    if c.task == "copy":
-        return CopyFirstInput(c.num_train, c.T, _seed(c.seed, 0)), CopyFirstInput(
-            c.num_test, c.T, _seed(c.seed, 1)
-        )
-    if c.task == "denoising":
-        return Denoising(c.num_train, c.T, c.N, _seed(c.seed, 0)), Denoising(
-            c.num_test, c.T, c.N, _seed(c.seed, 1)
-        )
-    kwargs: dict[str, Any] = {"download": c.download, "base_url": c.mnist_url}
-    if c.task == "plsmnist":
-        kwargs["N"] = c.N
-    cls = PermutedSequentialMNIST if c.task == "psmnist" else PermutedLineSequentialMNIST
-    return (
-        cls(c.data_dir, train=True, num_sequences=c.num_train, **kwargs),
-        cls(c.data_dir, train=False, num_sequences=c.num_test, **kwargs),
-    )
-
-
-def make_model(config: SupervisedConfig, dataset: SequenceDataset) -> SequenceModel:
-    """The cell stack of ``config`` (double layers for version double) with its readout."""
-    c = config
-    rnn = make_cell(
-        c.cell,
-        dataset.input_size,
-        c.hidden_size,
-        num_layers=c.num_layers,
-        double=c.version == "double",
-        t_max=c.t_max if c.cell == "chrono" else None,
-    )
-    return SequenceModel(rnn, dataset.output_size, dataset.target_steps)
-
-
-def loss_and_correct(
-    dataset: SequenceDataset, output: torch.Tensor, target: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Mean loss of a batch (squared error over the target steps, or NLL of the logits at T)
-    and the number of correct classes (classification only)."""
-    if dataset.kind == "regression":
-        return F.mse_loss(output.squeeze(-1).float(), target), None
-    logits = output[:, -1].float()
-    return F.cross_entropy(logits, target), (logits.argmax(-1) == target).sum()
-
-
-@torch.no_grad()
-def evaluate(
-    model: SequenceModel,
-    dataset: SequenceDataset,
-    data: torch.Tensor,
-    targets: torch.Tensor,
-    amp: bool = False,
-) -> tuple[float, float | None]:
-    """Mean loss and accuracy (None for regression) of ``model`` over ``data`` (on the model's device)."""
-    model.eval()
-    device = data.device
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    for start in range(0, data.shape[0], EVAL_BATCH):
-        x = dataset.to_inputs(data[start : start + EVAL_BATCH])
-        y = targets[start : start + EVAL_BATCH]
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-            loss, right = loss_and_correct(dataset, model(x), y)
-        loss_sum += loss * y.shape[0]
-        if right is not None:
-            correct += right
-    model.train()
-    n = data.shape[0]
-    return (loss_sum / n).item(), (correct.item() / n if dataset.kind == "classification" else None)
+from supervised.checkpoint import CHECKPOINT, _check_same_run, _Progress, _save_checkpoint, load_checkpoint
+from supervised.checkpoint import CHECKPOINT_KEYS as CHECKPOINT_KEYS
+from supervised.checkpoint import RESUMABLE as RESUMABLE
+from supervised.checkpoint import CheckpointError as CheckpointError
+from supervised.config import FORMER_CONFIG_KEYS as FORMER_CONFIG_KEYS
+from supervised.config import SYNTHETIC_SIZE as SYNTHETIC_SIZE
+from supervised.config import VERSIONS as VERSIONS
+from supervised.config import SupervisedConfig, SupervisedResult
+from supervised.config import config_from_dict as config_from_dict
+from supervised.config import current_config_keys as current_config_keys
+from supervised.datasets import SequenceDataset
+from supervised.model import EVAL_BATCH as EVAL_BATCH
+from supervised.model import SequenceModel, _seed, evaluate, loss_and_correct, make_datasets, make_model
 
 
 def _vaa(
@@ -420,21 +145,6 @@ def _load_data(c: SupervisedConfig, device: torch.device) -> _Data:
     )
 
 
-@dataclass
-class _Progress:
-    """What a run has done so far: saved in each checkpoint, restored on resume."""
-
-    history: dict[str, list] = field(
-        default_factory=lambda: {
-            k: [] for k in ("epoch", "train_loss", "val_loss", "val_accuracy", "val_vaa", "time")
-        }
-    )
-    best_val: float = math.inf
-    best_epoch: int = 0
-    best_state: dict[str, torch.Tensor] | None = None
-    warmup_result: dict[str, Any] | None = None
-
-
 def _warm_up(c: SupervisedConfig, model: SequenceModel, d: _Data, logdir: Path | None) -> dict[str, Any]:
     """Warmup (Algorithm 3) on training sequences; double: only the first halves (docs/specification.md §3).
     Its scalars go to ``logdir/warmup`` (a folder that no resume purges)."""
@@ -511,32 +221,6 @@ def _record(
             if value is not None:
                 writer.add_scalar(tag, value, epoch)
         writer.flush()
-
-
-def _save_checkpoint(
-    path: Path,
-    c: SupervisedConfig,
-    epoch: int,
-    model: SequenceModel,
-    optimizer: Any,
-    scaler: Any,
-    run: _Progress,
-) -> None:
-    """Everything :func:`_train` needs to continue after ``epoch``, written atomically."""
-    state = {
-        "epoch": epoch,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scaler": scaler.state_dict(),
-        "best_val": run.best_val,
-        "best_epoch": run.best_epoch,
-        "best_state": run.best_state,
-        "history": run.history,
-        "warmup_result": run.warmup_result,
-        "config": asdict(c),
-    }
-    torch.save(state, path.with_suffix(".tmp"))
-    path.with_suffix(".tmp").replace(path)
 
 
 def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
@@ -621,73 +305,3 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
         torch.save(model.state_dict(), logdir / "best.pt")
         (logdir / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
     return result
-
-
-CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "scaler", "best_val", "best_epoch", "best_state")
-CHECKPOINT_KEYS += ("history", "warmup_result", "config")
-FORMER_CONFIG_KEYS = {
-    "warmup": "warmup_config",
-    "lr": "learning_rate",
-    "width": "hidden_size",
-    "layers": "num_layers",
-    "progress": "progress_bar",
-}
-"""Keys of configs written by earlier versions (``result.json``, checkpoints, grid ``config.json``) and
-their names now (the reinforcement-learning side's: ``TMazeConfig``, ``DRQN``): read back under the new
-name."""
-
-
-def current_config_keys(saved: dict[str, Any]) -> dict[str, Any]:
-    """``saved`` (a config as written to disk) with :data:`FORMER_CONFIG_KEYS` renamed."""
-    return {FORMER_CONFIG_KEYS.get(key, key): value for key, value in saved.items()}
-
-
-def config_from_dict(saved: dict[str, Any]) -> SupervisedConfig:
-    """The :class:`SupervisedConfig` of a config written to disk (``result.json``'s ``config``, or a
-    checkpoint's), its warmup settings as a :class:`WarmupConfig`, former key names accepted."""
-    saved = current_config_keys(saved)
-    if isinstance(saved.get("warmup_config"), dict):
-        saved["warmup_config"] = WarmupConfig(**saved["warmup_config"])
-    return SupervisedConfig(**saved)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read back (truncated, corrupt, or not written by :func:`train`)."""
-
-    def __init__(self, path: Path, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`train`.
-
-    :raises CheckpointError: naming the file, when it cannot be read or lacks a key of a checkpoint.
-    """
-    path = Path(path)
-    try:
-        checkpoint = torch.load(path, map_location=device, weights_only=False)
-    except Exception as error:  # a truncated zip, a bad pickle, an I/O error: all say the same to the user
-        raise CheckpointError(
-            path,
-            f"checkpoint {path} is unreadable ({type(error).__name__}: {error}); "
-            "move it away to start the run again",
-        ) from error
-    if isinstance(checkpoint, dict) and "warmup" in checkpoint and "warmup_result" not in checkpoint:
-        checkpoint["warmup_result"] = checkpoint.pop("warmup")  # written by an earlier version
-    missing = [k for k in CHECKPOINT_KEYS if k not in checkpoint] if isinstance(checkpoint, dict) else ["all"]
-    if missing:
-        raise CheckpointError(
-            path, f"{path} is not a checkpoint of supervised.train (missing: {', '.join(missing)})"
-        )
-    return checkpoint
-
-
-def _check_same_run(saved: dict[str, Any], config: SupervisedConfig) -> None:
-    now, saved = asdict(config), current_config_keys(saved)
-    changed = [k for k in now if k not in RESUMABLE and k in saved and saved[k] != now[k]]
-    if changed:
-        raise ValueError(
-            f"resume=True but the checkpoint was written with other settings ({', '.join(changed)}); "
-            "use the same settings or another logdir"
-        )

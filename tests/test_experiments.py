@@ -56,11 +56,14 @@ def test_the_modules_import_each_other_without_a_cycle():
     }
     for bottom in (
         "experiments.presets",
-        "experiments.evaluation",
+        "experiments.optimality",
         "experiments.curves",
         "experiments.statistics",
     ):
         assert not graph[bottom], f"{bottom} imports {graph[bottom]}"
+    # the T-Maze evaluation stands on its two parts only (the optimality test, the limit L' -> infinity)
+    assert graph["experiments.evaluation"] == {"experiments.optimality", "experiments.attractors"}
+    assert graph["experiments.attractors"] == {"experiments.optimality"}
     assert graph["experiments.run_dirs"] == {"experiments.presets"}
 
 

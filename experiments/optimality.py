@@ -1,0 +1,173 @@
+"""The optimality test of a T-Maze policy (docs/specification.md §6) and the network's inputs along the maze:
+the return 4 in exactly ``L + 1`` steps in every layout (:func:`is_optimal_episode`,
+:func:`is_tmaze_optimal`), the runner's horizon (:func:`authors_horizon`), the Q-values at the start and the
+action margins along the optimal episode (:func:`start_q_values`, :func:`optimal_path_margins`,
+:func:`optimal_margins`), and the table of the network's inputs for every observation, previous action and
+reward (:func:`input_table`). Every public name here is importable from :mod:`experiments.evaluation`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from gymnasium import spaces
+
+from recurrent_q.callbacks import play_greedy
+from recurrent_q.policies import NO_ACTION, RecurrentQNetwork
+from tmaze_gym.tmaze import (
+    BUMP_REWARD,
+    DOWN,
+    GOAL_REWARD,
+    LAYOUTS,
+    OBS_CORRIDOR,
+    OBS_DOWN,
+    OBS_JUNCTION,
+    OBS_UP,
+    RIGHT,
+    UP,
+    WRONG_GOAL_REWARD,
+    check_length,
+)
+from tmaze_gym.xor_tmaze import XOR_LAYOUTS, XORTMazeEnv
+
+TMAZE_OPTIMAL_RETURN = 4.0
+"""The return of the optimal policy: +4 for the rewarding goal, reached in ``L + 1`` steps."""
+
+
+# --------------------------------------------------------------------------------------------
+# The optimality test
+# --------------------------------------------------------------------------------------------
+
+
+def authors_horizon(length: int) -> int:
+    """The horizon ``3L - 1`` of the authors' code (in actions), the T-Maze runner's default (the env's
+    own, ``tmaze_gym.horizon(L)``, is the paper's ``3L``, eq. (D.9))."""
+    return 3 * length - 1
+
+
+def is_optimal_episode(returns: Any, steps: Any, length: int) -> np.ndarray:
+    """Whether each episode (``returns`` and ``steps``: numbers or arrays) is the optimal one at corridor
+    ``length``: the return 4 in exactly ``length + 1`` steps."""
+    return (np.asarray(returns) == TMAZE_OPTIMAL_RETURN) & (np.asarray(steps) == length + 1)
+
+
+def maze_layouts(env: gym.Env) -> tuple[str, ...]:
+    """The layouts of ``env``: ``("up", "down")`` for ``TMaze-v0``, the four ``XOR_LAYOUTS`` for
+    ``XORTMaze-v0``."""
+    return XOR_LAYOUTS if isinstance(env.unwrapped, XORTMazeEnv) else LAYOUTS
+
+
+def is_tmaze_optimal(model: Any, env: gym.Env) -> bool:
+    """docs/specification.md §6: the greedy policy earns 4 in exactly ``L + 1`` steps in every layout (the
+    two of ``TMaze-v0``, the four of ``XORTMaze-v0``: :func:`maze_layouts`).
+
+    Each rollout stops after ``L + 1`` steps: a policy that has not arrived by then is not optimal.
+    """
+    length = env.unwrapped.length
+    for layout in maze_layouts(env):
+        total, steps = play_greedy(model, env, layout, max_steps=length + 1)
+        if not is_optimal_episode(total, steps, length):
+            return False
+    return True
+
+
+def start_q_values(q_net: RecurrentQNetwork, env: gym.Env) -> np.ndarray:
+    """Q-values ``[2, |A|]`` of the first step of an episode (rows: the Up and the Down layout).
+
+    Under the optimal policy the start is worth ``4 γ^L`` (the goal L + 1 steps away), and Right
+    (action 0) is the best first move in both layouts: how far these values are from there shows how
+    far the goal's value has travelled back along the corridor.
+    """
+    device = next(q_net.parameters()).device
+    observations = [env.reset(options={"layout": layout})[0] for layout in ("up", "down")]
+    obs = torch.as_tensor(np.asarray(observations), device=device)
+    x = q_net.features(obs, torch.full((2,), NO_ACTION, device=device), torch.zeros(2, device=device))
+    with torch.no_grad():
+        return q_net.step(x)[0].cpu().numpy()
+
+
+def optimal_path_margins(q_net: RecurrentQNetwork, length: int) -> np.ndarray:
+    """Action margins ``[2, L + 1]`` of the Q-network along the optimal episode (rows: Up, Down layout).
+
+    Column ``t`` is ``Q(η_t, a*_t) − max_{a ≠ a*_t} Q(η_t, a)``, with ``η_t`` the history of the optimal
+    episode up to step ``t`` (Right ``L`` times, then the goal's turn) and ``a*_t`` its action. The greedy
+    policy is optimal exactly when every margin is positive, so the smallest margin says how far a policy
+    is from optimal (or how near to losing it), and where. Compare with the optimal Q-function's
+    (:func:`optimal_margins`).
+    """
+    length = check_length(length)
+    table = input_table(q_net)  # [4, 5, R, F]
+    zero = int(np.searchsorted(REWARD_VALUES, 0.0))
+    corridor = [OBS_CORRIDOR] * (length - 1) + [OBS_JUNCTION]
+    previous = [NO_ACTION + 1] + [RIGHT + 1] * length
+    with torch.no_grad():
+        x = torch.stack([table[[signal, *corridor], previous, zero] for signal in (OBS_UP, OBS_DOWN)])
+        q = q_net(x)[0].cpu().numpy().astype(np.float64)  # [2, L + 1, 4]
+    best = np.zeros((2, length + 1), dtype=np.int64)  # Right in the corridor, then the goal's turn
+    best[:, length] = (UP, DOWN)
+    chosen = np.take_along_axis(q, best[..., None], -1)[..., 0]
+    np.put_along_axis(q, best[..., None], -np.inf, -1)
+    return chosen - q.max(-1)
+
+
+def optimal_margins(length: int, gamma: float) -> np.ndarray:
+    """The margins of :func:`optimal_path_margins` under the optimal Q-function ``Q*``, ``[L + 1]``.
+
+    In the corridor (position ``x < L``), Right is worth ``4 γ^{L−x}``; Left ``4 γ^{L−x+2}`` (a step back;
+    at the start, a bump: ``−0.1 + 4 γ^{L+1}``); Up and Down, a bump, ``−0.1 + 4 γ^{L−x+1}``. At the junction
+    the goal's turn earns 4, Right bumps (``−0.1 + 4 γ``), Left steps back (``4 γ²``). With ``γ = 0.98`` the
+    corridor margin is about 4 % of the value of Right (``1 − γ²``): 0.06 one step into the corridor of
+    L = 50, 0.02 at L = 100 (0.13 and 0.11 at the start, where Left is a bump), 0.16 at the junction. A
+    learned Q-function must order the actions to within these margins at all ``L + 1`` steps for its
+    greedy policy to be optimal.
+    """
+    length = check_length(length)
+    if not 0.0 < gamma <= 1.0:
+        raise ValueError(f"gamma must be in (0, 1]; got {gamma!r}")
+    x = np.arange(length + 1)
+    right = GOAL_REWARD * gamma ** (length - x[:-1])
+    left = np.where(x[:-1] == 0, BUMP_REWARD + gamma * right, gamma**2 * right)
+    bump = BUMP_REWARD + gamma * right
+    junction = GOAL_REWARD - max(BUMP_REWARD + gamma * GOAL_REWARD, gamma**2 * GOAL_REWARD, WRONG_GOAL_REWARD)
+    return np.append(right - np.maximum(left, bump), junction)
+
+
+# --------------------------------------------------------------------------------------------
+# The network's inputs
+# --------------------------------------------------------------------------------------------
+
+
+REWARD_VALUES = np.unique([0.0, BUMP_REWARD, GOAL_REWARD, WRONG_GOAL_REWARD])
+"""Every reward of the T-Maze, sorted: the values ``r_{t-1}`` can take."""
+
+
+def _check_tmaze_network(q_net: RecurrentQNetwork) -> None:
+    space = q_net.observation_space
+    if q_net.n_actions != 4 or q_net.obs_size != 4 or not isinstance(space, (spaces.Discrete, spaces.Box)):
+        raise ValueError(
+            "q_net must be a T-Maze Q-network (4 actions; Discrete(4) or one-hot Box(4) observations); "
+            f"got {q_net.n_actions} actions and observation space {space}"
+        )
+
+
+@torch.no_grad()
+def input_table(q_net: RecurrentQNetwork) -> torch.Tensor:
+    """The network's input ``x`` for every ``(o_t, a_{t-1}, r_{t-1})`` of the T-Maze, ``[4, 5, R, F]``.
+
+    Row ``[o, a + 1, i]`` is ``q_net.features(o, a, REWARD_VALUES[i])`` (``a = NO_ACTION`` at index 0):
+    the encoding of training and ``predict``, computed once instead of at every step.
+    """
+    _check_tmaze_network(q_net)
+    device = next(q_net.parameters()).device
+    n_rewards = len(REWARD_VALUES)
+    o = torch.arange(4).view(4, 1, 1).expand(4, 5, n_rewards)
+    a = torch.arange(NO_ACTION, 4).view(1, 5, 1).expand(4, 5, n_rewards)
+    r = torch.as_tensor(REWARD_VALUES, dtype=torch.float32).view(1, 1, n_rewards).expand(4, 5, n_rewards)
+    if isinstance(q_net.observation_space, spaces.Discrete):
+        observations = o + int(q_net.observation_space.start)
+    else:
+        observations = F.one_hot(o, 4).float()
+    return q_net.features(observations.to(device), a.to(device), r.to(device))
