@@ -109,9 +109,10 @@ def test_gru_warmup_learns_tmaze_length_10():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_gru_warmup_learns_tmaze_length_20(seed):
-    model = DRQN(
-        "RecurrentQPolicy", tmaze(20), use_warmup=True, seed=seed, vaa_interval=0, vaa_measure_interval=0
-    )
+    """The runner's documented settings reach the optimal policy at L = 20 on tuning seeds 0-2. (With the
+    class's paper defaults alone, C = 20 and 10 gradient steps, seed 0 reached it within 600 episodes on
+    an Intel CPU and not on an AMD EPYC: docs/drqn-parity.md, round 4, on why C = 20 is fragile.)"""
+    model = documented_tmaze_drqn(20, seed)
     optimal = TMazeOptimalCallback(tmaze(20), stop_when_optimal=True)
     model.learn(10**9, callback=optimal, max_episodes=600)
     assert optimal.first_optimal_episode is not None, optimal.checks
