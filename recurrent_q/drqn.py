@@ -22,7 +22,11 @@ from stable_baselines3.common.utils import LinearSchedule, polyak_update, safe_m
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
-from recurrent_q.buffers import TRAIN_MODES, EpisodeBatch, EpisodeReplayBuffer
+from recurrent_q.arguments import LOSSES as LOSSES
+from recurrent_q.arguments import N_STEP_CORRECTIONS as N_STEP_CORRECTIONS
+from recurrent_q.arguments import check_arguments, check_learn_arguments, complete_policy_kwargs
+from recurrent_q.buffers import TRAIN_MODES as TRAIN_MODES
+from recurrent_q.buffers import EpisodeBatch, EpisodeReplayBuffer
 from recurrent_q.callbacks import VAAMonitorCallback, notify_episode_trained
 from recurrent_q.collection import (
     EpisodesInProgress,
@@ -32,12 +36,11 @@ from recurrent_q.collection import (
     start_episodes,
 )
 from recurrent_q.multistability import WarmupConfig, warmup
-from recurrent_q.policies import DRQNPolicy, check_spaces, exploration_probs
+from recurrent_q.policies import DRQNPolicy, check_spaces
+from recurrent_q.policies import exploration_probs as exploration_probs
 from recurrent_q.tb import ScopedWriter, tensorboard_writer
 
 SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
-LOSSES = ("squared", "huber")
-N_STEP_CORRECTIONS = ("none", "watkins")
 
 
 def fixed_point_term(x: th.Tensor, outputs: th.Tensor, lengths: th.Tensor) -> th.Tensor:
@@ -265,78 +268,10 @@ class DRQN(BaseAlgorithm):
         return BaseAlgorithm._wrap_env(env, verbose, monitor_wrapper)
 
     def _check_arguments(self) -> None:
-        for name in ("buffer_size", "batch_size", "target_update_interval"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
-        for name in ("learning_starts", "gradient_steps", "vaa_interval", "vaa_measure_interval"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
-        if self.batch_size > self.buffer_size:
-            raise ValueError(
-                f"batch_size ({self.batch_size}) must not exceed buffer_size ({self.buffer_size}) transitions"
-            )
-        if self.train_mode not in TRAIN_MODES:
-            raise ValueError(
-                f"train_mode must be one of {', '.join(map(repr, TRAIN_MODES))}; got {self.train_mode!r}"
-            )
-        for name in ("exploration_initial_eps", "exploration_final_eps"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
-        fraction = self.exploration_fraction
-        if not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
-            raise ValueError(f"exploration_fraction must be a number in (0, 1]; got {fraction!r}")
-        if isinstance(self.tau, bool) or not isinstance(self.tau, (int, float)) or not 0.0 < self.tau <= 1.0:
-            raise ValueError(f"tau must be a number in (0, 1]; got {self.tau!r}")
-        average = self.average_tau
-        if average is not None and (
-            isinstance(average, bool) or not isinstance(average, (int, float)) or not 0.0 < average <= 1.0
-        ):
-            raise ValueError(f"average_tau must be None or a number in (0, 1]; got {average!r}")
-        coef = self.fixed_point_coef
-        if (
-            isinstance(coef, bool)
-            or not isinstance(coef, (int, float))
-            or not coef >= 0.0
-            or coef == float("inf")
-        ):
-            raise ValueError(f"fixed_point_coef must be a finite number >= 0; got {coef!r}")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1]; got {self.gamma!r}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {self.loss!r}")
-        if not isinstance(self.n_steps, int) or self.n_steps < 1:
-            raise ValueError(f"n_steps must be a positive integer; got {self.n_steps!r}")
-        if self.n_step_correction not in N_STEP_CORRECTIONS:
-            raise ValueError(
-                f"n_step_correction must be one of {', '.join(map(repr, N_STEP_CORRECTIONS))}; "
-                f"got {self.n_step_correction!r}"
-            )
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ValueError(f"max_grad_norm must be None or > 0; got {self.max_grad_norm!r}")
-        if not isinstance(self.use_warmup, bool):
-            raise ValueError(f"use_warmup must be True or False; got {self.use_warmup!r}")
-        if self.warmup_config is not None:
-            if not isinstance(self.warmup_config, WarmupConfig):
-                raise ValueError(f"warmup_config must be None or a WarmupConfig; got {self.warmup_config!r}")
-            if not self.use_warmup:
-                raise ValueError("warmup_config is given but use_warmup is False (pass use_warmup=True)")
+        check_arguments(self)
 
     def _complete_policy_kwargs(self) -> None:
-        """Take ℰ from the env (``exploration_probs``), chrono's ``t_max`` from its horizon, and whether
-        the policy keeps an averaged network (``averaged``) from ``average_tau``."""
-        kwargs = self.policy_kwargs = dict(self.policy_kwargs)  # the caller's dict is left unchanged
-        if "averaged" in kwargs:
-            raise ValueError("policy_kwargs must not hold 'averaged': DRQN sets it from average_tau")
-        kwargs["averaged"] = self.average_tau is not None
-        if "exploration_probs" not in kwargs:
-            kwargs["exploration_probs"] = exploration_probs(self.env)
-        if kwargs.get("cell") == "chrono" and kwargs.get("t_max") is None:
-            spec = self.env.get_attr("spec")[0]
-            if spec is not None and spec.max_episode_steps is not None:
-                kwargs["t_max"] = spec.max_episode_steps  # T_max = the horizon (docs/specification.md §3)
+        complete_policy_kwargs(self)
 
     def _setup_model(self) -> None:
         self._setup_lr_schedule()
@@ -557,14 +492,7 @@ class DRQN(BaseAlgorithm):
             schedules (learning rate, ε) then reach their end after ``max_episodes`` episodes, or at
             ``total_timesteps`` if that comes first.
         """
-        if max_episodes is not None and (not isinstance(max_episodes, int) or max_episodes < 0):
-            raise ValueError(f"max_episodes must be None or a non-negative integer; got {max_episodes!r}")
-        if (
-            isinstance(total_timesteps, bool)
-            or not isinstance(total_timesteps, int | float)
-            or not total_timesteps >= 0
-        ):
-            raise ValueError(f"total_timesteps must be a non-negative number; got {total_timesteps!r}")
+        check_learn_arguments(total_timesteps, max_episodes)
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
