@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-import json
+import json as json
 import pathlib
-import pickle
+import pickle as pickle
 import sys
 import time
-import zipfile
+import zipfile as zipfile
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -16,7 +16,8 @@ import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, ConvertCallback
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
+from stable_baselines3.common.save_util import load_from_pkl as load_from_pkl
+from stable_baselines3.common.save_util import save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import LinearSchedule, polyak_update, safe_mean
 from stable_baselines3.common.vec_env import VecEnv
@@ -38,6 +39,7 @@ from recurrent_q.collection import (
 from recurrent_q.multistability import WarmupConfig, warmup
 from recurrent_q.policies import DRQNPolicy, check_spaces
 from recurrent_q.policies import exploration_probs as exploration_probs
+from recurrent_q.saving import EXCLUDED_SAVE_PARAMS, adopt_former_warmup, read_replay_buffer, readable_model
 from recurrent_q.tb import ScopedWriter, tensorboard_writer
 
 SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
@@ -294,17 +296,7 @@ class DRQN(BaseAlgorithm):
         return 0 if self.seed is None else int(self.seed)
 
     def _excluded_save_params(self) -> list[str]:
-        return [
-            *super()._excluded_save_params(),
-            "q_net",
-            "q_net_target",
-            "_vaa_generator",
-            "warmup_result",
-            "exploration_schedule",
-            "_episodes_in_progress",
-            "_episode_budget",
-            "_bar",
-        ]
+        return [*super()._excluded_save_params(), *EXCLUDED_SAVE_PARAMS]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
@@ -317,24 +309,9 @@ class DRQN(BaseAlgorithm):
 
         :raises ValueError: naming ``path`` when the zip is cut, corrupt, or not written by ``save``.
         """
-        try:
+        with readable_model(path):
             model = super().load(path, *args, **kwargs)
-        except (
-            AssertionError,
-            KeyError,
-            EOFError,
-            zipfile.BadZipFile,
-            json.JSONDecodeError,
-            pickle.UnpicklingError,
-        ) as error:
-            raise ValueError(
-                f"{path} is not a readable DRQN model ({type(error).__name__}: {error}); "
-                "it may be cut short or damaged, or not written by DRQN.save"
-            ) from error
-        legacy = model.__dict__.pop("warmup", None)  # a model saved when one ``warmup`` argument held both
-        if legacy is not None and legacy is not False:
-            model.use_warmup = True
-            model.warmup_config = legacy if isinstance(legacy, WarmupConfig) else None
+        adopt_former_warmup(model)  # a model saved when one ``warmup`` argument held both settings
         return model
 
     def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
@@ -358,26 +335,7 @@ class DRQN(BaseAlgorithm):
         :raises TypeError: if the file holds no :class:`EpisodeReplayBuffer`.
         :raises ValueError: if its observation space is not the model's.
         """
-        try:
-            buffer = load_from_pkl(path, self.verbose)
-        except (EOFError, pickle.UnpicklingError, AttributeError, ValueError) as error:
-            raise ValueError(
-                f"{path} is not a readable replay buffer ({type(error).__name__}: {error}); "
-                "it may be cut short or damaged"
-            ) from error
-        if not isinstance(buffer, EpisodeReplayBuffer):
-            raise TypeError(
-                "load_replay_buffer needs a file written by DRQN.save_replay_buffer (an "
-                f"EpisodeReplayBuffer); got {type(buffer).__name__}"
-            )
-        if buffer.observation_space != self.observation_space:
-            raise ValueError(
-                f"the replay buffer holds observations of {buffer.observation_space}, "
-                f"but the model's observation space is {self.observation_space}"
-            )
-        buffer.device = self.device
-        buffer.forget_next_values()
-        self.replay_buffer = buffer
+        self.replay_buffer = read_replay_buffer(path, self.observation_space, self.device, self.verbose)
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """``gradient_steps`` steps of Algorithm 4 (lines 22-27) on batches of ``batch_size`` transitions."""
