@@ -19,7 +19,8 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.save_util import load_from_pkl as load_from_pkl
 from stable_baselines3.common.save_util import save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import LinearSchedule, polyak_update, safe_mean
+from stable_baselines3.common.utils import LinearSchedule, safe_mean
+from stable_baselines3.common.utils import polyak_update as polyak_update
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
@@ -41,26 +42,10 @@ from recurrent_q.policies import DRQNPolicy, check_spaces
 from recurrent_q.policies import exploration_probs as exploration_probs
 from recurrent_q.saving import EXCLUDED_SAVE_PARAMS, adopt_former_warmup, read_replay_buffer, readable_model
 from recurrent_q.tb import ScopedWriter, tensorboard_writer
+from recurrent_q.updates import fixed_point_term as fixed_point_term
+from recurrent_q.updates import n_step_returns, refresh_target_values, train_steps, update_target
 
 SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
-
-
-def fixed_point_term(x: th.Tensor, outputs: th.Tensor, lengths: th.Tensor) -> th.Tensor:
-    """``mean ‖o_t − o_{t−1}‖²`` over the steps ``1 ≤ t < lengths[b]`` whose input repeats the previous one
-    (``x[b, t] = x[b, t − 1]``), 0 when there is none: how far the states are from fixed points of the
-    inputs held (``DRQN(fixed_point_coef=...)``).
-
-    :param x: inputs ``[B, T, F]``; :param outputs: the top layer's outputs ``[B, T, H]`` on them;
-    :param lengths: ``[B]``, the steps of each row that count.
-    """
-    t = th.arange(1, x.shape[1], device=x.device)
-    held = (x[:, 1:] == x[:, :-1]).all(-1) & (
-        t.unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
-    )  # [B, T - 1]
-    if not held.any():
-        return outputs.sum() * 0.0
-    change = (outputs[:, 1:] - outputs[:, :-1]).pow(2).sum(-1)
-    return change[held].mean()
 
 
 class DRQN(BaseAlgorithm):
@@ -339,86 +324,11 @@ class DRQN(BaseAlgorithm):
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """``gradient_steps`` steps of Algorithm 4 (lines 22-27) on batches of ``batch_size`` transitions."""
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-        if self.replay_buffer.missing_next_values:  # episodes added since θ' was last copied
-            self.refresh_target_values(sorted(self.replay_buffer.missing_next_values))
-        losses = []
-        for _ in range(gradient_steps):
-            # Sample B transitions; each episode holding one is run once, `weights` mark the trained steps
-            batch = self.replay_buffer.sample(batch_size, self.policy.rng, self.train_mode, self.n_steps)
-            x = self.q_net.episode_features(batch.observations, batch.actions, batch.rewards)  # [U, T + 1, F]
-            trained = batch.weights > 0
-            # max_a Q_θ'(η_{0:t+1}, a), stored in the buffer since θ' was last copied (refresh_target_values)
-            next_q = batch.next_values
-            if self.double_q:  # Q_θ'(η', argmax_a Q_θ(η', a)) (van Hasselt et al., 2016)
-                with th.no_grad():
-                    full = th.full_like(batch.lengths, x.shape[1])
-                    best = self.q_net.q_values(x, full)[:, 1:].argmax(-1, keepdim=True)
-                    next_q = self.q_net_target.q_values(x, full)[:, 1:].gather(-1, best).squeeze(-1)
-            if th.isnan(next_q[trained]).any():
-                raise RuntimeError(
-                    "DRQN: a sampled transition has no target value; call refresh_target_values()"
-                )
-            # y = r + γ max_a Q_θ'(η', a), without bootstrap when o_{t+1} is terminal (line 25)
-            target = self._returns(batch, next_q)
-            # Q_θ(η_{0:t}, a_t) for every sampled t, in one pass of the online network over each episode
-            outputs = self.q_net.rnn.outputs(x[:, :-1], batch.lengths)
-            q_all = self.q_net.head(outputs)
-            q = q_all.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1).masked_fill(~trained, 0.0)
-            # (y − Q_θ(η, a))² averaged over the sampled transitions (line 26)
-            if self.loss == "squared":
-                errors = (target - q) ** 2
-            else:
-                errors = th.nn.functional.smooth_l1_loss(q, target, reduction="none")
-            loss = (batch.weights * errors).sum() / batch.weights.sum()
-            if self.fixed_point_coef:
-                loss = loss + self.fixed_point_coef * fixed_point_term(x[:, :-1], outputs, batch.lengths)
-            # Adam step (line 27)
-            self.policy.optimizer.zero_grad()
-            loss.backward()
-            if self.max_grad_norm is not None:
-                th.nn.utils.clip_grad_norm_(self.q_net.parameters(), self.max_grad_norm)
-            self.policy.optimizer.step()
-            if self.average_tau is not None:  # θ̄ ← τ̄ θ + (1 − τ̄) θ̄
-                average = self.policy.q_net_average.parameters()
-                polyak_update(self.q_net.parameters(), average, self.average_tau)
-            losses.append(loss.detach())
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        if losses:
-            self.logger.record("train/loss", th.stack(losses).mean().item())
+        train_steps(self, gradient_steps, batch_size)
 
     def _returns(self, batch: EpisodeBatch, next_q: th.Tensor) -> th.Tensor:
-        """TD targets ``[U, T]``: ``y_t = r_t + γ max_a Q_θ'(η_{0:t+1}, a)`` (Algorithm 4, line 25), or the
-        ``n``-step ``Σ_{i<m} γ^i r_{t+i} + γ^m max_a Q_θ'(η_{0:t+m}, a)``, ``m = min(n, T_episode - t)``;
-        with Watkins's cut, ``m`` also stops before the first ``a_{t+i}`` (``0 < i < m``) that is not greedy.
-        """
-        bootstrap = (1.0 - batch.dones) * th.nan_to_num(next_q)
-        if self.n_steps == 1:
-            return batch.rewards + self.gamma * bootstrap
-        horizon = batch.rewards.shape[1]
-        t = th.arange(horizon, device=batch.rewards.device)
-        remaining = (batch.episode_lengths.view(-1, 1) - t).clamp(min=1)  # transitions left from t
-        m = remaining.clamp(max=self.n_steps)
-        if self.n_step_correction == "watkins":
-            if batch.greedy is None:
-                raise ValueError(
-                    "Watkins's n-step returns need the batch's greedy flags (EpisodeBatch.greedy)"
-                )
-            # m = 1 + the number of greedy actions a_{t+1}, a_{t+2}, … in a row, within the n steps
-            held = th.ones_like(batch.greedy)
-            steps = th.ones_like(m)
-            for i in range(1, self.n_steps):
-                held = held & th.nn.functional.pad(batch.greedy[:, i:], (0, i), value=False)
-                steps = steps + held.long()
-            m = th.minimum(m, steps)
-        returns = th.zeros_like(batch.rewards)
-        for i in range(self.n_steps):
-            shifted = th.nn.functional.pad(batch.rewards[:, i:], (0, i))
-            returns = returns + (self.gamma**i) * shifted * (i < m)
-        last = (t + m - 1).clamp(max=horizon - 1)
-        return returns + self.gamma**m * bootstrap.gather(1, last)
+        """TD targets ``[U, T]``: one-step or ``n``-step returns (``recurrent_q.updates.n_step_returns``)."""
+        return n_step_returns(batch, next_q, self.gamma, self.n_steps, self.n_step_correction)
 
     def learn(
         self: SelfDRQN,
@@ -564,10 +474,7 @@ class DRQN(BaseAlgorithm):
 
     def _update_target(self) -> None:
         """θ' ← θ (lines 7-8 of Algorithm 4), or θ' ← τ θ + (1 − τ) θ' with ``tau < 1`` (SB3's Polyak)."""
-        if self.tau == 1.0:
-            self.q_net_target.load_state_dict(self.q_net.state_dict())
-        else:
-            polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
+        update_target(self)
 
     def refresh_target_values(self, slots: list[int] | None = None, chunk: int = 256) -> None:
         """Store ``max_a Q_θ'(η_{0:k+1}, a)`` of every transition of the buffer (or of episodes ``slots``),
@@ -578,21 +485,7 @@ class DRQN(BaseAlgorithm):
         step (``learn`` refreshes them at every copy, ``train`` those of new episodes). Call it after
         changing ``q_net_target`` by hand.
         """
-        buffer = self.replay_buffer
-        if len(buffer) == 0:
-            return
-        all_slots = np.fromiter(buffer.queue, dtype=np.int64) if slots is None else np.asarray(slots)
-        with th.no_grad():
-            for first in range(0, len(all_slots), chunk):
-                part = all_slots[first : first + chunk]
-                episodes = buffer.episodes(part)
-                x = self.q_net.episode_features(episodes.observations, episodes.actions, episodes.rewards)
-                q = self.q_net_target.q_values(x, episodes.lengths + 1)  # [U, T + 1, A]
-                values = q[:, 1:].max(-1).values
-                # a_k greedy for θ': Q_θ'(η_{0:k}, a_k) is the largest (Watkins's cut of n-step returns)
-                taken = q[:, :-1].gather(-1, episodes.actions.unsqueeze(-1)).squeeze(-1)
-                greedy = taken >= q[:, :-1].max(-1).values
-                buffer.set_next_values(part, values.cpu().numpy(), greedy.cpu().numpy())
+        refresh_target_values(self, slots, chunk)
 
     def replay_histories(self) -> tuple[th.Tensor, th.Tensor]:
         """Inputs ``[N, T + 1, F]`` of every episode in the buffer, and their lengths (in inputs)."""
