@@ -6,21 +6,23 @@ import io
 import json as json
 import pathlib
 import pickle as pickle
-import sys
-import time
+import sys as sys
+import time as time
 import zipfile as zipfile
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback, ConvertCallback
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import ConvertCallback as ConvertCallback
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.save_util import load_from_pkl as load_from_pkl
 from stable_baselines3.common.save_util import save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import LinearSchedule, safe_mean
+from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.utils import polyak_update as polyak_update
+from stable_baselines3.common.utils import safe_mean as safe_mean
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
@@ -29,14 +31,13 @@ from recurrent_q.arguments import N_STEP_CORRECTIONS as N_STEP_CORRECTIONS
 from recurrent_q.arguments import check_arguments, check_learn_arguments, complete_policy_kwargs
 from recurrent_q.buffers import TRAIN_MODES as TRAIN_MODES
 from recurrent_q.buffers import EpisodeBatch, EpisodeReplayBuffer
-from recurrent_q.callbacks import VAAMonitorCallback, notify_episode_trained
-from recurrent_q.collection import (
-    EpisodesInProgress,
-    collect_episodes,
-    fill_replay_buffer,
-    needs_fill,
-    start_episodes,
-)
+from recurrent_q.callbacks import VAAMonitorCallback as VAAMonitorCallback
+from recurrent_q.callbacks import notify_episode_trained as notify_episode_trained
+from recurrent_q.collection import EpisodesInProgress, start_episodes
+from recurrent_q.collection import collect_episodes as collect_episodes
+from recurrent_q.collection import fill_replay_buffer as fill_replay_buffer
+from recurrent_q.collection import needs_fill as needs_fill
+from recurrent_q.learning import dump_logs, episode_progress_remaining, open_bar, run_stages, with_vaa_monitor
 from recurrent_q.multistability import WarmupConfig, warmup
 from recurrent_q.policies import DRQNPolicy, check_spaces
 from recurrent_q.policies import exploration_probs as exploration_probs
@@ -381,90 +382,22 @@ class DRQN(BaseAlgorithm):
         self, callback: BaseCallback, total_timesteps: int, log_interval: int, max_episodes: int | None
     ) -> None:
         """The stages of ``learn``: buffer fill (line 2), warmup (lines 3-5), training (lines 6-28)."""
-        ready = False  # the buffer was just filled or the Q-network warmed up: the callbacks' event at e = 0
-        if needs_fill(self):
-            if not fill_replay_buffer(self, callback):
-                return
-            ready = True
-        if self.use_warmup and self.warmup_timestep is None and self.num_train_episodes == 0:
-            self._warm_up()
-            ready = True
-        if ready and self.num_train_episodes == 0:
-            notify_episode_trained(callback)  # e = 0: the network after the warmup (or at initialisation)
-            self.logger.dump(step=self.num_timesteps)
-        if max_episodes is None:
-            self._open_bar("training", total_timesteps - self.num_timesteps, "step")
-        else:
-            self._open_bar("training", max_episodes, "episode")
-        episodes = self._episodes_in_progress
-        first_episode = self.num_train_episodes
-        continue_training = True
-        while continue_training and self.num_timesteps < total_timesteps:
-            if max_episodes is not None and self.num_train_episodes - first_episode >= max_episodes:
-                break
-            if self.num_train_episodes % self.target_update_interval == 0:
-                self._update_target()
-                self.refresh_target_values()
-            callback.on_rollout_start()
-            if episodes.finished == 0:  # else: an episode that ended with another one, not trained on yet
-                continue_training = collect_episodes(self, callback)
-            callback.on_rollout_end()
-            if not continue_training:
-                break
-            episodes.finished -= 1
-            self.train(self.gradient_steps, self.batch_size)
-            episodes.stale[:] = True  # θ changed: the states of the episodes in progress are recomputed
-            self.num_train_episodes += 1
-            self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
-            self._update_exploration_rate()
-            if self._bar is not None and self._bar.unit == "episode":
-                self._bar.update(1)
-            notify_episode_trained(callback)
-            if log_interval and self.num_train_episodes % log_interval == 0:
-                self.dump_logs()
+        run_stages(self, callback, total_timesteps, log_interval, max_episodes)
 
     def _update_current_progress_remaining(self, num_timesteps: int, total_timesteps: int) -> None:
         """SB3's progress over env steps, or over the training episodes of ``learn(max_episodes=...)`` if
         that is further along (the fill does not count: the schedules start with training)."""
         super()._update_current_progress_remaining(num_timesteps, total_timesteps)
-        if self._episode_budget is not None:
-            first, budget = self._episode_budget
-            done = self.num_train_episodes - first
-            by_episodes = 1.0 - done / budget if budget > 0 else 0.0
-            self._current_progress_remaining = min(self._current_progress_remaining, by_episodes)
+        self._current_progress_remaining = episode_progress_remaining(self)
 
     def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
         """SB3's callback setup, with the VAA monitoring of the ``vaa_*`` settings after the given callbacks,
         and without SB3's progress bar (which needs ``rich``): ``learn`` shows its own."""
-        if self.vaa_interval or self.vaa_measure_interval:
-            monitor = VAAMonitorCallback(
-                self.vaa_interval,
-                self.vaa_steps,
-                self.vaa_measure_interval,
-                self.vaa_measure_steps,
-                self.vaa_batch_size,
-                generator=self._vaa_generator,
-            )
-            if callback is None:
-                callback = monitor
-            elif isinstance(callback, list):
-                callback = [*callback, monitor]
-            else:
-                callback = [
-                    callback if isinstance(callback, BaseCallback) else ConvertCallback(callback),
-                    monitor,
-                ]
-        return super()._init_callback(callback, progress_bar=False)
+        return super()._init_callback(with_vaa_monitor(self, callback), progress_bar=False)
 
     def _open_bar(self, desc: str | None, total: int = 0, unit: str = "step") -> None:
         """Close the progress bar of the previous stage and, with ``progress_bar``, open one for ``desc``."""
-        if self._bar is not None:
-            if self._bar.n > self._bar.total:  # the last episode ends past the bound
-                self._bar.total = self._bar.n
-            self._bar.close()
-            self._bar = None
-        if desc is not None and self._progress_bar:
-            self._bar = tqdm(total=max(int(total), 0), desc=desc, unit=unit, dynamic_ncols=True)
+        open_bar(self, desc, total, unit)
 
     def _update_exploration_rate(self) -> None:
         """ε from the schedule at the current progress (as SB3's DQN), for acting and ``predict``."""
@@ -525,14 +458,4 @@ class DRQN(BaseAlgorithm):
 
     def dump_logs(self) -> None:
         """Write the ``rollout/``, ``time/`` and pending ``train/`` and ``eval/`` records."""
-        elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
-        self.logger.record("time/episodes", self.num_train_episodes)
-        self.logger.record("time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / elapsed))
-        self.logger.record("time/time_elapsed", elapsed, exclude="tensorboard")
-        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
-        if self.ep_info_buffer:
-            self.logger.record("rollout/ep_rew_mean", safe_mean([info["r"] for info in self.ep_info_buffer]))
-            self.logger.record("rollout/ep_len_mean", safe_mean([info["l"] for info in self.ep_info_buffer]))
-        if self.ep_success_buffer:
-            self.logger.record("rollout/success_rate", safe_mean(self.ep_success_buffer))
-        self.logger.dump(step=self.num_timesteps)
+        dump_logs(self)
