@@ -37,12 +37,20 @@ from recurrent_q.collection import EpisodesInProgress, start_episodes
 from recurrent_q.collection import collect_episodes as collect_episodes
 from recurrent_q.collection import fill_replay_buffer as fill_replay_buffer
 from recurrent_q.collection import needs_fill as needs_fill
-from recurrent_q.learning import dump_logs, episode_progress_remaining, open_bar, run_stages, with_vaa_monitor
+from recurrent_q.learning import (
+    dump_logs,
+    episode_progress_remaining,
+    open_bar,
+    run_stages,
+    warm_up,
+    with_vaa_monitor,
+)
 from recurrent_q.multistability import WarmupConfig, warmup
 from recurrent_q.policies import DRQNPolicy, check_spaces
 from recurrent_q.policies import exploration_probs as exploration_probs
 from recurrent_q.saving import EXCLUDED_SAVE_PARAMS, adopt_former_warmup, read_replay_buffer, readable_model
-from recurrent_q.tb import ScopedWriter, tensorboard_writer
+from recurrent_q.tb import ScopedWriter as ScopedWriter
+from recurrent_q.tb import tensorboard_writer as tensorboard_writer
 from recurrent_q.updates import fixed_point_term as fixed_point_term
 from recurrent_q.updates import n_step_returns, refresh_target_values, train_steps, update_target
 
@@ -432,29 +440,7 @@ class DRQN(BaseAlgorithm):
         Its TensorBoard scalars (``warmup/*``, one per warmup step ``s``) are written at step
         ``num_timesteps + s`` of the run: on the axis of the other scalars, where the warmup ran.
         """
-        config = self.warmup_config if self.warmup_config is not None else WarmupConfig()
-        x, lengths = self.replay_histories()
-        writer = tensorboard_writer(self.logger)
-        if writer is not None:
-            writer = ScopedWriter(writer, offset=self.num_timesteps)
-        generator = None if config.seed is not None else th.Generator().manual_seed(self._seed_or_zero())
-        self._open_bar(None)  # the warmup shows its own bar
-        self.warmup_result = warmup(
-            self.q_net.rnn,
-            x,
-            config,
-            lengths=lengths,
-            writer=writer,
-            progress=self._progress_bar,
-            generator=generator,
-        )
-        self.warmup_timestep = self.num_timesteps
-        if writer is None and self.warmup_result.vaa_star:
-            self.logger.record("warmup/vaa_star", float(np.mean(self.warmup_result.vaa_star[-1])))
-        self.q_net_target.load_state_dict(self.q_net.state_dict())
-        if self.policy.q_net_average is not None:
-            self.policy.q_net_average.load_state_dict(self.q_net.state_dict())
-        self._episodes_in_progress.stale[:] = True  # θ changed
+        warm_up(self, warmup)
 
     def dump_logs(self) -> None:
         """Write the ``rollout/``, ``time/`` and pending ``train/`` and ``eval/`` records."""

@@ -1,5 +1,6 @@
-"""DRQN's ``learn`` loop: its stages (buffer fill, warmup, training episodes: Algorithm 4), the VAA monitoring
-added to its callbacks, the schedules' progress by episodes, its tqdm bars and the logs it dumps.
+"""DRQN's ``learn`` loop: its stages (buffer fill, warmup, training episodes: Algorithm 4), the warmup's run
+on the buffer, the VAA monitoring added to its callbacks, the schedules' progress by episodes, its tqdm bars
+and the logs it dumps.
 
 ``recurrent_q.drqn.DRQN`` calls these functions with itself; they read and advance its counters and call
 its methods (``_warm_up``, ``_update_target``, ``refresh_target_values``, ``train``, ``dump_logs``), as
@@ -10,8 +11,11 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
+import torch as th
 from stable_baselines3.common.callbacks import BaseCallback, ConvertCallback
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import safe_mean
@@ -19,6 +23,8 @@ from tqdm.auto import tqdm
 
 from recurrent_q.callbacks import VAAMonitorCallback, notify_episode_trained
 from recurrent_q.collection import collect_episodes, fill_replay_buffer, needs_fill
+from recurrent_q.multistability import WarmupConfig, WarmupResult
+from recurrent_q.tb import ScopedWriter, tensorboard_writer
 
 if TYPE_CHECKING:
     from recurrent_q.drqn import DRQN
@@ -69,6 +75,39 @@ def run_stages(
         notify_episode_trained(callback)
         if log_interval and model.num_train_episodes % log_interval == 0:
             model.dump_logs()
+
+
+def warm_up(model: DRQN, procedure: Callable[..., WarmupResult]) -> None:
+    """Lines 3-5: warm up the cell stack on the histories in the buffer, then copy it to the target
+    (``DRQN._warm_up``); its TensorBoard scalars at step ``num_timesteps + s`` of the run.
+
+    :param procedure: the warmup, Algorithm 3 (``recurrent_q.multistability.warmup``). ``DRQN._warm_up``
+        passes the function that ``recurrent_q.drqn`` names ``warmup``, so that replacing that name still
+        replaces the procedure DRQN runs (``tests/test_save_load.py`` does).
+    """
+    config = model.warmup_config if model.warmup_config is not None else WarmupConfig()
+    x, lengths = model.replay_histories()
+    writer = tensorboard_writer(model.logger)
+    if writer is not None:
+        writer = ScopedWriter(writer, offset=model.num_timesteps)
+    generator = None if config.seed is not None else th.Generator().manual_seed(model._seed_or_zero())
+    model._open_bar(None)  # the warmup shows its own bar
+    model.warmup_result = procedure(
+        model.q_net.rnn,
+        x,
+        config,
+        lengths=lengths,
+        writer=writer,
+        progress=model._progress_bar,
+        generator=generator,
+    )
+    model.warmup_timestep = model.num_timesteps
+    if writer is None and model.warmup_result.vaa_star:
+        model.logger.record("warmup/vaa_star", float(np.mean(model.warmup_result.vaa_star[-1])))
+    model.q_net_target.load_state_dict(model.q_net.state_dict())
+    if model.policy.q_net_average is not None:
+        model.policy.q_net_average.load_state_dict(model.q_net.state_dict())
+    model._episodes_in_progress.stale[:] = True  # θ changed
 
 
 def with_vaa_monitor(model: DRQN, callback: MaybeCallback) -> MaybeCallback:
