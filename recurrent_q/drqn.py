@@ -250,10 +250,10 @@ class DRQN(BaseAlgorithm):
         self._episode_budget: tuple[int, int] | None = None  # (first episode, max_episodes) of this learn
         self._progress_bar = False
         self._bar: tqdm | None = None
-        self._check_arguments()
+        check_arguments(self)
         if self.env is not None:
             check_spaces(self.observation_space, self.action_space)
-            self._complete_policy_kwargs()
+            complete_policy_kwargs(self)
         if _init_setup_model:
             self._setup_model()
 
@@ -262,12 +262,6 @@ class DRQN(BaseAlgorithm):
         """SB3's wrapping, once the spaces are checked (SB3's VecEnv fails obscurely on a Text space)."""
         check_spaces(env.observation_space, env.action_space)
         return BaseAlgorithm._wrap_env(env, verbose, monitor_wrapper)
-
-    def _check_arguments(self) -> None:
-        check_arguments(self)
-
-    def _complete_policy_kwargs(self) -> None:
-        complete_policy_kwargs(self)
 
     def _setup_model(self) -> None:
         self._setup_lr_schedule()
@@ -380,17 +374,11 @@ class DRQN(BaseAlgorithm):
         self._episodes_in_progress = start_episodes(self)
         callback.on_training_start(locals(), globals())
         try:
-            self._learn(callback, total_timesteps, log_interval, max_episodes)
+            run_stages(self, callback, total_timesteps, log_interval, max_episodes)  # fill, warmup, training
         finally:
             self._open_bar(None)
         callback.on_training_end()
         return self
-
-    def _learn(
-        self, callback: BaseCallback, total_timesteps: int, log_interval: int, max_episodes: int | None
-    ) -> None:
-        """The stages of ``learn``: buffer fill (line 2), warmup (lines 3-5), training (lines 6-28)."""
-        run_stages(self, callback, total_timesteps, log_interval, max_episodes)
 
     def _update_current_progress_remaining(self, num_timesteps: int, total_timesteps: int) -> None:
         """SB3's progress over env steps, or over the training episodes of ``learn(max_episodes=...)`` if
