@@ -423,11 +423,7 @@ class DRQN(BaseAlgorithm):
         return x, episodes.lengths + 1
 
     def _warm_up(self) -> None:
-        """Lines 3-5: warm up the cell stack on the histories in the buffer, then copy it to the target.
-
-        Its TensorBoard scalars (``warmup/*``, one per warmup step ``s``) are written at step
-        ``num_timesteps + s`` of the run: on the axis of the other scalars, where the warmup ran.
-        """
+        """Lines 3-5: warm up the cell stack on the buffer's histories (``recurrent_q.learning.warm_up``)."""
         warm_up(self, warmup)
 
     def dump_logs(self) -> None:

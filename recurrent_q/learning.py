@@ -79,7 +79,10 @@ def run_stages(
 
 def warm_up(model: DRQN, procedure: Callable[..., WarmupResult]) -> None:
     """Lines 3-5: warm up the cell stack on the histories in the buffer, then copy it to the target
-    (``DRQN._warm_up``); its TensorBoard scalars at step ``num_timesteps + s`` of the run.
+    (``DRQN._warm_up``).
+
+    Its TensorBoard scalars (``warmup/*``, one per warmup step ``s``) are written at step
+    ``num_timesteps + s`` of the run: on the axis of the other scalars, where the warmup ran.
 
     :param procedure: the warmup, Algorithm 3 (``recurrent_q.multistability.warmup``). ``DRQN._warm_up``
         passes the function that ``recurrent_q.drqn`` names ``warmup``, so that replacing that name still
