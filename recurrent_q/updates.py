@@ -2,8 +2,9 @@
 n-step returns and fixed-point term, the target network's update (lines 7-8), and the bootstrap values
 ``max_a Q_θ'`` that the replay buffer stores.
 
-``recurrent_q.drqn.DRQN`` calls these functions with itself (its ``train``, ``_update_target`` and
-``refresh_target_values``); they read its networks, buffer and settings.
+``train_steps``, ``update_target`` and ``refresh_target_values`` take the ``recurrent_q.drqn.DRQN`` whose
+``train``, ``_update_target`` and ``refresh_target_values`` call them, and read its networks, buffer and
+settings; ``fixed_point_term`` and ``n_step_returns`` (``DRQN._returns``) take tensors.
 """
 
 from __future__ import annotations
