@@ -3,59 +3,58 @@
 from __future__ import annotations
 
 import io
-import json
+import json as json
 import pathlib
-import pickle
-import sys
-import time
-import zipfile
+import pickle as pickle
+import sys as sys
+import time as time
+import zipfile as zipfile
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback, ConvertCallback
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import ConvertCallback as ConvertCallback
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
+from stable_baselines3.common.save_util import load_from_pkl as load_from_pkl
+from stable_baselines3.common.save_util import save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import LinearSchedule, polyak_update, safe_mean
+from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.utils import polyak_update as polyak_update
+from stable_baselines3.common.utils import safe_mean as safe_mean
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
-from recurrent_q.buffers import TRAIN_MODES, EpisodeBatch, EpisodeReplayBuffer
-from recurrent_q.callbacks import VAAMonitorCallback, notify_episode_trained
-from recurrent_q.collection import (
-    EpisodesInProgress,
-    collect_episodes,
-    fill_replay_buffer,
-    needs_fill,
-    start_episodes,
+from recurrent_q.arguments import LOSSES as LOSSES
+from recurrent_q.arguments import N_STEP_CORRECTIONS as N_STEP_CORRECTIONS
+from recurrent_q.arguments import check_arguments, check_learn_arguments, complete_policy_kwargs
+from recurrent_q.buffers import TRAIN_MODES as TRAIN_MODES
+from recurrent_q.buffers import EpisodeBatch, EpisodeReplayBuffer
+from recurrent_q.callbacks import VAAMonitorCallback as VAAMonitorCallback
+from recurrent_q.callbacks import notify_episode_trained as notify_episode_trained
+from recurrent_q.collection import EpisodesInProgress, start_episodes
+from recurrent_q.collection import collect_episodes as collect_episodes
+from recurrent_q.collection import fill_replay_buffer as fill_replay_buffer
+from recurrent_q.collection import needs_fill as needs_fill
+from recurrent_q.learning import (
+    dump_logs,
+    episode_progress_remaining,
+    open_bar,
+    run_stages,
+    warm_up,
+    with_vaa_monitor,
 )
 from recurrent_q.multistability import WarmupConfig, warmup
-from recurrent_q.policies import DRQNPolicy, check_spaces, exploration_probs
-from recurrent_q.tb import ScopedWriter, tensorboard_writer
+from recurrent_q.policies import DRQNPolicy, check_spaces
+from recurrent_q.policies import exploration_probs as exploration_probs
+from recurrent_q.saving import EXCLUDED_SAVE_PARAMS, adopt_former_warmup, read_replay_buffer, readable_model
+from recurrent_q.tb import ScopedWriter as ScopedWriter
+from recurrent_q.tb import tensorboard_writer as tensorboard_writer
+from recurrent_q.updates import fixed_point_term as fixed_point_term
+from recurrent_q.updates import n_step_returns, refresh_target_values, train_steps, update_target
 
 SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
-LOSSES = ("squared", "huber")
-N_STEP_CORRECTIONS = ("none", "watkins")
-
-
-def fixed_point_term(x: th.Tensor, outputs: th.Tensor, lengths: th.Tensor) -> th.Tensor:
-    """``mean ‖o_t − o_{t−1}‖²`` over the steps ``1 ≤ t < lengths[b]`` whose input repeats the previous one
-    (``x[b, t] = x[b, t − 1]``), 0 when there is none: how far the states are from fixed points of the
-    inputs held (``DRQN(fixed_point_coef=...)``).
-
-    :param x: inputs ``[B, T, F]``; :param outputs: the top layer's outputs ``[B, T, H]`` on them;
-    :param lengths: ``[B]``, the steps of each row that count.
-    """
-    t = th.arange(1, x.shape[1], device=x.device)
-    held = (x[:, 1:] == x[:, :-1]).all(-1) & (
-        t.unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
-    )  # [B, T - 1]
-    if not held.any():
-        return outputs.sum() * 0.0
-    change = (outputs[:, 1:] - outputs[:, :-1]).pow(2).sum(-1)
-    return change[held].mean()
 
 
 class DRQN(BaseAlgorithm):
@@ -251,10 +250,10 @@ class DRQN(BaseAlgorithm):
         self._episode_budget: tuple[int, int] | None = None  # (first episode, max_episodes) of this learn
         self._progress_bar = False
         self._bar: tqdm | None = None
-        self._check_arguments()
+        check_arguments(self)
         if self.env is not None:
             check_spaces(self.observation_space, self.action_space)
-            self._complete_policy_kwargs()
+            complete_policy_kwargs(self)
         if _init_setup_model:
             self._setup_model()
 
@@ -263,80 +262,6 @@ class DRQN(BaseAlgorithm):
         """SB3's wrapping, once the spaces are checked (SB3's VecEnv fails obscurely on a Text space)."""
         check_spaces(env.observation_space, env.action_space)
         return BaseAlgorithm._wrap_env(env, verbose, monitor_wrapper)
-
-    def _check_arguments(self) -> None:
-        for name in ("buffer_size", "batch_size", "target_update_interval"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
-        for name in ("learning_starts", "gradient_steps", "vaa_interval", "vaa_measure_interval"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
-        if self.batch_size > self.buffer_size:
-            raise ValueError(
-                f"batch_size ({self.batch_size}) must not exceed buffer_size ({self.buffer_size}) transitions"
-            )
-        if self.train_mode not in TRAIN_MODES:
-            raise ValueError(
-                f"train_mode must be one of {', '.join(map(repr, TRAIN_MODES))}; got {self.train_mode!r}"
-            )
-        for name in ("exploration_initial_eps", "exploration_final_eps"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
-        fraction = self.exploration_fraction
-        if not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
-            raise ValueError(f"exploration_fraction must be a number in (0, 1]; got {fraction!r}")
-        if isinstance(self.tau, bool) or not isinstance(self.tau, (int, float)) or not 0.0 < self.tau <= 1.0:
-            raise ValueError(f"tau must be a number in (0, 1]; got {self.tau!r}")
-        average = self.average_tau
-        if average is not None and (
-            isinstance(average, bool) or not isinstance(average, (int, float)) or not 0.0 < average <= 1.0
-        ):
-            raise ValueError(f"average_tau must be None or a number in (0, 1]; got {average!r}")
-        coef = self.fixed_point_coef
-        if (
-            isinstance(coef, bool)
-            or not isinstance(coef, (int, float))
-            or not coef >= 0.0
-            or coef == float("inf")
-        ):
-            raise ValueError(f"fixed_point_coef must be a finite number >= 0; got {coef!r}")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1]; got {self.gamma!r}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {self.loss!r}")
-        if not isinstance(self.n_steps, int) or self.n_steps < 1:
-            raise ValueError(f"n_steps must be a positive integer; got {self.n_steps!r}")
-        if self.n_step_correction not in N_STEP_CORRECTIONS:
-            raise ValueError(
-                f"n_step_correction must be one of {', '.join(map(repr, N_STEP_CORRECTIONS))}; "
-                f"got {self.n_step_correction!r}"
-            )
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ValueError(f"max_grad_norm must be None or > 0; got {self.max_grad_norm!r}")
-        if not isinstance(self.use_warmup, bool):
-            raise ValueError(f"use_warmup must be True or False; got {self.use_warmup!r}")
-        if self.warmup_config is not None:
-            if not isinstance(self.warmup_config, WarmupConfig):
-                raise ValueError(f"warmup_config must be None or a WarmupConfig; got {self.warmup_config!r}")
-            if not self.use_warmup:
-                raise ValueError("warmup_config is given but use_warmup is False (pass use_warmup=True)")
-
-    def _complete_policy_kwargs(self) -> None:
-        """Take ℰ from the env (``exploration_probs``), chrono's ``t_max`` from its horizon, and whether
-        the policy keeps an averaged network (``averaged``) from ``average_tau``."""
-        kwargs = self.policy_kwargs = dict(self.policy_kwargs)  # the caller's dict is left unchanged
-        if "averaged" in kwargs:
-            raise ValueError("policy_kwargs must not hold 'averaged': DRQN sets it from average_tau")
-        kwargs["averaged"] = self.average_tau is not None
-        if "exploration_probs" not in kwargs:
-            kwargs["exploration_probs"] = exploration_probs(self.env)
-        if kwargs.get("cell") == "chrono" and kwargs.get("t_max") is None:
-            spec = self.env.get_attr("spec")[0]
-            if spec is not None and spec.max_episode_steps is not None:
-                kwargs["t_max"] = spec.max_episode_steps  # T_max = the horizon (docs/specification.md §3)
 
     def _setup_model(self) -> None:
         self._setup_lr_schedule()
@@ -359,17 +284,7 @@ class DRQN(BaseAlgorithm):
         return 0 if self.seed is None else int(self.seed)
 
     def _excluded_save_params(self) -> list[str]:
-        return [
-            *super()._excluded_save_params(),
-            "q_net",
-            "q_net_target",
-            "_vaa_generator",
-            "warmup_result",
-            "exploration_schedule",
-            "_episodes_in_progress",
-            "_episode_budget",
-            "_bar",
-        ]
+        return [*super()._excluded_save_params(), *EXCLUDED_SAVE_PARAMS]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
@@ -382,24 +297,9 @@ class DRQN(BaseAlgorithm):
 
         :raises ValueError: naming ``path`` when the zip is cut, corrupt, or not written by ``save``.
         """
-        try:
+        with readable_model(path):
             model = super().load(path, *args, **kwargs)
-        except (
-            AssertionError,
-            KeyError,
-            EOFError,
-            zipfile.BadZipFile,
-            json.JSONDecodeError,
-            pickle.UnpicklingError,
-        ) as error:
-            raise ValueError(
-                f"{path} is not a readable DRQN model ({type(error).__name__}: {error}); "
-                "it may be cut short or damaged, or not written by DRQN.save"
-            ) from error
-        legacy = model.__dict__.pop("warmup", None)  # a model saved when one ``warmup`` argument held both
-        if legacy is not None and legacy is not False:
-            model.use_warmup = True
-            model.warmup_config = legacy if isinstance(legacy, WarmupConfig) else None
+        adopt_former_warmup(model)  # a model saved when one ``warmup`` argument held both settings
         return model
 
     def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
@@ -423,109 +323,15 @@ class DRQN(BaseAlgorithm):
         :raises TypeError: if the file holds no :class:`EpisodeReplayBuffer`.
         :raises ValueError: if its observation space is not the model's.
         """
-        try:
-            buffer = load_from_pkl(path, self.verbose)
-        except (EOFError, pickle.UnpicklingError, AttributeError, ValueError) as error:
-            raise ValueError(
-                f"{path} is not a readable replay buffer ({type(error).__name__}: {error}); "
-                "it may be cut short or damaged"
-            ) from error
-        if not isinstance(buffer, EpisodeReplayBuffer):
-            raise TypeError(
-                "load_replay_buffer needs a file written by DRQN.save_replay_buffer (an "
-                f"EpisodeReplayBuffer); got {type(buffer).__name__}"
-            )
-        if buffer.observation_space != self.observation_space:
-            raise ValueError(
-                f"the replay buffer holds observations of {buffer.observation_space}, "
-                f"but the model's observation space is {self.observation_space}"
-            )
-        buffer.device = self.device
-        buffer.forget_next_values()
-        self.replay_buffer = buffer
+        self.replay_buffer = read_replay_buffer(path, self.observation_space, self.device, self.verbose)
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """``gradient_steps`` steps of Algorithm 4 (lines 22-27) on batches of ``batch_size`` transitions."""
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-        if self.replay_buffer.missing_next_values:  # episodes added since θ' was last copied
-            self.refresh_target_values(sorted(self.replay_buffer.missing_next_values))
-        losses = []
-        for _ in range(gradient_steps):
-            # Sample B transitions; each episode holding one is run once, `weights` mark the trained steps
-            batch = self.replay_buffer.sample(batch_size, self.policy.rng, self.train_mode, self.n_steps)
-            x = self.q_net.episode_features(batch.observations, batch.actions, batch.rewards)  # [U, T + 1, F]
-            trained = batch.weights > 0
-            # max_a Q_θ'(η_{0:t+1}, a), stored in the buffer since θ' was last copied (refresh_target_values)
-            next_q = batch.next_values
-            if self.double_q:  # Q_θ'(η', argmax_a Q_θ(η', a)) (van Hasselt et al., 2016)
-                with th.no_grad():
-                    full = th.full_like(batch.lengths, x.shape[1])
-                    best = self.q_net.q_values(x, full)[:, 1:].argmax(-1, keepdim=True)
-                    next_q = self.q_net_target.q_values(x, full)[:, 1:].gather(-1, best).squeeze(-1)
-            if th.isnan(next_q[trained]).any():
-                raise RuntimeError(
-                    "DRQN: a sampled transition has no target value; call refresh_target_values()"
-                )
-            # y = r + γ max_a Q_θ'(η', a), without bootstrap when o_{t+1} is terminal (line 25)
-            target = self._returns(batch, next_q)
-            # Q_θ(η_{0:t}, a_t) for every sampled t, in one pass of the online network over each episode
-            outputs = self.q_net.rnn.outputs(x[:, :-1], batch.lengths)
-            q_all = self.q_net.head(outputs)
-            q = q_all.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1).masked_fill(~trained, 0.0)
-            # (y − Q_θ(η, a))² averaged over the sampled transitions (line 26)
-            if self.loss == "squared":
-                errors = (target - q) ** 2
-            else:
-                errors = th.nn.functional.smooth_l1_loss(q, target, reduction="none")
-            loss = (batch.weights * errors).sum() / batch.weights.sum()
-            if self.fixed_point_coef:
-                loss = loss + self.fixed_point_coef * fixed_point_term(x[:, :-1], outputs, batch.lengths)
-            # Adam step (line 27)
-            self.policy.optimizer.zero_grad()
-            loss.backward()
-            if self.max_grad_norm is not None:
-                th.nn.utils.clip_grad_norm_(self.q_net.parameters(), self.max_grad_norm)
-            self.policy.optimizer.step()
-            if self.average_tau is not None:  # θ̄ ← τ̄ θ + (1 − τ̄) θ̄
-                average = self.policy.q_net_average.parameters()
-                polyak_update(self.q_net.parameters(), average, self.average_tau)
-            losses.append(loss.detach())
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        if losses:
-            self.logger.record("train/loss", th.stack(losses).mean().item())
+        train_steps(self, gradient_steps, batch_size)
 
     def _returns(self, batch: EpisodeBatch, next_q: th.Tensor) -> th.Tensor:
-        """TD targets ``[U, T]``: ``y_t = r_t + γ max_a Q_θ'(η_{0:t+1}, a)`` (Algorithm 4, line 25), or the
-        ``n``-step ``Σ_{i<m} γ^i r_{t+i} + γ^m max_a Q_θ'(η_{0:t+m}, a)``, ``m = min(n, T_episode - t)``;
-        with Watkins's cut, ``m`` also stops before the first ``a_{t+i}`` (``0 < i < m``) that is not greedy.
-        """
-        bootstrap = (1.0 - batch.dones) * th.nan_to_num(next_q)
-        if self.n_steps == 1:
-            return batch.rewards + self.gamma * bootstrap
-        horizon = batch.rewards.shape[1]
-        t = th.arange(horizon, device=batch.rewards.device)
-        remaining = (batch.episode_lengths.view(-1, 1) - t).clamp(min=1)  # transitions left from t
-        m = remaining.clamp(max=self.n_steps)
-        if self.n_step_correction == "watkins":
-            if batch.greedy is None:
-                raise ValueError(
-                    "Watkins's n-step returns need the batch's greedy flags (EpisodeBatch.greedy)"
-                )
-            # m = 1 + the number of greedy actions a_{t+1}, a_{t+2}, … in a row, within the n steps
-            held = th.ones_like(batch.greedy)
-            steps = th.ones_like(m)
-            for i in range(1, self.n_steps):
-                held = held & th.nn.functional.pad(batch.greedy[:, i:], (0, i), value=False)
-                steps = steps + held.long()
-            m = th.minimum(m, steps)
-        returns = th.zeros_like(batch.rewards)
-        for i in range(self.n_steps):
-            shifted = th.nn.functional.pad(batch.rewards[:, i:], (0, i))
-            returns = returns + (self.gamma**i) * shifted * (i < m)
-        last = (t + m - 1).clamp(max=horizon - 1)
-        return returns + self.gamma**m * bootstrap.gather(1, last)
+        """TD targets ``[U, T]``: one-step or ``n``-step returns (``recurrent_q.updates.n_step_returns``)."""
+        return n_step_returns(batch, next_q, self.gamma, self.n_steps, self.n_step_correction)
 
     def learn(
         self: SelfDRQN,
@@ -557,14 +363,7 @@ class DRQN(BaseAlgorithm):
             schedules (learning rate, ε) then reach their end after ``max_episodes`` episodes, or at
             ``total_timesteps`` if that comes first.
         """
-        if max_episodes is not None and (not isinstance(max_episodes, int) or max_episodes < 0):
-            raise ValueError(f"max_episodes must be None or a non-negative integer; got {max_episodes!r}")
-        if (
-            isinstance(total_timesteps, bool)
-            or not isinstance(total_timesteps, int | float)
-            or not total_timesteps >= 0
-        ):
-            raise ValueError(f"total_timesteps must be a non-negative number; got {total_timesteps!r}")
+        check_learn_arguments(total_timesteps, max_episodes)
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
@@ -575,100 +374,26 @@ class DRQN(BaseAlgorithm):
         self._episodes_in_progress = start_episodes(self)
         callback.on_training_start(locals(), globals())
         try:
-            self._learn(callback, total_timesteps, log_interval, max_episodes)
+            run_stages(self, callback, total_timesteps, log_interval, max_episodes)  # fill, warmup, training
         finally:
             self._open_bar(None)
         callback.on_training_end()
         return self
 
-    def _learn(
-        self, callback: BaseCallback, total_timesteps: int, log_interval: int, max_episodes: int | None
-    ) -> None:
-        """The stages of ``learn``: buffer fill (line 2), warmup (lines 3-5), training (lines 6-28)."""
-        ready = False  # the buffer was just filled or the Q-network warmed up: the callbacks' event at e = 0
-        if needs_fill(self):
-            if not fill_replay_buffer(self, callback):
-                return
-            ready = True
-        if self.use_warmup and self.warmup_timestep is None and self.num_train_episodes == 0:
-            self._warm_up()
-            ready = True
-        if ready and self.num_train_episodes == 0:
-            notify_episode_trained(callback)  # e = 0: the network after the warmup (or at initialisation)
-            self.logger.dump(step=self.num_timesteps)
-        if max_episodes is None:
-            self._open_bar("training", total_timesteps - self.num_timesteps, "step")
-        else:
-            self._open_bar("training", max_episodes, "episode")
-        episodes = self._episodes_in_progress
-        first_episode = self.num_train_episodes
-        continue_training = True
-        while continue_training and self.num_timesteps < total_timesteps:
-            if max_episodes is not None and self.num_train_episodes - first_episode >= max_episodes:
-                break
-            if self.num_train_episodes % self.target_update_interval == 0:
-                self._update_target()
-                self.refresh_target_values()
-            callback.on_rollout_start()
-            if episodes.finished == 0:  # else: an episode that ended with another one, not trained on yet
-                continue_training = collect_episodes(self, callback)
-            callback.on_rollout_end()
-            if not continue_training:
-                break
-            episodes.finished -= 1
-            self.train(self.gradient_steps, self.batch_size)
-            episodes.stale[:] = True  # θ changed: the states of the episodes in progress are recomputed
-            self.num_train_episodes += 1
-            self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
-            self._update_exploration_rate()
-            if self._bar is not None and self._bar.unit == "episode":
-                self._bar.update(1)
-            notify_episode_trained(callback)
-            if log_interval and self.num_train_episodes % log_interval == 0:
-                self.dump_logs()
-
     def _update_current_progress_remaining(self, num_timesteps: int, total_timesteps: int) -> None:
         """SB3's progress over env steps, or over the training episodes of ``learn(max_episodes=...)`` if
         that is further along (the fill does not count: the schedules start with training)."""
         super()._update_current_progress_remaining(num_timesteps, total_timesteps)
-        if self._episode_budget is not None:
-            first, budget = self._episode_budget
-            done = self.num_train_episodes - first
-            by_episodes = 1.0 - done / budget if budget > 0 else 0.0
-            self._current_progress_remaining = min(self._current_progress_remaining, by_episodes)
+        self._current_progress_remaining = episode_progress_remaining(self)
 
     def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
         """SB3's callback setup, with the VAA monitoring of the ``vaa_*`` settings after the given callbacks,
         and without SB3's progress bar (which needs ``rich``): ``learn`` shows its own."""
-        if self.vaa_interval or self.vaa_measure_interval:
-            monitor = VAAMonitorCallback(
-                self.vaa_interval,
-                self.vaa_steps,
-                self.vaa_measure_interval,
-                self.vaa_measure_steps,
-                self.vaa_batch_size,
-                generator=self._vaa_generator,
-            )
-            if callback is None:
-                callback = monitor
-            elif isinstance(callback, list):
-                callback = [*callback, monitor]
-            else:
-                callback = [
-                    callback if isinstance(callback, BaseCallback) else ConvertCallback(callback),
-                    monitor,
-                ]
-        return super()._init_callback(callback, progress_bar=False)
+        return super()._init_callback(with_vaa_monitor(self, callback), progress_bar=False)
 
     def _open_bar(self, desc: str | None, total: int = 0, unit: str = "step") -> None:
         """Close the progress bar of the previous stage and, with ``progress_bar``, open one for ``desc``."""
-        if self._bar is not None:
-            if self._bar.n > self._bar.total:  # the last episode ends past the bound
-                self._bar.total = self._bar.n
-            self._bar.close()
-            self._bar = None
-        if desc is not None and self._progress_bar:
-            self._bar = tqdm(total=max(int(total), 0), desc=desc, unit=unit, dynamic_ncols=True)
+        open_bar(self, desc, total, unit)
 
     def _update_exploration_rate(self) -> None:
         """ε from the schedule at the current progress (as SB3's DQN), for acting and ``predict``."""
@@ -678,10 +403,7 @@ class DRQN(BaseAlgorithm):
 
     def _update_target(self) -> None:
         """θ' ← θ (lines 7-8 of Algorithm 4), or θ' ← τ θ + (1 − τ) θ' with ``tau < 1`` (SB3's Polyak)."""
-        if self.tau == 1.0:
-            self.q_net_target.load_state_dict(self.q_net.state_dict())
-        else:
-            polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
+        update_target(self)
 
     def refresh_target_values(self, slots: list[int] | None = None, chunk: int = 256) -> None:
         """Store ``max_a Q_θ'(η_{0:k+1}, a)`` of every transition of the buffer (or of episodes ``slots``),
@@ -692,21 +414,7 @@ class DRQN(BaseAlgorithm):
         step (``learn`` refreshes them at every copy, ``train`` those of new episodes). Call it after
         changing ``q_net_target`` by hand.
         """
-        buffer = self.replay_buffer
-        if len(buffer) == 0:
-            return
-        all_slots = np.fromiter(buffer.queue, dtype=np.int64) if slots is None else np.asarray(slots)
-        with th.no_grad():
-            for first in range(0, len(all_slots), chunk):
-                part = all_slots[first : first + chunk]
-                episodes = buffer.episodes(part)
-                x = self.q_net.episode_features(episodes.observations, episodes.actions, episodes.rewards)
-                q = self.q_net_target.q_values(x, episodes.lengths + 1)  # [U, T + 1, A]
-                values = q[:, 1:].max(-1).values
-                # a_k greedy for θ': Q_θ'(η_{0:k}, a_k) is the largest (Watkins's cut of n-step returns)
-                taken = q[:, :-1].gather(-1, episodes.actions.unsqueeze(-1)).squeeze(-1)
-                greedy = taken >= q[:, :-1].max(-1).values
-                buffer.set_next_values(part, values.cpu().numpy(), greedy.cpu().numpy())
+        refresh_target_values(self, slots, chunk)
 
     def replay_histories(self) -> tuple[th.Tensor, th.Tensor]:
         """Inputs ``[N, T + 1, F]`` of every episode in the buffer, and their lengths (in inputs)."""
@@ -715,45 +423,9 @@ class DRQN(BaseAlgorithm):
         return x, episodes.lengths + 1
 
     def _warm_up(self) -> None:
-        """Lines 3-5: warm up the cell stack on the histories in the buffer, then copy it to the target.
-
-        Its TensorBoard scalars (``warmup/*``, one per warmup step ``s``) are written at step
-        ``num_timesteps + s`` of the run: on the axis of the other scalars, where the warmup ran.
-        """
-        config = self.warmup_config if self.warmup_config is not None else WarmupConfig()
-        x, lengths = self.replay_histories()
-        writer = tensorboard_writer(self.logger)
-        if writer is not None:
-            writer = ScopedWriter(writer, offset=self.num_timesteps)
-        generator = None if config.seed is not None else th.Generator().manual_seed(self._seed_or_zero())
-        self._open_bar(None)  # the warmup shows its own bar
-        self.warmup_result = warmup(
-            self.q_net.rnn,
-            x,
-            config,
-            lengths=lengths,
-            writer=writer,
-            progress=self._progress_bar,
-            generator=generator,
-        )
-        self.warmup_timestep = self.num_timesteps
-        if writer is None and self.warmup_result.vaa_star:
-            self.logger.record("warmup/vaa_star", float(np.mean(self.warmup_result.vaa_star[-1])))
-        self.q_net_target.load_state_dict(self.q_net.state_dict())
-        if self.policy.q_net_average is not None:
-            self.policy.q_net_average.load_state_dict(self.q_net.state_dict())
-        self._episodes_in_progress.stale[:] = True  # θ changed
+        """Lines 3-5: warm up the cell stack on the buffer's histories (``recurrent_q.learning.warm_up``)."""
+        warm_up(self, warmup)
 
     def dump_logs(self) -> None:
         """Write the ``rollout/``, ``time/`` and pending ``train/`` and ``eval/`` records."""
-        elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
-        self.logger.record("time/episodes", self.num_train_episodes)
-        self.logger.record("time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / elapsed))
-        self.logger.record("time/time_elapsed", elapsed, exclude="tensorboard")
-        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
-        if self.ep_info_buffer:
-            self.logger.record("rollout/ep_rew_mean", safe_mean([info["r"] for info in self.ep_info_buffer]))
-            self.logger.record("rollout/ep_len_mean", safe_mean([info["l"] for info in self.ep_info_buffer]))
-        if self.ep_success_buffer:
-            self.logger.record("rollout/success_rate", safe_mean(self.ep_success_buffer))
-        self.logger.dump(step=self.num_timesteps)
+        dump_logs(self)

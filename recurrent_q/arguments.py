@@ -1,0 +1,109 @@
+"""DRQN's arguments: the checks of its settings (``DRQN.__init__``) and of ``learn``'s bounds, and the policy
+settings it completes from the env.
+
+``recurrent_q.drqn.DRQN`` calls these functions with itself; they read its attributes, which hold its
+constructor's arguments.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from recurrent_q.buffers import TRAIN_MODES
+from recurrent_q.multistability import WarmupConfig
+from recurrent_q.policies import exploration_probs
+
+if TYPE_CHECKING:
+    from recurrent_q.drqn import DRQN
+
+LOSSES = ("squared", "huber")
+N_STEP_CORRECTIONS = ("none", "watkins")
+
+
+def check_arguments(model: DRQN) -> None:
+    """A ``ValueError`` naming the first setting of ``model`` out of its range."""
+    for name in ("buffer_size", "batch_size", "target_update_interval"):
+        value = getattr(model, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    for name in ("learning_starts", "gradient_steps", "vaa_interval", "vaa_measure_interval"):
+        value = getattr(model, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
+    if model.batch_size > model.buffer_size:
+        raise ValueError(
+            f"batch_size ({model.batch_size}) must not exceed buffer_size ({model.buffer_size}) transitions"
+        )
+    if model.train_mode not in TRAIN_MODES:
+        raise ValueError(
+            f"train_mode must be one of {', '.join(map(repr, TRAIN_MODES))}; got {model.train_mode!r}"
+        )
+    for name in ("exploration_initial_eps", "exploration_final_eps"):
+        value = getattr(model, name)
+        if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
+    fraction = model.exploration_fraction
+    if not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
+        raise ValueError(f"exploration_fraction must be a number in (0, 1]; got {fraction!r}")
+    if isinstance(model.tau, bool) or not isinstance(model.tau, (int, float)) or not 0.0 < model.tau <= 1.0:
+        raise ValueError(f"tau must be a number in (0, 1]; got {model.tau!r}")
+    average = model.average_tau
+    if average is not None and (
+        isinstance(average, bool) or not isinstance(average, (int, float)) or not 0.0 < average <= 1.0
+    ):
+        raise ValueError(f"average_tau must be None or a number in (0, 1]; got {average!r}")
+    coef = model.fixed_point_coef
+    if (
+        isinstance(coef, bool)
+        or not isinstance(coef, (int, float))
+        or not coef >= 0.0
+        or coef == float("inf")
+    ):
+        raise ValueError(f"fixed_point_coef must be a finite number >= 0; got {coef!r}")
+    if not 0.0 <= model.gamma <= 1.0:
+        raise ValueError(f"gamma must be in [0, 1]; got {model.gamma!r}")
+    if model.loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {model.loss!r}")
+    if not isinstance(model.n_steps, int) or model.n_steps < 1:
+        raise ValueError(f"n_steps must be a positive integer; got {model.n_steps!r}")
+    if model.n_step_correction not in N_STEP_CORRECTIONS:
+        raise ValueError(
+            f"n_step_correction must be one of {', '.join(map(repr, N_STEP_CORRECTIONS))}; "
+            f"got {model.n_step_correction!r}"
+        )
+    if model.max_grad_norm is not None and not model.max_grad_norm > 0:
+        raise ValueError(f"max_grad_norm must be None or > 0; got {model.max_grad_norm!r}")
+    if not isinstance(model.use_warmup, bool):
+        raise ValueError(f"use_warmup must be True or False; got {model.use_warmup!r}")
+    if model.warmup_config is not None:
+        if not isinstance(model.warmup_config, WarmupConfig):
+            raise ValueError(f"warmup_config must be None or a WarmupConfig; got {model.warmup_config!r}")
+        if not model.use_warmup:
+            raise ValueError("warmup_config is given but use_warmup is False (pass use_warmup=True)")
+
+
+def check_learn_arguments(total_timesteps: Any, max_episodes: Any) -> None:
+    """A ``ValueError`` naming ``learn``'s ``max_episodes`` or ``total_timesteps`` when out of range."""
+    if max_episodes is not None and (not isinstance(max_episodes, int) or max_episodes < 0):
+        raise ValueError(f"max_episodes must be None or a non-negative integer; got {max_episodes!r}")
+    if (
+        isinstance(total_timesteps, bool)
+        or not isinstance(total_timesteps, int | float)
+        or not total_timesteps >= 0
+    ):
+        raise ValueError(f"total_timesteps must be a non-negative number; got {total_timesteps!r}")
+
+
+def complete_policy_kwargs(model: DRQN) -> None:
+    """Take ℰ from the env (``exploration_probs``), chrono's ``t_max`` from its horizon, and whether
+    the policy keeps an averaged network (``averaged``) from ``average_tau``."""
+    kwargs = model.policy_kwargs = dict(model.policy_kwargs)  # the caller's dict is left unchanged
+    if "averaged" in kwargs:
+        raise ValueError("policy_kwargs must not hold 'averaged': DRQN sets it from average_tau")
+    kwargs["averaged"] = model.average_tau is not None
+    if "exploration_probs" not in kwargs:
+        kwargs["exploration_probs"] = exploration_probs(model.env)
+    if kwargs.get("cell") == "chrono" and kwargs.get("t_max") is None:
+        spec = model.env.get_attr("spec")[0]
+        if spec is not None and spec.max_episode_steps is not None:
+            kwargs["t_max"] = spec.max_episode_steps  # T_max = the horizon (docs/specification.md §3)

@@ -1,0 +1,101 @@
+"""DRQN's saving and loading, beside SB3's: what ``save`` leaves out, one clear error for a model file that
+cannot be read, the settings of models saved under former names, and the replay buffer's pickle file.
+
+``recurrent_q.drqn.DRQN.load`` and ``load_replay_buffer`` call these functions.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pathlib
+import pickle
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.save_util import load_from_pkl
+
+from recurrent_q.buffers import EpisodeReplayBuffer
+from recurrent_q.multistability import WarmupConfig
+
+if TYPE_CHECKING:
+    from recurrent_q.drqn import DRQN
+
+EXCLUDED_SAVE_PARAMS = (
+    "q_net",
+    "q_net_target",
+    "_vaa_generator",
+    "warmup_result",
+    "exploration_schedule",
+    "_episodes_in_progress",
+    "_episode_budget",
+    "_bar",
+)
+"""The attributes of a DRQN that ``save`` leaves out, besides SB3's."""
+
+
+@contextmanager
+def readable_model(path: str | pathlib.Path | io.BufferedIOBase) -> Iterator[None]:
+    """Turn the errors of reading a cut, corrupt or foreign model file into one ``ValueError`` naming
+    ``path``."""
+    try:
+        yield
+    except (
+        AssertionError,
+        KeyError,
+        EOFError,
+        zipfile.BadZipFile,
+        json.JSONDecodeError,
+        pickle.UnpicklingError,
+    ) as error:
+        raise ValueError(
+            f"{path} is not a readable DRQN model ({type(error).__name__}: {error}); "
+            "it may be cut short or damaged, or not written by DRQN.save"
+        ) from error
+
+
+def adopt_former_warmup(model: DRQN) -> None:
+    """``use_warmup`` and ``warmup_config`` of a model saved when one ``warmup`` argument held both."""
+    legacy = model.__dict__.pop("warmup", None)
+    if legacy is not None and legacy is not False:
+        model.use_warmup = True
+        model.warmup_config = legacy if isinstance(legacy, WarmupConfig) else None
+
+
+def read_replay_buffer(
+    path: str | pathlib.Path | io.BufferedIOBase,
+    observation_space: spaces.Space,
+    device: th.device,
+    verbose: int = 0,
+) -> EpisodeReplayBuffer:
+    """The replay buffer of a file written by ``DRQN.save_replay_buffer``, on ``device``, its bootstrap
+    values forgotten (:meth:`EpisodeReplayBuffer.forget_next_values`).
+
+    :raises ValueError: if the file cannot be read, or holds observations of another space than
+        ``observation_space``.
+    :raises TypeError: if the file holds no :class:`EpisodeReplayBuffer`.
+    """
+    try:
+        buffer = load_from_pkl(path, verbose)
+    except (EOFError, pickle.UnpicklingError, AttributeError, ValueError) as error:
+        raise ValueError(
+            f"{path} is not a readable replay buffer ({type(error).__name__}: {error}); "
+            "it may be cut short or damaged"
+        ) from error
+    if not isinstance(buffer, EpisodeReplayBuffer):
+        raise TypeError(
+            "load_replay_buffer needs a file written by DRQN.save_replay_buffer (an "
+            f"EpisodeReplayBuffer); got {type(buffer).__name__}"
+        )
+    if buffer.observation_space != observation_space:
+        raise ValueError(
+            f"the replay buffer holds observations of {buffer.observation_space}, "
+            f"but the model's observation space is {observation_space}"
+        )
+    buffer.device = device
+    buffer.forget_next_values()
+    return buffer

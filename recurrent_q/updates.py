@@ -1,0 +1,152 @@
+"""DRQN's updates of its networks (Algorithm 4): the gradient steps on the TD loss (lines 22-27), with their
+n-step returns and fixed-point term, the target network's update (lines 7-8), and the bootstrap values
+``max_a Q_θ'`` that the replay buffer stores.
+
+``train_steps``, ``update_target`` and ``refresh_target_values`` take the ``recurrent_q.drqn.DRQN`` whose
+``train``, ``_update_target`` and ``refresh_target_values`` call them, and read its networks, buffer and
+settings; ``fixed_point_term`` and ``n_step_returns`` (``DRQN._returns``) take tensors.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.utils import polyak_update
+
+from recurrent_q.buffers import EpisodeBatch
+
+if TYPE_CHECKING:
+    from recurrent_q.drqn import DRQN
+
+
+def fixed_point_term(x: th.Tensor, outputs: th.Tensor, lengths: th.Tensor) -> th.Tensor:
+    """``mean ‖o_t − o_{t−1}‖²`` over the steps ``1 ≤ t < lengths[b]`` whose input repeats the previous one
+    (``x[b, t] = x[b, t − 1]``), 0 when there is none: how far the states are from fixed points of the
+    inputs held (``DRQN(fixed_point_coef=...)``).
+
+    :param x: inputs ``[B, T, F]``; :param outputs: the top layer's outputs ``[B, T, H]`` on them;
+    :param lengths: ``[B]``, the steps of each row that count.
+    """
+    t = th.arange(1, x.shape[1], device=x.device)
+    held = (x[:, 1:] == x[:, :-1]).all(-1) & (
+        t.unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
+    )  # [B, T - 1]
+    if not held.any():
+        return outputs.sum() * 0.0
+    change = (outputs[:, 1:] - outputs[:, :-1]).pow(2).sum(-1)
+    return change[held].mean()
+
+
+def train_steps(model: DRQN, gradient_steps: int, batch_size: int) -> None:
+    """``gradient_steps`` steps of Algorithm 4 (lines 22-27) on batches of ``batch_size`` transitions:
+    ``DRQN.train``."""
+    model.policy.set_training_mode(True)
+    model._update_learning_rate(model.policy.optimizer)
+    if model.replay_buffer.missing_next_values:  # episodes added since θ' was last copied
+        model.refresh_target_values(sorted(model.replay_buffer.missing_next_values))
+    losses = []
+    for _ in range(gradient_steps):
+        # Sample B transitions; each episode holding one is run once, `weights` mark the trained steps
+        batch = model.replay_buffer.sample(batch_size, model.policy.rng, model.train_mode, model.n_steps)
+        x = model.q_net.episode_features(batch.observations, batch.actions, batch.rewards)  # [U, T + 1, F]
+        trained = batch.weights > 0
+        # max_a Q_θ'(η_{0:t+1}, a), stored in the buffer since θ' was last copied (refresh_target_values)
+        next_q = batch.next_values
+        if model.double_q:  # Q_θ'(η', argmax_a Q_θ(η', a)) (van Hasselt et al., 2016)
+            with th.no_grad():
+                full = th.full_like(batch.lengths, x.shape[1])
+                best = model.q_net.q_values(x, full)[:, 1:].argmax(-1, keepdim=True)
+                next_q = model.q_net_target.q_values(x, full)[:, 1:].gather(-1, best).squeeze(-1)
+        if th.isnan(next_q[trained]).any():
+            raise RuntimeError("DRQN: a sampled transition has no target value; call refresh_target_values()")
+        # y = r + γ max_a Q_θ'(η', a), without bootstrap when o_{t+1} is terminal (line 25)
+        target = model._returns(batch, next_q)
+        # Q_θ(η_{0:t}, a_t) for every sampled t, in one pass of the online network over each episode
+        outputs = model.q_net.rnn.outputs(x[:, :-1], batch.lengths)
+        q_all = model.q_net.head(outputs)
+        q = q_all.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1).masked_fill(~trained, 0.0)
+        # (y − Q_θ(η, a))² averaged over the sampled transitions (line 26)
+        if model.loss == "squared":
+            errors = (target - q) ** 2
+        else:
+            errors = th.nn.functional.smooth_l1_loss(q, target, reduction="none")
+        loss = (batch.weights * errors).sum() / batch.weights.sum()
+        if model.fixed_point_coef:
+            loss = loss + model.fixed_point_coef * fixed_point_term(x[:, :-1], outputs, batch.lengths)
+        # Adam step (line 27)
+        model.policy.optimizer.zero_grad()
+        loss.backward()
+        if model.max_grad_norm is not None:
+            th.nn.utils.clip_grad_norm_(model.q_net.parameters(), model.max_grad_norm)
+        model.policy.optimizer.step()
+        if model.average_tau is not None:  # θ̄ ← τ̄ θ + (1 − τ̄) θ̄
+            average = model.policy.q_net_average.parameters()
+            polyak_update(model.q_net.parameters(), average, model.average_tau)
+        losses.append(loss.detach())
+    model._n_updates += gradient_steps
+    model.logger.record("train/n_updates", model._n_updates, exclude="tensorboard")
+    if losses:
+        model.logger.record("train/loss", th.stack(losses).mean().item())
+
+
+def n_step_returns(
+    batch: EpisodeBatch, next_q: th.Tensor, gamma: float, n_steps: int, n_step_correction: str
+) -> th.Tensor:
+    """TD targets ``[U, T]``: ``y_t = r_t + γ max_a Q_θ'(η_{0:t+1}, a)`` (Algorithm 4, line 25), or the
+    ``n``-step ``Σ_{i<m} γ^i r_{t+i} + γ^m max_a Q_θ'(η_{0:t+m}, a)``, ``m = min(n, T_episode - t)``;
+    with Watkins's cut (``n_step_correction="watkins"``), ``m`` also stops before the first ``a_{t+i}``
+    (``0 < i < m``) that is not greedy.
+    """
+    bootstrap = (1.0 - batch.dones) * th.nan_to_num(next_q)
+    if n_steps == 1:
+        return batch.rewards + gamma * bootstrap
+    horizon = batch.rewards.shape[1]
+    t = th.arange(horizon, device=batch.rewards.device)
+    remaining = (batch.episode_lengths.view(-1, 1) - t).clamp(min=1)  # transitions left from t
+    m = remaining.clamp(max=n_steps)
+    if n_step_correction == "watkins":
+        if batch.greedy is None:
+            raise ValueError("Watkins's n-step returns need the batch's greedy flags (EpisodeBatch.greedy)")
+        # m = 1 + the number of greedy actions a_{t+1}, a_{t+2}, … in a row, within the n steps
+        held = th.ones_like(batch.greedy)
+        steps = th.ones_like(m)
+        for i in range(1, n_steps):
+            held = held & th.nn.functional.pad(batch.greedy[:, i:], (0, i), value=False)
+            steps = steps + held.long()
+        m = th.minimum(m, steps)
+    returns = th.zeros_like(batch.rewards)
+    for i in range(n_steps):
+        shifted = th.nn.functional.pad(batch.rewards[:, i:], (0, i))
+        returns = returns + (gamma**i) * shifted * (i < m)
+    last = (t + m - 1).clamp(max=horizon - 1)
+    return returns + gamma**m * bootstrap.gather(1, last)
+
+
+def update_target(model: DRQN) -> None:
+    """θ' ← θ (lines 7-8 of Algorithm 4), or θ' ← τ θ + (1 − τ) θ' with ``tau < 1`` (SB3's Polyak)."""
+    if model.tau == 1.0:
+        model.q_net_target.load_state_dict(model.q_net.state_dict())
+    else:
+        polyak_update(model.q_net.parameters(), model.q_net_target.parameters(), model.tau)
+
+
+def refresh_target_values(model: DRQN, slots: list[int] | None = None, chunk: int = 256) -> None:
+    """Store ``max_a Q_θ'(η_{0:k+1}, a)`` of every transition of ``model``'s buffer (or of episodes
+    ``slots``), and whether its action is greedy for θ': ``DRQN.refresh_target_values``."""
+    buffer = model.replay_buffer
+    if len(buffer) == 0:
+        return
+    all_slots = np.fromiter(buffer.queue, dtype=np.int64) if slots is None else np.asarray(slots)
+    with th.no_grad():
+        for first in range(0, len(all_slots), chunk):
+            part = all_slots[first : first + chunk]
+            episodes = buffer.episodes(part)
+            x = model.q_net.episode_features(episodes.observations, episodes.actions, episodes.rewards)
+            q = model.q_net_target.q_values(x, episodes.lengths + 1)  # [U, T + 1, A]
+            values = q[:, 1:].max(-1).values
+            # a_k greedy for θ': Q_θ'(η_{0:k}, a_k) is the largest (Watkins's cut of n-step returns)
+            taken = q[:, :-1].gather(-1, episodes.actions.unsqueeze(-1)).squeeze(-1)
+            greedy = taken >= q[:, :-1].max(-1).values
+            buffer.set_next_values(part, values.cpu().numpy(), greedy.cpu().numpy())
