@@ -120,6 +120,10 @@ ABLATION |= {
     "w3": {"n_steps": 3, "n_step_correction": "watkins"},
     "w5": {"n_steps": 5, "n_step_correction": "watkins"},
     "w10": {"n_steps": 10, "n_step_correction": "watkins"},
+    # ... and, once the values settle sooner, what quiets the flicker of the settled greedy policy at
+    # L = 50: a learning rate decayed to 1e-4 over the budget, or an averaged network that acts (round 6).
+    "w10-lr": {"n_steps": 10, "n_step_correction": "watkins", "learning_rate_final": 1e-4},
+    "w10-avg02": {"n_steps": 10, "n_step_correction": "watkins", "average_tau": 0.02},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}
