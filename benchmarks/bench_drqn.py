@@ -114,16 +114,25 @@ ABLATION |= {
     "h128": {"hidden_size": 128},
     "lr5e-4": {"learning_rate": 5e-4},
     "g40": {"gradient_steps": 40},
+}
+# The variants above change the runner's defaults of their round; round 8 changed three of them (10-step
+# returns with Watkins's cut, a learning rate decayed to 1e-4): they keep the one-step targets and the
+# constant rate they were measured with. "r5" is the runner's defaults of rounds 5-7.
+_PRE8 = {"n_steps": 1, "n_step_correction": "none", "learning_rate_final": None}
+ABLATION = {name: _PRE8 | settings for name, settings in ABLATION.items()}
+ABLATION |= {
+    "r5": dict(_PRE8),
     # Round 8: n-step returns cut at the first exploratory action (Watkins): the goal's value travels
     # back up to n steps per target update along greedy stretches, without the bumps of ε-greedy
     # exploration in the targets that made round 5's uncorrected n-step returns lose the policy.
-    "w3": {"n_steps": 3, "n_step_correction": "watkins"},
-    "w5": {"n_steps": 5, "n_step_correction": "watkins"},
-    "w10": {"n_steps": 10, "n_step_correction": "watkins"},
+    "w3": _PRE8 | {"n_steps": 3, "n_step_correction": "watkins"},
+    "w5": _PRE8 | {"n_steps": 5, "n_step_correction": "watkins"},
+    "w10": _PRE8 | {"n_steps": 10, "n_step_correction": "watkins"},
     # ... and, once the values settle sooner, what quiets the flicker of the settled greedy policy at
     # L = 50: a learning rate decayed to 1e-4 over the budget, or an averaged network that acts (round 6).
+    # w10-lr is the runner's default since round 8.
     "w10-lr": {"n_steps": 10, "n_step_correction": "watkins", "learning_rate_final": 1e-4},
-    "w10-avg02": {"n_steps": 10, "n_step_correction": "watkins", "average_tau": 0.02},
+    "w10-avg02": _PRE8 | {"n_steps": 10, "n_step_correction": "watkins", "average_tau": 0.02},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}

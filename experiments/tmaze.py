@@ -92,10 +92,11 @@ class TMazeConfig:
     """Double Q-learning targets (off the paper; docs/drqn-parity.md)."""
     max_grad_norm: float | None = None
     """Gradient clipping (None: none, as the paper)."""
-    n_steps: int = 1
-    """n-step TD targets (1: the paper's)."""
-    n_step_correction: Literal["none", "watkins"] = "none"
-    """n-step returns uncorrected (none) or cut at the first exploratory action (watkins; DRQN's docs)."""
+    n_steps: int = 10
+    """n-step TD targets (the paper's Algorithm 4: 1; docs/drqn-parity.md, round 8)."""
+    n_step_correction: Literal["none", "watkins"] = "watkins"
+    """n-step returns cut at the first action not greedy for the target network (watkins, round 8) or
+    uncorrected (none; DRQN's docs)."""
     exploration_rate: float = 0.2
     """ε of the ε-greedy policy at the start (the paper's 0.2)."""
     exploration_final_rate: float | None = None
@@ -105,9 +106,9 @@ class TMazeConfig:
     """Fraction of the training episodes (--episodes) over which ε decays."""
     learning_rate: float = 1e-3
     """Adam learning rate α at the start."""
-    learning_rate_final: float | None = None
-    """Adam rate after the last training episode: α decays linearly over the episode budget (None:
-    constant learning_rate, the paper's)."""
+    learning_rate_final: float | None = 1e-4
+    """Adam rate after the last training episode: α decays linearly over the episode budget (--episodes;
+    round 8 of docs/drqn-parity.md); None: constant learning_rate, the paper's."""
     gradient_steps: int = 20
     """Gradient steps I after each episode (the paper's Algorithm 4: 10; docs/drqn-parity.md)."""
     batch_size: int = 32

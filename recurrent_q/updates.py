@@ -112,12 +112,12 @@ def n_step_returns(
         # m = 1 + the number of greedy actions a_{t+1}, a_{t+2}, … in a row, within the n steps
         held = th.ones_like(batch.greedy)
         steps = th.ones_like(m)
-        for i in range(1, n_steps):
+        for i in range(1, min(n_steps, horizon)):
             held = held & th.nn.functional.pad(batch.greedy[:, i:], (0, i), value=False)
             steps = steps + held.long()
         m = th.minimum(m, steps)
     returns = th.zeros_like(batch.rewards)
-    for i in range(n_steps):
+    for i in range(min(n_steps, horizon)):  # (later rewards are past every sampled episode)
         shifted = th.nn.functional.pad(batch.rewards[:, i:], (0, i))
         returns = returns + (gamma**i) * shifted * (i < m)
     last = (t + m - 1).clamp(max=horizon - 1)

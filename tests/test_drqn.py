@@ -351,7 +351,14 @@ def test_watkins_n_step_returns_stop_at_the_first_exploratory_action():
         5 + g * 50,
     ]
     th.testing.assert_close(model._returns(batch, batch.next_values)[0], th.tensor(expected))
+    # n longer than the batch (a short episode): every return runs to the episode's end, or to the cut
+    model.n_steps = 10
+    long = model._returns(batch, batch.next_values)[0]
+    th.testing.assert_close(
+        long[1:], th.tensor([2 + g * 20, 3 + g * 4 + g**2 * 5 + g**3 * 50, *expected[3:]])
+    )
     model.n_step_correction = "none"  # uncorrected: a_2's exploration enters steps 0 and 1's targets
+    model.n_steps = 3
     uncorrected = model._returns(batch, batch.next_values)[0]
     th.testing.assert_close(
         uncorrected[:2], th.tensor([1 + g * 2 + g**2 * 3 + g**3 * 30, 2 + g * 3 + g**2 * 4 + g**3 * 40])
