@@ -183,8 +183,9 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
             seeds=5,
             common={"hidden_size": 256, "episodes": 2000},
         ),
-        # the paper's lengths with the library's defaults (GRU 2 x 64 since round 5 of docs/drqn-parity.md;
-        # the committed runs are 2 x 32), as scripts/train_tmaze.py runs them,
+        # the paper's lengths with the library's defaults (GRU 2 x 64 since round 5 of docs/drqn-parity.md,
+        # 10-step Watkins returns and a decaying rate since round 8; the committed runs are 2 x 32 with
+        # one-step targets and a constant rate), as scripts/train_tmaze.py runs them,
         # 600 training episodes at most
         "small": dict(
             sizes=[{"length": n} for n in (50, 100, 200)],
