@@ -1,5 +1,5 @@
 """The T-Maze sections of the statistics page (:mod:`experiments.statistics_report`): Fig. 13's grid
-(:func:`tmaze_fig13`), the runner's defaults on the reporting seeds and their two comparisons
+(:func:`tmaze_fig13`), the runner's defaults on the reporting seeds and their comparisons
 (:func:`tmaze_reporting`), and the DRQN ablation of ``docs/drqn-parity.md`` (:func:`drqn_ablation`)."""
 
 from __future__ import annotations
@@ -91,8 +91,9 @@ def tmaze_fig13(report: Report) -> list[str]:
 
 
 def tmaze_reporting(report: Report) -> list[str]:
-    """The runner's defaults on the reporting seeds, and the two comparisons made on them (warmup against
-    classic at L = 50, C = 2 against C = 20 at L = 20), on the seeds both records have."""
+    """The runner's defaults on the reporting seeds, and the comparisons made on them (warmup against
+    classic at L = 50, C = 2 against C = 20 at L = 20, round 8's defaults against round 5's at L = 50 and
+    100), on the seeds both records have."""
     files = {
         path.stem: jsonl_records(path)
         for path in sorted((report.results / "tmaze-reporting").glob("*.jsonl"))
@@ -101,8 +102,10 @@ def tmaze_reporting(report: Report) -> list[str]:
         report.left_out.append("T-Maze on reporting seeds: no record under `results/tmaze-reporting`")
         return []
     rows, plotted = [], {}
-    # the network of each record: 2 x 32 (round 4's defaults) or, `-h64`, 2 x 64 (round 5's)
+    # the network of each record: 2 x 32 (round 4's defaults), `-h64` 2 x 64 (round 5's), `-r8` round 8's
+    # (2 x 64, 10-step Watkins returns, a decaying rate)
     defaults = [(f"L{n}", "2 × 32") for n in (20, 50, 100)] + [(f"L{n}-h64", "2 × 64") for n in (20, 50, 100)]
+    defaults += [(f"L{n}-r8", "2 × 64, round 8") for n in (20, 50, 100)]
     for name, network in [(name, network) for name, network in defaults if name in files]:
         records = files[name]
         budget = trained_budget(records)
@@ -120,6 +123,8 @@ def tmaze_reporting(report: Report) -> list[str]:
     comparisons = {
         "warmup vs classic": ("L50", "L50-classic", "warmup", "classic"),
         "C = 2 vs C = 20": ("L20", "L20-old", "C = 2 (warmup)", "C = 20 (warmup)"),
+        "round 8 vs round 5 (L = 50)": ("L50-r8", "L50-h64", "round 8's defaults", "round 5's defaults"),
+        "round 8 vs round 5 (L = 100)": ("L100-r8", "L100-h64", "round 8's defaults", "round 5's defaults"),
     }
     rows, profiles = [], {}
     for title, (new, old, new_name, old_name) in comparisons.items():
@@ -169,7 +174,7 @@ def tmaze_reporting(report: Report) -> list[str]:
         "bootstrap CI.",
         "",
         *defaults,
-        "The two comparisons, on the seeds both records have, the first method against the "
+        "The comparisons, on the seeds both records have, the first method against the "
         "second. P(first ends optimal, second not): the probability of improvement on the 0/1 outcome "
         "*final policy optimal* (ties count one half).",
         "",
