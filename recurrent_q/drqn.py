@@ -3,40 +3,26 @@
 from __future__ import annotations
 
 import io
-import json as json
 import pathlib
-import pickle as pickle
-import sys as sys
-import time as time
-import zipfile as zipfile
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.callbacks import ConvertCallback as ConvertCallback
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import load_from_pkl as load_from_pkl
 from stable_baselines3.common.save_util import save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import LinearSchedule
-from stable_baselines3.common.utils import polyak_update as polyak_update
-from stable_baselines3.common.utils import safe_mean as safe_mean
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
+# LOSSES, N_STEP_CORRECTIONS: the allowed values of DRQN's ``loss`` and ``n_step_correction``
 from recurrent_q.arguments import LOSSES as LOSSES
 from recurrent_q.arguments import N_STEP_CORRECTIONS as N_STEP_CORRECTIONS
 from recurrent_q.arguments import check_arguments, check_learn_arguments, complete_policy_kwargs
-from recurrent_q.buffers import TRAIN_MODES as TRAIN_MODES
 from recurrent_q.buffers import EpisodeBatch, EpisodeReplayBuffer
-from recurrent_q.callbacks import VAAMonitorCallback as VAAMonitorCallback
-from recurrent_q.callbacks import notify_episode_trained as notify_episode_trained
 from recurrent_q.collection import EpisodesInProgress, start_episodes
-from recurrent_q.collection import collect_episodes as collect_episodes
-from recurrent_q.collection import fill_replay_buffer as fill_replay_buffer
-from recurrent_q.collection import needs_fill as needs_fill
 from recurrent_q.learning import (
     dump_logs,
     episode_progress_remaining,
@@ -47,10 +33,7 @@ from recurrent_q.learning import (
 )
 from recurrent_q.multistability import WarmupConfig, warmup
 from recurrent_q.policies import DRQNPolicy, check_spaces
-from recurrent_q.policies import exploration_probs as exploration_probs
 from recurrent_q.saving import EXCLUDED_SAVE_PARAMS, adopt_former_warmup, read_replay_buffer, readable_model
-from recurrent_q.tb import ScopedWriter as ScopedWriter
-from recurrent_q.tb import tensorboard_writer as tensorboard_writer
 from recurrent_q.updates import fixed_point_term as fixed_point_term
 from recurrent_q.updates import n_step_returns, refresh_target_values, train_steps, update_target
 

@@ -134,7 +134,8 @@ def update_target(model: DRQN) -> None:
 
 def refresh_target_values(model: DRQN, slots: list[int] | None = None, chunk: int = 256) -> None:
     """Store ``max_a Q_θ'(η_{0:k+1}, a)`` of every transition of ``model``'s buffer (or of episodes
-    ``slots``), and whether its action is greedy for θ': ``DRQN.refresh_target_values``."""
+    ``slots``), and, for Watkins's n-step returns, whether its action is greedy for θ':
+    ``DRQN.refresh_target_values``."""
     buffer = model.replay_buffer
     if len(buffer) == 0:
         return
@@ -145,8 +146,9 @@ def refresh_target_values(model: DRQN, slots: list[int] | None = None, chunk: in
             episodes = buffer.episodes(part)
             x = model.q_net.episode_features(episodes.observations, episodes.actions, episodes.rewards)
             q = model.q_net_target.q_values(x, episodes.lengths + 1)  # [U, T + 1, A]
-            values = q[:, 1:].max(-1).values
-            # a_k greedy for θ': Q_θ'(η_{0:k}, a_k) is the largest (Watkins's cut of n-step returns)
-            taken = q[:, :-1].gather(-1, episodes.actions.unsqueeze(-1)).squeeze(-1)
-            greedy = taken >= q[:, :-1].max(-1).values
-            buffer.set_next_values(part, values.cpu().numpy(), greedy.cpu().numpy())
+            best = q.max(-1).values  # max_a Q_θ'(η_{0:k}, a), k = 0 … T
+            greedy = None
+            if model.n_step_correction == "watkins":  # a_k greedy for θ': where the cut falls
+                taken = q[:, :-1].gather(-1, episodes.actions.unsqueeze(-1)).squeeze(-1)
+                greedy = (taken >= best[:, :-1]).cpu().numpy()
+            buffer.set_next_values(part, best[:, 1:].cpu().numpy(), greedy)
