@@ -31,7 +31,7 @@ from recurrent_q.learning import (
     warm_up,
     with_vaa_monitor,
 )
-from recurrent_q.multistability import WarmupConfig, warmup
+from recurrent_q.multistability import WarmupConfig
 from recurrent_q.policies import DRQNPolicy, check_spaces
 from recurrent_q.saving import EXCLUDED_SAVE_PARAMS, adopt_former_warmup, read_replay_buffer, readable_model
 from recurrent_q.updates import fixed_point_term as fixed_point_term
@@ -407,7 +407,7 @@ class DRQN(BaseAlgorithm):
 
     def _warm_up(self) -> None:
         """Lines 3-5: warm up the cell stack on the buffer's histories (``recurrent_q.learning.warm_up``)."""
-        warm_up(self, warmup)
+        warm_up(self)
 
     def dump_logs(self) -> None:
         """Write the ``rollout/``, ``time/`` and pending ``train/`` and ``eval/`` records."""

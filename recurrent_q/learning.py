@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,7 +22,7 @@ from tqdm.auto import tqdm
 
 from recurrent_q.callbacks import VAAMonitorCallback, notify_episode_trained
 from recurrent_q.collection import collect_episodes, fill_replay_buffer, needs_fill
-from recurrent_q.multistability import WarmupConfig, WarmupResult
+from recurrent_q.multistability import WarmupConfig, warmup
 from recurrent_q.tb import ScopedWriter, tensorboard_writer
 
 if TYPE_CHECKING:
@@ -77,16 +76,12 @@ def run_stages(
             model.dump_logs()
 
 
-def warm_up(model: DRQN, procedure: Callable[..., WarmupResult]) -> None:
-    """Lines 3-5: warm up the cell stack on the histories in the buffer, then copy it to the target
-    (``DRQN._warm_up``).
+def warm_up(model: DRQN) -> None:
+    """Lines 3-5: warm up the cell stack on the histories in the buffer (Algorithm 3,
+    ``recurrent_q.multistability.warmup``), then copy it to the target (``DRQN._warm_up``).
 
     Its TensorBoard scalars (``warmup/*``, one per warmup step ``s``) are written at step
     ``num_timesteps + s`` of the run: on the axis of the other scalars, where the warmup ran.
-
-    :param procedure: the warmup, Algorithm 3 (``recurrent_q.multistability.warmup``). ``DRQN._warm_up``
-        passes the function that ``recurrent_q.drqn`` names ``warmup``, so that replacing that name still
-        replaces the procedure DRQN runs (``tests/test_save_load.py`` does).
     """
     config = model.warmup_config if model.warmup_config is not None else WarmupConfig()
     x, lengths = model.replay_histories()
@@ -95,7 +90,7 @@ def warm_up(model: DRQN, procedure: Callable[..., WarmupResult]) -> None:
         writer = ScopedWriter(writer, offset=model.num_timesteps)
     generator = None if config.seed is not None else th.Generator().manual_seed(model._seed_or_zero())
     model._open_bar(None)  # the warmup shows its own bar
-    model.warmup_result = procedure(
+    model.warmup_result = warmup(
         model.q_net.rnn,
         x,
         config,

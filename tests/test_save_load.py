@@ -13,7 +13,7 @@ import pytest
 import torch as th
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
-from recurrent_q import drqn as drqn_module
+from recurrent_q import learning as learning_module
 from recurrent_q.drqn import DRQN
 from recurrent_q.multistability import WarmupConfig
 from recurrent_q.policies import DRQNPolicy
@@ -169,7 +169,7 @@ def test_continued_run_neither_refills_nor_warms_up_again(tmp_path, monkeypatch)
     def no_second_warmup(*args, **kwargs):
         raise AssertionError("the warmup ran again on trained weights")
 
-    monkeypatch.setattr(drqn_module, "warmup", no_second_warmup)
+    monkeypatch.setattr(learning_module, "warmup", no_second_warmup)  # where DRQN calls it
     # In memory: a second learn, with or without resetting the step counter
     model.learn(10**9, max_episodes=1, reset_num_timesteps=False)
     model.learn(10**9, max_episodes=1)
