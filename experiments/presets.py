@@ -337,9 +337,29 @@ HORIZON_SETTINGS["fixed-point"] = {
         "fp1-train-on": {"fixed_point_coef": 1.0, "stop_when_optimal": False},
     },
 }
+# ... and what the warmup's loss asks (WarmupConfig.objective): the final states' spread as large as it can
+# be (the lab's earlier T-Maze code) instead of VAA* at k, on the runner's defaults of round 8; the first
+# recipe reruns the warmup-input preset's data-5000 on those defaults.
+HORIZON_SETTINGS["warmup-objective"] = {
+    **HORIZON_SETTINGS["warmup-input"],
+    "recipes": {
+        "vaa-data-5000": {"warmup_held_input": "data", **_LONG_CURRICULUM},
+        "variance-data-5000": {
+            "warmup_held_input": "data",
+            "warmup_objective": "variance",
+            **_LONG_CURRICULUM,
+        },
+        "variance-data-5000-train-on": {
+            "warmup_held_input": "data",
+            "warmup_objective": "variance",
+            "stop_when_optimal": False,
+            **_LONG_CURRICULUM,
+        },
+    },
+}
 HORIZON_PRESETS = tuple(HORIZON_SETTINGS)
-"""The presets of the ``horizon`` experiment: :data:`PRESETS`, ``train-on``, ``warmup-input`` and
-``fixed-point``."""
+"""The presets of the ``horizon`` experiment: :data:`PRESETS`, ``train-on``, ``warmup-input``,
+``fixed-point`` and ``warmup-objective``."""
 
 
 def horizon_grid(preset: str) -> list[Run]:

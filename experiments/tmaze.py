@@ -33,7 +33,7 @@ from experiments.evaluation import (
 from recurrent_q.callbacks import WallTimeLimit, env_from_training_env
 from recurrent_q.cells import check_device
 from recurrent_q.drqn import DRQN
-from recurrent_q.multistability import VERSIONS, HeldInput, Version, WarmupConfig
+from recurrent_q.multistability import VERSIONS, HeldInput, Version, WarmupConfig, WarmupObjective
 from recurrent_q.tb import tensorboard_writer, write_hyperparameters
 from tmaze_gym.tmaze import LAYOUTS, RIGHT
 
@@ -71,6 +71,9 @@ class TMazeConfig:
     warmup_held_input: HeldInput = "gaussian"
     """Input held in the warmup's stabilisation: gaussian (u ~ N(0, 1), the paper's) or data (inputs of the
     buffer's histories, mostly the corridor's observation: the attractors the task's memory uses)."""
+    warmup_objective: WarmupObjective = "vaa_star"
+    """What the warmup's loss asks of the final states: vaa_star (eq. (9), the paper's) or variance (their
+    spread as large as it can be: states held apart on saturated attractors; ``WarmupConfig.objective``)."""
     warmup_max_stabilisation: int | None = None
     """M*, the warmup's largest stabilisation period (None: WarmupConfig's 200)."""
     warmup_c: int | None = None
@@ -251,6 +254,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
             "steps": c.warmup_steps,
             "batch_size": c.warmup_batch_size,
             "held_input": c.warmup_held_input,
+            "objective": c.warmup_objective,
             "max_stabilisation": c.warmup_max_stabilisation,
             "c": c.warmup_c,
             "bptt_steps": c.warmup_bptt_steps,

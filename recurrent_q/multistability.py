@@ -2,7 +2,8 @@
 
 - :func:`vaa`, :func:`estimate_vaa`, :func:`vaa_star`, :data:`HeldInput`: the measures, defined in
   :mod:`recurrent_q.measures` and importable from here.
-- :func:`warmup`: Algorithm 3 with the curriculum of §6.1 and the loss of eq. (9), per layer.
+- :func:`warmup`: Algorithm 3 with the curriculum of §6.1 and the loss of eq. (9), per layer (or, as an
+  extension, a loss that spreads the final states apart: :data:`WarmupObjective`).
 - :data:`Version`: the training recipes that use it or not (classic, warmup, double, double-classic).
 """
 
@@ -59,6 +60,30 @@ double-classic)."""
 VERSIONS: tuple[Version, ...] = get_args(Version)
 """The values of :data:`Version`, in order."""
 
+WarmupObjective = Literal["vaa_star", "variance"]
+"""What the warmup's loss asks of each layer's final states ``f^M(x_i, u)`` (:class:`WarmupConfig`).
+``"vaa_star"``: their VAA* at the target ``k`` (eq. (9), the paper). ``"variance"``: their spread,
+:func:`spread` (the mean over units of the variance over the batch of their ``tanh``), as large as it can
+be: loss ``(1 − spread)²``, whose target 1 lies above any spread a batch can reach, so that it never stops
+pushing. VAA* counts final states more than ε apart as distinct attractors, also when they have not
+converged but drift slowly apart on a near-neutral manifold; a large spread after long holds puts the
+states in saturated regions, where the dynamics contract (the lab's earlier T-Maze code maximised this
+variance after holding the corridor input up to 5 000 steps)."""
+WARMUP_OBJECTIVES: tuple[WarmupObjective, ...] = get_args(WarmupObjective)
+"""The values of :data:`WarmupObjective`, in order."""
+
+
+def spread(final_states: Tensor) -> Tensor:
+    """Spread of final states ``[n, d]``: the mean over the ``d`` units of the variance over the batch of
+    ``tanh(final_states)`` (population variance): a scalar in ``[0, 1)`` carrying gradients. 0 when every
+    state is the same; close to 1 when every unit sits at a large ``|value|``, half of the batch on each
+    side."""
+    if final_states.dim() != 2 or final_states.shape[0] == 0:
+        raise ValueError(
+            f"final_states must be a non-empty batch [n, d]; got shape {tuple(final_states.shape)}"
+        )
+    return torch.tanh(final_states).var(0, unbiased=False).mean()
+
 
 @dataclass
 class WarmupConfig:
@@ -98,6 +123,9 @@ class WarmupConfig:
     ``u ~ N(0, 1)`` for ``M`` steps of that layer alone (the paper). ``"data"``: one input of the sequences
     is held at the bottom of the whole stack for ``M`` steps, and each layer's VAA* is taken on its final
     states: the attractors of the task's own inputs."""
+    objective: WarmupObjective = "vaa_star"
+    """What the loss asks of the final states (:data:`WarmupObjective`): ``"vaa_star"``, eq. (9) with the
+    target ``k`` (the paper); ``"variance"``, their :func:`spread` as large as it can be."""
     bptt_steps: int | None = None
     """Back-propagate through the last ``bptt_steps`` steps of the stabilisation only (the ``M − bptt_steps``
     before run without gradient, from detached states: neither they nor the sequence prefix are
@@ -117,6 +145,10 @@ class WarmupConfig:
         _check_positive_int("batch_size", self.batch_size)
         _check_eps(self.eps)
         _check_held_input(self.held_input)
+        if self.objective not in WARMUP_OBJECTIVES:
+            raise ValueError(
+                f"objective must be one of {', '.join(map(repr, WARMUP_OBJECTIVES))}; got {self.objective!r}"
+            )
         if self.bptt_steps is not None:
             _check_positive_int("bptt_steps", self.bptt_steps)
 
@@ -128,9 +160,11 @@ class WarmupResult:
     vaa_star: list[list[float]] = field(default_factory=list)
     """VAA* of each layer (warmed part), ``[step][layer]``, before the update of that step."""
     loss: list[float] = field(default_factory=list)
-    """Loss of eq. (9)."""
+    """Loss of eq. (9) (``objective="variance"``: ``1/L Σ (1 − spread_i)²``)."""
     stabilisation: list[int] = field(default_factory=list)
     """Stabilisation period M drawn at that step."""
+    spread: list[list[float]] = field(default_factory=list)
+    """:func:`spread` of each layer's final states (warmed part), ``[step][layer]``, before the update."""
 
 
 def _layer_lr(cfg: WarmupConfig, hidden_size: int) -> float:
@@ -138,11 +172,11 @@ def _layer_lr(cfg: WarmupConfig, hidden_size: int) -> float:
     return cfg.lr if cfg.reference_width is None else cfg.lr * cfg.reference_width / hidden_size
 
 
-def _layer_vaa_stars(
-    stack: RecurrentStack, x0: Tensor, m: int, cfg: WarmupConfig, s: int, generator: torch.Generator | None
-) -> Tensor:
-    """Lines 5-7 of Algorithm 3: for every layer, its own ``u ~ N(0, 1)`` held for ``M = m`` steps of that
-    layer alone from its part of the states ``x0[L, n, S]``, then its VAA* (eq. (7)): ``[L]``, with grad."""
+def _layer_finals(
+    stack: RecurrentStack, x0: Tensor, m: int, cfg: WarmupConfig, generator: torch.Generator | None
+) -> list[Tensor]:
+    """Lines 5-6 of Algorithm 3: for every layer, its own ``u ~ N(0, 1)`` held for ``M = m`` steps of that
+    layer alone from its part of the states ``x0[L, n, S]``: its final (warmed) states, with grad."""
     ref = next(stack.parameters())
     finals = []
     for i, layer in enumerate(stack.layers):
@@ -150,21 +184,19 @@ def _layer_vaa_stars(
         u = torch.randn(1, warm.input_size, generator=generator).to(device=ref.device, dtype=ref.dtype)
         u = u.expand(x0.shape[1], -1)
         finals.append(_held(partial(warm.iterate, u), layer.warm_state(x0[i]), m, cfg.bptt_steps))
-    return _vaa_stars_of(finals, m, cfg, s)
+    return finals
 
 
-def _stack_vaa_stars(
-    stack: RecurrentStack, x0: Tensor, u: Tensor, m: int, cfg: WarmupConfig, s: int
-) -> Tensor:
-    """Lines 5-7 with an input of the data: ``u[1, F]`` held at the bottom of the whole stack for ``M = m``
-    steps from the states ``x0[L, n, S]``, then the VAA* of each layer's (warmed) final states: ``[L]``."""
+def _stack_finals(stack: RecurrentStack, x0: Tensor, u: Tensor, m: int, cfg: WarmupConfig) -> list[Tensor]:
+    """Lines 5-6 with an input of the data: ``u[1, F]`` held at the bottom of the whole stack for ``M = m``
+    steps from the states ``x0[L, n, S]``: each layer's (warmed) final states, with grad."""
     u = u.expand(x0.shape[1], -1)
     final = _held(lambda state, n: _stabilise(stack, state, u, n), x0, m, cfg.bptt_steps)
-    return _vaa_stars_of([layer.warm_state(final[i]) for i, layer in enumerate(stack.layers)], m, cfg, s)
+    return [layer.warm_state(final[i]) for i, layer in enumerate(stack.layers)]
 
 
-def _vaa_stars_of(finals: list[Tensor], m: int, cfg: WarmupConfig, s: int) -> Tensor:
-    """The VAA* (eq. (7)) of each layer's final states ``[n, S_w]``, checked finite: ``[L]``, with grad."""
+def _check_finals(finals: list[Tensor], m: int, s: int) -> None:
+    """Stop with a clear error when a layer's final states ``[n, S_w]`` are not finite."""
     for i, final in enumerate(finals):
         if not torch.isfinite(final).all():
             raise FloatingPointError(
@@ -172,7 +204,18 @@ def _vaa_stars_of(finals: list[Tensor], m: int, cfg: WarmupConfig, s: int) -> Te
                 f"(M = {m} steps, from finite states, with finite parameters: the cell's recurrence "
                 "diverges under a constant input)"
             )
-    return torch.stack([vaa_star(final, cfg.eps) for final in finals])
+
+
+def _loss(finals: list[Tensor], cfg: WarmupConfig) -> tuple[Tensor, Tensor, Tensor]:
+    """Line 7 and the loss of line 8 on each layer's final states: ``(loss, VAA* [L], spread [L])``; the
+    measure that :attr:`WarmupConfig.objective` does not use is computed without gradient."""
+    grad_vaa = cfg.objective == "vaa_star"
+    with torch.set_grad_enabled(grad_vaa and torch.is_grad_enabled()):
+        v = torch.stack([vaa_star(final, cfg.eps) for final in finals])
+    with torch.set_grad_enabled(not grad_vaa and torch.is_grad_enabled()):
+        spreads = torch.stack([spread(final) for final in finals])
+    loss = ((v - cfg.k) ** 2).mean() if grad_vaa else ((1.0 - spreads) ** 2).mean()  # eq. (9) or its spread
+    return loss, v.detach(), spreads.detach()
 
 
 def _log_step(writer: Any, result: WarmupResult, s: int) -> None:
@@ -180,6 +223,7 @@ def _log_step(writer: Any, result: WarmupResult, s: int) -> None:
     writer.add_scalar("warmup/loss", result.loss[-1], s)
     writer.add_scalar("warmup/vaa_star", sum(result.vaa_star[-1]) / len(result.vaa_star[-1]), s)
     writer.add_scalar("warmup/stabilisation", result.stabilisation[-1], s)
+    writer.add_scalar("warmup/spread", sum(result.spread[-1]) / len(result.spread[-1]), s)
     for i, value in enumerate(result.vaa_star[-1]):
         writer.add_scalar(f"warmup/vaa_star_layer{i}", value, s)
 
@@ -199,8 +243,9 @@ def warmup(
     ``M ~ U{1..min(M*, 1 + c·s)}``; for every layer ``i``, its own ``u ~ N(0, 1)`` and its VAA* after ``M``
     steps of that layer alone from its part of the states (``config.held_input = "data"``: one input of the
     sequences held at the bottom of the whole stack, and each layer's VAA* on its final states); Adam step
-    on ``1/L Σ (v_i - k)²`` (eq. (9)) with BPTT through the stabilisation steps and the sequence prefix
-    (``config.bptt_steps``: through the last steps only), each layer at its width-scaled rate
+    on ``1/L Σ (v_i - k)²`` (eq. (9); ``config.objective = "variance"``: ``1/L Σ (1 − spread_i)²``, the
+    final states spread apart, :func:`spread`) with BPTT through the stabilisation steps and the sequence
+    prefix (``config.bptt_steps``: through the last steps only), each layer at its width-scaled rate
     (:class:`WarmupConfig`). For double layers only the first halves enter the loss and the optimiser.
     Parameter ``.grad`` are left ``None``.
 
@@ -210,7 +255,7 @@ def warmup(
     :param config: hyper-parameters, :class:`WarmupConfig` defaults when None.
     :param lengths: optional ``[N]`` true lengths; ``t ~ U{1..lengths[i]}``.
     :param writer: optional TensorBoard ``SummaryWriter`` (``warmup/loss``, ``warmup/vaa_star``,
-        ``warmup/vaa_star_layer{i}``, ``warmup/stabilisation``).
+        ``warmup/vaa_star_layer{i}``, ``warmup/spread``, ``warmup/stabilisation``).
     :param progress: show a tqdm progress bar.
     :param generator: CPU ``torch.Generator`` for the draws (overrides ``config.seed``).
     :raises FloatingPointError: when states or the loss become non-finite.
@@ -250,11 +295,12 @@ def warmup(
             m_max = min(cfg.max_stabilisation, 1 + cfg.c * s)
             m = int(torch.randint(1, m_max + 1, (1,), generator=generator))  # line 4
             if cfg.held_input == "gaussian":
-                v = _layer_vaa_stars(stack, x0, m, cfg, s, generator)  # lines 5-7
+                finals = _layer_finals(stack, x0, m, cfg, generator)  # lines 5-6
             else:
                 u = _data_inputs(sequences, lengths, 1, generator, x0)
-                v = _stack_vaa_stars(stack, x0, u, m, cfg, s)
-            loss = ((v - cfg.k) ** 2).mean()  # line 8, eq. (9)
+                finals = _stack_finals(stack, x0, u, m, cfg)
+            _check_finals(finals, m, s)
+            loss, v, spreads = _loss(finals, cfg)  # lines 7-8, eq. (9)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"warmup step {s}: the loss of eq. (9) is non-finite (M = {m})")
             grads = torch.autograd.grad(loss, params, allow_unused=True)  # line 9: BPTT over M and the prefix
@@ -268,15 +314,14 @@ def warmup(
                     f"warmup step {s}: the Adam update made parameter {bad!r} non-finite "
                     f"(layer rates {rates}; a smaller WarmupConfig.lr may help)"
                 )
-            result.vaa_star.append(v.detach().tolist())
+            result.vaa_star.append(v.tolist())
+            result.spread.append(spreads.tolist())
             result.loss.append(float(loss.detach()))
             result.stabilisation.append(m)
             if writer is not None:
                 _log_step(writer, result, s)
             if progress:
-                steps.set_postfix(
-                    loss=f"{result.loss[-1]:.4f}", vaa_star=f"{float(v.detach().mean()):.3f}", M=m
-                )
+                steps.set_postfix(loss=f"{result.loss[-1]:.4f}", vaa_star=f"{float(v.mean()):.3f}", M=m)
     finally:
         for p in params:
             p.grad = None
@@ -288,9 +333,12 @@ __all__ = [
     "HeldInput",
     "VERSIONS",
     "Version",
+    "WARMUP_OBJECTIVES",
     "WarmupConfig",
+    "WarmupObjective",
     "WarmupResult",
     "estimate_vaa",
+    "spread",
     "vaa",
     "vaa_star",
     "warmup",

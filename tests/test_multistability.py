@@ -481,3 +481,43 @@ def test_warmup_on_the_data_inputs_makes_the_task_input_multistable():
     result = warmup(model, data, config)
     assert max(result.stabilisation) > 1000  # the curriculum went past the paper's M* = 200
     assert measure("data") > 0.5
+
+
+def test_spread_is_the_mean_variance_of_the_squashed_states_by_hand():
+    t = math.tanh(2.0)
+    # Two states ±2 on one unit: variance of {t, -t} is t²; a second unit where both agree adds 0.
+    assert float(multistability.spread(torch.tensor([[2.0, 5.0], [-2.0, 5.0]]))) == pytest.approx(t**2 / 2)
+    assert float(multistability.spread(torch.full((7, 3), 0.3))) == 0.0
+    states = torch.tensor([[1.0], [-1.0], [1.0], [1.0]])  # 3 at tanh 1, 1 at -tanh 1: variance 3/4 tanh² 1
+    assert float(multistability.spread(states)) == pytest.approx(0.75 * math.tanh(1.0) ** 2)
+    with pytest.raises(ValueError, match="final_states must be a non-empty batch"):
+        multistability.spread(torch.zeros(3))
+
+
+def test_variance_warmup_spreads_the_states_onto_attractors_of_the_task_input():
+    torch.manual_seed(0)
+    model = make_cell("gru", 2, 16)
+    data = cue_sequences(128, 20)
+    corridor = torch.tensor([[0.0, 1.0]])
+
+    def held(steps: int) -> torch.Tensor:
+        """States of the 128 sequences (both cues) after ``steps`` more corridor inputs: [128, 16]."""
+        with torch.no_grad():
+            _, state = model(data)
+            return multistability._stabilise(model, state, corridor.expand(128, -1), steps)[0]
+
+    before = float(multistability.spread(held(2000)))
+    config = WarmupConfig(
+        objective="variance", held_input="data", max_stabilisation=1000, c=20, bptt_steps=50, batch_size=64
+    )
+    result = warmup(model, data, config, generator=torch.Generator().manual_seed(0))
+    assert len(result.spread) == config.steps and len(result.spread[0]) == 1
+    assert float(multistability.spread(held(2000))) > max(0.1, 5 * before)
+    # The two cues' states stay apart however long the corridor: rows 0 and 1 carry opposite cues.
+    gaps = [float((h[0] - h[1]).norm()) for h in (held(0), held(8000))]
+    assert gaps[0] > 1.0 and gaps[1] > 0.9 * gaps[0]
+
+
+def test_warmup_objective_is_checked():
+    with pytest.raises(ValueError, match="objective must be one of 'vaa_star', 'variance'; got 'spread'"):
+        WarmupConfig(objective="spread")

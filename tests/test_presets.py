@@ -103,7 +103,7 @@ def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
         TMazeConfig(**tmaze)  # unknown or misspelt settings would raise here
     with pytest.raises(ValueError, match="preset must be one of"):
         build_grid("copy", "train-on")
-    with pytest.raises(ValueError, match="train-on, warmup-input, fixed-point for horizon"):
+    with pytest.raises(ValueError, match="train-on, warmup-input, fixed-point, warmup-objective for horizon"):
         build_grid("horizon", "huge")
 
 
@@ -130,3 +130,27 @@ def test_the_warmup_input_grid_changes_the_warmup_only_and_labels_each_recipe():
     assert len(fixed) == 30 and fixed["off", 3] == paper[3]
     assert fixed["fp1", 3] == {**paper[3], "fixed_point_coef": 1.0}
     assert fixed["fp1-train-on", 3] == {**paper[3], "fixed_point_coef": 1.0, "stop_when_optimal": False}
+
+
+def test_the_warmup_objective_grid_changes_the_warmup_objective_only():
+    runs = {(dict(r.labels)["recipe"], r.seed): r.config for r in build_grid("horizon", "warmup-objective")}
+    assert len(runs) == 15
+    vaa = runs["vaa-data-5000", 2]
+    assert vaa == {**build_grid_config("warmup-input", "data-5000", 2)}
+    assert runs["variance-data-5000", 2] == {**vaa, "warmup_objective": "variance"}
+    assert runs["variance-data-5000-train-on", 2] == {
+        **vaa,
+        "warmup_objective": "variance",
+        "stop_when_optimal": False,
+    }
+    tmaze = {k: v for k, v in vaa.items() if k not in ("task", "horizons", "eval_vaa")}
+    assert TMazeConfig(**{**tmaze, "warmup_objective": "variance"}).warmup_objective == "variance"
+
+
+def build_grid_config(preset: str, recipe: str, seed: int) -> dict:
+    """The config of one run of a horizon preset's grid."""
+    return next(
+        r.config
+        for r in build_grid("horizon", preset)
+        if dict(r.labels)["recipe"] == recipe and r.seed == seed
+    )
