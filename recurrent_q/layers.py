@@ -5,8 +5,9 @@ output ``o_t = g(x_t)`` (eq. (A.2)) and ``x_0 = 0`` (eq. (A.3)). A :class:`Recur
 layers (``u^i_t = o^{i-1}_t``) and keeps its recurrent state in one tensor ``[L, B, S]``.
 
 The cells are subclasses of :class:`RecurrentLayer` (or of :class:`ProjectedLayer`) in
-:mod:`recurrent_q.cells` (the gated cells and :func:`~recurrent_q.cells.make_cell`) and
-:mod:`recurrent_q.parallel_cells` (minGRU, LRU); both import this module, which imports neither.
+:mod:`recurrent_q.gated_cells` (LSTM, chrono, GRU, MGU, BRC, NBRC) and :mod:`recurrent_q.parallel_cells`
+(minGRU, LRU), built by name by :func:`recurrent_q.cells.make_cell`; they import this module, which imports
+none of them.
 
 Shapes: ``B`` batch, ``T`` time, ``F`` input width, ``H`` hidden width, ``S`` state width
 (``H``, or ``2H`` for the LSTM state ``[h, c]``).
@@ -101,7 +102,7 @@ class RecurrentLayer(nn.Module):
 
 class ProjectedLayer(RecurrentLayer):
     """A cell whose input terms ``W u + b`` are computed for the whole sequence in one matmul (the base of
-    MGU, BRC, NBRC in :mod:`recurrent_q.cells` and of minGRU in :mod:`recurrent_q.parallel_cells`).
+    MGU, BRC, NBRC in :mod:`recurrent_q.gated_cells` and of minGRU in :mod:`recurrent_q.parallel_cells`).
 
     ``weight_ih[G*H, F]`` and ``bias[G*H]`` hold the ``G`` input projections; ``_cell(p, h)`` applies the
     recurrent part given ``p = W u + b``. The state is ``h``.
