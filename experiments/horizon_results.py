@@ -16,7 +16,7 @@ from experiments.horizon import zero_prediction_mse
 from experiments.presets import horizon_grid
 from experiments.results import format_number, mean_std, table_lines
 from experiments.run_dirs import is_finished, read_json, write_json
-from experiments.tmaze import TMazeConfig
+from experiments.tmaze_config import TMazeConfig
 
 
 def summarise_horizon(runs: Sequence[Any], results: dict[str, dict]) -> dict[str, list[dict[str, Any]]]:

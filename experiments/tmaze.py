@@ -1,11 +1,6 @@
 """The T-Maze experiment (Fig. 13): one run of DRQN on ``TMaze-v0`` from one set of settings
-(:class:`TMazeConfig`, used by ``scripts/train_tmaze.py``, the grids of :mod:`experiments.presets` and the
-benchmarks), and the optimality check that measures the episodes to the optimal policy.
-
-The runner's defaults are those chosen by the ablation of ``docs/drqn-parity.md``: the authors' input
-(the previous reward) and initialisation, their warmup batch of 32 and horizon 3L − 1, 20 gradient steps
-per episode, a target update every 2 episodes and a check every 5 episodes. The ``DRQN`` class itself
-keeps the paper's values.
+(:class:`TMazeConfig`, defined in :mod:`experiments.tmaze_config` and importable from here), and the
+optimality check that measures the episodes to the optimal policy (:class:`TMazeOptimalCallback`).
 """
 
 from __future__ import annotations
@@ -13,8 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -30,153 +24,13 @@ from experiments.evaluation import (
     optimal_path_margins,
     start_q_values,
 )
+from experiments.tmaze_config import TMAZE_VERSIONS, TMazeConfig, with_settings
 from recurrent_q.callbacks import WallTimeLimit, env_from_training_env
 from recurrent_q.cells import check_device
 from recurrent_q.drqn import DRQN
-from recurrent_q.multistability import VERSIONS, HeldInput, Version, WarmupConfig, WarmupObjective
+from recurrent_q.multistability import WarmupConfig
 from recurrent_q.tb import tensorboard_writer, write_hyperparameters
 from tmaze_gym.tmaze import LAYOUTS, RIGHT
-
-TMAZE_VERSIONS = VERSIONS
-
-
-@dataclass
-class TMazeConfig:
-    """The settings of one T-Maze run (every field is a flag of ``scripts/train_tmaze.py``)."""
-
-    length: int = 20
-    """Corridor length L."""
-    env_id: Literal["TMaze-v0", "XORTMaze-v0"] = "TMaze-v0"
-    """The maze: the paper's T-Maze, or the XOR T-Maze (a second cue in the corridor; the rewarded arm is
-    the XOR of the two cues)."""
-    cue_position: int | None = None
-    """XORTMaze-v0 only: the corridor cell of the second cue (None: the middle, L // 2)."""
-    cell: Literal["lstm", "gru", "mgu", "brc", "nbrc", "chrono", "mingru", "lru"] = "gru"
-    """Recurrent cell of the Q-network (a name of ``recurrent_q.cells.CELL_NAMES``)."""
-    version: Version = "warmup"
-    """classic (no warmup), warmup (§6.1), double (double layers, first halves warmed up, §6.3) or
-    double-classic (double layers, no warmup, Appendix G)."""
-    seed: int = 0
-    """Seed of python, numpy, torch, the env and the exploration draws."""
-    episodes: int = 1000
-    """Training episodes at most (after the buffer is filled by the exploration policy)."""
-    hidden_size: int = 64
-    """Width of each recurrent layer (the paper's §5.3: 256; 32 before round 5 of docs/drqn-parity.md)."""
-    num_layers: int = 2
-    """Number of recurrent layers."""
-    warmup_steps: int | None = None
-    """Warmup gradient steps S (None: WarmupConfig's 100)."""
-    warmup_batch_size: int | None = 32
-    """Warmup batch n (the authors' 32; None: WarmupConfig's 200, the paper's; docs/drqn-parity.md)."""
-    warmup_held_input: HeldInput = "gaussian"
-    """Input held in the warmup's stabilisation: gaussian (u ~ N(0, 1), the paper's) or data (inputs of the
-    buffer's histories, mostly the corridor's observation: the attractors the task's memory uses)."""
-    warmup_objective: WarmupObjective = "vaa_star"
-    """What the warmup's loss asks of the final states: vaa_star (eq. (9), the paper's) or variance (their
-    spread as large as it can be: states held apart on saturated attractors; ``WarmupConfig.objective``)."""
-    warmup_max_stabilisation: int | None = None
-    """M*, the warmup's largest stabilisation period (None: WarmupConfig's 200)."""
-    warmup_c: int | None = None
-    """c, the warmup's increment of M per step: M ~ U{1..min(M*, 1 + c s)} (None: WarmupConfig's 10)."""
-    warmup_bptt_steps: int | None = None
-    """Back-propagate the warmup through the last steps of the stabilisation only (None: all of them)."""
-    use_previous_reward: bool = True
-    """Feed the previous reward r_{t-1} to the Q-network (the authors' input; docs/drqn-parity.md)."""
-    init: Literal["xavier", "uniform"] = "xavier"
-    """Cell initialisation: xavier (the authors': Xavier input, orthogonal recurrent weights, zero biases)
-    or uniform (PyTorch's)."""
-    max_episode_steps: int | None = None
-    """Horizon H in actions (None: 3L − 1, the authors'; the env's own is the paper's 3L, eq. (D.9))."""
-    train_mode: Literal["histories", "sequences"] = "histories"
-    """histories: Algorithm 4 (loss on the sampled steps); sequences: loss on every step of their episodes."""
-    loss: Literal["squared", "huber"] = "squared"
-    """TD loss: squared (Algorithm 4) or huber."""
-    double_q: bool = False
-    """Double Q-learning targets (off the paper; docs/drqn-parity.md)."""
-    max_grad_norm: float | None = None
-    """Gradient clipping (None: none, as the paper)."""
-    n_steps: int = 10
-    """n-step TD targets (the paper's Algorithm 4: 1; docs/drqn-parity.md, round 8)."""
-    n_step_correction: Literal["none", "watkins"] = "watkins"
-    """n-step returns cut at the first action not greedy for the target network (watkins, round 8) or
-    uncorrected (none; DRQN's docs)."""
-    exploration_rate: float = 0.2
-    """ε of the ε-greedy policy at the start (the paper's 0.2)."""
-    exploration_final_rate: float | None = None
-    """ε at the end of its schedule: it goes linearly from exploration_rate to this value over
-    exploration_fraction of the episode budget (None: constant exploration_rate, the paper's)."""
-    exploration_fraction: float = 0.5
-    """Fraction of the training episodes (--episodes) over which ε decays."""
-    learning_rate: float = 1e-3
-    """Adam learning rate α at the start."""
-    learning_rate_final: float | None = 1e-4
-    """Adam rate after the last training episode: α decays linearly over the episode budget (--episodes;
-    round 8 of docs/drqn-parity.md); None: constant learning_rate, the paper's."""
-    gradient_steps: int = 20
-    """Gradient steps I after each episode (the paper's Algorithm 4: 10; docs/drqn-parity.md)."""
-    batch_size: int = 32
-    """Transitions B per gradient step."""
-    buffer_size: int = 8192
-    """Replay capacity N in transitions."""
-    target_update_interval: int = 2
-    """Episodes C between updates of the target network (the paper's Algorithm 4: 20; docs/drqn-parity.md,
-    round 4)."""
-    tau: float = 1.0
-    """Target update: 1 copies θ into θ' (Algorithm 4); below 1, θ' ← τ θ + (1 − τ) θ' (Polyak, SB3's tau)."""
-    average_tau: float | None = None
-    """Polyak rate of the averaged network that acts (``DRQN(average_tau=...)``; None: θ acts)."""
-    fixed_point_coef: float = 0.0
-    """λ of the fixed-point term of the loss (``DRQN(fixed_point_coef=...)``: the states under a repeated
-    input, such as the corridor's, drawn onto fixed points of it; 0: off)."""
-    check_freq: int = 5
-    """Episodes between optimality checks (the authors: 20); the checks do not change training."""
-    stop_when_optimal: bool = False
-    """Stop at the first check where the greedy policy is optimal."""
-    max_seconds: float | None = None
-    """Time budget of training (None: none), on ``clock``."""
-    clock: Literal["wall", "process"] = "wall"
-    """wall, or process (the CPU time of this process, for loaded machines)."""
-    vaa_interval: int = 20
-    """Episodes between train/vaa estimates (M = 200; 0: never)."""
-    vaa_measure_interval: int = 200
-    """Episodes between train/vaa_measure estimates (M = 10 000; 0: never)."""
-    logdir: str | None = None
-    """TensorBoard run directory, with the settings as a text table (None: no logging)."""
-    save_path: str | None = None
-    """Model zip to write at the end (None: not saved)."""
-    best_model_save_path: str | None = None
-    """Folder where the model of the first optimal check is saved as best_model.zip (SB3's EvalCallback
-    convention; None: not saved)."""
-    device: str = "cpu"
-    """Torch device: cpu, cuda, cuda:1, ..."""
-    progress_bar: bool = False
-    """A tqdm bar per stage: buffer fill, warmup, training episodes."""
-
-    def __post_init__(self) -> None:
-        minimum = {"length": 1, "episodes": 0, "hidden_size": 1, "num_layers": 1, "check_freq": 1, "seed": 0}
-        for name, low in minimum.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-        for name in ("exploration_rate", "exploration_final_rate"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
-                raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
-        fraction = self.exploration_fraction
-        if not (isinstance(fraction, (int, float)) and 0.0 < fraction <= 1.0):
-            raise ValueError(f"exploration_fraction must be a number in (0, 1]; got {fraction!r}")
-        for name in ("learning_rate", "learning_rate_final"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and value > 0.0):
-                raise ValueError(f"{name} must be a number > 0; got {value!r}")
-        if self.cue_position is not None and self.env_id != "XORTMaze-v0":
-            raise ValueError(f"cue_position is for env_id 'XORTMaze-v0' only; got env_id {self.env_id!r}")
-        if self.env_id not in ("TMaze-v0", "XORTMaze-v0"):
-            raise ValueError(f"env_id must be 'TMaze-v0' or 'XORTMaze-v0'; got {self.env_id!r}")
-        if self.version not in TMAZE_VERSIONS:
-            raise ValueError(
-                f"version must be one of {', '.join(map(repr, TMAZE_VERSIONS))}; got {self.version!r}"
-            )
 
 
 def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) -> dict[str, Any]:
@@ -190,7 +44,7 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         and ``cpu_time_to_optimal_s`` (from the start of ``learn``: fill, warmup, training and checks),
         ``timesteps_to_optimal``, ``optimal_checks`` and the run's labels.
     """
-    c = _settings(config, settings)
+    c = with_settings(config, settings)
     start, cpu_start = time.perf_counter(), time.process_time()
     model = make_tmaze_drqn(c)
     if c.logdir is not None:
@@ -246,7 +100,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
 
     :param config: the settings (:class:`TMazeConfig`); keyword arguments set or override its fields.
     """
-    c = _settings(config, settings)
+    c = with_settings(config, settings)
     check_device(c.device)
     warmup_config = None  # classic and double-classic: no warmup
     if c.version in ("warmup", "double"):
@@ -313,11 +167,6 @@ def make_maze(config: TMazeConfig, length: int | None = None, **kwargs: Any) -> 
             cue = gym.make(config.env_id, length=config.length).unwrapped.cue_position
         kwargs["cue_position"] = cue
     return gym.make(config.env_id, length=config.length if length is None else length, **kwargs)
-
-
-def _settings(config: TMazeConfig | None, settings: dict[str, Any]) -> TMazeConfig:
-    """``config`` with the keyword ``settings`` set (a new :class:`TMazeConfig` if ``config`` is None)."""
-    return dataclasses.replace(config, **settings) if config is not None else TMazeConfig(**settings)
 
 
 class TMazeOptimalCallback(BaseCallback):
@@ -432,6 +281,7 @@ class TMazeOptimalCallback(BaseCallback):
 
 __all__ = [
     "TMAZE_OPTIMAL_RETURN",
+    "TMAZE_VERSIONS",
     "TMazeConfig",
     "TMazeOptimalCallback",
     "is_tmaze_optimal",

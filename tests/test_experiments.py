@@ -59,6 +59,7 @@ def test_the_modules_import_each_other_without_a_cycle():
         "experiments.optimality",
         "experiments.curves",
         "experiments.statistics",
+        "experiments.tmaze_config",
     ):
         assert not graph[bottom], f"{bottom} imports {graph[bottom]}"
     # the T-Maze evaluation stands on its two parts only (the optimality test, the limit L' -> infinity)
