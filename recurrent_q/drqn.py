@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import pathlib
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
@@ -33,14 +30,12 @@ from recurrent_q.learning import (
 )
 from recurrent_q.multistability import WarmupConfig
 from recurrent_q.policies import DRQNPolicy, check_spaces
-from recurrent_q.saving import EXCLUDED_SAVE_PARAMS, adopt_former_warmup, read_replay_buffer, readable_model
+from recurrent_q.saving import DRQNSaving, SelfDRQN
 from recurrent_q.updates import fixed_point_term as fixed_point_term
 from recurrent_q.updates import n_step_returns, refresh_target_values, train_steps, update_target
 
-SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
 
-
-class DRQN(BaseAlgorithm):
+class DRQN(DRQNSaving, BaseAlgorithm):
     """Deep Recurrent Q-Network (Hausknecht & Stone, 2015) as in Lambrechts et al. (2023), Algorithm 4.
 
     Paper: Lambrechts, De Geeter, Vecoven, Ernst, Drion, *Warming up recurrent neural networks to maximise
@@ -61,6 +56,8 @@ class DRQN(BaseAlgorithm):
     holds fewer than ``buffer_size`` transitions (so after ``load`` without ``load_replay_buffer`` it
     is filled again, which changes no weight); the warmup runs once per model, before its first
     training episode, never again on trained weights (``warmup_timestep`` is saved with the model).
+    ``save`` and ``load`` are SB3's; ``load``'s errors, ``save_replay_buffer`` and ``load_replay_buffer``
+    are those of :class:`recurrent_q.saving.DRQNSaving`.
 
     Logged: ``rollout/ep_rew_mean``, ``rollout/success_rate`` (``info["is_success"]``),
     ``rollout/exploration_rate``, ``train/loss``, ``train/learning_rate``, ``train/vaa`` and
@@ -265,48 +262,6 @@ class DRQN(BaseAlgorithm):
 
     def _seed_or_zero(self) -> int:
         return 0 if self.seed is None else int(self.seed)
-
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), *EXCLUDED_SAVE_PARAMS]
-
-    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
-        return ["policy", "policy.optimizer"], []
-
-    @classmethod
-    def load(  # type: ignore[override]
-        cls: type[SelfDRQN], path: str | pathlib.Path | io.BufferedIOBase, *args: Any, **kwargs: Any
-    ) -> SelfDRQN:
-        """SB3's ``load`` (same arguments), with one clear error for a file that is not a readable model.
-
-        :raises ValueError: naming ``path`` when the zip is cut, corrupt, or not written by ``save``.
-        """
-        with readable_model(path):
-            model = super().load(path, *args, **kwargs)
-        adopt_former_warmup(model)  # a model saved when one ``warmup`` argument held both settings
-        return model
-
-    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
-        """Save the replay buffer (whole episodes, :class:`EpisodeReplayBuffer`) as a pickle file.
-
-        As SB3's off-policy algorithms: ``model.save`` leaves the buffer out; ``CheckpointCallback(...,
-        save_replay_buffer=True)`` calls this method.
-
-        :param path: file to write (a ``.pkl`` suffix is added if missing; folders are created).
-        """
-        save_to_pkl(path, self.replay_buffer, self.verbose)
-
-    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
-        """Load a replay buffer written by :meth:`save_replay_buffer`, on this model's device.
-
-        Its stored bootstrap values were computed by the target network of the run that saved it:
-        they are recomputed by this model's target network before its next gradient step. A full
-        buffer is not filled again by ``learn``.
-
-        :param path: the pickle file.
-        :raises TypeError: if the file holds no :class:`EpisodeReplayBuffer`.
-        :raises ValueError: if its observation space is not the model's.
-        """
-        self.replay_buffer = read_replay_buffer(path, self.observation_space, self.device, self.verbose)
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """``gradient_steps`` steps of Algorithm 4 (lines 22-27) on batches of ``batch_size`` transitions."""

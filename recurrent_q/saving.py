@@ -1,7 +1,8 @@
 """DRQN's saving and loading, beside SB3's: what ``save`` leaves out, one clear error for a model file that
 cannot be read, the settings of models saved under former names, and the replay buffer's pickle file.
 
-``recurrent_q.drqn.DRQN.load`` and ``load_replay_buffer`` call these functions.
+:class:`DRQNSaving` holds the methods (``load``, ``save_replay_buffer``, ``load_replay_buffer`` and SB3's
+hooks of ``save``) that ``recurrent_q.drqn.DRQN`` inherits; they call the functions here.
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ import pickle
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.save_util import load_from_pkl
+from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
 
 from recurrent_q.buffers import EpisodeReplayBuffer
 from recurrent_q.multistability import WarmupConfig
 
 if TYPE_CHECKING:
     from recurrent_q.drqn import DRQN
+
+SelfDRQN = TypeVar("SelfDRQN", bound="DRQN")
 
 EXCLUDED_SAVE_PARAMS = (
     "q_net",
@@ -99,3 +102,50 @@ def read_replay_buffer(
     buffer.device = device
     buffer.forget_next_values()
     return buffer
+
+
+class DRQNSaving:
+    """The saving and loading methods of ``recurrent_q.drqn.DRQN`` (a base class of it, before SB3's
+    ``BaseAlgorithm``, whose ``save``/``load`` they extend)."""
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), *EXCLUDED_SAVE_PARAMS]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer"], []
+
+    @classmethod
+    def load(
+        cls: type[SelfDRQN], path: str | pathlib.Path | io.BufferedIOBase, *args: Any, **kwargs: Any
+    ) -> SelfDRQN:
+        """SB3's ``load`` (same arguments), with one clear error for a file that is not a readable model.
+
+        :raises ValueError: naming ``path`` when the zip is cut, corrupt, or not written by ``save``.
+        """
+        with readable_model(path):
+            model = super().load(path, *args, **kwargs)
+        adopt_former_warmup(model)  # a model saved when one ``warmup`` argument held both settings
+        return model
+
+    def save_replay_buffer(self: DRQN, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """Save the replay buffer (whole episodes, :class:`EpisodeReplayBuffer`) as a pickle file.
+
+        As SB3's off-policy algorithms: ``model.save`` leaves the buffer out; ``CheckpointCallback(...,
+        save_replay_buffer=True)`` calls this method.
+
+        :param path: file to write (a ``.pkl`` suffix is added if missing; folders are created).
+        """
+        save_to_pkl(path, self.replay_buffer, self.verbose)
+
+    def load_replay_buffer(self: DRQN, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """Load a replay buffer written by :meth:`save_replay_buffer`, on this model's device.
+
+        Its stored bootstrap values were computed by the target network of the run that saved it:
+        they are recomputed by this model's target network before its next gradient step. A full
+        buffer is not filled again by ``learn``.
+
+        :param path: the pickle file.
+        :raises TypeError: if the file holds no :class:`EpisodeReplayBuffer`.
+        :raises ValueError: if its observation space is not the model's.
+        """
+        self.replay_buffer = read_replay_buffer(path, self.observation_space, self.device, self.verbose)
