@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
+from recurrent_q.cells import CellInit, CellName
 from recurrent_q.multistability import VERSIONS, HeldInput, Version, WarmupObjective
 
 TMAZE_VERSIONS = VERSIONS
+EnvId = Literal["TMaze-v0", "XORTMaze-v0"]
+"""The mazes of the runner: the paper's T-Maze and the XOR T-Maze (``tmaze_gym``)."""
+ENV_IDS: tuple[EnvId, ...] = get_args(EnvId)
 
 
 @dataclass
@@ -25,12 +29,12 @@ class TMazeConfig:
 
     length: int = 20
     """Corridor length L."""
-    env_id: Literal["TMaze-v0", "XORTMaze-v0"] = "TMaze-v0"
+    env_id: EnvId = "TMaze-v0"
     """The maze: the paper's T-Maze, or the XOR T-Maze (a second cue in the corridor; the rewarded arm is
     the XOR of the two cues)."""
     cue_position: int | None = None
     """XORTMaze-v0 only: the corridor cell of the second cue (None: the middle, L // 2)."""
-    cell: Literal["lstm", "gru", "mgu", "brc", "nbrc", "chrono", "mingru", "lru"] = "gru"
+    cell: CellName = "gru"
     """Recurrent cell of the Q-network (a name of ``recurrent_q.cells.CELL_NAMES``)."""
     version: Version = "warmup"
     """classic (no warmup), warmup (§6.1), double (double layers, first halves warmed up, §6.3) or
@@ -61,7 +65,7 @@ class TMazeConfig:
     """Back-propagate the warmup through the last steps of the stabilisation only (None: all of them)."""
     use_previous_reward: bool = True
     """Feed the previous reward r_{t-1} to the Q-network (the authors' input; docs/drqn-parity.md)."""
-    init: Literal["xavier", "uniform"] = "xavier"
+    init: CellInit = "xavier"
     """Cell initialisation: xavier (the authors': Xavier input, orthogonal recurrent weights, zero biases)
     or uniform (PyTorch's)."""
     max_episode_steps: int | None = None
@@ -150,8 +154,8 @@ class TMazeConfig:
                 raise ValueError(f"{name} must be a number > 0; got {value!r}")
         if self.cue_position is not None and self.env_id != "XORTMaze-v0":
             raise ValueError(f"cue_position is for env_id 'XORTMaze-v0' only; got env_id {self.env_id!r}")
-        if self.env_id not in ("TMaze-v0", "XORTMaze-v0"):
-            raise ValueError(f"env_id must be 'TMaze-v0' or 'XORTMaze-v0'; got {self.env_id!r}")
+        if self.env_id not in ENV_IDS:
+            raise ValueError(f"env_id must be one of {', '.join(map(repr, ENV_IDS))}; got {self.env_id!r}")
         if self.version not in TMAZE_VERSIONS:
             raise ValueError(
                 f"version must be one of {', '.join(map(repr, TMAZE_VERSIONS))}; got {self.version!r}"

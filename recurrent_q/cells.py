@@ -15,7 +15,7 @@ Shapes: ``B`` batch, ``T`` time, ``F`` input width, ``H`` hidden width, ``S`` st
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -44,7 +44,9 @@ def check_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-INITS = ("uniform", "xavier")
+CellInit = Literal["uniform", "xavier"]
+"""The initialisations of :func:`make_cell` (``init``): PyTorch's, or the authors' (:func:`xavier_init_`)."""
+INITS: tuple[CellInit, ...] = get_args(CellInit)
 
 
 def _per_gate(init_: Any, weight: Tensor, hidden_size: int) -> None:
@@ -97,6 +99,16 @@ CELLS: dict[str, CellBuilder] = {
 CELL_NAMES = tuple(CELLS)
 """The names of the cells of the zoo, in the order of :data:`CELLS`."""
 
+CellName = Literal[CELL_NAMES]
+"""The type of a cell's name (the ``cell`` of ``SupervisedConfig``, ``TMazeConfig`` and the command lines,
+whose choices it gives): the names of :data:`CELLS`, read from the registry, not written again."""
+
+
+def check_cell(name: str) -> None:
+    """A ``ValueError`` naming the cells of :data:`CELL_NAMES` if ``name`` is not one of them."""
+    if name not in CELL_NAMES:
+        raise ValueError(f"cell must be one of {', '.join(repr(n) for n in CELL_NAMES)}; got {name!r}")
+
 
 def _make_layer(
     name: str, input_size: int, hidden_size: int, t_max: float | None, init: str
@@ -129,8 +141,7 @@ def make_cell(
     :param device: device of the parameters.
     :param dtype: floating dtype of the parameters.
     """
-    if name not in CELL_NAMES:
-        raise ValueError(f"cell must be one of {', '.join(repr(n) for n in CELL_NAMES)}; got {name!r}")
+    check_cell(name)
     for arg, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{arg} must be a positive integer; got {value!r}")

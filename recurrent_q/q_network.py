@@ -13,7 +13,7 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, create_mlp
 from torch import nn
 
-from recurrent_q.cells import CELL_NAMES, make_cell
+from recurrent_q.cells import check_cell, make_cell
 from recurrent_q.observations import (
     as_network_observation,
     check_observation_space,
@@ -92,8 +92,7 @@ class RecurrentQNetwork(nn.Module):
     ) -> None:
         super().__init__()
         check_spaces(observation_space, action_space)
-        if cell not in CELL_NAMES:
-            raise ValueError(f"cell must be one of {', '.join(repr(n) for n in CELL_NAMES)}; got {cell!r}")
+        check_cell(cell)
         self.observation_space = observation_space
         self.network_space = network_space(observation_space)
         self.n_actions = int(action_space.n)

@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from recurrent_q.cells import CELL_NAMES, check_device
+from recurrent_q.cells import CellName, check_cell, check_device
 from recurrent_q.multistability import Version, WarmupConfig
 from supervised.datasets import MNIST_URL, TASKS
 
@@ -31,8 +31,8 @@ class SupervisedConfig:
     """sequence length: copy 50 (paper: 50, 300, 600), denoising 200; fixed by N for MNIST"""
     N: int | None = None
     """forgetting period: denoising 100 (paper: 5, 100); black rows of plsmnist 72 (72, 472)"""
-    cell: str = "gru"
-    """cell of the zoo: lstm | gru | mgu | brc | nbrc | chrono | mingru | lru"""
+    cell: CellName = "gru"
+    """cell of the zoo (recurrent_q.cells.CELL_NAMES)"""
     version: Version = "classic"
     """classic | warmup (warmup before training) | double (double layers, partial warmup); not
     double-classic"""
@@ -96,7 +96,7 @@ class SupervisedConfig:
         c = copy.deepcopy(self)
         _check_choice("task", c.task, TASKS)
         _check_choice("version", c.version, VERSIONS)
-        _check_choice("cell", c.cell, CELL_NAMES)
+        check_cell(c.cell)
         mnist = c.task in ("psmnist", "plsmnist")
         if c.task == "copy":
             c.T = 50 if c.T is None else c.T

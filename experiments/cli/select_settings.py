@@ -24,15 +24,17 @@ import tyro
 
 from experiments.presets import PRESETS
 from experiments.selection import SELECTION_EXPERIMENTS, select
+from recurrent_q.cells import CellName
+from supervised.train import VERSIONS
 
 
 @dataclass
 class Args:
     experiment: tyro.conf.Positional[Literal[SELECTION_EXPERIMENTS]]
     """the supervised benchmark"""
-    cell: str = "gru"
+    cell: CellName = "gru"
     """the recurrent cell (recurrent_q.CELL_NAMES)"""
-    version: Literal["classic", "warmup", "double"] = "classic"
+    version: Literal[VERSIONS] = "classic"
     """the version of the cell"""
     preset: Literal[PRESETS] = "small"
     """search space and budgets: `paper` (Appendix F's grid at the paper's sizes), `small` (2 CPU cores),
