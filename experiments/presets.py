@@ -42,6 +42,10 @@ PRESETS = ("small", "paper", "smoke")
 """The presets of every grid of :data:`GRIDS`."""
 WARMED_CELLS = ("lstm", "gru", "mgu", "chrono")
 BISTABLE_CELLS = ("brc", "nbrc")
+PAPER_CELLS = ("lstm", "chrono", "gru", "mgu", "brc", "nbrc")
+"""The paper's six cells, in the order of the vaa-vs-loss grid (its runs and tables follow it)."""
+PAPER_VERSIONS: tuple[Version, ...] = ("classic", "warmup", "double")
+"""The paper's versions of a warmable cell in the supervised grids (``supervised.train.VERSIONS``)."""
 
 
 def _cell_versions(cells: Iterable[str], versions: Iterable[Version], bistable: Iterable[str] = ()):
@@ -59,7 +63,7 @@ SMALL_DATA = {
     "vaa_iterations": 2,
     "warmup_config": {"steps": 50},
 }
-PAPER_PAIRS = _cell_versions(WARMED_CELLS, ("classic", "warmup", "double"), BISTABLE_CELLS)
+PAPER_PAIRS = _cell_versions(WARMED_CELLS, PAPER_VERSIONS, BISTABLE_CELLS)
 SMOKE = {"num_train": 64, "num_test": 64, "epochs": 1, "num_layers": 1, "hidden_size": 8, "vaa_steps": 20}
 SMOKE_PAIRS = [("gru", "classic"), ("gru", "warmup")]
 
@@ -97,7 +101,7 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
         ),
         "small": dict(
             sizes=[{"T": 60, "N": 30}],
-            pairs=_cell_versions(("gru",), ("classic", "warmup", "double"), ("nbrc",)),
+            pairs=_cell_versions(("gru",), PAPER_VERSIONS, ("nbrc",)),
             seeds=2,
             common={
                 "task": "denoising",
@@ -118,13 +122,13 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
     "vaa-vs-loss": {
         "paper": dict(
             sizes=[{"T": 50}],
-            pairs=[(c, "classic") for c in ("lstm", "chrono", "gru", "mgu", "brc", "nbrc")],
+            pairs=[(c, "classic") for c in PAPER_CELLS],
             seeds=5,
             common={"task": "copy", "num_layers": 1, "hidden_size": 128, "epochs": 50},
         ),
         "small": dict(
             sizes=[{"T": 50}],
-            pairs=[(c, "classic") for c in ("lstm", "chrono", "gru", "mgu", "brc", "nbrc")],
+            pairs=[(c, "classic") for c in PAPER_CELLS],
             seeds=3,
             common={"task": "copy", "num_layers": 1, "hidden_size": 128, "epochs": 15, **SMALL_DATA},
         ),
@@ -144,7 +148,7 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
         ),
         "small": dict(
             sizes=[{}],
-            pairs=_cell_versions(("gru",), ("classic", "warmup", "double")),
+            pairs=_cell_versions(("gru",), PAPER_VERSIONS),
             seeds=2,
             common={"task": "psmnist", "num_layers": 2, "hidden_size": 64, "epochs": 5, "vaa_iterations": 0},
         ),
@@ -164,7 +168,7 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
         ),
         "small": dict(
             sizes=[{"N": 72}],
-            pairs=_cell_versions(("gru",), ("classic", "warmup", "double")),
+            pairs=_cell_versions(("gru",), PAPER_VERSIONS),
             seeds=2,
             common={"task": "plsmnist", "num_layers": 2, "hidden_size": 64, "epochs": 5, "vaa_iterations": 0},
         ),
