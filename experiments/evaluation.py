@@ -43,8 +43,10 @@ from experiments.optimality import (
     maze_layouts,
     optimal_margins,
     optimal_path_margins,
+    optimal_steps,
     start_q_values,
 )
+from recurrent_q.callbacks import exploration_episodes, right_padded
 from recurrent_q.multistability import estimate_vaa
 from recurrent_q.policies import NO_ACTION, RecurrentQNetwork
 from tmaze_gym.tmaze import LAYOUTS, TMazeEnv, check_length, sample_exploration_action
@@ -166,7 +168,7 @@ def optimal_at(q_net: RecurrentQNetwork, length: int) -> bool:
 
 def optimal_at_each(q_nets: Sequence[RecurrentQNetwork], length: int) -> list[bool]:
     """:func:`optimal_at` of each of ``q_nets``, played together (:func:`greedy_rollouts`)."""
-    rollouts = greedy_rollouts(q_nets, length, max_steps=length + 1, stop_when_not_optimal=True)
+    rollouts = greedy_rollouts(q_nets, length, max_steps=optimal_steps(length), stop_when_not_optimal=True)
     won = is_optimal_episode(rollouts.returns, rollouts.steps, length)
     return [bool(w) for w in won.reshape(len(q_nets), -1).all(axis=1)]
 
@@ -204,28 +206,9 @@ def exploration_histories(
     horizon = authors_horizon(length) if max_episode_steps is None else max_episode_steps
     observation_type = "discrete" if isinstance(q_net.observation_space, spaces.Discrete) else "onehot"
     env = TMazeEnv(length, max_episode_steps=horizon, observation_type=observation_type)
-    rng = np.random.default_rng(seed)
-    episodes, total = [], 0
-    while total < n_steps:
-        obs, _ = env.reset(seed=int(rng.integers(2**31)))
-        observations, actions, rewards, done = [np.asarray(obs)], [], [], False
-        while not done:
-            action = sample_exploration_action(rng)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            observations.append(np.asarray(obs))
-            actions.append(action)
-            rewards.append(reward)
-            done = terminated or truncated
-        episodes.append((np.stack(observations), np.array(actions), np.array(rewards, dtype=np.float32)))
-        total += len(actions)
+    episodes = exploration_episodes(env, n_steps, np.random.default_rng(seed), draw=sample_exploration_action)
+    observations, actions, rewards = (right_padded(list(part)) for part in zip(*episodes, strict=True))
     lengths = np.array([len(a) for _, a, _ in episodes])
-    longest = int(lengths.max())
-    obs_shape = episodes[0][0].shape[1:]
-    observations = np.zeros((len(episodes), longest + 1, *obs_shape), dtype=episodes[0][0].dtype)
-    actions = np.zeros((len(episodes), longest), dtype=np.int64)
-    rewards = np.zeros((len(episodes), longest), dtype=np.float32)
-    for i, (o, a, r) in enumerate(episodes):
-        observations[i, : len(o)], actions[i, : len(a)], rewards[i, : len(r)] = o, a, r
     device = next(q_net.parameters()).device
     with torch.no_grad():
         x = q_net.episode_features(
@@ -279,6 +262,7 @@ __all__ = [
     "optimal_margins",
     "optimal_path_inputs",
     "optimal_path_margins",
+    "optimal_steps",
     "start_q_values",
     "tmaze_vaa",
 ]

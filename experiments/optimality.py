@@ -33,8 +33,9 @@ from tmaze_gym.tmaze import (
 )
 from tmaze_gym.xor_tmaze import XOR_LAYOUTS, XORTMazeEnv
 
-TMAZE_OPTIMAL_RETURN = 4.0
-"""The return of the optimal policy: +4 for the rewarding goal, reached in ``L + 1`` steps."""
+TMAZE_OPTIMAL_RETURN = GOAL_REWARD
+"""The return of the optimal policy: the rewarding goal's +4 (``tmaze_gym``'s ``GOAL_REWARD``), reached in
+:func:`optimal_steps` (``L + 1``) steps."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -48,10 +49,15 @@ def authors_horizon(length: int) -> int:
     return 3 * length - 1
 
 
+def optimal_steps(length: int) -> int:
+    """The steps of the optimal episode at corridor ``length``: ``L`` along the corridor, one turn."""
+    return length + 1
+
+
 def is_optimal_episode(returns: Any, steps: Any, length: int) -> np.ndarray:
     """Whether each episode (``returns`` and ``steps``: numbers or arrays) is the optimal one at corridor
     ``length``: the return 4 in exactly ``length + 1`` steps."""
-    return (np.asarray(returns) == TMAZE_OPTIMAL_RETURN) & (np.asarray(steps) == length + 1)
+    return (np.asarray(returns) == TMAZE_OPTIMAL_RETURN) & (np.asarray(steps) == optimal_steps(length))
 
 
 def maze_layouts(env: gym.Env) -> tuple[str, ...]:
@@ -68,7 +74,7 @@ def is_tmaze_optimal(model: Any, env: gym.Env) -> bool:
     """
     length = env.unwrapped.length
     for layout in maze_layouts(env):
-        total, steps = play_greedy(model, env, layout, max_steps=length + 1)
+        total, steps = play_greedy(model, env, layout, max_steps=optimal_steps(length))
         if not is_optimal_episode(total, steps, length):
             return False
     return True

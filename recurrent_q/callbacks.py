@@ -1,5 +1,6 @@
 """SB3 callbacks: the warmup of sb3-contrib RecurrentPPO's LSTMs, DRQN's VAA monitoring and a time limit;
-``play_greedy``, one greedy episode of a model.
+``play_greedy``, one greedy episode of a model; ``exploration_episodes``, the one loop of episodes of the
+exploration policy ℰ (the warmup's here, the T-Maze evaluation's ``experiments.evaluation``).
 
 The T-Maze's "episodes to the optimal policy" check is ``experiments.tmaze.TMazeOptimalCallback``. The
 TensorBoard helpers ``tensorboard_writer`` and ``ScopedWriter`` live in ``recurrent_q.tb`` (importable from
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -33,6 +35,50 @@ def env_from_training_env(model: Any) -> gym.Env:
     return gym.make(spec.id, **spec.kwargs)
 
 
+def exploration_episodes(
+    env: gym.Env,
+    n_steps: int,
+    rng: np.random.Generator,
+    draw: Callable[[np.random.Generator], int] | None = None,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Episodes of the exploration policy ℰ on ``env`` until ``n_steps`` transitions, each reset with a seed
+    drawn from ``rng``: per episode, its observations ``[T + 1, *obs_shape]`` (the terminal one included),
+    actions ``[T]`` and rewards ``[T]`` (float32).
+
+    :param draw: one action of ℰ drawn from ``rng`` (None: from ``exploration_probs(env)``).
+    """
+    if draw is None:
+        probs = exploration_probs(env)
+
+        def draw(rng: np.random.Generator) -> int:
+            return int(draw_exploration_actions(probs, 1, rng)[0])
+
+    episodes, total = [], 0
+    while total < n_steps:
+        obs, _ = env.reset(seed=int(rng.integers(2**31)))
+        observations, actions, rewards, done = [np.asarray(obs)], [], [], False
+        while not done:
+            action = draw(rng)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            observations.append(np.asarray(obs))
+            actions.append(action)
+            rewards.append(reward)
+            done = terminated or truncated
+        episodes.append((np.stack(observations), np.array(actions), np.array(rewards, dtype=np.float32)))
+        total += len(actions)
+    return episodes
+
+
+def right_padded(arrays: list[np.ndarray]) -> np.ndarray:
+    """``arrays`` (one dtype, one shape but the first axis) as one array ``[N, longest, ...]``, each
+    zero-padded at its end."""
+    longest = max(len(array) for array in arrays)
+    padded = np.zeros((len(arrays), longest, *arrays[0].shape[1:]), dtype=arrays[0].dtype)
+    for i, array in enumerate(arrays):
+        padded[i, : len(array)] = array
+    return padded
+
+
 def exploration_rollouts(
     env: gym.Env, n_steps: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -40,23 +86,10 @@ def exploration_rollouts(
 
     :return: right-padded observations ``[N, T, *obs_shape]`` and lengths ``[N]``.
     """
-    probs = exploration_probs(env)
-    episodes, total = [], 0
-    while total < n_steps:
-        obs, _ = env.reset(seed=int(rng.integers(2**31)))
-        seen = []
-        done = False
-        while not done:
-            seen.append(np.asarray(obs))
-            obs, _, terminated, truncated, _ = env.step(int(draw_exploration_actions(probs, 1, rng)[0]))
-            done = terminated or truncated
-        episodes.append(np.stack(seen))
-        total += len(seen)
-    lengths = np.array([len(e) for e in episodes])
-    padded = np.zeros((len(episodes), int(lengths.max()), *episodes[0].shape[1:]), dtype=episodes[0].dtype)
-    for i, episode in enumerate(episodes):
-        padded[i, : len(episode)] = episode
-    return padded, lengths
+    episodes = exploration_episodes(env, n_steps, rng)
+    return right_padded([observations[:-1] for observations, _, _ in episodes]), np.array(
+        [len(actions) for _, actions, _ in episodes]
+    )
 
 
 class WarmupCallback(BaseCallback):
