@@ -4,8 +4,8 @@ the grid builders that turn them into runs.
 A grid is a list of :class:`Run`: the labels that name its group (cell, version, task size), a seed, and
 the settings its trainer receives. ``small`` fits 2 CPU cores (well under an hour per experiment),
 ``paper`` is the paper's sizes (for a GPU cluster), ``smoke`` two tiny runs for tests. The ``horizon``
-experiment has a fourth preset, ``train-on`` (:data:`HORIZON_SETTINGS`). Which builder, runner and results
-writer each experiment has is :mod:`experiments.registry`.
+experiment has presets of its own besides these (:data:`HORIZON_PRESETS`). Which builder, runner and
+results writer each experiment has is :mod:`experiments.registry`.
 """
 
 from __future__ import annotations
@@ -362,8 +362,7 @@ HORIZON_SETTINGS["warmup-objective"] = {
     },
 }
 HORIZON_PRESETS = tuple(HORIZON_SETTINGS)
-"""The presets of the ``horizon`` experiment: :data:`PRESETS`, ``train-on``, ``warmup-input``,
-``fixed-point`` and ``warmup-objective``."""
+"""The presets of the ``horizon`` experiment: :data:`PRESETS` and those above (the keys of the settings)."""
 
 
 def horizon_grid(preset: str) -> list[Run]:
