@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from experiments.optimality import REWARD_VALUES, input_table
+from recurrent_q.checks import check_integer
 from recurrent_q.policies import RecurrentQNetwork
 from tmaze_gym.tmaze import DOWN, OBS_CORRIDOR, OBS_DOWN, OBS_JUNCTION, OBS_UP, RIGHT, UP, check_length
 
@@ -47,8 +48,7 @@ def corridor_attractors(
         ``first_not_right``, the first step (1 = the first observation's) whose greedy action on this path
         is not Right in either layout (None if all are).
     """
-    if not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer; got {steps!r}")
+    check_integer("steps", steps, 0)
     start, corridor_input, junction_input = optimal_path_inputs(q_net)
     q_values, state = q_net.step(start)
     first_not_right = None if bool((q_values.argmax(-1) == RIGHT).all()) else 1

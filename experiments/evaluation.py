@@ -47,6 +47,7 @@ from experiments.optimality import (
     start_q_values,
 )
 from recurrent_q.callbacks import exploration_episodes, right_padded
+from recurrent_q.checks import check_integer
 from recurrent_q.multistability import estimate_vaa
 from recurrent_q.policies import NO_ACTION, RecurrentQNetwork
 from tmaze_gym.tmaze import LAYOUTS, TMazeEnv, check_length, sample_exploration_action
@@ -111,8 +112,7 @@ def greedy_rollouts(
         non-Right action in the corridor): the optimality check does not need the rest.
     """
     length = check_length(length)
-    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
-        raise ValueError(f"max_steps must be a positive integer or None; got {max_steps!r}")
+    check_integer("max_steps", max_steps, optional=True)
     q_nets = [q_net] if isinstance(q_net, RecurrentQNetwork) else list(q_net)
     if not q_nets:
         raise ValueError("q_net must be a Q-network or a non-empty sequence of them")

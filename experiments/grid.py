@@ -215,8 +215,8 @@ def reproduce(
             else r
             for r in runs
         ]
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
     root = Path(out) / experiment / (preset if first_seed == 0 else f"{preset}-from-seed-{first_seed}")
     root.mkdir(parents=True, exist_ok=True)
     # read only: another launch may be writing some of these runs now (each run is repaired under its claim)

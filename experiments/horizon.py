@@ -38,6 +38,7 @@ from experiments.results import format_number, table_lines
 from experiments.run_dirs import is_finished, read_json, write_json
 from experiments.runners import run_supervised
 from experiments.tmaze import run_tmaze_experiment
+from recurrent_q.checks import check_integer
 from recurrent_q.drqn import DRQN
 from supervised.datasets import CopyFirstInput
 from supervised.train import SequenceModel, SupervisedConfig, config_from_dict, make_model
@@ -85,10 +86,8 @@ def copy_mse(
     output, as in training (``y_T = u_1``). The recurrence runs ``chunk`` steps at a time, carrying the
     state, so memory does not grow with ``T``.
     """
-    if not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be a positive integer; got {T!r}")
-    if not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk must be a positive integer; got {chunk!r}")
+    check_integer("T", T)
+    check_integer("chunk", chunk)
     data = CopyFirstInput(num_sequences, T, seed)
     device = next(model.parameters()).device
     x = data.data.to(device)

@@ -27,6 +27,7 @@ from experiments.evaluation import (
 from experiments.tmaze_config import TMAZE_VERSIONS, TMazeConfig, with_settings
 from recurrent_q.callbacks import WallTimeLimit, env_from_training_env
 from recurrent_q.cells import check_device
+from recurrent_q.checks import check_integer
 from recurrent_q.drqn import DRQN
 from recurrent_q.multistability import WarmupConfig
 from recurrent_q.tb import tensorboard_writer, write_hyperparameters
@@ -204,8 +205,7 @@ class TMazeOptimalCallback(BaseCallback):
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
-        if not isinstance(check_freq, int) or check_freq < 1:
-            raise ValueError(f"check_freq must be a positive integer; got {check_freq!r}")
+        check_integer("check_freq", check_freq)
         self.eval_env = eval_env
         self.check_freq = check_freq
         self.stop_when_optimal = stop_when_optimal

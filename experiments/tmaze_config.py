@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from recurrent_q.cells import CellInit, CellName
+from recurrent_q.checks import check_integer
 from recurrent_q.multistability import VERSIONS, HeldInput, Version, WarmupObjective
 
 TMAZE_VERSIONS = VERSIONS
@@ -138,9 +139,7 @@ class TMazeConfig:
     def __post_init__(self) -> None:
         minimum = {"length": 1, "episodes": 0, "hidden_size": 1, "num_layers": 1, "check_freq": 1, "seed": 0}
         for name, low in minimum.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+            check_integer(name, getattr(self, name), low)
         for name in ("exploration_rate", "exploration_final_rate"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from recurrent_q.buffers import TRAIN_MODES
+from recurrent_q.checks import check_integer
 from recurrent_q.multistability import WarmupConfig
 from recurrent_q.policies import exploration_probs
 
@@ -22,14 +23,10 @@ N_STEP_CORRECTIONS = ("none", "watkins")
 
 def check_arguments(model: DRQN) -> None:
     """A ``ValueError`` naming the first setting of ``model`` out of its range."""
-    for name in ("buffer_size", "batch_size", "target_update_interval"):
-        value = getattr(model, name)
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    for name in ("buffer_size", "batch_size", "target_update_interval", "n_steps"):
+        check_integer(name, getattr(model, name))
     for name in ("learning_starts", "gradient_steps", "vaa_interval", "vaa_measure_interval"):
-        value = getattr(model, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
+        check_integer(name, getattr(model, name), 0)
     if model.batch_size > model.buffer_size:
         raise ValueError(
             f"batch_size ({model.batch_size}) must not exceed buffer_size ({model.buffer_size}) transitions"
@@ -64,8 +61,6 @@ def check_arguments(model: DRQN) -> None:
         raise ValueError(f"gamma must be in [0, 1]; got {model.gamma!r}")
     if model.loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {model.loss!r}")
-    if not isinstance(model.n_steps, int) or model.n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer; got {model.n_steps!r}")
     if model.n_step_correction not in N_STEP_CORRECTIONS:
         raise ValueError(
             f"n_step_correction must be one of {', '.join(map(repr, N_STEP_CORRECTIONS))}; "
@@ -84,8 +79,7 @@ def check_arguments(model: DRQN) -> None:
 
 def check_learn_arguments(total_timesteps: Any, max_episodes: Any) -> None:
     """A ``ValueError`` naming ``learn``'s ``max_episodes`` or ``total_timesteps`` when out of range."""
-    if max_episodes is not None and (not isinstance(max_episodes, int) or max_episodes < 0):
-        raise ValueError(f"max_episodes must be None or a non-negative integer; got {max_episodes!r}")
+    check_integer("max_episodes", max_episodes, 0, optional=True)
     if (
         isinstance(total_timesteps, bool)
         or not isinstance(total_timesteps, int | float)

@@ -16,6 +16,7 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 
+from recurrent_q.checks import check_integer
 from recurrent_q.observations import (
     as_network_observation,
     batch_size,
@@ -70,8 +71,7 @@ class EpisodeReplayBuffer:
     def __init__(
         self, buffer_size: int, observation_space: spaces.Space, device: th.device | str = "cpu"
     ) -> None:
-        if not isinstance(buffer_size, int) or buffer_size < 1:
-            raise ValueError(f"buffer_size must be a positive integer; got {buffer_size!r}")
+        check_integer("buffer_size", buffer_size)
         self.buffer_size = buffer_size
         self.observation_space = observation_space
         self.device = th.device(device)

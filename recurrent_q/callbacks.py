@@ -22,6 +22,7 @@ from stable_baselines3.common.policies import BaseModel
 from torch import nn
 
 from recurrent_q.cells import as_stack
+from recurrent_q.checks import check_integer
 from recurrent_q.multistability import WarmupConfig, WarmupResult, estimate_vaa, warmup
 from recurrent_q.policies import RecurrentQState, draw_exploration_actions, exploration_probs
 from recurrent_q.tb import ScopedWriter, tensorboard_writer
@@ -119,8 +120,7 @@ class WarmupCallback(BaseCallback):
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
-        if not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(f"n_steps must be a positive integer; got {n_steps!r}")
+        check_integer("n_steps", n_steps)
         self.config = WarmupConfig() if config is None else config
         self.n_steps = n_steps
         self.env = env
@@ -221,8 +221,7 @@ class VAAMonitorCallback(BaseCallback):
             ("measure_steps", measure_steps, 0),
             ("batch_size", batch_size, 1),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+            check_integer(name, value, minimum)
         self.interval = interval
         self.steps = steps
         self.measure_interval = measure_interval
@@ -287,8 +286,7 @@ def play_greedy(
     :param max_steps: stop after this many steps even if the episode goes on (None: play it out).
     :return: undiscounted return and number of steps.
     """
-    if max_steps is not None and max_steps < 1:
-        raise ValueError(f"max_steps must be a positive integer or None; got {max_steps!r}")
+    check_integer("max_steps", max_steps, optional=True)
     obs, _ = env.reset(options=None if layout is None else {"layout": layout})
     state, start, total, steps = None, True, 0.0, 0
     while True:

@@ -20,6 +20,7 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor, nn
 
+from recurrent_q.checks import check_integer
 from recurrent_q.gated_cells import (
     BRCLayer,
     GRULayer,
@@ -143,8 +144,7 @@ def make_cell(
     """
     check_cell(name)
     for arg, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{arg} must be a positive integer; got {value!r}")
+        check_integer(arg, value)
     if double and hidden_size % 2:
         raise ValueError(f"hidden_size must be even when double=True (two halves); got {hidden_size}")
     if init not in INITS:

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from recurrent_q.cells import RecurrentStack, as_stack
+from recurrent_q.checks import check_integer
 
 # Largest number of state rows stabilised at once by `estimate_vaa` (iterations are batched up to it).
 _MAX_ROWS = 1024
@@ -30,11 +31,6 @@ _CHUNK_ELEMENTS = 2**22
 def _check_eps(eps: float) -> None:
     if not eps > 0:
         raise ValueError(f"eps must be > 0; got {eps!r}")
-
-
-def _check_positive_int(name: str, value: int, minimum: int = 1) -> None:
-    if not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
 
 
 HeldInput = Literal["gaussian", "data"]
@@ -75,7 +71,7 @@ def vaa(step: Callable[[Tensor, Any], Tensor], x0: Tensor, u: Any, steps: int, e
     :return: the number of distinct attractors reached divided by ``n``, in ``[1/n, 1]``.
     """
     _check_eps(eps)
-    _check_positive_int("steps", steps, 0)
+    check_integer("steps", steps, 0)
     if x0.dim() != 2 or x0.shape[0] == 0:
         raise ValueError(f"x0 must be a non-empty batch of states [n, d]; got shape {tuple(x0.shape)}")
     with torch.no_grad():
@@ -225,9 +221,9 @@ def estimate_vaa(
     stack, sequences, lengths = _prepare(model, sequences, lengths)
     _check_held_input(held_input)
     _check_eps(eps)
-    _check_positive_int("steps", steps, 0)
-    _check_positive_int("iterations", iterations)
-    _check_positive_int("batch_size", batch_size)
+    check_integer("steps", steps, 0)
+    check_integer("iterations", iterations)
+    check_integer("batch_size", batch_size)
     ref = next(stack.parameters())
     n = min(batch_size, sequences.shape[0])
     per_pass = max(1, _MAX_ROWS // n)

@@ -18,12 +18,12 @@ import torch
 from torch import Tensor, nn
 
 from recurrent_q.cells import RecurrentStack
+from recurrent_q.checks import check_integer
 from recurrent_q.measures import (
     HELD_INPUTS,
     HeldInput,
     _check_eps,
     _check_held_input,
-    _check_positive_int,
     _data_inputs,
     _prepare,
     _random_hidden_states,
@@ -133,16 +133,16 @@ class WarmupConfig:
     thousands affordable. None: through all ``M`` steps and the prefix (the paper)."""
 
     def __post_init__(self) -> None:
-        _check_positive_int("steps", self.steps, 0)
+        check_integer("steps", self.steps, 0)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0; got {self.lr!r}")
         if self.reference_width is not None:
-            _check_positive_int("reference_width", self.reference_width)
+            check_integer("reference_width", self.reference_width)
         if not 0 < self.k <= 1:
             raise ValueError(f"k must be in (0, 1]; got {self.k!r}")
-        _check_positive_int("c", self.c, 0)
-        _check_positive_int("max_stabilisation", self.max_stabilisation)
-        _check_positive_int("batch_size", self.batch_size)
+        check_integer("c", self.c, 0)
+        check_integer("max_stabilisation", self.max_stabilisation)
+        check_integer("batch_size", self.batch_size)
         _check_eps(self.eps)
         _check_held_input(self.held_input)
         if self.objective not in WARMUP_OBJECTIVES:
@@ -150,7 +150,7 @@ class WarmupConfig:
                 f"objective must be one of {', '.join(map(repr, WARMUP_OBJECTIVES))}; got {self.objective!r}"
             )
         if self.bptt_steps is not None:
-            _check_positive_int("bptt_steps", self.bptt_steps)
+            check_integer("bptt_steps", self.bptt_steps)
 
 
 @dataclass

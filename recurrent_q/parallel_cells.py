@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from recurrent_q import _scan_cpu
+from recurrent_q.checks import check_integer
 from recurrent_q.layers import ProjectedLayer, RecurrentLayer
 
 SCAN_CHUNK = 32
@@ -135,8 +136,7 @@ def _check_sequence(layer: RecurrentLayer, u: Tensor, s0: Tensor, lengths: Tenso
 
 
 def _check_steps(steps: int) -> None:
-    if not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0; got {steps!r}")
+    check_integer("steps", steps, 0)
 
 
 def _compiled(u: Tensor) -> bool:
@@ -269,8 +269,7 @@ class LRULayer(RecurrentLayer):
     ) -> None:
         super().__init__()
         n = hidden_size if state_dim is None else state_dim
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"state_dim must be a positive integer; got {state_dim!r}")
+        check_integer("state_dim", n)
         self.input_size, self.hidden_size, self.state_size = input_size, hidden_size, 2 * n
         self.state_dim = n
         self.init = LRUInit() if init is None else init

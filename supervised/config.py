@@ -13,6 +13,7 @@ from typing import Any
 from torch import nn
 
 from recurrent_q.cells import CellName, check_cell, check_device
+from recurrent_q.checks import check_integer
 from recurrent_q.multistability import Version, WarmupConfig
 from supervised.datasets import MNIST_URL, TASKS
 
@@ -138,10 +139,10 @@ class SupervisedConfig:
             "vaa_batch_size",
             "t_max",
         ):
-            _check_positive(name, getattr(c, name))
+            check_integer(name, getattr(c, name))
         for name in ("num_train", "num_test"):
             if getattr(c, name) is not None:
-                _check_positive(name, getattr(c, name))
+                check_integer(name, getattr(c, name))
         if c.vaa_iterations < 0:
             raise ValueError(f"vaa_iterations must be >= 0 (0 disables the VAA), got {c.vaa_iterations}")
         top = 0.5 if c.selection_split is not None else 1.0  # the selection set is as large as validation
@@ -185,11 +186,6 @@ class SupervisedResult:
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-
-
-def _check_positive(name: str, value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
 
 
 FORMER_CONFIG_KEYS = {

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from recurrent_q.checks import check_integer
+
 TASKS = ("copy", "denoising", "psmnist", "plsmnist")
 
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
@@ -91,11 +93,6 @@ class SequenceDataset(Dataset):
         return self.to_inputs(self.data[index : index + 1])[0], self.targets[index]
 
 
-def _check_positive(name: str, value: int) -> None:
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 class CopyFirstInput(SequenceDataset):
     """Copy first input (§4.1): ``u_t ~ N(0, 1)``, ``t = 1..T``; target ``y_T = u_1``.
 
@@ -111,8 +108,8 @@ class CopyFirstInput(SequenceDataset):
     output_size = 1
 
     def __init__(self, num_sequences: int, T: int = 50, seed: int = 0) -> None:
-        _check_positive("num_sequences", num_sequences)
-        _check_positive("T", T)
+        check_integer("num_sequences", num_sequences)
+        check_integer("T", T)
         generator = torch.Generator().manual_seed(seed)
         self.length = T
         self.data = torch.randn(num_sequences, T, 1, generator=generator)
@@ -138,9 +135,8 @@ class Denoising(SequenceDataset):
     output_size = 1
 
     def __init__(self, num_sequences: int, T: int = 200, N: int = 100, seed: int = 0) -> None:
-        _check_positive("num_sequences", num_sequences)
-        if not isinstance(N, int) or N < NUM_MARKS:
-            raise ValueError(f"N (forgetting period) must be an integer >= {NUM_MARKS}, got {N!r}")
+        check_integer("num_sequences", num_sequences)
+        check_integer("N (forgetting period)", N, NUM_MARKS)
         if not isinstance(T, int) or T <= N + NUM_MARKS:
             raise ValueError(
                 f"T must be greater than N + {NUM_MARKS} = {N + NUM_MARKS} for denoising "
@@ -343,7 +339,7 @@ class PermutedSequentialMNIST(SequenceDataset):
             root, train=train, download=download, base_url=base_url, checksums=checksums
         )
         if num_sequences is not None:
-            _check_positive("num_sequences", num_sequences)
+            check_integer("num_sequences", num_sequences)
             if num_sequences > len(labels):
                 raise ValueError(f"num_sequences={num_sequences} but {root} holds only {len(labels)} images")
             images, labels = images[:num_sequences], labels[:num_sequences]
@@ -377,8 +373,7 @@ class PermutedLineSequentialMNIST(PermutedSequentialMNIST):
         base_url: str = MNIST_URL,
         checksums: dict[str, str] | None = None,
     ) -> None:
-        if not isinstance(N, int) or N < 0:
-            raise ValueError(f"N (black rows) must be a non-negative integer, got {N!r}")
+        check_integer("N (black rows)", N, 0)
         super().__init__(root, train, download, num_sequences, base_url, checksums)
         self.N = N
         self.length = self.rows + N

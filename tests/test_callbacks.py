@@ -72,7 +72,7 @@ def test_play_greedy_stops_at_max_steps_and_the_check_at_l_plus_1():
     agent.calls = 0
     assert not is_tmaze_optimal(agent, env)
     assert agent.calls == 6  # the up layout is cut at L + 1 = 6 steps; the down one is not played
-    with pytest.raises(ValueError, match="max_steps must be a positive integer"):
+    with pytest.raises(ValueError, match="max_steps must be None or an integer >= 1; got 0"):
         play_greedy(agent, env, "up", max_steps=0)
 
 
@@ -162,7 +162,7 @@ def test_warmup_callback_rejects_non_recurrent_models():
     model = PPO("MlpPolicy", gym.make("TMaze-v0", length=3), n_steps=16, batch_size=16)
     with pytest.raises(TypeError, match="lstm_actor"):
         model.learn(16, callback=WarmupCallback(WarmupConfig(steps=1)))
-    with pytest.raises(ValueError, match="n_steps must be a positive integer"):
+    with pytest.raises(ValueError, match="n_steps must be an integer >= 1; got 0"):
         WarmupCallback(n_steps=0)
 
 

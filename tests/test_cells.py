@@ -355,7 +355,7 @@ def test_errors_name_the_argument():
         make_cell("chrono", 3, 4)
     with pytest.raises(ValueError, match="t_max must be > 2"):
         make_cell("chrono", 3, 4, t_max=2)
-    with pytest.raises(ValueError, match="num_layers must be a positive integer"):
+    with pytest.raises(ValueError, match="num_layers must be an integer >= 1; got 0"):
         make_cell("gru", 3, 4, num_layers=0)
     stack = make_cell("mgu", 3, 4)
     with pytest.raises(ValueError, match="input width 2.*input_size is 3"):

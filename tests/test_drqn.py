@@ -863,7 +863,7 @@ def test_bad_arguments():
         small_model(exploration_final_eps=-0.1)
     with pytest.raises(ValueError, match=r"exploration_fraction must be a number in \(0, 1\]"):
         small_model(exploration_fraction=0.0)
-    with pytest.raises(ValueError, match="learning_starts must be a non-negative integer"):
+    with pytest.raises(ValueError, match="learning_starts must be an integer >= 0; got -1"):
         small_model(learning_starts=-1)
     with pytest.raises(ValueError, match="net_arch must be None or a list of positive integers"):
         small_model(policy_kwargs=dict(net_arch=[16, 0]))
@@ -879,7 +879,7 @@ def test_bad_arguments():
         small_model().learn(100, max_episodes=-1)
     with pytest.raises(ValueError, match="loss must be one of 'squared', 'huber'"):
         small_model(loss="l1")
-    with pytest.raises(ValueError, match="n_steps must be a positive integer"):
+    with pytest.raises(ValueError, match="n_steps must be an integer >= 1; got 0"):
         small_model(n_steps=0)
     with pytest.raises(ValueError, match="n_step_correction must be one of 'none', 'watkins'; got 'retrace'"):
         small_model(n_step_correction="retrace")

@@ -151,7 +151,7 @@ def test_an_unknown_cell_name_lists_the_known_ones(name):
 )
 def test_a_bad_cell_size_is_named(argument, value):
     sizes = {"input_size": 3, "hidden_size": 4, "num_layers": 1, argument: value}
-    with pytest.raises(ValueError, match=f"{argument} must be a positive integer"):
+    with pytest.raises(ValueError, match=f"{argument} must be an integer >= 1; got "):
         make_cell("gru", **sizes)
 
 
