@@ -21,6 +21,8 @@ from typing import Any
 import tyro
 from jsonl_grid import run_jsonl_grid
 
+from experiments.results import table_lines
+
 PAIRS = ("gru-classic", "gru-warmup", "gru-double", "lstm-warmup", "nbrc-classic", "brc-classic")
 
 
@@ -85,7 +87,7 @@ def key(result: dict[str, Any]) -> tuple:
 def table(results: list[dict[str, Any]], eval_lengths: list[int]) -> str:
     head = ["cell-version", "L", "seeds", "reached", "final optimal at L"]
     head += [f"{who} optimal at {n}" for n in eval_lengths for who in ("first-optimal model", "final model")]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     groups: dict[tuple, list] = {}
     for r in results:
         groups.setdefault((r["pair"], r["length"]), []).append(r)
@@ -96,8 +98,8 @@ def table(results: list[dict[str, Any]], eval_lengths: list[int]) -> str:
         for n in eval_lengths:
             for who in ("first_optimal", "final"):
                 row.append(f"{sum(bool(r.get(f'{who}_optimal_at_{n}')) for r in runs)}/{len(runs)}")
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+        rows.append(row)
+    return "\n".join(table_lines(head, rows)).rstrip("\n")
 
 
 def main(argv: list[str] | None = None) -> str:
