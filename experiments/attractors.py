@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from experiments.optimality import REWARD_VALUES, input_table
-from recurrent_q.checks import check_integer
+from recurrent_q.checks import check_integer, check_number
 from recurrent_q.policies import RecurrentQNetwork
 from tmaze_gym.tmaze import DOWN, OBS_CORRIDOR, OBS_DOWN, OBS_JUNCTION, OBS_UP, RIGHT, UP, check_length
 
@@ -97,8 +97,7 @@ def horizon_diagnosis(q_net: RecurrentQNetwork, length: int, tol: float = 1e-2) 
         ``predicts_generalisation``.
     """
     check_length(length)
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0; got {tol!r}")
+    check_number("tol", tol, 0, open_low=True)
     start, corridor_input, junction_input = optimal_path_inputs(q_net)
     junction_input = junction_input.expand(2, -1)
     with torch.no_grad():

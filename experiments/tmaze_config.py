@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from recurrent_q.cells import CellInit, CellName
-from recurrent_q.checks import check_integer
+from recurrent_q.checks import check_integer, check_number
 from recurrent_q.multistability import VERSIONS, HeldInput, Version, WarmupObjective
 
 TMAZE_VERSIONS = VERSIONS
@@ -140,17 +140,11 @@ class TMazeConfig:
         minimum = {"length": 1, "episodes": 0, "hidden_size": 1, "num_layers": 1, "check_freq": 1, "seed": 0}
         for name, low in minimum.items():
             check_integer(name, getattr(self, name), low)
-        for name in ("exploration_rate", "exploration_final_rate"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
-                raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
-        fraction = self.exploration_fraction
-        if not (isinstance(fraction, (int, float)) and 0.0 < fraction <= 1.0):
-            raise ValueError(f"exploration_fraction must be a number in (0, 1]; got {fraction!r}")
-        for name in ("learning_rate", "learning_rate_final"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and value > 0.0):
-                raise ValueError(f"{name} must be a number > 0; got {value!r}")
+        check_number("exploration_rate", self.exploration_rate, 0, 1)
+        check_number("exploration_final_rate", self.exploration_final_rate, 0, 1, optional=True)
+        check_number("exploration_fraction", self.exploration_fraction, 0, 1, open_low=True)
+        check_number("learning_rate", self.learning_rate, 0, open_low=True)
+        check_number("learning_rate_final", self.learning_rate_final, 0, open_low=True, optional=True)
         if self.cue_position is not None and self.env_id != "XORTMaze-v0":
             raise ValueError(f"cue_position is for env_id 'XORTMaze-v0' only; got env_id {self.env_id!r}")
         if self.env_id not in ENV_IDS:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from recurrent_q.buffers import TRAIN_MODES
-from recurrent_q.checks import check_integer
+from recurrent_q.checks import check_integer, check_number
 from recurrent_q.multistability import WarmupConfig
 from recurrent_q.policies import exploration_probs
 
@@ -36,19 +36,10 @@ def check_arguments(model: DRQN) -> None:
             f"train_mode must be one of {', '.join(map(repr, TRAIN_MODES))}; got {model.train_mode!r}"
         )
     for name in ("exploration_initial_eps", "exploration_final_eps"):
-        value = getattr(model, name)
-        if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
-    fraction = model.exploration_fraction
-    if not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
-        raise ValueError(f"exploration_fraction must be a number in (0, 1]; got {fraction!r}")
-    if isinstance(model.tau, bool) or not isinstance(model.tau, (int, float)) or not 0.0 < model.tau <= 1.0:
-        raise ValueError(f"tau must be a number in (0, 1]; got {model.tau!r}")
-    average = model.average_tau
-    if average is not None and (
-        isinstance(average, bool) or not isinstance(average, (int, float)) or not 0.0 < average <= 1.0
-    ):
-        raise ValueError(f"average_tau must be None or a number in (0, 1]; got {average!r}")
+        check_number(name, getattr(model, name), 0, 1)
+    check_number("exploration_fraction", model.exploration_fraction, 0, 1, open_low=True)
+    check_number("tau", model.tau, 0, 1, open_low=True)
+    check_number("average_tau", model.average_tau, 0, 1, open_low=True, optional=True)
     coef = model.fixed_point_coef
     if (
         isinstance(coef, bool)
@@ -57,8 +48,7 @@ def check_arguments(model: DRQN) -> None:
         or coef == float("inf")
     ):
         raise ValueError(f"fixed_point_coef must be a finite number >= 0; got {coef!r}")
-    if not 0.0 <= model.gamma <= 1.0:
-        raise ValueError(f"gamma must be in [0, 1]; got {model.gamma!r}")
+    check_number("gamma", model.gamma, 0, 1)
     if model.loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {model.loss!r}")
     if model.n_step_correction not in N_STEP_CORRECTIONS:
@@ -66,8 +56,7 @@ def check_arguments(model: DRQN) -> None:
             f"n_step_correction must be one of {', '.join(map(repr, N_STEP_CORRECTIONS))}; "
             f"got {model.n_step_correction!r}"
         )
-    if model.max_grad_norm is not None and not model.max_grad_norm > 0:
-        raise ValueError(f"max_grad_norm must be None or > 0; got {model.max_grad_norm!r}")
+    check_number("max_grad_norm", model.max_grad_norm, 0, open_low=True, optional=True)
     if not isinstance(model.use_warmup, bool):
         raise ValueError(f"use_warmup must be True or False; got {model.use_warmup!r}")
     if model.warmup_config is not None:

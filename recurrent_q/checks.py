@@ -1,15 +1,19 @@
-"""The check that every package shares for a count, a size or a period: an integer in range.
+"""The checks that every package shares for a setting in range: a count, a size or a period (an integer),
+a rate, a fraction or a tolerance (a number).
 
-One function, :func:`check_integer`, and one message, ``"<name> must be an integer >= <minimum>; got
-<value>"`` (``"<name> must be None or an integer >= <minimum>; ..."`` where None is allowed), for the
-library (cells, measures, warmup, DRQN, callbacks), the supervised trainer and the experiments. A ``bool`` is
-not an integer here. Three places keep a check of their own, with the same message: ``tmaze_gym`` (it
-imports no other package), and the grid engine and the selection (``experiments.grid``,
-``experiments.selection``), whose process imports no torch, as ``import recurrent_q`` would.
+One function each, :func:`check_integer` and :func:`check_number`, and one message each, ``"<name> must be
+an integer >= <minimum>; got <value>"`` and ``"<name> must be a number in [<low>, <high>]; ..."`` (or
+``> <low>``, ``(<low>, <high>]``; ``"<name> must be None or ..."`` where None is allowed), for the library
+(cells, measures, warmup, DRQN, callbacks), the supervised trainer and the experiments. A ``bool`` is
+neither an integer nor a number here. Three places keep an integer check of their own, with the same
+message: ``tmaze_gym`` (it imports no other package), and the grid engine and the selection
+(``experiments.grid``, ``experiments.selection``), whose process imports no torch, as ``import recurrent_q``
+would.
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 
@@ -21,3 +25,29 @@ def check_integer(name: str, value: Any, minimum: int = 1, optional: bool = Fals
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         allowed = f"{'None or ' if optional else ''}an integer >= {minimum}"
         raise ValueError(f"{name} must be {allowed}; got {value!r}")
+
+
+def check_number(
+    name: str,
+    value: Any,
+    low: float,
+    high: float | None = None,
+    open_low: bool = False,
+    optional: bool = False,
+) -> None:
+    """A ``ValueError`` naming ``name`` unless ``value`` is a real number in ``[low, high]`` (``(low, high]``
+    with ``open_low``; with no ``high``, ``>= low`` or ``> low``), or None with ``optional``. NaN is out of
+    every range."""
+    if optional and value is None:
+        return
+    if high is None:
+        allowed = f"a number {'>' if open_low else '>='} {low:g}"
+    else:
+        allowed = f"a number in {'(' if open_low else '['}{low:g}, {high:g}]"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not (low < value if open_low else low <= value)
+        or (high is not None and not value <= high)
+    ):
+        raise ValueError(f"{name} must be {'None or ' if optional else ''}{allowed}; got {value!r}")

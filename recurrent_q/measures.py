@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from recurrent_q.cells import RecurrentStack, as_stack
-from recurrent_q.checks import check_integer
+from recurrent_q.checks import check_integer, check_number
 
 # Largest number of state rows stabilised at once by `estimate_vaa` (iterations are batched up to it).
 _MAX_ROWS = 1024
@@ -29,8 +29,7 @@ _CHUNK_ELEMENTS = 2**22
 
 
 def _check_eps(eps: float) -> None:
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0; got {eps!r}")
+    check_number("eps", eps, 0, open_low=True)
 
 
 HeldInput = Literal["gaussian", "data"]

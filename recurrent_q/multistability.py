@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from recurrent_q.cells import RecurrentStack
-from recurrent_q.checks import check_integer
+from recurrent_q.checks import check_integer, check_number
 from recurrent_q.measures import (
     HELD_INPUTS,
     HeldInput,
@@ -134,12 +134,10 @@ class WarmupConfig:
 
     def __post_init__(self) -> None:
         check_integer("steps", self.steps, 0)
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0; got {self.lr!r}")
+        check_number("lr", self.lr, 0, open_low=True)
         if self.reference_width is not None:
             check_integer("reference_width", self.reference_width)
-        if not 0 < self.k <= 1:
-            raise ValueError(f"k must be in (0, 1]; got {self.k!r}")
+        check_number("k", self.k, 0, 1, open_low=True)
         check_integer("c", self.c, 0)
         check_integer("max_stabilisation", self.max_stabilisation)
         check_integer("batch_size", self.batch_size)

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from recurrent_q import _scan_cpu
-from recurrent_q.checks import check_integer
+from recurrent_q.checks import check_integer, check_number
 from recurrent_q.layers import ProjectedLayer, RecurrentLayer
 
 SCAN_CHUNK = 32
@@ -231,8 +231,7 @@ class LRUInit:
                 f"r_min and r_max must satisfy 0 < r_min <= r_max < 1; got r_min={self.r_min!r}, "
                 f"r_max={self.r_max!r}"
             )
-        if not self.max_phase > 0:
-            raise ValueError(f"max_phase must be > 0 (radians); got {self.max_phase!r}")
+        check_number("max_phase (radians)", self.max_phase, 0, open_low=True)
 
 
 class LRULayer(RecurrentLayer):

@@ -1,10 +1,10 @@
-"""The one check of a count, a size or a period (``recurrent_q.checks.check_integer``)."""
+"""The checks of a setting in range (``recurrent_q.checks``): a count, a size or a period; a number."""
 
 from __future__ import annotations
 
 import pytest
 
-from recurrent_q.checks import check_integer
+from recurrent_q.checks import check_integer, check_number
 
 
 def test_an_integer_in_range_passes_and_none_only_where_allowed():
@@ -21,3 +21,19 @@ def test_anything_else_is_named_with_the_range(value):
         check_integer("size", value)
     with pytest.raises(ValueError, match=rf"^size must be None or an integer >= 1; got {value!r}$"):
         check_integer("size", value, optional=True)
+
+
+def test_a_number_in_range_passes_and_the_range_is_named():
+    check_number("rate", 0.0, 0, 1)
+    check_number("rate", 1, 0, 1)
+    check_number("rate", None, 0, 1, optional=True)
+    check_number("tol", 1e-9, 0, open_low=True)
+    for value in (-0.1, 1.5, float("nan"), "0.5", True, None):
+        with pytest.raises(ValueError, match=r"^rate must be a number in \[0, 1\]; got "):
+            check_number("rate", value, 0, 1)
+    with pytest.raises(ValueError, match=r"^tau must be None or a number in \(0, 1\]; got 0$"):
+        check_number("tau", 0, 0, 1, open_low=True, optional=True)
+    with pytest.raises(ValueError, match=r"^eps must be a number > 0; got 0.0$"):
+        check_number("eps", 0.0, 0, open_low=True)
+    with pytest.raises(ValueError, match=r"^n must be a number >= 2; got 1$"):
+        check_number("n", 1, 2)

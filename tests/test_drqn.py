@@ -883,7 +883,7 @@ def test_bad_arguments():
         small_model(n_steps=0)
     with pytest.raises(ValueError, match="n_step_correction must be one of 'none', 'watkins'; got 'retrace'"):
         small_model(n_step_correction="retrace")
-    with pytest.raises(ValueError, match="max_grad_norm must be None or > 0"):
+    with pytest.raises(ValueError, match="max_grad_norm must be None or a number > 0"):
         small_model(max_grad_norm=0.0)
     for bad in (0.0, 1.5, True):
         with pytest.raises(ValueError, match=r"tau must be a number in \(0, 1\]"):

@@ -323,7 +323,7 @@ def test_the_horizon_diagnosis_predicts_from_the_training_length_alone():
     assert optimal_at(frozen, 100_000)
     held = horizon_diagnosis(frozen, 20)
     assert held["predicts_generalisation"] and max(held["spectral_radius"]) < 1e-6  # unit 1 only
-    with pytest.raises(ValueError, match="tol must be > 0"):
+    with pytest.raises(ValueError, match="tol must be a number > 0"):
         horizon_diagnosis(leaky, 20, tol=0)
 
 

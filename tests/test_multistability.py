@@ -277,16 +277,16 @@ def test_invalid_arguments_raise_clear_errors():
     model = make_cell("gru", 4, 8)
     data = random_sequences(16, 5)
     for k in (0.0, 1.5, -0.1):
-        with pytest.raises(ValueError, match=r"k must be in \(0, 1\]"):
+        with pytest.raises(ValueError, match=r"k must be a number in \(0, 1\]"):
             WarmupConfig(k=k)
     assert WarmupConfig(k=1.0).k == 1.0
-    with pytest.raises(ValueError, match="eps must be > 0"):
+    with pytest.raises(ValueError, match="eps must be a number > 0"):
         WarmupConfig(eps=0.0)
-    with pytest.raises(ValueError, match="eps must be > 0"):
+    with pytest.raises(ValueError, match="eps must be a number > 0"):
         vaa(lambda x, u: x, torch.zeros(3, 1), None, 1, eps=-1e-4)
-    with pytest.raises(ValueError, match="eps must be > 0"):
+    with pytest.raises(ValueError, match="eps must be a number > 0"):
         estimate_vaa(model, data, steps=1, eps=0.0)
-    with pytest.raises(ValueError, match="eps must be > 0"):
+    with pytest.raises(ValueError, match="eps must be a number > 0"):
         vaa_star(torch.zeros(3, 1), eps=0.0)
     with pytest.raises(ValueError, match="sequences must be a non-empty"):
         estimate_vaa(model, torch.zeros(0, 5, 4), steps=1)

@@ -355,7 +355,7 @@ def test_bad_arguments_raise_clear_errors():
         LRUInit(r_max=1.0)
     with pytest.raises(ValueError, match="r_min and r_max must satisfy"):
         LRUInit(r_min=0.95, r_max=0.9)
-    with pytest.raises(ValueError, match="max_phase must be > 0"):
+    with pytest.raises(ValueError, match=r"max_phase \(radians\) must be a number > 0"):
         LRUInit(max_phase=0.0)
     with pytest.raises(ValueError, match="state_dim must be an integer >= 1; got 0"):
         LRULayer(3, 4, state_dim=0)
