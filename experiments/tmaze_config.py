@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from recurrent_q.cells import CellInit, CellName
-from recurrent_q.checks import check_integer, check_number
+from recurrent_q.checks import check_choice, check_integer, check_number
 from recurrent_q.multistability import VERSIONS, HeldInput, Version, WarmupObjective
 
 TMAZE_VERSIONS = VERSIONS
@@ -147,12 +147,8 @@ class TMazeConfig:
         check_number("learning_rate_final", self.learning_rate_final, 0, open_low=True, optional=True)
         if self.cue_position is not None and self.env_id != "XORTMaze-v0":
             raise ValueError(f"cue_position is for env_id 'XORTMaze-v0' only; got env_id {self.env_id!r}")
-        if self.env_id not in ENV_IDS:
-            raise ValueError(f"env_id must be one of {', '.join(map(repr, ENV_IDS))}; got {self.env_id!r}")
-        if self.version not in TMAZE_VERSIONS:
-            raise ValueError(
-                f"version must be one of {', '.join(map(repr, TMAZE_VERSIONS))}; got {self.version!r}"
-            )
+        check_choice("env_id", self.env_id, ENV_IDS)
+        check_choice("version", self.version, TMAZE_VERSIONS)
 
 
 def with_settings(config: TMazeConfig | None, settings: dict[str, Any]) -> TMazeConfig:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from recurrent_q.buffers import TRAIN_MODES
-from recurrent_q.checks import check_integer, check_number
+from recurrent_q.checks import check_choice, check_integer, check_number
 from recurrent_q.multistability import WarmupConfig
 from recurrent_q.policies import exploration_probs
 
@@ -31,10 +31,7 @@ def check_arguments(model: DRQN) -> None:
         raise ValueError(
             f"batch_size ({model.batch_size}) must not exceed buffer_size ({model.buffer_size}) transitions"
         )
-    if model.train_mode not in TRAIN_MODES:
-        raise ValueError(
-            f"train_mode must be one of {', '.join(map(repr, TRAIN_MODES))}; got {model.train_mode!r}"
-        )
+    check_choice("train_mode", model.train_mode, TRAIN_MODES)
     for name in ("exploration_initial_eps", "exploration_final_eps"):
         check_number(name, getattr(model, name), 0, 1)
     check_number("exploration_fraction", model.exploration_fraction, 0, 1, open_low=True)
@@ -49,13 +46,8 @@ def check_arguments(model: DRQN) -> None:
     ):
         raise ValueError(f"fixed_point_coef must be a finite number >= 0; got {coef!r}")
     check_number("gamma", model.gamma, 0, 1)
-    if model.loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {model.loss!r}")
-    if model.n_step_correction not in N_STEP_CORRECTIONS:
-        raise ValueError(
-            f"n_step_correction must be one of {', '.join(map(repr, N_STEP_CORRECTIONS))}; "
-            f"got {model.n_step_correction!r}"
-        )
+    check_choice("loss", model.loss, LOSSES)
+    check_choice("n_step_correction", model.n_step_correction, N_STEP_CORRECTIONS)
     check_number("max_grad_norm", model.max_grad_norm, 0, open_low=True, optional=True)
     if not isinstance(model.use_warmup, bool):
         raise ValueError(f"use_warmup must be True or False; got {model.use_warmup!r}")

@@ -16,7 +16,7 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 
-from recurrent_q.checks import check_integer
+from recurrent_q.checks import check_choice, check_integer
 from recurrent_q.observations import (
     as_network_observation,
     batch_size,
@@ -224,8 +224,7 @@ class EpisodeReplayBuffer:
         :param lookahead: the rewards, dones and values are returned up to this many steps past the last
             sampled one (``n`` of n-step returns).
         """
-        if mode not in TRAIN_MODES:
-            raise ValueError(f"mode must be one of {TRAIN_MODES}; got {mode!r}")
+        check_choice("mode", mode, TRAIN_MODES)
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         slots, cumulative = self._sample_index()

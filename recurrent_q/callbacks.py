@@ -22,7 +22,7 @@ from stable_baselines3.common.policies import BaseModel
 from torch import nn
 
 from recurrent_q.cells import as_stack
-from recurrent_q.checks import check_integer, check_number
+from recurrent_q.checks import check_choice, check_integer, check_number
 from recurrent_q.multistability import WarmupConfig, WarmupResult, estimate_vaa, warmup
 from recurrent_q.policies import RecurrentQState, draw_exploration_actions, exploration_probs
 from recurrent_q.tb import ScopedWriter, tensorboard_writer
@@ -319,8 +319,7 @@ class WallTimeLimit(BaseCallback):
     def __init__(self, max_seconds: float, clock: str = "wall") -> None:
         super().__init__()
         check_number("max_seconds", max_seconds, 0, open_low=True)
-        if clock not in CLOCKS:
-            raise ValueError(f"clock must be one of 'wall', 'process'; got {clock!r}")
+        check_choice("clock", clock, CLOCKS)
         self.max_seconds = max_seconds
         self.clock = CLOCKS[clock]
         self.deadline = float("inf")

@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor, nn
 
-from recurrent_q.checks import check_integer
+from recurrent_q.checks import check_choice, check_integer
 from recurrent_q.gated_cells import (
     BRCLayer,
     GRULayer,
@@ -107,8 +107,7 @@ whose choices it gives): the names of :data:`CELLS`, read from the registry, not
 
 def check_cell(name: str) -> None:
     """A ``ValueError`` naming the cells of :data:`CELL_NAMES` if ``name`` is not one of them."""
-    if name not in CELL_NAMES:
-        raise ValueError(f"cell must be one of {', '.join(repr(n) for n in CELL_NAMES)}; got {name!r}")
+    check_choice("cell", name, CELL_NAMES)
 
 
 def _make_layer(
@@ -147,8 +146,7 @@ def make_cell(
         check_integer(arg, value)
     if double and hidden_size % 2:
         raise ValueError(f"hidden_size must be even when double=True (two halves); got {hidden_size}")
-    if init not in INITS:
-        raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}; got {init!r}")
+    check_choice("init", init, INITS)
     if name == "chrono" and t_max is None:
         raise ValueError("t_max is required for cell 'chrono' (e.g. the longest sequence length)")
     layers: list[RecurrentLayer] = []

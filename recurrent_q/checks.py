@@ -1,7 +1,8 @@
 """The checks that every package shares for a setting in range: a count, a size or a period (an integer),
-a rate, a fraction or a tolerance (a number).
+a rate, a fraction or a tolerance (a number), a name among the allowed ones (a choice).
 
-One function each, :func:`check_integer` and :func:`check_number`, and one message each, ``"<name> must be
+One function each, :func:`check_integer`, :func:`check_number` and :func:`check_choice`, and one message
+each (``"<name> must be one of 'a', 'b'; got <value>"`` for a choice), ``"<name> must be
 an integer >= <minimum>; got <value>"`` and ``"<name> must be a number in [<low>, <high>]; ..."`` (or
 ``> <low>``, ``(<low>, <high>]``; ``"<name> must be None or ..."`` where None is allowed), for the library
 (cells, measures, warmup, DRQN, callbacks), the supervised trainer and the experiments. A ``bool`` is
@@ -14,6 +15,7 @@ would.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Collection
 from typing import Any
 
 
@@ -51,3 +53,9 @@ def check_number(
         or (high is not None and not value <= high)
     ):
         raise ValueError(f"{name} must be {'None or ' if optional else ''}{allowed}; got {value!r}")
+
+
+def check_choice(name: str, value: Any, allowed: Collection[Any]) -> None:
+    """A ``ValueError`` naming ``name`` and every value of ``allowed`` unless ``value`` is one of them."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")

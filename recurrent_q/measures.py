@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from recurrent_q.cells import RecurrentStack, as_stack
-from recurrent_q.checks import check_integer, check_number
+from recurrent_q.checks import check_choice, check_integer, check_number
 
 # Largest number of state rows stabilised at once by `estimate_vaa` (iterations are batched up to it).
 _MAX_ROWS = 1024
@@ -42,8 +42,7 @@ HELD_INPUTS: tuple[HeldInput, ...] = get_args(HeldInput)
 
 
 def _check_held_input(held_input: str) -> None:
-    if held_input not in HELD_INPUTS:
-        raise ValueError(f"held_input must be one of {', '.join(map(repr, HELD_INPUTS))}; got {held_input!r}")
+    check_choice("held_input", held_input, HELD_INPUTS)
 
 
 def _distances(x: Tensor) -> Tensor:

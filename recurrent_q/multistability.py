@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from recurrent_q.cells import RecurrentStack
-from recurrent_q.checks import check_integer, check_number
+from recurrent_q.checks import check_choice, check_integer, check_number
 from recurrent_q.measures import (
     HELD_INPUTS,
     HeldInput,
@@ -143,10 +143,7 @@ class WarmupConfig:
         check_integer("batch_size", self.batch_size)
         _check_eps(self.eps)
         _check_held_input(self.held_input)
-        if self.objective not in WARMUP_OBJECTIVES:
-            raise ValueError(
-                f"objective must be one of {', '.join(map(repr, WARMUP_OBJECTIVES))}; got {self.objective!r}"
-            )
+        check_choice("objective", self.objective, WARMUP_OBJECTIVES)
         if self.bptt_steps is not None:
             check_integer("bptt_steps", self.bptt_steps)
 

@@ -13,7 +13,7 @@ from typing import Any
 from torch import nn
 
 from recurrent_q.cells import CellName, check_cell, check_device
-from recurrent_q.checks import check_integer
+from recurrent_q.checks import check_choice, check_integer
 from recurrent_q.multistability import Version, WarmupConfig
 from supervised.datasets import MNIST_URL, TASKS
 
@@ -95,8 +95,8 @@ class SupervisedConfig:
     def resolved(self) -> SupervisedConfig:
         """A copy with the task defaults filled in, after checking every field."""
         c = copy.deepcopy(self)
-        _check_choice("task", c.task, TASKS)
-        _check_choice("version", c.version, VERSIONS)
+        check_choice("task", c.task, TASKS)
+        check_choice("version", c.version, VERSIONS)
         check_cell(c.cell)
         mnist = c.task in ("psmnist", "plsmnist")
         if c.task == "copy":
@@ -181,11 +181,6 @@ class SupervisedResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (without the model)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
-
-
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
 FORMER_CONFIG_KEYS = {

@@ -1,10 +1,10 @@
-"""The checks of a setting in range (``recurrent_q.checks``): a count, a size or a period; a number."""
+"""The checks of a setting (``recurrent_q.checks``): a count or size, a number in range, a choice."""
 
 from __future__ import annotations
 
 import pytest
 
-from recurrent_q.checks import check_integer, check_number
+from recurrent_q.checks import check_choice, check_integer, check_number
 
 
 def test_an_integer_in_range_passes_and_none_only_where_allowed():
@@ -37,3 +37,10 @@ def test_a_number_in_range_passes_and_the_range_is_named():
         check_number("eps", 0.0, 0, open_low=True)
     with pytest.raises(ValueError, match=r"^n must be a number >= 2; got 1$"):
         check_number("n", 1, 2)
+
+
+def test_a_choice_is_one_of_the_allowed_and_they_are_named():
+    check_choice("loss", "huber", ("squared", "huber"))
+    check_choice("clock", "wall", {"wall": 0, "process": 1})
+    with pytest.raises(ValueError, match=r"^loss must be one of 'squared', 'huber'; got 'l1'$"):
+        check_choice("loss", "l1", ("squared", "huber"))

@@ -53,8 +53,11 @@ def write_idx_dir(root: Path, n_train: int = 60, n_test: int = 20) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"task": "sorting"}, r"task must be one of copy, denoising, psmnist, plsmnist; got 'sorting'"),
-        ({"version": "hot"}, r"version must be one of classic, warmup, double; got 'hot'"),
+        (
+            {"task": "sorting"},
+            r"task must be one of 'copy', 'denoising', 'psmnist', 'plsmnist'; got 'sorting'",
+        ),
+        ({"version": "hot"}, r"version must be one of 'classic', 'warmup', 'double'; got 'hot'"),
         ({"cell": "rnn"}, r"cell must be one of .*gru.*; got 'rnn'"),
         ({"task": "denoising", "T": 105, "N": 100}, r"T must be greater than N \+ 5 = 105"),
         ({"task": "psmnist", "T": None}, r"data_dir is required for task psmnist"),
@@ -110,7 +113,7 @@ def test_defaults_follow_spec():
 
 
 def test_a_version_the_supervised_trainer_does_not_run_is_named_with_the_ones_it_does():
-    allowed = "version must be one of classic, warmup, double; got 'double-classic'"
+    allowed = "version must be one of 'classic', 'warmup', 'double'; got 'double-classic'"
     with pytest.raises(ValueError, match=allowed):
         SupervisedConfig(version="double-classic").resolved()
 
