@@ -353,6 +353,14 @@ HORIZON_SETTINGS["warmup-objective"] = {
             "warmup_objective": "variance",
             **_LONG_CURRICULUM,
         },
+        # ... with the fixed-point term of the loss, which draws the corridor states onto the attractors
+        # within the trained corridor (without attractors, in the fixed-point preset, it could not)
+        "variance-data-5000-fp1": {
+            "warmup_held_input": "data",
+            "warmup_objective": "variance",
+            "fixed_point_coef": 1.0,
+            **_LONG_CURRICULUM,
+        },
         "variance-data-5000-train-on": {
             "warmup_held_input": "data",
             "warmup_objective": "variance",

@@ -134,10 +134,15 @@ def test_the_warmup_input_grid_changes_the_warmup_only_and_labels_each_recipe():
 
 def test_the_warmup_objective_grid_changes_the_warmup_objective_only():
     runs = {(dict(r.labels)["recipe"], r.seed): r.config for r in build_grid("horizon", "warmup-objective")}
-    assert len(runs) == 15
+    assert len(runs) == 20
     vaa = runs["vaa-data-5000", 2]
     assert vaa == {**build_grid_config("warmup-input", "data-5000", 2)}
     assert runs["variance-data-5000", 2] == {**vaa, "warmup_objective": "variance"}
+    assert runs["variance-data-5000-fp1", 2] == {
+        **vaa,
+        "warmup_objective": "variance",
+        "fixed_point_coef": 1.0,
+    }
     assert runs["variance-data-5000-train-on", 2] == {
         **vaa,
         "warmup_objective": "variance",
