@@ -33,7 +33,7 @@ from experiments.evaluation import (
     optimal_at,
     tmaze_vaa,
 )
-from experiments.presets import horizon_grid
+from experiments.horizon_presets import horizon_grid
 from experiments.results import format_number, table_lines
 from experiments.run_dirs import is_finished, read_json, write_json
 from experiments.runners import run_supervised

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.horizon import zero_prediction_mse
-from experiments.presets import horizon_grid
+from experiments.horizon_presets import horizon_grid
 from experiments.results import format_number, mean_std, table_lines
 from experiments.run_dirs import is_finished, read_json, write_json
 from experiments.tmaze_config import TMazeConfig

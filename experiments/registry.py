@@ -14,7 +14,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from experiments.presets import HORIZON_PRESETS, PRESETS, Run, horizon_grid, product_grid
+from experiments.horizon_presets import HORIZON_PRESETS, horizon_grid
+from experiments.presets import PRESETS, Run, product_grid
 from experiments.results import write_results
 from experiments.runners import run_supervised, run_tmaze
 

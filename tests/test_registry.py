@@ -8,7 +8,8 @@ import typing
 import pytest
 
 from experiments.cli import reproduce
-from experiments.presets import HORIZON_PRESETS, PRESETS
+from experiments.horizon_presets import HORIZON_PRESETS
+from experiments.presets import PRESETS
 from experiments.registry import EXPERIMENTS, PRESET_NAMES, RUNNERS, build_grid
 
 

@@ -19,7 +19,7 @@ against L' and T', see ``experiments.horizon``).
 Presets: ``paper`` (the paper's sizes, for a GPU cluster), ``small`` (2 CPU cores, well under an
 hour per experiment) and ``smoke`` (two tiny runs, for tests); ``horizon`` also has ``train-on`` (its
 ``small`` T-Maze at L = 20, every run trained to the end of its budget instead of stopping at the first
-optimal check, five cells and versions, no copy runs; ``experiments.presets.HORIZON_SETTINGS``).
+optimal check, five cells and versions, no copy runs; ``experiments.horizon_presets.HORIZON_SETTINGS``).
 
 Exit status: 0, or 1 when some runs diverged (their table rows say how many), 2 when a run directory
 holds a run made with other settings (nothing is run; ``--restart-changed`` moves such runs aside).

@@ -1,0 +1,203 @@
+"""The presets of the ``horizon`` experiment (temporal horizon generalisation: train at short horizons,
+evaluate at long ones) as data, and :func:`horizon_grid`, which turns one into runs. The experiment also
+takes the grids' scales (:data:`experiments.presets.PRESETS`); :data:`HORIZON_PRESETS` lists them all.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from experiments.presets import SMALL_DATA, Run
+
+# Temporal horizon generalisation: the multistable cells (warmed-up or bistable) against the classic GRU
+# and the parallel monostable cells, whose warmup should not help.
+HORIZON_PAIRS = (
+    ("gru", "classic"),
+    ("gru", "warmup"),
+    ("gru", "double"),
+    ("lstm", "warmup"),
+    ("nbrc", "classic"),
+    ("brc", "classic"),
+    ("mingru", "classic"),
+    ("lru", "classic"),
+    ("mingru", "warmup"),
+    ("lru", "warmup"),
+)
+HORIZON_SETTINGS: dict[str, dict[str, Any]] = {
+    # T-Maze: training lengths, seeds, (cell, version) `pairs` (absent: HORIZON_PAIRS), settings of
+    # run_tmaze_experiment, episodes per length, horizons L', settings of the VAA (tmaze_vaa).
+    # Copy first input (absent `copy`: no copy runs): settings of SupervisedConfig, horizons T', test
+    # sequences per T'.
+    "small": {
+        "lengths": (20, 50),
+        "seeds": 3,
+        "tmaze": {"stop_when_optimal": True, "vaa_measure_interval": 0},
+        "episodes": {20: 300, 50: 200},
+        "rl_horizons": (50, 100, 1_000, 10_000, 100_000),
+        "eval_vaa": {"steps": 10_000, "iterations": 2, "batch_size": 100},
+        "copy": {"T": 50, "num_layers": 1, "hidden_size": 128, "epochs": 10, **SMALL_DATA},
+        "copy_horizons": (100, 1_000, 10_000, 100_000),
+        "eval_sequences": 32,
+    },
+    "paper": {
+        "lengths": (20, 50, 100),
+        "seeds": 5,
+        "tmaze": {"stop_when_optimal": True},
+        "episodes": {20: 2000, 50: 2000, 100: 2000},
+        "rl_horizons": (50, 100, 200, 1_000, 10_000, 100_000),
+        "eval_vaa": {"steps": 10_000, "iterations": 10, "batch_size": 200},
+        "copy": {"T": 50, "num_layers": 1, "hidden_size": 128, "epochs": 50},
+        "copy_horizons": (100, 300, 1_000, 10_000, 100_000),
+        "eval_sequences": 1000,
+    },
+    "smoke": {
+        "lengths": (2,),
+        "seeds": 1,
+        "tmaze": {
+            "stop_when_optimal": True,
+            "buffer_size": 256,
+            "warmup_steps": 5,
+            "vaa_measure_interval": 0,
+        },
+        "episodes": {2: 80},
+        "rl_horizons": (2, 10, 1_000),
+        "eval_vaa": {"steps": 100, "iterations": 2, "batch_size": 50},
+        "copy": {
+            "T": 10,
+            "num_train": 64,
+            "num_test": 64,
+            "epochs": 1,
+            "num_layers": 1,
+            "hidden_size": 8,
+            "vaa_steps": 20,
+            "warmup_config": {"steps": 5},
+        },
+        "copy_horizons": (20, 1_000),
+        "eval_sequences": 8,
+        "pairs": (("gru", "warmup"), ("lru", "classic")),
+    },
+    # Train on past the first optimal check: the `small` T-Maze at L = 20 with the same 300-episode budget,
+    # every run trained to its end (the final policy is the one evaluated at L'), for the cells and versions
+    # that reached the optimal policy at L = 20 in `small`; no copy runs.
+    "train-on": {
+        "lengths": (20,),
+        "seeds": 3,
+        "pairs": (
+            ("gru", "classic"),
+            ("gru", "warmup"),
+            ("gru", "double"),
+            ("lstm", "warmup"),
+            ("nbrc", "classic"),
+        ),
+        "tmaze": {"stop_when_optimal": False, "vaa_measure_interval": 0},
+        "episodes": {20: 300},
+        "rl_horizons": (50, 100, 1_000, 10_000, 100_000),
+        "eval_vaa": {"steps": 10_000, "iterations": 2, "batch_size": 100},
+    },
+}
+# Issue 20 item 2, the warmup's held input and stabilisation curriculum (HeldInput): GRU + warmup (the
+# runner's 2 x 64) at L = 20, the model at its first optimal check, tuning seeds 0-4 (of the tuning block
+# 0-9: time); each recipe changes the warmup only. `--first-seed 1000` runs the same grid on reporting seeds.
+_LONG_CURRICULUM = {"warmup_max_stabilisation": 5000, "warmup_c": 50, "warmup_bptt_steps": 50}
+HORIZON_SETTINGS["warmup-input"] = {
+    "lengths": (20,),
+    "seeds": 5,
+    "pairs": (("gru", "warmup"),),
+    "recipes": {
+        "gaussian-200": {},  # the paper's warmup: u ~ N(0, 1), M* = 200
+        "gaussian-5000": dict(_LONG_CURRICULUM),
+        "data-200": {"warmup_held_input": "data"},
+        "data-5000": {"warmup_held_input": "data", **_LONG_CURRICULUM},
+    },
+    "tmaze": {"stop_when_optimal": True, "vaa_measure_interval": 0},
+    "episodes": {20: 300},
+    "rl_horizons": (100, 1_000, 10_000, 100_000),
+    "eval_vaa": {"steps": 10_000, "iterations": 2, "batch_size": 100},
+}
+# ... and the fixed-point term of the loss (DRQN(fixed_point_coef=λ): the states under the repeated corridor
+# input drawn onto fixed points of it), on the paper's warmup; `-train-on`: trained to the end of the
+# 300-episode budget (the term has more episodes to act), the final network evaluated.
+HORIZON_SETTINGS["fixed-point"] = {
+    **HORIZON_SETTINGS["warmup-input"],
+    "recipes": {
+        "off": {},
+        "fp0.1": {"fixed_point_coef": 0.1},
+        "fp1": {"fixed_point_coef": 1.0},
+        "fp10": {"fixed_point_coef": 10.0},
+        "off-train-on": {"stop_when_optimal": False},
+        "fp1-train-on": {"fixed_point_coef": 1.0, "stop_when_optimal": False},
+    },
+}
+# ... and what the warmup's loss asks (WarmupConfig.objective): the final states' spread as large as it can
+# be (the lab's earlier T-Maze code) instead of VAA* at k, on the runner's defaults of round 8; the first
+# recipe reruns the warmup-input preset's data-5000 on those defaults.
+HORIZON_SETTINGS["warmup-objective"] = {
+    **HORIZON_SETTINGS["warmup-input"],
+    "recipes": {
+        "vaa-data-5000": {"warmup_held_input": "data", **_LONG_CURRICULUM},
+        "variance-data-5000": {
+            "warmup_held_input": "data",
+            "warmup_objective": "variance",
+            **_LONG_CURRICULUM,
+        },
+        # ... with the fixed-point term of the loss, which draws the corridor states onto the attractors
+        # within the trained corridor (without attractors, in the fixed-point preset, it could not)
+        "variance-data-5000-fp1": {
+            "warmup_held_input": "data",
+            "warmup_objective": "variance",
+            "fixed_point_coef": 1.0,
+            **_LONG_CURRICULUM,
+        },
+        "variance-data-5000-train-on": {
+            "warmup_held_input": "data",
+            "warmup_objective": "variance",
+            "stop_when_optimal": False,
+            **_LONG_CURRICULUM,
+        },
+    },
+}
+HORIZON_PRESETS = tuple(HORIZON_SETTINGS)
+"""The presets of the ``horizon`` experiment: :data:`PRESETS` and those above (the keys of the settings)."""
+
+
+def horizon_grid(preset: str) -> list[Run]:
+    """The runs of the ``horizon`` experiment (kind ``horizon``) at ``preset`` (:data:`HORIZON_PRESETS`):
+    train at short horizons, evaluate at long ones.
+
+    Order of the runs (the order they start in): the T-Maze at its shortest length, the copy runs (if the
+    preset has a ``copy`` part), then the T-Maze at longer lengths (if any) seed after seed, so that a
+    grid stopped early has the main comparison and every cell at the longer lengths.
+    """
+    if preset not in HORIZON_PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(HORIZON_PRESETS)} for horizon; got {preset!r}")
+    s = HORIZON_SETTINGS[preset]
+    pairs = s.get("pairs", HORIZON_PAIRS)
+    recipes = s.get("recipes", {"": {}})  # named T-Maze settings on top of `tmaze`, a label of their runs
+
+    def tmaze_runs(length: int, seeds_first: bool = False) -> list[Run]:
+        """Cell after cell; with ``seeds_first``, every cell's seed 0, then every cell's seed 1..."""
+        order = itertools.product(pairs, range(s["seeds"]))
+        if seeds_first:
+            order = ((pair, seed) for seed, pair in itertools.product(range(s["seeds"]), pairs))
+        runs = []
+        for ((cell, version), seed), (recipe, settings) in itertools.product(order, recipes.items()):
+            config = {"task": "tmaze", "length": length, "cell": cell, "version": version, "seed": seed}
+            config.update(s["tmaze"], episodes=s["episodes"][length])
+            config.update(settings, horizons=list(s["rl_horizons"]), eval_vaa=dict(s["eval_vaa"]))
+            labels = (("task", "tmaze"), ("length", length), ("cell", cell), ("version", version))
+            labels += (("recipe", recipe),) if recipe else ()
+            runs.append(Run("horizon", "horizon", labels, seed, config))
+        return runs
+
+    shortest, *longer = sorted(s["lengths"])
+    runs = tmaze_runs(shortest)
+    if "copy" in s:
+        for (cell, version), seed in itertools.product(pairs, range(s["seeds"])):
+            config = {"task": "copy", **s["copy"], "cell": cell, "version": version, "seed": seed}
+            config.update(horizons=list(s["copy_horizons"]), eval_sequences=s["eval_sequences"])
+            labels = (("task", "copy"), ("T", config["T"]), ("cell", cell), ("version", version))
+            runs.append(Run("horizon", "horizon", labels, seed, config))
+    for length in longer:
+        runs += tmaze_runs(length, seeds_first=True)
+    return runs
