@@ -21,10 +21,10 @@ from typing import Any
 
 def check_integer(name: str, value: Any, minimum: int = 1, optional: bool = False) -> None:
     """A ``ValueError`` naming ``name`` unless ``value`` is an integer ``>= minimum`` (or None, with
-    ``optional``); numpy's integers count as integers (a seed from ``np.arange``)."""
+    ``optional``)."""
     if optional and value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         allowed = f"{'None or ' if optional else ''}an integer >= {minimum}"
         raise ValueError(f"{name} must be {allowed}; got {value!r}")
 
