@@ -5,7 +5,8 @@ fields), the grids of :mod:`experiments.presets` and the benchmarks, with the ch
 Its defaults are those chosen by the ablation of ``docs/drqn-parity.md``: the authors' input (the previous
 reward) and initialisation, their warmup batch of 32 and horizon 3L − 1, 20 gradient steps per episode, a
 target update every 2 episodes and a check every 5 episodes. The ``DRQN`` class itself keeps the paper's
-values. Every public name here is importable from :mod:`experiments.tmaze`.
+values. :class:`TMazeConfig`, ``TMAZE_VERSIONS`` and ``with_settings`` are also importable from
+:mod:`experiments.tmaze`.
 """
 
 from __future__ import annotations

@@ -102,7 +102,8 @@ class WarmupCallback(BaseCallback):
     ``policy.lstm_actor`` on these sequences, and ``policy.lstm_critic`` (on the critic's features)
     if the critic has its own LSTM. Each warmup logs under its own tags, ``warmup/actor/*`` and
     ``warmup/critic/*`` (``vaa_star`` at the end; with TensorBoard, every warmup step ``s`` at the
-    model's step ``num_timesteps + s``: ``loss``, ``vaa_star``, ``vaa_star_layer{i}``, ``stabilisation``).
+    model's step ``num_timesteps + s``: ``loss``, ``vaa_star``, ``vaa_star_layer{i}``, ``spread``,
+    ``stabilisation``).
 
     :param config: warmup settings (docs/specification.md §5 defaults if None).
     :param n_steps: transitions of ℰ to collect (the DRQN buffer size by default).

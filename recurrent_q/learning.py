@@ -102,6 +102,7 @@ def warm_up(model: DRQN) -> None:
     model.warmup_timestep = model.num_timesteps
     if writer is None and model.warmup_result.vaa_star:
         model.logger.record("warmup/vaa_star", float(np.mean(model.warmup_result.vaa_star[-1])))
+        model.logger.record("warmup/spread", float(np.mean(model.warmup_result.spread[-1])))
     model.q_net_target.load_state_dict(model.q_net.state_dict())
     if model.policy.q_net_average is not None:
         model.policy.q_net_average.load_state_dict(model.q_net.state_dict())

@@ -64,18 +64,19 @@ WarmupObjective = Literal["vaa_star", "variance"]
 """What the warmup's loss asks of each layer's final states ``f^M(x_i, u)`` (:class:`WarmupConfig`).
 ``"vaa_star"``: their VAA* at the target ``k`` (eq. (9), the paper). ``"variance"``: their spread,
 :func:`spread` (the mean over units of the variance over the batch of their ``tanh``), as large as it can
-be: loss ``(1 − spread)²``, whose target 1 lies above any spread a batch can reach, so that it never stops
-pushing. VAA* counts final states more than ε apart as distinct attractors, also when they have not
-converged but drift slowly apart on a near-neutral manifold; a large spread after long holds puts the
-states in saturated regions, where the dynamics contract (the lab's earlier T-Maze code maximised this
-variance after holding the corridor input up to 5 000 steps)."""
+be: loss ``(1 − spread)²``, whose target 1 lies above any spread a batch reaches short of full
+saturation, so that it keeps pushing. VAA* counts final states more than ε apart as distinct
+attractors, also when they have not converged but drift slowly apart on a near-neutral manifold; a large
+spread after long holds puts the states in saturated regions, where the dynamics contract (the lab's
+earlier T-Maze code maximised this variance after holding the corridor input up to 5 000 steps)."""
 WARMUP_OBJECTIVES: tuple[WarmupObjective, ...] = get_args(WarmupObjective)
 """The values of :data:`WarmupObjective`, in order."""
 
 
 def spread(final_states: Tensor) -> Tensor:
     """Spread of final states ``[n, d]``: the mean over the ``d`` units of the variance over the batch of
-    ``tanh(final_states)`` (population variance): a scalar in ``[0, 1)`` carrying gradients. 0 when every
+    ``tanh(final_states)`` (population variance): a scalar in ``[0, 1]`` carrying gradients (1 only once
+    ``tanh`` rounds to ±1, at saturation). 0 when every
     state is the same; close to 1 when every unit sits at a large ``|value|``, half of the batch on each
     side."""
     if final_states.dim() != 2 or final_states.shape[0] == 0:
@@ -297,7 +298,7 @@ def warmup(
             _check_finals(finals, m, s)
             loss, v, spreads = _loss(finals, cfg)  # lines 7-8, eq. (9)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"warmup step {s}: the loss of eq. (9) is non-finite (M = {m})")
+                raise FloatingPointError(f"warmup step {s}: the warmup's loss is non-finite (M = {m})")
             grads = torch.autograd.grad(loss, params, allow_unused=True)  # line 9: BPTT over M and the prefix
             for p, g in zip(params, grads, strict=True):
                 p.grad = g
@@ -316,7 +317,12 @@ def warmup(
             if writer is not None:
                 _log_step(writer, result, s)
             if progress:
-                steps.set_postfix(loss=f"{result.loss[-1]:.4f}", vaa_star=f"{float(v.mean()):.3f}", M=m)
+                steps.set_postfix(
+                    loss=f"{result.loss[-1]:.4f}",
+                    vaa_star=f"{float(v.mean()):.3f}",
+                    spread=f"{float(spreads.mean()):.3f}",
+                    M=m,
+                )
     finally:
         for p in params:
             p.grad = None

@@ -532,3 +532,21 @@ def test_variance_warmup_spreads_the_states_onto_attractors_of_the_task_input():
 def test_warmup_objective_is_checked():
     with pytest.raises(ValueError, match="objective must be one of 'vaa_star', 'variance'; got 'spread'"):
         WarmupConfig(objective="spread")
+
+
+@pytest.mark.parametrize("objective", ["vaa_star", "variance"])
+def test_the_warmup_loss_differentiates_its_objective_only(objective):
+    finals = [torch.tensor([[0.3, -0.2], [0.31, 0.9], [-1.2, 0.5]], requires_grad=True)]
+    config = WarmupConfig(objective=objective, k=0.9, eps=0.05)
+    loss, v, spreads = multistability._loss(finals, config)
+    assert not v.requires_grad and not spreads.requires_grad
+    assert float(v[0]) == pytest.approx(float(vaa_star(finals[0], 0.05)))
+    assert float(spreads[0]) == pytest.approx(float(torch.tanh(finals[0]).var(0, unbiased=False).mean()))
+    if objective == "vaa_star":
+        expected = (vaa_star(finals[0], 0.05) - 0.9) ** 2
+    else:
+        expected = (1 - multistability.spread(finals[0])) ** 2
+    (grad,) = torch.autograd.grad(loss, finals)
+    (expected_grad,) = torch.autograd.grad(expected, finals)
+    assert float(loss) == pytest.approx(float(expected))
+    assert torch.allclose(grad, expected_grad)
