@@ -92,6 +92,24 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
     }
 
 
+class HeldLinearSchedule:
+    """A schedule of SB3's ``progress_remaining`` (1 → 0): ``start`` for the first ``hold_fraction`` of
+    training, then linear to ``end`` at its end (SB3's ``LinearSchedule`` decays from the first step)."""
+
+    def __init__(self, start: float, end: float, hold_fraction: float) -> None:
+        self.start, self.end, self.hold_fraction = start, end, hold_fraction
+
+    def __call__(self, progress_remaining: float) -> float:
+        elapsed = 1.0 - progress_remaining
+        if elapsed <= self.hold_fraction:
+            return self.start
+        decayed = min(1.0, (elapsed - self.hold_fraction) / (1.0 - self.hold_fraction))
+        return self.start + decayed * (self.end - self.start)
+
+    def __repr__(self) -> str:
+        return f"HeldLinearSchedule(start={self.start}, end={self.end}, hold_fraction={self.hold_fraction})"
+
+
 def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DRQN:
     """The runner's DRQN on its maze (``TMaze-v0`` by default; horizon 3L − 1), untrained: for
     ``model.learn`` by hand.
@@ -117,8 +135,12 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         warmup_config = WarmupConfig(**{key: value for key, value in overrides.items() if value is not None})
     horizon = authors_horizon(c.length) if c.max_episode_steps is None else c.max_episode_steps
     final_eps = c.exploration_rate if c.exploration_final_rate is None else c.exploration_final_rate
-    learning_rate: float | LinearSchedule = c.learning_rate
-    if c.learning_rate_final is not None:  # over the episode budget (DRQN.learn's max_episodes)
+    learning_rate: float | LinearSchedule | HeldLinearSchedule = c.learning_rate
+    if c.learning_rate_final is not None and c.learning_rate_hold_fraction > 0:
+        learning_rate = HeldLinearSchedule(
+            c.learning_rate, c.learning_rate_final, c.learning_rate_hold_fraction
+        )
+    elif c.learning_rate_final is not None:  # over the episode budget (DRQN.learn's max_episodes)
         learning_rate = LinearSchedule(c.learning_rate, c.learning_rate_final, 1.0)
     return DRQN(
         "RecurrentQPolicy",

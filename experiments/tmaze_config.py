@@ -97,6 +97,9 @@ class TMazeConfig:
     learning_rate_final: float | None = 1e-4
     """Adam rate after the last training episode: α decays linearly over the episode budget (--episodes;
     round 8 of docs/drqn-parity.md); None: constant learning_rate, the paper's."""
+    learning_rate_hold_fraction: float = 0.0
+    """Fraction of the episode budget trained at learning_rate before α starts its linear decay to
+    learning_rate_final (0: the decay runs over the whole budget, round 8's)."""
     gradient_steps: int = 20
     """Gradient steps I after each episode (the paper's Algorithm 4: 10; docs/drqn-parity.md)."""
     batch_size: int = 32
@@ -146,6 +149,9 @@ class TMazeConfig:
         check_number("exploration_fraction", self.exploration_fraction, 0, 1, open_low=True)
         check_number("learning_rate", self.learning_rate, 0, open_low=True)
         check_number("learning_rate_final", self.learning_rate_final, 0, open_low=True, optional=True)
+        check_number("learning_rate_hold_fraction", self.learning_rate_hold_fraction, 0, 1)
+        if self.learning_rate_hold_fraction == 1:
+            raise ValueError("learning_rate_hold_fraction must be a number in [0, 1); got 1 (no decay left)")
         if self.cue_position is not None and self.env_id != "XORTMaze-v0":
             raise ValueError(f"cue_position is for env_id 'XORTMaze-v0' only; got env_id {self.env_id!r}")
         check_choice("env_id", self.env_id, ENV_IDS)
