@@ -29,6 +29,7 @@ MEMORY_PRESETS = ("small", "smoke")
 
 # The settings of each method (keyword arguments of DRQN / RecurrentPPO, see experiments.memory_suites).
 DRQN_SETTINGS: dict[str, Any] = {
+    "cell": "gru",  # a cell of recurrent_q.cells.CELL_NAMES (RecurrentPPO's is sb3-contrib's nn.LSTM)
     "hidden_size": 64,
     "num_layers": 1,
     "buffer_size": 4096,

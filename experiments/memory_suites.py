@@ -170,7 +170,7 @@ def _drqn(task: str, method: str, env: gym.Env, s: dict[str, Any], seed: int, lo
         warmup_config=WarmupConfig(steps=s["warmup_steps"], seed=seed) if use_warmup else None,
         vaa_interval=0,
         vaa_measure_interval=0,
-        policy_kwargs=dict(cell="gru", hidden_size=s["hidden_size"], num_layers=s["num_layers"]),
+        policy_kwargs=dict(cell=s["cell"], hidden_size=s["hidden_size"], num_layers=s["num_layers"]),
         tensorboard_log=None if logdir is None else str(logdir),
         seed=seed,
         device="cpu",
