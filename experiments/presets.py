@@ -24,7 +24,7 @@ class Run:
     """One run of a grid: a trainer kind, the labels that identify its group, a seed, a config."""
 
     experiment: str
-    kind: Literal["supervised", "tmaze", "horizon"]
+    kind: Literal["supervised", "tmaze", "horizon", "memory"]
     labels: tuple[tuple[str, Any], ...]
     seed: int
     config: dict[str, Any] = field(hash=False, compare=False)

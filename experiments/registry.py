@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.horizon_presets import HORIZON_PRESETS, horizon_grid
+from experiments.memory_presets import MEMORY_PRESETS, memory_grid
 from experiments.presets import PRESETS, Run, product_grid
 from experiments.results import write_results
 from experiments.runners import run_supervised, run_tmaze
@@ -42,10 +43,28 @@ def write_horizon_results(
     return write_horizon_results(runs, results, root, command)
 
 
+def run_memory(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
+    """:func:`experiments.memory_suites.run_memory`, imported by the worker that runs it (POPGym and
+    MiniGrid are needed there only)."""
+    from experiments.memory_suites import run_memory
+
+    return run_memory(config, run_dir, resume)
+
+
+def write_memory_results(
+    runs: Sequence[Run], results: dict[str, dict], root: Path, command: str
+) -> tuple[Any, str]:
+    """:func:`experiments.memory_results.write_memory_results`, imported when the grid ends."""
+    from experiments.memory_results import write_memory_results
+
+    return write_memory_results(runs, results, root, command)
+
+
 RUNNERS: dict[str, Runner] = {
     "supervised": run_supervised,
     "tmaze": run_tmaze,
     "horizon": run_horizon,
+    "memory": run_memory,
 }
 """The runner of each kind of run (``Run.kind``, saved in the run's ``config.json``)."""
 
@@ -78,6 +97,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     "psmnist": _product("psmnist", metric="test_accuracy"),
     "plsmnist": _product("plsmnist", metric="test_accuracy"),
     "horizon": Experiment(HORIZON_PRESETS, horizon_grid, write_horizon_results),
+    "memory-suites": Experiment(MEMORY_PRESETS, memory_grid, write_memory_results),
 }
 """Every experiment of ``scripts/reproduce.py``, by name (its command-line choices)."""
 PRESET_NAMES = tuple(dict.fromkeys(preset for entry in EXPERIMENTS.values() for preset in entry.presets))

@@ -16,6 +16,10 @@ Experiments (paper figures): ``copy`` (Figs. 11, 17), ``denoising`` (Figs. 12, 1
 ``horizon``: temporal horizon generalisation (T-Maze trained at L = 20 and 50, evaluated up to
 L' = 100 000; copy first input trained at T = 50, evaluated up to T' = 100 000; two tables and a plot
 against L' and T', see ``experiments.horizon``).
+``memory-suites``: DRQN with and without warmup and sb3-contrib's RecurrentPPO with and without
+``WarmupCallback`` on four POPGym tasks and MiniGrid-MemoryS7, the same env-step budget for each, 3 seeds;
+one table of POPGym's MMER (``experiments.memory_suites``; needs ``pip install ".[memory-suites]"``;
+presets ``small`` and ``smoke`` only).
 Presets: ``paper`` (the paper's sizes, for a GPU cluster), ``small`` (2 CPU cores, well under an
 hour per experiment) and ``smoke`` (two tiny runs, for tests); ``horizon`` also has ``train-on`` (its
 ``small`` T-Maze at L = 20, every run trained to the end of its budget instead of stopping at the first
