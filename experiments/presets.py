@@ -220,16 +220,3 @@ def product_grid(experiment: str, kind: str, preset: str) -> list[Run]:
         config = {**grid["common"], **size, "cell": cell, "version": version, "seed": seed}
         runs.append(Run(experiment, kind, labels, seed, config))
     return runs
-
-
-_MOVED_TO_HORIZON_PRESETS = ("HORIZON_PAIRS", "HORIZON_SETTINGS", "HORIZON_PRESETS", "horizon_grid")
-
-
-def __getattr__(name: str) -> Any:
-    """The horizon experiment's presets, moved to :mod:`experiments.horizon_presets`, still importable from
-    here (imported on first use: that module imports this one)."""
-    if name in _MOVED_TO_HORIZON_PRESETS:
-        from experiments import horizon_presets
-
-        return getattr(horizon_presets, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
