@@ -33,6 +33,7 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import FlattenExtractor
 
 from experiments.memory_presets import MEMORY_METHODS, MEMORY_TASKS
+from recurrent_q.tb import tensorboard_writer
 
 EXTRA = 'pip install ".[memory-suites]"'
 
@@ -266,7 +267,7 @@ def run_memory_suite(
         model, eval_env, n_eval_episodes=eval_episodes, deterministic=True, return_episode_rewards=True
     )
     final, final_std = float(np.mean(eval_returns)), float(np.std(eval_returns))
-    writer = _writer(model)
+    writer = tensorboard_writer(model.logger)
     if writer is not None:
         for mean, step in zip(means, edges, strict=True):
             if mean is not None:
@@ -291,16 +292,6 @@ def run_memory_suite(
         "wall_time_s": time.perf_counter() - start,
         "cpu_time_s": time.process_time() - cpu_start,
     }
-
-
-def _writer(model: Any) -> Any:
-    """The TensorBoard writer of the model's SB3 logger, if it has one."""
-    from stable_baselines3.common.logger import TensorBoardOutputFormat
-
-    for output in getattr(model.logger, "output_formats", []):
-        if isinstance(output, TensorBoardOutputFormat):
-            return output.writer
-    return None
 
 
 def run_memory(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
