@@ -130,11 +130,16 @@ ABLATION |= {
     "w10": _PRE8 | {"n_steps": 10, "n_step_correction": "watkins"},
     # ... and, once the values settle sooner, what quiets the flicker of the settled greedy policy at
     # L = 50: a learning rate decayed to 1e-4 over the budget, or an averaged network that acts (round 6).
-    # w10-lr is the runner's default since round 8.
-    "w10-lr": {"n_steps": 10, "n_step_correction": "watkins", "learning_rate_final": 1e-4},
+    # w10-lr was the runner's default from round 8 to round 9.
+    "w10-lr": {
+        "n_steps": 10,
+        "n_step_correction": "watkins",
+        "learning_rate_final": 1e-4,
+        "learning_rate_hold_fraction": 0.0,
+    },
     "w10-avg02": _PRE8 | {"n_steps": 10, "n_step_correction": "watkins", "average_tau": 0.02},
     # Round 9 (L = 100: the decay over a 400-episode budget slowed the first optimal policy): the rate held
-    # at 1e-3 for the first half of the budget, then decayed to 1e-4.
+    # at 1e-3 for the first half of the budget, then decayed to 1e-4: the runner's default since round 10.
     "w10-lr-half": {"learning_rate_hold_fraction": 0.5},
 }
 for _name, _settings in ABLATION.items():

@@ -95,11 +95,12 @@ class TMazeConfig:
     learning_rate: float = 1e-3
     """Adam learning rate α at the start."""
     learning_rate_final: float | None = 1e-4
-    """Adam rate after the last training episode: α decays linearly over the episode budget (--episodes;
-    round 8 of docs/drqn-parity.md); None: constant learning_rate, the paper's."""
-    learning_rate_hold_fraction: float = 0.0
+    """Adam rate after the last training episode: α is held at learning_rate for the first
+    learning_rate_hold_fraction of the episode budget (--episodes), then decays linearly to this value
+    (rounds 8 and 9 of docs/drqn-parity.md); None: constant learning_rate, the paper's."""
+    learning_rate_hold_fraction: float = 0.5
     """Fraction of the episode budget trained at learning_rate before α starts its linear decay to
-    learning_rate_final (0: the decay runs over the whole budget, round 8's)."""
+    learning_rate_final (round 9; 0: the decay runs over the whole budget, round 8's)."""
     gradient_steps: int = 20
     """Gradient steps I after each episode (the paper's Algorithm 4: 10; docs/drqn-parity.md)."""
     batch_size: int = 32

@@ -164,11 +164,12 @@ def test_the_learning_rate_can_be_held_before_its_decay():
     # progress_remaining 1 -> 0: held for the first half, then linear, 1e-4 at the end
     assert [schedule(p) for p in (1.0, 0.75, 0.5)] == [1e-3, 1e-3, 1e-3]
     assert schedule(0.25) == pytest.approx(5.5e-4) and schedule(0.0) == pytest.approx(1e-4)
-    model = make_tmaze_drqn(length=3, learning_rate_hold_fraction=0.5, vaa_interval=0)
-    assert isinstance(model.learning_rate, HeldLinearSchedule)
-    assert model.lr_schedule(0.75) == pytest.approx(1e-3) and model.lr_schedule(0.0) == pytest.approx(1e-4)
-    default = make_tmaze_drqn(length=3, vaa_interval=0)
-    assert default.lr_schedule(0.5) == pytest.approx(5.5e-4)  # round 8's: decays over the whole budget
+    default = make_tmaze_drqn(length=3, vaa_interval=0)  # the runner's default since round 10
+    assert isinstance(default.learning_rate, HeldLinearSchedule)
+    assert default.lr_schedule(0.75) == pytest.approx(1e-3)
+    assert default.lr_schedule(0.0) == pytest.approx(1e-4)
+    whole = make_tmaze_drqn(length=3, learning_rate_hold_fraction=0.0, vaa_interval=0)
+    assert whole.lr_schedule(0.5) == pytest.approx(5.5e-4)  # round 8's: decays over the whole budget
     for bad in (1.0, -0.1, 1.5):
         with pytest.raises(ValueError, match="learning_rate_hold_fraction must be a number in"):
             make_tmaze_drqn(length=3, learning_rate_hold_fraction=bad)
