@@ -12,7 +12,9 @@ Sections, each read from its records:
   round 3's defaults (``S-none``) at the same length;
 - horizon generalisation (``horizon/small``, ``horizon/train-on``): T-Maze episodes at L and the number of
   longer corridors L' where the policy is still optimal, copy first input's MSE at T and T';
-- supervised grids (``copy/small``, ``vaa-vs-loss/small``, ``denoising/small``): test MSE.
+- supervised grids (``copy/small``, ``vaa-vs-loss/small``, ``denoising/small``): test MSE;
+- memory suites (``memory-suites/small``): POPGym's MMER and the final return of DRQN and RecurrentPPO, each
+  with the warmup against without it.
 
 Conventions (also printed on the page): a T-Maze run that never reached the optimal policy counts as
 reaching it at the episode budget (censored, never dropped); "final policy optimal" and other yes/no
@@ -20,7 +22,8 @@ outcomes are fractions (the mean of 0/1 runs: an IQM of 0s and 1s would say litt
 on the seeds they share.
 
 Each section is a function of its module (:mod:`experiments.statistics_tmaze`,
-:mod:`experiments.statistics_horizon`, :mod:`experiments.statistics_supervised`), what they share is in
+:mod:`experiments.statistics_horizon`, :mod:`experiments.statistics_supervised`,
+:mod:`experiments.statistics_memory`), what they share is in
 :mod:`experiments.statistics_common`; the names of ``__all__``, ``COLORS`` and ``HORIZON_SCORE`` are
 importable from here.
 """
@@ -41,10 +44,11 @@ from experiments.statistics_common import (
     trained_budget,
 )
 from experiments.statistics_horizon import horizon
+from experiments.statistics_memory import memory_suites
 from experiments.statistics_supervised import supervised
 from experiments.statistics_tmaze import drqn_ablation, tmaze_fig13, tmaze_reporting
 
-SECTIONS = (tmaze_fig13, tmaze_reporting, drqn_ablation, horizon, supervised)
+SECTIONS = (tmaze_fig13, tmaze_reporting, drqn_ablation, horizon, supervised, memory_suites)
 """The sections of the page, in its order: each takes the :class:`Report` and returns its Markdown lines."""
 
 
@@ -107,6 +111,7 @@ __all__ = [
     "horizon",
     "horizon_score",
     "jsonl_records",
+    "memory_suites",
     "supervised",
     "tmaze_fig13",
     "tmaze_reporting",

@@ -103,9 +103,10 @@ def tmaze_reporting(report: Report) -> list[str]:
         return []
     rows, plotted = [], {}
     # the network of each record: 2 x 32 (round 4's defaults), `-h64` 2 x 64 (round 5's), `-r8` round 8's
-    # (2 x 64, 10-step Watkins returns, a decaying rate)
+    # (2 x 64, 10-step Watkins returns, a decaying rate), `-r10` round 10's (the rate held, then decayed)
     defaults = [(f"L{n}", "2 × 32") for n in (20, 50, 100)] + [(f"L{n}-h64", "2 × 64") for n in (20, 50, 100)]
     defaults += [(f"L{n}-r8", "2 × 64, round 8") for n in (20, 50, 100)]
+    defaults += [(f"L{n}-r10", "2 × 64, round 10") for n in (20, 50, 100)]
     for name, network in [(name, network) for name, network in defaults if name in files]:
         records = files[name]
         budget = trained_budget(records)
@@ -185,7 +186,7 @@ def tmaze_reporting(report: Report) -> list[str]:
 
 
 def drqn_ablation(report: Report, baseline: str = "gru-warmup-S-none") -> list[str]:
-    """The ablation's variants (``docs/drqn-parity.md``, rounds 3 and 4) against ``baseline`` at each length,
+    """The ablation's variants (``docs/drqn-parity.md``, rounds 3 to 10) against ``baseline`` at each length,
     on the seeds each variant has."""
     folder = report.results / "drqn-ablation"
     records = [record for path in sorted(folder.glob("*.jsonl")) for record in jsonl_records(path)]
@@ -225,12 +226,13 @@ def drqn_ablation(report: Report, baseline: str = "gru-warmup-S-none") -> list[s
         f"P(ends optimal, `{short}` not)",
     ]
     return [
-        "## DRQN ablation, rounds 3 and 4 (tuning seeds 0–9)",
+        "## DRQN ablation, rounds 3 to 10 (tuning seeds 0–9)",
         "",
-        "Records: `results/drqn-ablation/*.jsonl` (the tables of rounds 3 and 4 in `docs/drqn-parity.md`; "
-        "L = 20: 300 episodes, L = 50: 600, every run trained its whole budget). A run never optimal counts "
-        f"as the budget (censored). Each variant is compared with `{short}` (round 3's defaults, C = 20) "
-        "at the same length, on the seeds the variant has; `S-c2` is today's default.",
+        "Records: `results/drqn-ablation/*.jsonl` (the tables of rounds 3 to 10 in `docs/drqn-parity.md`; "
+        "L = 20: 300 episodes, L = 50: 600, L = 100: 400, every run trained its whole budget). A run never "
+        f"optimal counts as the budget (censored). Each variant is compared with `{short}` (round 3's "
+        "defaults, C = 20) at the same length, on the seeds the variant has; `w10-lr-half` is today's "
+        "default (round 10).",
         "",
         *table_lines(header, rows),
         _save(fig, report.out / "drqn-ablation.png", "DRQN ablation"),

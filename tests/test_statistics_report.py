@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 
 from experiments.cli import stats
+from experiments.run_dirs import write_json
 from experiments.statistics_report import (
+    Report,
     episodes_to_optimal,
     grid_runs,
     horizon_score,
     jsonl_records,
+    memory_suites,
     trained_budget,
     write_statistics,
 )
@@ -74,6 +77,7 @@ def test_the_command_writes_every_section_from_the_committed_records(tmp_path):
 def test_missing_records_are_named_not_fatal(tmp_path):
     page = write_statistics(tmp_path / "empty", tmp_path / "out").read_text()
     assert "no run under `results/tmaze/small`" in page
+    assert "no run under `results/memory-suites/small`" in page
     assert "no record under `results/drqn-ablation`" in page
 
 
@@ -81,3 +85,35 @@ def test_missing_records_are_named_not_fatal(tmp_path):
 def test_the_committed_page_is_what_the_command_writes(tmp_path):
     write_statistics(RESULTS, tmp_path)
     assert (tmp_path / "README.md").read_text() == (RESULTS / "statistics" / "README.md").read_text()
+
+
+def _memory_run(root: Path, task: str, method: str, seed: int, metrics: dict) -> None:
+    run = root / f"task={task}__method={method}__seed={seed}"
+    run.mkdir(parents=True)
+    write_json(run / "config.json", {"kind": "memory", "task": task, "method": method, "seed": seed})
+    write_json(run / "metrics.json", metrics)
+
+
+def test_the_memory_suites_section_compares_each_method_with_its_warmup(tmp_path):
+    # Two tasks, four methods, three seeds: DRQN with warmup above DRQN on every seed of both tasks (P = 1),
+    # RecurrentPPO with and without warmup equal (P = 0.5); a diverged run is left out, not scored.
+    root = tmp_path / "results" / "memory-suites" / "small"
+    mmer = {"drqn": 0.1, "drqn-warmup": 0.5, "rppo": 0.3, "rppo-warmup": 0.3}
+    for task in ("RepeatPreviousEasy", "CountRecallEasy"):
+        for method, value in mmer.items():
+            for seed in range(3):
+                metrics = {"mmer": value + 0.01 * seed, "final_return": value, "diverged": False}
+                _memory_run(root, task, method, seed, metrics)
+    _memory_run(root, "CountRecallEasy", "drqn", 3, {"mmer": None, "final_return": None, "diverged": True})
+    (tmp_path / "out").mkdir()
+    lines = memory_suites(Report(tmp_path / "results", tmp_path / "out", reps=50))
+    rows = {tuple(line.split(" | ")[:2]): line for line in lines if line.startswith("| ")}
+    cells = rows["| RepeatPreviousEasy", "drqn-warmup"].strip("| ").split(" | ")
+    assert cells[2] == "0.500, 0.510, 0.520" and cells[3].startswith("0.510 [0.50")  # IQM of 3: the mean
+    assert cells[4:] == ["0.500 [0.500, 0.500]", "1.00 [1.00, 1.00]"]
+    # the diverged run is left out
+    assert rows["| CountRecallEasy", "drqn"].split(" | ")[2] == "0.100, 0.110, 0.120"
+    assert rows["| CountRecallEasy", "rppo-warmup"].split(" | ")[-1].startswith("0.50 [")  # equal runs: 0.5
+    assert rows["| all 2 tasks", "drqn-warmup"].endswith("| 1.00 [1.00, 1.00] |")
+    assert rows["| all 2 tasks", "rppo-warmup"].split(" | ")[-1].startswith("0.50 [")
+    assert (tmp_path / "out" / "memory-suites.png").is_file()
