@@ -30,6 +30,7 @@ from recurrent_q.cells import check_device
 from recurrent_q.checks import check_integer
 from recurrent_q.drqn import DRQN
 from recurrent_q.multistability import WarmupConfig
+from recurrent_q.schedules import HeldLinearSchedule
 from recurrent_q.tb import tensorboard_writer, write_hyperparameters
 from tmaze_gym.tmaze import LAYOUTS, RIGHT
 
@@ -90,24 +91,6 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         "timesteps_to_optimal": optimal.first_optimal_timesteps,
         "optimal_checks": [episode for episode, ok in optimal.checks if ok],
     }
-
-
-class HeldLinearSchedule:
-    """A schedule of SB3's ``progress_remaining`` (1 → 0): ``start`` for the first ``hold_fraction`` of
-    training, then linear to ``end`` at its end (SB3's ``LinearSchedule`` decays from the first step)."""
-
-    def __init__(self, start: float, end: float, hold_fraction: float) -> None:
-        self.start, self.end, self.hold_fraction = start, end, hold_fraction
-
-    def __call__(self, progress_remaining: float) -> float:
-        elapsed = 1.0 - progress_remaining
-        if elapsed <= self.hold_fraction:
-            return self.start
-        decayed = min(1.0, (elapsed - self.hold_fraction) / (1.0 - self.hold_fraction))
-        return self.start + decayed * (self.end - self.start)
-
-    def __repr__(self) -> str:
-        return f"HeldLinearSchedule(start={self.start}, end={self.end}, hold_fraction={self.hold_fraction})"
 
 
 def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DRQN:

@@ -22,6 +22,7 @@ from recurrent_q.multistability import (
     vaa_star,
     warmup,
 )
+from recurrent_q.schedules import HeldLinearSchedule
 
 if TYPE_CHECKING:
     from recurrent_q.callbacks import VAAMonitorCallback, WarmupCallback
@@ -44,6 +45,7 @@ __all__ = [
     "CELL_NAMES",
     "DRQN",
     "DoubleLayer",
+    "HeldLinearSchedule",
     "RecurrentLayer",
     "RecurrentStack",
     "VAAMonitorCallback",

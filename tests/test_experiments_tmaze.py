@@ -158,7 +158,8 @@ def test_the_runner_learns_the_xor_maze_and_checks_its_cue_position():
 
 
 def test_the_learning_rate_can_be_held_before_its_decay():
-    from experiments.tmaze import HeldLinearSchedule, make_tmaze_drqn
+    from experiments.tmaze import make_tmaze_drqn
+    from recurrent_q import HeldLinearSchedule
 
     schedule = HeldLinearSchedule(1e-3, 1e-4, 0.5)
     # progress_remaining 1 -> 0: held for the first half, then linear, 1e-4 at the end

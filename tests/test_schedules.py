@@ -104,3 +104,22 @@ def test_schedules_run_over_the_episode_budget_of_learn():
     model.learn(10**12, max_episodes=4, reset_num_timesteps=False)
     assert model.num_train_episodes == episodes + 4
     assert seen[episodes][1] == pytest.approx(0.2) and seen[episodes][2] == pytest.approx(1e-3)
+
+
+def test_held_linear_schedule_holds_then_decays_and_names_bad_arguments():
+    from recurrent_q import HeldLinearSchedule
+
+    schedule = HeldLinearSchedule(1e-3, 1e-4, 0.5)
+    assert [schedule(p) for p in (1.0, 0.75, 0.5)] == [1e-3, 1e-3, 1e-3]  # held for the first half
+    assert schedule(0.25) == pytest.approx(5.5e-4) and schedule(0.0) == pytest.approx(1e-4)
+    assert HeldLinearSchedule(1e-3, 1e-4, 0.0)(0.5) == pytest.approx(LinearSchedule(1e-3, 1e-4, 1.0)(0.5))
+    for name, args in (
+        ("hold_fraction", (1e-3, 1e-4, 1.0)),
+        ("hold_fraction", (1e-3, 1e-4, -0.1)),
+        ("start", (-1.0, 1e-4, 0.5)),
+        ("end", (1e-3, "1e-4", 0.5)),
+    ):
+        with pytest.raises(ValueError, match=f"^{name} must be a number"):
+            HeldLinearSchedule(*args)
+    model = small_model(learning_rate=schedule)  # a DRQN follows it as any SB3 schedule
+    assert model.lr_schedule(0.75) == pytest.approx(1e-3) and model.lr_schedule(0.0) == pytest.approx(1e-4)
