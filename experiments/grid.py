@@ -193,12 +193,16 @@ def reproduce(
     progress: bool = True,
     restart_changed: bool = False,
     first_seed: int = 0,
+    dry_run: bool = False,
+    rate: float = 1e12,
 ) -> dict[str, Any]:
     """Run (or resume) the grid of ``experiment`` at ``preset`` scale and write its table and plot.
 
     :param first_seed: the seeds of the grid start here (the presets use 0, 1, …; the seeds on which the
         defaults were chosen are 0–9, so a claim of how often they succeed is measured from 1000 on, say).
         Runs of another first seed go to ``<out>/<experiment>/<preset>-from-seed-<first_seed>/``.
+    :param dry_run: run nothing: print each group of runs, how many are finished, and the floor of their
+        arithmetic (:mod:`experiments.cost`), with the time of what is left at ``rate`` operations per second.
     :return: ``{"runs", "ran" (runs that ran in this launch), "diverged" (run names), "table"}``.
     :raises RunConflictError: a run directory holds a run with other settings (before anything runs).
     """
@@ -218,6 +222,15 @@ def reproduce(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
     root = Path(out) / experiment / (preset if first_seed == 0 else f"{preset}-from-seed-{first_seed}")
+    if dry_run:
+        from experiments.cost import cost_lines
+
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+            raise ValueError(f"rate must be a number > 0; got {rate!r}")
+        states = {run.name: run_state(run, root / run.name, repair=False)[0] for run in runs}
+        print(f"{experiment} ({preset}): {len(runs)} runs in {root}; dry run, nothing is run")
+        print("\n".join(cost_lines(runs, states, rate)))
+        return {"runs": len(runs), "ran": 0, "diverged": [], "table": None}
     root.mkdir(parents=True, exist_ok=True)
     # read only: another launch may be writing some of these runs now (each run is repaired under its claim)
     states = {run.name: run_state(run, root / run.name, repair=False) for run in runs}

@@ -342,3 +342,15 @@ def test_a_ray_grid_on_two_nodes_survives_a_lost_node_or_worker(tmp_path, fault)
     assert "will be retried" in output or "retries remaining" in output, output[-3000:]
     assert _table(root) == expected
     assert len(list(root.glob("*/metrics.json"))) == 2
+
+
+def test_a_dry_run_lists_and_counts_the_runs_and_runs_nothing(tmp_path, capsys):
+    summary = grid.reproduce("copy", "smoke", out=tmp_path, progress=False, dry_run=True)
+    out = capsys.readouterr().out
+    runs = _smoke_runs()
+    assert summary == {"runs": len(runs), "ran": 0, "diverged": [], "table": None}
+    assert "dry run, nothing is run" in out and f"still to run: {len(runs)} of {len(runs)} runs" in out
+    assert not (tmp_path / "copy").exists()  # no folder made
+    assert reproduce_command.main(["copy", "--preset", "smoke", "--dry-run", "--rate", "0"]) == 2
+    assert "--rate must be a number > 0" in capsys.readouterr().err
+    assert reproduce_command.main(["copy", "--workers", "0"]) == 2

@@ -25,6 +25,9 @@ hour per experiment) and ``smoke`` (two tiny runs, for tests); ``horizon`` also 
 ``small`` T-Maze at L = 20, every run trained to the end of its budget instead of stopping at the first
 optimal check, five cells and versions, no copy runs; ``experiments.horizon_presets.HORIZON_SETTINGS``).
 
+``--dry-run`` runs nothing: it lists the grid's runs and counts their arithmetic (``experiments.cost``),
+e.g. ``mm-reproduce copy --preset paper --dry-run`` before a cluster launch.
+
 Exit status: 0, or 1 when some runs diverged (their table rows say how many), 2 when a run directory
 holds a run made with other settings (nothing is run; ``--restart-changed`` moves such runs aside).
 """
@@ -67,12 +70,28 @@ class Args:
     first_seed: int = 0
     """the grid's seeds start here (defaults were chosen on seeds 0-9: report success rates from 1000 on);
     runs go to <out>/<experiment>/<preset>-from-seed-<first_seed>/"""
+    dry_run: bool = False
+    """run nothing: list the runs (grouped, with how many are finished) and the floor of their arithmetic
+    in TFLOP (experiments.cost), with the time of what is left at --rate"""
+    rate: float = 1e12
+    """operations per second for --dry-run's time: what your device reaches on these runs (measure one),
+    not its peak"""
 
 
 def main(argv: list[str] | None = None) -> int:
     """The console command ``mm-reproduce`` on the arguments ``argv`` (default: the process's): the grid,
     and its exit status."""
     args = tyro.cli(Args, args=argv, description=__doc__)
+    for name, low in (("workers", 1), ("first_seed", 0)):
+        if getattr(args, name) < low:
+            print(
+                f"error: --{name.replace('_', '-')} must be an integer >= {low}; got {getattr(args, name)}",
+                file=sys.stderr,
+            )
+            return 2
+    if not args.rate > 0:
+        print(f"error: --rate must be a number > 0; got {args.rate}", file=sys.stderr)
+        return 2
     try:
         summary = reproduce(**vars(args))
     except RunConflictError as error:
