@@ -67,6 +67,7 @@ def test_the_command_writes_every_section_from_the_committed_records(tmp_path):
     assert pngs == [
         "drqn-ablation.png",
         "horizon.png",
+        "memory-suites.png",
         "supervised.png",
         "tmaze-fig13.png",
         "tmaze-reporting.png",
