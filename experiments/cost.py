@@ -22,6 +22,7 @@ from typing import Any
 from experiments.optimality import authors_horizon
 from experiments.presets import Run
 from experiments.tmaze_config import TMazeConfig
+from recurrent_q.cells import make_cell
 from recurrent_q.multistability import WarmupConfig
 from supervised.config import SupervisedConfig, config_from_dict
 from supervised.datasets import (
@@ -46,8 +47,6 @@ TMAZE_INPUT_SIZE = 3 + 4 + 1
 @cache
 def stack_flops(cell: str, input_size: int, hidden_size: int, num_layers: int, double: bool) -> float:
     """Operations of one time step of one sequence through the recurrent stack: 2 per weight."""
-    from recurrent_q.cells import make_cell
-
     options = {"t_max": 600} if cell == "chrono" else {}  # its initialisation only, not its size
     stack = make_cell(cell, input_size, hidden_size, num_layers, double=double, **options)
     return 2.0 * sum(p.numel() for p in stack.parameters())

@@ -183,6 +183,18 @@ def run_ray(
 # --------------------------------------------------------------------------------------------
 
 
+def check_reproduce_arguments(workers: Any, first_seed: Any, rate: Any, flags: bool = False) -> None:
+    """A ``ValueError`` naming the first of :func:`reproduce`'s ``workers`` (an integer >= 1), ``first_seed``
+    (>= 0) and ``rate`` (a number > 0) out of its range; ``flags``: named as the command's flags
+    (``--first-seed``). Plain Python checks: the grid's process does not import torch."""
+    for name, value, low in (("workers", workers, 1), ("first_seed", first_seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            name = f"--{name.replace('_', '-')}" if flags else name
+            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+        raise ValueError(f"{'--rate' if flags else 'rate'} must be a number > 0; got {rate!r}")
+
+
 def reproduce(
     experiment: str,
     preset: str = "small",
@@ -206,8 +218,7 @@ def reproduce(
     :return: ``{"runs", "ran" (runs that ran in this launch), "diverged" (run names), "table"}``.
     :raises RunConflictError: a run directory holds a run with other settings (before anything runs).
     """
-    if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0:
-        raise ValueError(f"first_seed must be an integer >= 0; got {first_seed!r}")
+    check_reproduce_arguments(workers, first_seed, rate)
     runs = [
         Run(r.experiment, r.kind, r.labels, r.seed + first_seed, {**r.config, "seed": r.seed + first_seed})
         for r in build_grid(experiment, preset)
@@ -219,14 +230,10 @@ def reproduce(
             else r
             for r in runs
         ]
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
     root = Path(out) / experiment / (preset if first_seed == 0 else f"{preset}-from-seed-{first_seed}")
     if dry_run:
         from experiments.cost import cost_lines
 
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-            raise ValueError(f"rate must be a number > 0; got {rate!r}")
         states = {run.name: run_state(run, root / run.name, repair=False)[0] for run in runs}
         print(f"{experiment} ({preset}): {len(runs)} runs in {root}; dry run, nothing is run")
         print("\n".join(cost_lines(runs, states, rate)))
@@ -262,6 +269,7 @@ def reproduce(
 
 __all__ = [
     "RAY_RETRIES",
+    "check_reproduce_arguments",
     "execute_run",
     "exit_with_parent",
     "reproduce",

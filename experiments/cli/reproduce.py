@@ -40,7 +40,7 @@ from typing import Literal
 
 import tyro
 
-from experiments.grid import reproduce
+from experiments.grid import check_reproduce_arguments, reproduce
 from experiments.registry import EXPERIMENTS, PRESET_NAMES
 from experiments.run_dirs import RunConflictError
 
@@ -82,15 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     """The console command ``mm-reproduce`` on the arguments ``argv`` (default: the process's): the grid,
     and its exit status."""
     args = tyro.cli(Args, args=argv, description=__doc__)
-    for name, low in (("workers", 1), ("first_seed", 0)):
-        if getattr(args, name) < low:
-            print(
-                f"error: --{name.replace('_', '-')} must be an integer >= {low}; got {getattr(args, name)}",
-                file=sys.stderr,
-            )
-            return 2
-    if not args.rate > 0:
-        print(f"error: --rate must be a number > 0; got {args.rate}", file=sys.stderr)
+    try:
+        check_reproduce_arguments(args.workers, args.first_seed, args.rate, flags=True)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     try:
         summary = reproduce(**vars(args))
