@@ -172,6 +172,9 @@ class BenchArgs:
     """Stop each run at its first optimal check; --no-stop-when-optimal trains the whole budget (the
     table then also gives whether the final policy is optimal, and the share of optimal checks after
     the first optimal one)."""
+    give_up_after: int | None = None
+    """Stop a run not optimal at any check up to this episode (an "optimal within N episodes" window; the
+    schedules still run over --max-episodes, as in the runs that train the whole budget)."""
 
 
 def run_one(
@@ -183,6 +186,7 @@ def run_one(
     clock: str,
     check_freq: int = 20,
     stop_when_optimal: bool = True,
+    give_up_after: int | None = None,
 ) -> dict[str, Any]:
     import torch
 
@@ -201,6 +205,7 @@ def run_one(
         clock=clock,
         check_freq=check_freq,
         stop_when_optimal=stop_when_optimal,
+        give_up_after=give_up_after,
         vaa_interval=0,
         vaa_measure_interval=0,
         **settings,
@@ -212,6 +217,7 @@ def run_one(
         "finished": time.time(),
         "check_freq": check_freq,
         "stop_when_optimal": stop_when_optimal,
+        "give_up_after": give_up_after,
     }
 
 
@@ -295,7 +301,14 @@ def main(argv: list[str] | None = None) -> str:
     if unknown:
         raise ValueError(f"variants must be among {', '.join(VARIANTS)}; got {unknown}")
     runs = [(v, length, seed) for length in args.lengths for seed in args.seeds for v in args.variants]
-    extra = (args.max_episodes, args.max_seconds, args.clock, args.check_freq, args.stop_when_optimal)
+    extra = (
+        args.max_episodes,
+        args.max_seconds,
+        args.clock,
+        args.check_freq,
+        args.stop_when_optimal,
+        args.give_up_after,
+    )
     done = run_jsonl_grid(args.out, runs, key, run_one, extra, args.jobs)
     selected = [r for r in done if r["variant"] in args.variants and r["length"] in args.lengths]
     table = summary(selected, args.max_episodes, args.max_seconds, args.clock)

@@ -59,6 +59,7 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         c.check_freq,
         c.stop_when_optimal,
         best_model_save_path=c.best_model_save_path,
+        give_up_after=c.give_up_after,
     )
     callbacks: list[BaseCallback] = [optimal]
     if c.max_seconds is not None:
@@ -198,6 +199,8 @@ class TMazeOptimalCallback(BaseCallback):
     :param best_model_save_path: folder where the model of the first optimal check is saved as
         ``best_model.zip`` (as SB3's ``EvalCallback``, which keeps the first model of the best score:
         every optimal policy earns the same return); None: not saved.
+    :param give_up_after: stop training when the policy was optimal at no check up to this episode (the
+        check at that episode included); None: never.
     :param verbose: 1 prints each optimal check.
     """
 
@@ -208,9 +211,12 @@ class TMazeOptimalCallback(BaseCallback):
         stop_when_optimal: bool = False,
         best_model_save_path: str | os.PathLike | None = None,
         verbose: int = 0,
+        give_up_after: int | None = None,
     ) -> None:
         super().__init__(verbose)
         check_integer("check_freq", check_freq)
+        check_integer("give_up_after", give_up_after, optional=True)
+        self.give_up_after = give_up_after
         self.eval_env = eval_env
         self.check_freq = check_freq
         self.stop_when_optimal = stop_when_optimal
@@ -276,7 +282,10 @@ class TMazeOptimalCallback(BaseCallback):
                     self._episodes += 1
                     if self._due(self._episodes):
                         self.check(self._episodes)
-        return not (self.stop_when_optimal and self.first_optimal_episode is not None)
+        if self.first_optimal_episode is not None:
+            return not self.stop_when_optimal
+        # Give up once the check of episode give_up_after (or a later one) has been made, never optimal.
+        return self.give_up_after is None or not self.checks or self.checks[-1][0] < self.give_up_after
 
     def _on_training_end(self) -> None:
         episode = self.model.num_train_episodes if self._is_drqn else self._episodes

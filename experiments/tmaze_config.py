@@ -121,6 +121,9 @@ class TMazeConfig:
     """Episodes between optimality checks (the authors: 20); the checks do not change training."""
     stop_when_optimal: bool = False
     """Stop at the first check where the greedy policy is optimal."""
+    give_up_after: int | None = None
+    """Stop a run whose greedy policy was optimal at no check up to this training episode (a grid's
+    "optimal within N episodes" window: the schedules still run over --episodes; None: never give up)."""
     max_seconds: float | None = None
     """Time budget of training (None: none), on ``clock``."""
     clock: Literal["wall", "process"] = "wall"
@@ -145,6 +148,7 @@ class TMazeConfig:
         minimum = {"length": 1, "episodes": 0, "hidden_size": 1, "num_layers": 1, "check_freq": 1, "seed": 0}
         for name, low in minimum.items():
             check_integer(name, getattr(self, name), low)
+        check_integer("give_up_after", self.give_up_after, 1, optional=True)
         check_number("exploration_rate", self.exploration_rate, 0, 1)
         check_number("exploration_final_rate", self.exploration_final_rate, 0, 1, optional=True)
         check_number("exploration_fraction", self.exploration_fraction, 0, 1, open_low=True)

@@ -31,8 +31,9 @@ def test_the_config_offers_every_cell_and_checks_the_version():
         ("check_freq", 0),
         ("hidden_size", 2.5),
         ("seed", True),
+        ("give_up_after", 0),
     ):
-        with pytest.raises(ValueError, match=f"{name} must be an integer >= "):
+        with pytest.raises(ValueError, match=f"{name} must be (None or )?an integer >= "):
             TMazeConfig(**{name: bad})
 
 
@@ -174,3 +175,27 @@ def test_the_learning_rate_can_be_held_before_its_decay():
     for bad in (1.0, -0.1, 1.5):
         with pytest.raises(ValueError, match="learning_rate_hold_fraction must be a number in"):
             make_tmaze_drqn(length=3, learning_rate_hold_fraction=bad)
+
+
+def test_a_run_gives_up_after_its_window_with_the_schedules_of_the_whole_budget():
+    """give_up_after=10 stops a run not yet optimal after the check of episode 10, its learning rate still
+    held at 1e-3 (the schedule runs over the 40-episode budget); a run that reached the optimum goes on."""
+    from experiments.tmaze import TMazeOptimalCallback, make_tmaze_drqn
+
+    settings = dict(length=10, episodes=40, buffer_size=256, warmup_steps=2, vaa_interval=0, seed=0)
+    model = make_tmaze_drqn(**settings)
+    callback = TMazeOptimalCallback(make_maze(TMazeConfig(length=10)), check_freq=5, give_up_after=10)
+    model.learn(10**9, callback=callback, max_episodes=40)
+    assert [episode for episode, _ in callback.checks] == [
+        0,
+        5,
+        10,
+    ] and callback.first_optimal_episode is None
+    assert model.num_train_episodes <= 11 and model.policy.optimizer.param_groups[0]["lr"] == 1e-3
+    result = run_tmaze_experiment(
+        **{**TINY, "length": 2, "episodes": 20, "check_freq": 5, "give_up_after": 5}
+    )
+    if result["first_optimal_episode"] == 5:  # as here (AMD EPYC): the run goes on to its budget
+        assert result["episodes"] == 20
+    else:
+        assert result["first_optimal_episode"] is None and result["episodes"] <= 6, result
