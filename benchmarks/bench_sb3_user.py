@@ -26,7 +26,7 @@ def run_one(length: int, seed: int, timesteps: int) -> dict[str, Any]:
 
     import tmaze_gym  # noqa: F401  (registers TMaze-v0)
     from experiments.evaluation import authors_horizon, is_tmaze_optimal
-    from recurrent_q import DRQN, WarmupConfig
+    from recurrent_q import DRQN, HeldLinearSchedule, WarmupConfig
 
     torch.set_num_threads(1)
     tic, cpu = time.perf_counter(), time.process_time()
@@ -37,6 +37,9 @@ def run_one(length: int, seed: int, timesteps: int) -> dict[str, Any]:
         warmup_config=WarmupConfig(batch_size=32),
         gradient_steps=20,
         target_update_interval=2,
+        n_steps=10,
+        n_step_correction="watkins",
+        learning_rate=HeldLinearSchedule(1e-3, 1e-4, 0.5),
         policy_kwargs=dict(use_previous_reward=True, init="xavier", hidden_size=64),
         seed=seed,
         vaa_interval=0,

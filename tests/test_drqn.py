@@ -25,6 +25,7 @@ from recurrent_q.cells import CELL_NAMES
 from recurrent_q.drqn import DRQN, fixed_point_term
 from recurrent_q.multistability import WarmupConfig
 from recurrent_q.policies import NO_ACTION, RecurrentQState, check_spaces
+from recurrent_q.schedules import HeldLinearSchedule
 
 LEARNING_SEED = 0
 
@@ -50,6 +51,9 @@ def documented_tmaze_drqn(length: int, seed: int) -> DRQN:
         warmup_config=WarmupConfig(batch_size=32),
         gradient_steps=20,
         target_update_interval=2,
+        n_steps=10,
+        n_step_correction="watkins",
+        learning_rate=HeldLinearSchedule(1e-3, 1e-4, 0.5),
         policy_kwargs=dict(use_previous_reward=True, init="xavier", hidden_size=64),
         seed=seed,
         vaa_interval=0,
