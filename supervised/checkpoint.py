@@ -33,6 +33,7 @@ class _Progress:
     best_epoch: int = 0
     best_state: dict[str, torch.Tensor] | None = None
     warmup_result: dict[str, Any] | None = None
+    pretraining_result: dict[str, Any] | None = None
 
 
 def _save_checkpoint(
@@ -55,6 +56,7 @@ def _save_checkpoint(
         "best_state": run.best_state,
         "history": run.history,
         "warmup_result": run.warmup_result,
+        "pretraining_result": run.pretraining_result,
         "config": asdict(c),
     }
     torch.save(state, path.with_suffix(".tmp"))

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
 from torch import nn
 
 from recurrent_q.cells import CellName, check_cell, check_device
-from recurrent_q.checks import check_choice, check_integer
-from recurrent_q.multistability import Version, WarmupConfig
+from recurrent_q.checks import check_choice, check_integer, check_number
+from recurrent_q.multistability import WarmupConfig
 from supervised.datasets import MNIST_URL, TASKS
 
-VERSIONS: tuple[Version, ...] = ("classic", "warmup", "double")
-"""The versions (:data:`recurrent_q.multistability.Version`) the supervised trainer runs."""
+SupervisedVersion = Literal["classic", "warmup", "double", "auxiliary"]
+"""The versions the supervised trainer runs: the paper's three (:data:`recurrent_q.multistability.Version`)
+and Appendix H's baseline, ``auxiliary``."""
+VERSIONS: tuple[SupervisedVersion, ...] = ("classic", "warmup", "double", "auxiliary")
 SYNTHETIC_SIZE = 40_000  # §4.1: 40 000 train and 40 000 test sequences
 
 
@@ -34,9 +36,10 @@ class SupervisedConfig:
     """forgetting period: denoising 100 (paper: 5, 100); black rows of plsmnist 72 (72, 472)"""
     cell: CellName = "gru"
     """cell of the zoo (recurrent_q.cells.CELL_NAMES)"""
-    version: Version = "classic"
-    """classic | warmup (warmup before training) | double (double layers, partial warmup); not
-    double-classic"""
+    version: SupervisedVersion = "classic"
+    """classic | warmup (warmup before training) | double (double layers, partial warmup) | auxiliary
+    (Appendix H: the reconstruction auxiliary loss as a pretraining, then beside the task's loss;
+    supervised.auxiliary); not double-classic"""
     num_layers: int | None = None
     """recurrent layers (1 for copy, 2 otherwise)"""
     hidden_size: int | None = None
@@ -85,6 +88,15 @@ class SupervisedConfig:
     """settings of the warmup (Algorithm 3), run by the versions warmup and double"""
     warmup_sequences: int = 4096
     """training sequences handed to the warmup (a random subset, to bound memory)"""
+    auxiliary_length: int | None = None
+    """l, version auxiliary: inputs reconstructed before the anchor (Appendix H: 150 on denoising with
+    T = 200); default min(150, T)"""
+    auxiliary_pretrain_epochs: int = 20
+    """version auxiliary: epochs of pretraining on the reconstruction loss alone (Appendix H: 20)"""
+    auxiliary_layers: int = 2
+    """version auxiliary: layers of the decoder (of the main network's cell and width)"""
+    auxiliary_weight: float = 1.0
+    """version auxiliary: weight of the reconstruction loss beside the task's loss during training"""
     logdir: str | None = None
     """run directory for TensorBoard, checkpoints and result.json (None: nothing written)"""
     resume: bool = False
@@ -121,6 +133,7 @@ class SupervisedConfig:
         c.hidden_size = (128 if c.task == "copy" else 256) if c.hidden_size is None else c.hidden_size
         c.epochs = (70 if mnist else 50) if c.epochs is None else c.epochs
         c.vaa_batch_size = c.batch_size if c.vaa_batch_size is None else c.vaa_batch_size
+        c.auxiliary_length = min(150, c.T) if c.auxiliary_length is None else c.auxiliary_length
         if not mnist:
             c.num_train = SYNTHETIC_SIZE if c.num_train is None else c.num_train
             c.num_test = SYNTHETIC_SIZE if c.num_test is None else c.num_test
@@ -138,8 +151,14 @@ class SupervisedConfig:
             "vaa_steps",
             "vaa_batch_size",
             "t_max",
+            "auxiliary_length",
+            "auxiliary_layers",
         ):
             check_integer(name, getattr(c, name))
+        check_integer("auxiliary_pretrain_epochs", c.auxiliary_pretrain_epochs, 0)
+        check_number("auxiliary_weight", c.auxiliary_weight, 0)
+        if c.auxiliary_length > c.T:
+            raise ValueError(f"auxiliary_length must be at most T = {c.T}; got {c.auxiliary_length}")
         for name in ("num_train", "num_test"):
             if getattr(c, name) is not None:
                 check_integer(name, getattr(c, name))
@@ -177,6 +196,8 @@ class SupervisedResult:
     wall_time: float
     config: dict[str, Any]
     model: nn.Module | None = field(default=None, repr=False)
+    pretraining_result: dict[str, Any] | None = None
+    """Version auxiliary: the pretraining's wall time and, per epoch, its reconstruction loss and VAA."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (without the model)."""

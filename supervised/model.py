@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recurrent_q.cells import make_cell
+from supervised.auxiliary import ReconstructionDecoder
 from supervised.config import SupervisedConfig
 from supervised.datasets import (
     CopyFirstInput,
@@ -28,20 +29,38 @@ EVAL_BATCH = 1024
 class SequenceModel(nn.Module):
     """Cell stack + linear readout on the steps that have targets (docs/specification.md §3, Readout).
 
-    ``forward(x[B, T, F]) -> [B, K, output_size]`` for the ``K`` contiguous target steps.
+    ``forward(x[B, T, F]) -> [B, K, output_size]`` for the ``K`` contiguous target steps. ``auxiliary``:
+    the decoder of Appendix H's reconstruction loss (version ``auxiliary``; ``supervised.auxiliary``),
+    trained and saved with the network, unused by ``forward``.
     """
 
-    def __init__(self, rnn: nn.Module, output_size: int, target_steps: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        rnn: nn.Module,
+        output_size: int,
+        target_steps: tuple[int, ...],
+        auxiliary: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         if list(target_steps) != list(range(target_steps[0], target_steps[-1] + 1)):
             raise ValueError(f"target_steps must be contiguous, got {target_steps}")
         self.rnn = rnn
         self.head = nn.Linear(rnn.hidden_size, output_size)
         self.first, self.stop = target_steps[0], target_steps[-1] + 1
+        self.auxiliary = auxiliary
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.rnn(x)
         return self.head(out[:, self.first : self.stop])
+
+    def forward_with_state(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward(x)`` and the stack's state ``[L, B, S]`` after the first ``step`` inputs, in one pass."""
+        head, state = self.rnn(x[:, :step])
+        if step == x.shape[1]:
+            return self.head(head[:, self.first : self.stop]), state
+        tail, _ = self.rnn(x[:, step:], state)
+        out = torch.cat([head, tail], 1)
+        return self.head(out[:, self.first : self.stop]), state
 
 
 def _seed(*keys: int) -> int:
@@ -71,17 +90,24 @@ def make_datasets(config: SupervisedConfig) -> tuple[SequenceDataset, SequenceDa
 
 
 def make_model(config: SupervisedConfig, dataset: SequenceDataset) -> SequenceModel:
-    """The cell stack of ``config`` (double layers for version double) with its readout."""
+    """The cell stack of ``config`` (double layers for version double) with its readout (and the decoder
+    of Appendix H's reconstruction loss for version auxiliary)."""
     c = config
+    t_max = c.t_max if c.cell == "chrono" else None
     rnn = make_cell(
         c.cell,
         dataset.input_size,
         c.hidden_size,
         num_layers=c.num_layers,
         double=c.version == "double",
-        t_max=c.t_max if c.cell == "chrono" else None,
+        t_max=t_max,
     )
-    return SequenceModel(rnn, dataset.output_size, dataset.target_steps)
+    model = SequenceModel(rnn, dataset.output_size, dataset.target_steps)
+    if c.version == "auxiliary":  # drawn last: the stack and readout are those of version classic
+        model.auxiliary = ReconstructionDecoder(
+            c.cell, dataset.input_size, c.hidden_size, num_layers=c.auxiliary_layers, t_max=t_max
+        )
+    return model
 
 
 def loss_and_correct(

@@ -10,7 +10,10 @@ past it are purged), the best weights (``best.pt``) and ``result.json``. No glob
 call it in a loop.
 
 Versions (§6.2–6.3): ``classic`` (plain initialisation), ``warmup`` (Algorithm 3 on training
-sequences before training), ``double`` (double layers, only the first halves warmed up).
+sequences before training), ``double`` (double layers, only the first halves warmed up); Appendix H's
+baseline ``auxiliary`` (:mod:`supervised.auxiliary`: the reconstruction loss as a pretraining, its
+``auxiliary/loss`` and ``auxiliary/vaa`` per epoch in the subfolder ``auxiliary/``, then beside the task's
+loss, ``train/reconstruction_loss``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from tqdm.auto import tqdm
 # supervised/config.py, supervised/model.py and supervised/checkpoint.py, importable from here too.
 from recurrent_q.multistability import estimate_vaa, warmup
 from recurrent_q.tb import write_hyperparameters
+from supervised.auxiliary import draw_anchor, reconstruction_loss
 from supervised.checkpoint import CHECKPOINT, _check_same_run, _Progress, _save_checkpoint, load_checkpoint
 from supervised.checkpoint import CHECKPOINT_KEYS as CHECKPOINT_KEYS
 from supervised.checkpoint import RESUMABLE as RESUMABLE
@@ -168,6 +172,46 @@ def _warm_up(c: SupervisedConfig, model: SequenceModel, d: _Data, logdir: Path |
     return _summarise_warmup(result, time.perf_counter() - tic)
 
 
+def _pretrain_auxiliary(c: SupervisedConfig, model: SequenceModel, d: _Data, logdir: Path | None) -> dict:
+    """Appendix H's pretraining: ``auxiliary_pretrain_epochs`` epochs on the reconstruction loss alone
+    (its own Adam), the loss and the VAA after each epoch (``auxiliary/`` in the subfolder ``auxiliary``)."""
+    assert model.auxiliary is not None
+    writer = None
+    if logdir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(logdir / "auxiliary"))
+    optimizer = torch.optim.Adam(model.parameters(), lr=c.learning_rate)
+    anchors = torch.Generator().manual_seed(_seed(c.seed, 10))
+    n_train, device = d.train.shape[0], d.train.device
+    history: dict[str, list] = {"loss": [], "vaa": []}
+    tic = time.perf_counter()
+    epochs = range(1, c.auxiliary_pretrain_epochs + 1)
+    for epoch in tqdm(epochs, desc="auxiliary pretraining", disable=not c.progress_bar):
+        generator = torch.Generator().manual_seed(_seed(c.seed, 11, epoch))
+        order = torch.randperm(n_train, generator=generator).to(device)
+        loss_sum = torch.zeros((), device=device)
+        for start in range(0, n_train, c.batch_size):
+            idx = order[start : start + c.batch_size]
+            x = d.dataset.to_inputs(d.train[idx])
+            anchor = draw_anchor(c.auxiliary_length, x.shape[1], anchors)
+            _, state = model.rnn(x[:, :anchor])
+            loss = reconstruction_loss(model.auxiliary, state, x, anchor, c.auxiliary_length)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * idx.shape[0]
+        history["loss"].append((loss_sum / n_train).item())
+        history["vaa"].append(_vaa(model, d.dataset, d.train, c, epoch))
+        if writer is not None:
+            writer.add_scalar("auxiliary/loss", history["loss"][-1], epoch)
+            if history["vaa"][-1] is not None:
+                writer.add_scalar("auxiliary/vaa", history["vaa"][-1], epoch)
+    if writer is not None:
+        writer.close()
+    return {"seconds": time.perf_counter() - tic, "history": history}
+
+
 def _train_epoch(
     c: SupervisedConfig,
     model: SequenceModel,
@@ -175,25 +219,38 @@ def _train_epoch(
     scaler: Any,
     d: _Data,
     epoch: int,
-) -> float:
-    """One pass over the training sequences in a reproducible order (the same with or without resume)."""
+) -> tuple[float, float | None]:
+    """One pass over the training sequences in a reproducible order (the same with or without resume):
+    the mean task loss and (version auxiliary) the mean reconstruction loss."""
     n_train, device = d.train.shape[0], d.train.device
     order = torch.randperm(n_train, generator=torch.Generator().manual_seed(_seed(c.seed, 7, epoch))).to(
         device
     )
+    anchors = torch.Generator().manual_seed(_seed(c.seed, 8, epoch))
     loss_sum = torch.zeros((), device=device)
+    reconstruction_sum = torch.zeros((), device=device)
     batches = range(0, n_train, c.batch_size)
     for start in tqdm(batches, leave=False, disable=not c.progress_bar, desc=f"epoch {epoch}"):
         idx = order[start : start + c.batch_size]
         x, y = d.dataset.to_inputs(d.train[idx]), d.train_targets[idx]
         with torch.autocast(device.type, dtype=torch.float16, enabled=c.amp):
-            loss, _ = loss_and_correct(d.dataset, model(x), y)
+            if model.auxiliary is None:
+                loss, _ = loss_and_correct(d.dataset, model(x), y)
+                total = loss
+            else:
+                anchor = draw_anchor(c.auxiliary_length, x.shape[1], anchors)
+                output, state = model.forward_with_state(x, anchor)
+                loss, _ = loss_and_correct(d.dataset, output, y)
+                reconstruction = reconstruction_loss(model.auxiliary, state, x, anchor, c.auxiliary_length)
+                total = loss + c.auxiliary_weight * reconstruction
+                reconstruction_sum += reconstruction.detach() * idx.shape[0]
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        scaler.scale(total).backward()
         scaler.step(optimizer)
         scaler.update()
         loss_sum += loss.detach() * idx.shape[0]
-    return (loss_sum / n_train).item()
+    reconstruction_mean = (reconstruction_sum / n_train).item() if model.auxiliary is not None else None
+    return (loss_sum / n_train).item(), reconstruction_mean
 
 
 def _record(
@@ -256,6 +313,7 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
             checkpoint["best_epoch"],
             checkpoint["best_state"],
             checkpoint["warmup_result"],
+            checkpoint.get("pretraining_result"),
         )
         first_epoch, time_offset = checkpoint["epoch"] + 1, run.history["time"][-1]
     else:
@@ -263,6 +321,8 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
             write_hyperparameters(writer, asdict(c))
         if c.version in ("warmup", "double"):
             run.warmup_result = _warm_up(c, model, d, logdir)
+        elif c.version == "auxiliary":
+            run.pretraining_result = _pretrain_auxiliary(c, model, d, logdir)
         first_epoch, time_offset = 0, 0.0
 
     def elapsed() -> float:
@@ -275,8 +335,10 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
         range(first_epoch, c.epochs + 1), desc=f"{c.task} {c.cell} {c.version}", disable=not c.progress_bar
     )
     for epoch in epochs:
-        train_loss = _train_epoch(c, model, optimizer, scaler, d, epoch)
+        train_loss, reconstruction = _train_epoch(c, model, optimizer, scaler, d, epoch)
         _record(c, model, d, run, writer, epoch, train_loss, elapsed())
+        if writer is not None and reconstruction is not None:
+            writer.add_scalar("train/reconstruction_loss", reconstruction, epoch)
         epochs.set_postfix(train=train_loss, val=run.history["val_loss"][-1], vaa=run.history["val_vaa"][-1])
         if checkpoint_path is not None:
             _save_checkpoint(checkpoint_path, c, epoch, model, optimizer, scaler, run)
@@ -296,6 +358,7 @@ def _train(c: SupervisedConfig, device: torch.device) -> SupervisedResult:
         wall_time=elapsed(),
         config=asdict(c),
         model=model,
+        pretraining_result=run.pretraining_result,
     )
     if writer is not None:
         writer.add_scalar("test/loss", test_loss, run.best_epoch)

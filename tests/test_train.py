@@ -57,7 +57,7 @@ def write_idx_dir(root: Path, n_train: int = 60, n_test: int = 20) -> None:
             {"task": "sorting"},
             r"task must be one of 'copy', 'denoising', 'psmnist', 'plsmnist'; got 'sorting'",
         ),
-        ({"version": "hot"}, r"version must be one of 'classic', 'warmup', 'double'; got 'hot'"),
+        ({"version": "hot"}, r"version must be one of 'classic', 'warmup', 'double', 'auxiliary'; got 'hot'"),
         ({"cell": "rnn"}, r"cell must be one of .*gru.*; got 'rnn'"),
         ({"task": "denoising", "T": 105, "N": 100}, r"T must be greater than N \+ 5 = 105"),
         ({"task": "psmnist", "T": None}, r"data_dir is required for task psmnist"),
@@ -113,7 +113,7 @@ def test_defaults_follow_spec():
 
 
 def test_a_version_the_supervised_trainer_does_not_run_is_named_with_the_ones_it_does():
-    allowed = "version must be one of 'classic', 'warmup', 'double'; got 'double-classic'"
+    allowed = "version must be one of 'classic', 'warmup', 'double', 'auxiliary'; got 'double-classic'"
     with pytest.raises(ValueError, match=allowed):
         SupervisedConfig(version="double-classic").resolved()
 
@@ -206,12 +206,14 @@ def test_resume_continues_from_the_saved_epoch(tmp_path):
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
-@pytest.mark.parametrize("version", ["classic", "double"])
+@pytest.mark.parametrize("version", ["classic", "double", "auxiliary"])
 def test_every_cell_and_version_runs(cell, version):
     config = fast_warmup(tiny(cell=cell, version=version, epochs=1, task="denoising", T=12, N=5, **FAST_VAA))
+    config.auxiliary_pretrain_epochs = 1
     result = train(config)
     assert np.isfinite(result.test_loss) and len(result.history["val_loss"]) == 2
     assert (result.warmup_result is not None) == (version == "double")
+    assert (result.pretraining_result is not None) == (version == "auxiliary")
 
 
 def test_mnist_accuracy_on_written_files(tmp_path):
