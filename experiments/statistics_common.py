@@ -66,6 +66,18 @@ def episodes_to_optimal(records: Sequence[dict[str, Any]], budget: float) -> dic
     return {r["seed"]: float(v) for r, v in zip(ordered, censored, strict=True)}
 
 
+def episodes_within(records: Sequence[dict[str, Any]], window: int) -> dict[int, float]:
+    """Seed → first optimal episode of T-Maze ``records``, censored at ``window`` when not reached within
+    it: an "optimal within ``window`` episodes" score, for runs that trained their whole budget and for
+    runs that gave up after the window alike."""
+    ordered = sorted(records, key=lambda r: r["seed"])
+    firsts = [r["first_optimal_episode"] for r in ordered]
+    return {
+        r["seed"]: float(window if f is None or f > window else f)
+        for r, f in zip(ordered, firsts, strict=True)
+    }
+
+
 def trained_budget(records: Sequence[dict[str, Any]]) -> float:
     """The episode budget of JSON-lines T-Maze ``records`` that trained their whole budget
     (``--no-stop-when-optimal``: their ``episodes``), the same for all of them."""

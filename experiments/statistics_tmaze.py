@@ -23,6 +23,7 @@ from experiments.statistics_common import (
     _seeds,
     _shared,
     episodes_to_optimal,
+    episodes_within,
     grid_runs,
     jsonl_records,
     trained_budget,
@@ -162,6 +163,7 @@ def tmaze_reporting(report: Report) -> list[str]:
         )
     header = ["comparison", "L", "method", "seeds", "reached", "episodes to optimal, IQM [95 % CI]"]
     header += ["final policy optimal [95 % CI]", "P(first faster)", "P(first ends optimal, second not)"]
+    windows = _windows(report, files, plotted)
     fig, axes = _axes(1 + len(profiles))
     _intervals(axes[0], plotted, "episodes to the optimal policy (IQM)")
     for ax, (title, profile) in zip(axes[1:], profiles.items(), strict=True):
@@ -180,8 +182,58 @@ def tmaze_reporting(report: Report) -> list[str]:
         "*final policy optimal* (ties count one half).",
         "",
         *table_lines(header, rows),
+        *windows,
         _save(fig, report.out / "tmaze-reporting.png", "T-Maze, reporting seeds"),
         "",
+    ]
+
+
+WINDOWS = {50: 300, 100: 400, 200: 600}
+"""The robust-learning goals' windows: the optimal policy within 300 episodes at L = 50, 400 at 100, 600 at
+200."""
+
+
+def _windows(report: Report, files: dict[str, list[dict]], plotted: dict) -> list[str]:
+    """Round 10's defaults, warmup (``L{n}-r10``) against classic (``L{n}-classic-r10``), scored on "optimal
+    within the window" (:data:`WINDOWS`): classic's runs gave up after the window (``--give-up-after``),
+    with the schedules of the warmup runs' budget."""
+    rows = []
+    for length, window in WINDOWS.items():
+        names = {"warmup": f"L{length}-r10", "classic": f"L{length}-classic-r10"}
+        present = {version: files[name] for version, name in names.items() if name in files}
+        if not present:
+            continue
+        scores = _shared(*(episodes_within(records, window) for records in present.values()))
+        pair = dict(zip(present, scores, strict=True))
+        estimates = report.estimates(pair)
+        faster = (
+            report.improvement(pair["warmup"], pair["classic"], lower_is_better=True)
+            if len(pair) == 2
+            else None
+        )
+        for version, seeds in pair.items():
+            reached = sum(
+                r["first_optimal_episode"] is not None and r["first_optimal_episode"] <= window
+                for r in present[version]
+                if r["seed"] in seeds
+            )
+            rows.append(
+                [str(length), str(window), version, _seeds(seeds), f"{reached}/{len(seeds)}"]
+                + [_ci(estimates[version]), _ci(faster, ".2f") if version == "warmup" else ""]
+            )
+            plotted[f"L={length} {version} round 10, within {window}, {len(seeds)} seeds"] = estimates[
+                version
+            ]
+    if not rows:
+        return []
+    header = ["L", "window", "version", "seeds", "optimal within the window"]
+    header += ["episodes to optimal, IQM [95 % CI] (censored at the window)", "P(warmup faster)"]
+    return [
+        "Round 10's defaults within the robust-learning windows, warmup against classic (GRU 2 × 64; "
+        "records `L{n}-r10.jsonl`, `L{n}-classic-r10.jsonl`): a run not optimal within the window counts "
+        "as the window.",
+        "",
+        *table_lines(header, rows),
     ]
 
 

@@ -4,12 +4,14 @@ committed page is what the command writes today (slow)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from experiments.cli import stats
 from experiments.run_dirs import write_json
+from experiments.statistics_common import episodes_within
 from experiments.statistics_report import (
     Report,
     episodes_to_optimal,
@@ -20,6 +22,7 @@ from experiments.statistics_report import (
     trained_budget,
     write_statistics,
 )
+from experiments.statistics_tmaze import tmaze_reporting
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -118,3 +121,32 @@ def test_the_memory_suites_section_compares_each_method_with_its_warmup(tmp_path
     assert rows["| all 2 tasks", "drqn-warmup"].endswith("| 1.00 [1.00, 1.00] |")
     assert rows["| all 2 tasks", "rppo-warmup"].split(" | ")[-1].startswith("0.50 [")
     assert (tmp_path / "out" / "memory-suites.png").is_file()
+
+
+def test_the_windows_score_optimal_within_and_compare_warmup_with_classic(tmp_path):
+    """Warmup runs that trained their budget (600) and classic runs that gave up after the window (300),
+    both scored on "optimal within 300": a first optimal check past the window counts as the window, one
+    at the window is within it."""
+    folder = tmp_path / "results" / "tmaze-reporting"
+    folder.mkdir(parents=True)
+
+    def record(seed: int, first: int | None, stop: bool) -> dict:
+        episodes = 600 if not stop else (first if first is not None else 300)
+        labels = {"seed": seed, "length": 50, "first_optimal_episode": first, "optimal_at_end": True}
+        return labels | {
+            "episodes": episodes,
+            "stop_when_optimal": stop,
+            "give_up_after": 300 if stop else None,
+        }
+
+    warmup = [record(s, f, False) for s, f in enumerate([100, 200, 350, None])]
+    classic = [record(s, f, True) for s, f in enumerate([250, None, None, 300])]
+    assert episodes_within(warmup, 300) == {0: 100, 1: 200, 2: 300, 3: 300}
+    for name, records in (("L50-r10", warmup), ("L50-classic-r10", classic)):
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (tmp_path / "out").mkdir()
+    lines = tmaze_reporting(Report(tmp_path / "results", tmp_path / "out", reps=50))
+    rows = [line for line in lines if line.startswith("| 50 | 300 |")]
+    assert rows[0].startswith("| 50 | 300 | warmup | 0–3 (4) | 2/4 | ")
+    assert rows[1].startswith("| 50 | 300 | classic | 0–3 (4) | 2/4 | 300 [")
+    assert float(rows[0].split(" | ")[-1].split(" [")[0]) > 0.5  # warmup faster on most pairs of seeds
