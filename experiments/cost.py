@@ -59,8 +59,9 @@ def warmup_flops(config: WarmupConfig, per_step: float) -> float:
 
 
 def supervised_flops(config: dict[str, Any]) -> float:
-    """A supervised run (``supervised.train``): warmup, then per epoch the training set trained, the
-    validation set and the per-epoch VAA evaluated, and the test set once."""
+    """A supervised run (``supervised.train``): warmup (or Appendix H's pretraining), then per epoch the
+    training set trained (with the reconstruction decoder's steps for version auxiliary), the validation
+    set and the per-epoch VAA evaluated, and the test set once."""
     settings = {k: v for k, v in config.items() if k not in ("horizons", "eval_sequences")}
     settings.setdefault("data_dir", "(not read)")  # MNIST's sizes are MNIST_SIZES; no file is opened
     c: SupervisedConfig = config_from_dict(settings).resolved()
@@ -76,6 +77,13 @@ def supervised_flops(config: dict[str, Any]) -> float:
     total = c.epochs * per_epoch + test * c.T * per_step
     if c.version in ("warmup", "double"):
         total += warmup_flops(c.warmup_config, per_step)
+    if c.version == "auxiliary":  # Appendix H: the decoder's steps in every epoch, and the pretraining
+        decoder = stack_flops(c.cell, INPUT_SIZES[c.task], c.hidden_size, c.auxiliary_layers, False)
+        reconstruction = 3 * train * c.auxiliary_length * decoder
+        anchor = (c.auxiliary_length + c.T) / 2  # the mean number of inputs read before the anchor
+        pretraining = 3 * train * anchor * per_step + reconstruction
+        pretraining += c.vaa_iterations * c.vaa_batch_size * c.vaa_steps * per_step
+        total += c.epochs * reconstruction + c.auxiliary_pretrain_epochs * pretraining
     for horizon in config.get("horizons") or ():  # horizon runs: the test sequences at each longer T'
         total += config.get("eval_sequences", test) * horizon * per_step
     return total

@@ -64,6 +64,9 @@ SMALL_DATA = {
     "warmup_config": {"steps": 50},
 }
 PAPER_PAIRS = _cell_versions(WARMED_CELLS, PAPER_VERSIONS, BISTABLE_CELLS)
+APPENDIX_H_PAIRS = [(cell, "auxiliary") for cell in ("lstm", "gru", "mgu")]
+"""Appendix H's baseline (the reconstruction auxiliary loss): LSTM, GRU and MGU on copy, denoising and
+permuted line-sequential MNIST, 20 pretraining and 50 training epochs (the trainer's defaults)."""
 SMOKE = {"num_train": 64, "num_test": 64, "epochs": 1, "num_layers": 1, "hidden_size": 8, "vaa_steps": 20}
 SMOKE_PAIRS = [("gru", "classic"), ("gru", "warmup")]
 
@@ -74,14 +77,14 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
     "copy": {
         "paper": dict(
             sizes=[{"T": 50}, {"T": 300}, {"T": 600}],
-            pairs=PAPER_PAIRS,
+            pairs=PAPER_PAIRS + APPENDIX_H_PAIRS,
             seeds=3,
             common={"task": "copy", "num_layers": 1, "hidden_size": 128, "epochs": 50},
         ),
         "small": dict(
             sizes=[{"T": 50}],
             pairs=_cell_versions(("gru", "lstm", "mgu", "chrono"), ("classic", "warmup"))
-            + [("gru", "double"), ("nbrc", "classic")],
+            + [("gru", "double"), ("nbrc", "classic"), ("gru", "auxiliary")],
             seeds=3,
             common={"task": "copy", "num_layers": 1, "hidden_size": 128, "epochs": 10, **SMALL_DATA},
         ),
@@ -95,13 +98,13 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
     "denoising": {
         "paper": dict(
             sizes=[{"T": 200, "N": 5}, {"T": 200, "N": 100}],
-            pairs=PAPER_PAIRS,
+            pairs=PAPER_PAIRS + APPENDIX_H_PAIRS,
             seeds=3,
             common={"task": "denoising", "num_layers": 2, "hidden_size": 256, "epochs": 50},
         ),
         "small": dict(
             sizes=[{"T": 60, "N": 30}],
-            pairs=_cell_versions(("gru",), PAPER_VERSIONS, ("nbrc",)),
+            pairs=_cell_versions(("gru",), PAPER_VERSIONS, ("nbrc",)) + [("gru", "auxiliary")],
             seeds=2,
             common={
                 "task": "denoising",
@@ -162,7 +165,7 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
     "plsmnist": {
         "paper": dict(
             sizes=[{"N": 72}, {"N": 472}],
-            pairs=PAPER_PAIRS,
+            pairs=PAPER_PAIRS + APPENDIX_H_PAIRS,
             seeds=3,
             common={"task": "plsmnist", "num_layers": 2, "hidden_size": 256, "epochs": 70},
         ),

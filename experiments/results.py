@@ -25,6 +25,10 @@ HEADLINE = {"supervised": "test_loss", "tmaze": "first_optimal_episode"}
 """The metric whose cell also counts the seeds the mean is over, by kind."""
 
 
+VERSION_COLORS = {"classic": "tab:gray", "warmup": "tab:red", "double": "tab:blue", "auxiliary": "tab:green"}
+"""The colour of each version in the plots (``auxiliary``: Appendix H's baseline)."""
+
+
 def mean_std(values: list[float]) -> tuple[float, float] | None:
     """Mean and (population) standard deviation of ``values``; None when there are none."""
     if not values:
@@ -172,9 +176,7 @@ def plot_bars(experiment: str, table: list[dict[str, Any]], path: Path, metric: 
         names = [f"{r['cell']}\n{r['version']}" for r in rows]
         means = [r[metric][0] if math.isfinite(r[metric][0]) else float("nan") for r in rows]
         stds = [r[metric][1] for r in rows]
-        colors = [
-            {"classic": "tab:gray", "warmup": "tab:red", "double": "tab:blue"}[r["version"]] for r in rows
-        ]
+        colors = [VERSION_COLORS.get(r["version"], "tab:olive") for r in rows]
         ax.bar(range(len(rows)), means, yerr=stds, color=colors, capsize=3)
         if f"{metric}_reached" in rows[0]:  # how many seeds the mean is over (runs that never got there)
             for i, r in enumerate(rows):
@@ -194,8 +196,9 @@ def plot_bars(experiment: str, table: list[dict[str, Any]], path: Path, metric: 
             tops = [m + s for m, s in zip(means, stds, strict=True) if math.isfinite(m) and m > 0]
             ax.set_yscale("log")
             ax.set_ylim(min(positive) / 3, max(tops) * 3)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("tab:gray", "tab:red", "tab:blue")]
-    axes[0][-1].legend(handles, ["classic", "warmup", "double"], fontsize=8)
+    shown = [v for v in VERSION_COLORS if any(r["version"] == v for r in table)]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=VERSION_COLORS[v]) for v in shown]
+    axes[0][-1].legend(handles, shown, fontsize=8)
     _save(fig, experiment, path)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from experiments.results import VERSION_COLORS
 from experiments.run_dirs import read_json
 from experiments.statistics import (
     CONFIDENCE,
@@ -21,7 +22,7 @@ from experiments.statistics import (
     probability_of_improvement,
 )
 
-COLORS = {"classic": "tab:gray", "warmup": "tab:red", "double": "tab:blue"}
+COLORS = VERSION_COLORS
 HORIZON_SCORE = "corridors L' ∈ {50, 100, 10³, 10⁴, 10⁵} where the policy is still optimal (0-5)"
 
 

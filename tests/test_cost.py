@@ -29,6 +29,11 @@ def test_a_supervised_run_is_counted_by_hand():
     assert warm == pytest.approx(3 * 100 * 200 * 200 * f)
     vaa = supervised_flops(config | {"vaa_iterations": 2, "vaa_steps": 30}) - supervised_flops(config)
     assert vaa == pytest.approx(2 * 32 * 30 * f)
+    # Appendix H (version auxiliary, l = 50 by default at T = 50): a 2-layer decoder reads l steps of the 80
+    # trained sequences in the epoch, and 20 pretraining epochs read (l + T) / 2 = 50 steps each and decode
+    decoder = stack_flops("gru", 1, 8, 2, False)
+    auxiliary = supervised_flops(config | {"version": "auxiliary"}) - supervised_flops(config)
+    assert auxiliary == pytest.approx(3 * 80 * 50 * decoder + 20 * 3 * 80 * (50 * f + 50 * decoder))
 
 
 def test_a_tmaze_run_is_counted_at_its_budget_and_horizon():

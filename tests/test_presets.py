@@ -52,6 +52,7 @@ def test_paper_grids_follow_the_paper():
     # warmable cells in three versions, bistable cells classic only
     pairs = {(r.config["cell"], r.config["version"]) for r in copy}
     assert ("gru", "double") in pairs and ("nbrc", "classic") in pairs and ("nbrc", "warmup") not in pairs
+    assert {("lstm", "auxiliary"), ("gru", "auxiliary"), ("mgu", "auxiliary")} <= pairs  # Appendix H
     tmaze = build_grid("tmaze", "paper")
     assert {r.config["length"] for r in tmaze} == {20, 100, 200}
     denoising = build_grid("denoising", "paper")
