@@ -266,6 +266,9 @@ class TMazeOptimalCallback(BaseCallback):
             self.held = False
         if self.first_optimal_episode is not None:
             self.logger.record("eval/first_optimal_episode", self.first_optimal_episode)
+        # Written at once, as SB3's EvalCallback does: every check is a point of the curves, not only those
+        # that happen to precede the algorithm's own dump (every log_interval episodes).
+        self.logger.dump(self.model.num_timesteps)
         return optimal
 
     def _due(self, episode: int) -> bool:

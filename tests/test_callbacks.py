@@ -96,6 +96,9 @@ class _Recorder:
     def record(self, key, value, exclude=None):
         self.values[key] = value
 
+    def dump(self, step=0):
+        self.dumped = step
+
 
 def test_exploration_rollouts_follow_the_exploration_policy():
     env = gym.make("TMaze-v0", length=30)

@@ -801,9 +801,11 @@ def test_tensorboard_keys(tmp_path):
         vaa_measure_steps=50,
         tensorboard_log=str(tmp_path),
     )
-    model.learn(10**9, callback=TMazeOptimalCallback(tmaze(), check_freq=2), max_episodes=4, log_interval=2)
+    model.learn(10**9, callback=TMazeOptimalCallback(tmaze(), check_freq=1), max_episodes=4, log_interval=2)
     (run_dir,) = tmp_path.iterdir()
-    scalars = set(EventAccumulator(str(run_dir)).Reload().Tags()["scalars"])
+    events = EventAccumulator(str(run_dir)).Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert len(events.Scalars("eval/optimal")) == 5  # every check (episodes 0-4), not every log_interval
     expected = {"rollout/ep_rew_mean", "rollout/success_rate", "train/loss", "train/vaa", "train/vaa_measure"}
     expected |= {"train/vaa_data"}
     expected |= {"rollout/exploration_rate", "train/learning_rate"}
