@@ -30,24 +30,18 @@ class SequenceModel(nn.Module):
     """Cell stack + linear readout on the steps that have targets (docs/specification.md §3, Readout).
 
     ``forward(x[B, T, F]) -> [B, K, output_size]`` for the ``K`` contiguous target steps. ``auxiliary``:
-    the decoder of Appendix H's reconstruction loss (version ``auxiliary``; ``supervised.auxiliary``),
-    trained and saved with the network, unused by ``forward``.
+    the decoder of Appendix H's reconstruction loss (set by :func:`make_model` for version ``auxiliary``;
+    ``supervised.auxiliary``), trained and saved with the network, unused by ``forward``.
     """
 
-    def __init__(
-        self,
-        rnn: nn.Module,
-        output_size: int,
-        target_steps: tuple[int, ...],
-        auxiliary: nn.Module | None = None,
-    ) -> None:
+    def __init__(self, rnn: nn.Module, output_size: int, target_steps: tuple[int, ...]) -> None:
         super().__init__()
         if list(target_steps) != list(range(target_steps[0], target_steps[-1] + 1)):
             raise ValueError(f"target_steps must be contiguous, got {target_steps}")
         self.rnn = rnn
         self.head = nn.Linear(rnn.hidden_size, output_size)
         self.first, self.stop = target_steps[0], target_steps[-1] + 1
-        self.auxiliary = auxiliary
+        self.auxiliary: nn.Module | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.rnn(x)
@@ -55,11 +49,10 @@ class SequenceModel(nn.Module):
 
     def forward_with_state(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``forward(x)`` and the stack's state ``[L, B, S]`` after the first ``step`` inputs, in one pass."""
-        head, state = self.rnn(x[:, :step])
-        if step == x.shape[1]:
-            return self.head(head[:, self.first : self.stop]), state
-        tail, _ = self.rnn(x[:, step:], state)
-        out = torch.cat([head, tail], 1)
+        out, state = self.rnn(x[:, :step])
+        if step < x.shape[1]:
+            tail, _ = self.rnn(x[:, step:], state)
+            out = torch.cat([out, tail], 1)
         return self.head(out[:, self.first : self.stop]), state
 
 

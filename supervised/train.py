@@ -172,6 +172,11 @@ def _warm_up(c: SupervisedConfig, model: SequenceModel, d: _Data, logdir: Path |
     return _summarise_warmup(result, time.perf_counter() - tic)
 
 
+def _epoch_order(n: int, device: torch.device, *keys: int) -> torch.Tensor:
+    """A permutation of ``n`` sequences drawn from the stream ``keys`` (an epoch's order), on ``device``."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(_seed(*keys))).to(device)
+
+
 def _pretrain_auxiliary(c: SupervisedConfig, model: SequenceModel, d: _Data, logdir: Path | None) -> dict:
     """Appendix H's pretraining: ``auxiliary_pretrain_epochs`` epochs on the reconstruction loss alone
     (its own Adam), the loss and the VAA after each epoch (``auxiliary/`` in the subfolder ``auxiliary``)."""
@@ -188,8 +193,7 @@ def _pretrain_auxiliary(c: SupervisedConfig, model: SequenceModel, d: _Data, log
     tic = time.perf_counter()
     epochs = range(1, c.auxiliary_pretrain_epochs + 1)
     for epoch in tqdm(epochs, desc="auxiliary pretraining", disable=not c.progress_bar):
-        generator = torch.Generator().manual_seed(_seed(c.seed, 11, epoch))
-        order = torch.randperm(n_train, generator=generator).to(device)
+        order = _epoch_order(n_train, device, c.seed, 11, epoch)
         loss_sum = torch.zeros((), device=device)
         for start in range(0, n_train, c.batch_size):
             idx = order[start : start + c.batch_size]
@@ -223,9 +227,7 @@ def _train_epoch(
     """One pass over the training sequences in a reproducible order (the same with or without resume):
     the mean task loss and (version auxiliary) the mean reconstruction loss."""
     n_train, device = d.train.shape[0], d.train.device
-    order = torch.randperm(n_train, generator=torch.Generator().manual_seed(_seed(c.seed, 7, epoch))).to(
-        device
-    )
+    order = _epoch_order(n_train, device, c.seed, 7, epoch)
     anchors = torch.Generator().manual_seed(_seed(c.seed, 8, epoch))
     loss_sum = torch.zeros((), device=device)
     reconstruction_sum = torch.zeros((), device=device)
