@@ -141,6 +141,13 @@ ABLATION |= {
     # Round 9 (L = 100: the decay over a 400-episode budget slowed the first optimal policy): the rate held
     # at 1e-3 for the first half of the budget, then decayed to 1e-4: the runner's default since round 10.
     "w10-lr-half": {"learning_rate_hold_fraction": 0.5},
+    # Round 11, on round 10's defaults: what holds the policy after its first optimal check (an averaged
+    # network that acts; ε decayed to 0.01 over the held half, so that the Watkins returns run longer
+    # and the late data are greedy), and a larger γ for the corridor's margins at L = 200.
+    "d-avg02": {"average_tau": 0.02},
+    "d-eps01": {"exploration_final_rate": 0.01},
+    "g99": {"gamma": 0.99},
+    "g995": {"gamma": 0.995},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}

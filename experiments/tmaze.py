@@ -140,6 +140,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         loss=c.loss,
         double_q=c.double_q,
         max_grad_norm=c.max_grad_norm,
+        gamma=c.gamma,
         n_steps=c.n_steps,
         n_step_correction=c.n_step_correction,
         exploration_initial_eps=c.exploration_rate,

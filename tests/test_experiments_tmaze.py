@@ -179,6 +179,22 @@ def test_the_learning_rate_can_be_held_before_its_decay():
             make_tmaze_drqn(length=3, learning_rate_hold_fraction=bad)
 
 
+def test_the_discount_is_a_setting_of_the_runner():
+    from experiments.evaluation import optimal_margins
+    from experiments.tmaze import make_tmaze_drqn
+
+    assert make_tmaze_drqn(length=3, vaa_interval=0).gamma == 0.98  # the paper's
+    assert make_tmaze_drqn(length=3, gamma=0.99, vaa_interval=0).gamma == 0.99
+    # the docstring's claim: the smallest corridor margin 4 γ^(L−1) (1 − γ²) is largest at γ = √(199 / 201)
+    best = (199 / 201) ** 0.5
+    margins = {g: optimal_margins(200, g)[:-1].min() for g in (0.98, 0.99, best, 0.999)}
+    assert margins[best] == pytest.approx(4 * best**199 * (1 - best**2))
+    assert margins[best] > max(margins[0.98], margins[0.99], margins[0.999])
+    for bad in (0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="gamma must be a number in"):
+            TMazeConfig(gamma=bad)
+
+
 def test_a_run_gives_up_after_its_window_with_the_schedules_of_the_whole_budget():
     """give_up_after=10 stops a run not yet optimal after the check of episode 10, its learning rate still
     held at 1e-3 (the schedule runs over the 40-episode budget); a run that reached the optimum goes on."""
