@@ -12,8 +12,12 @@ are reported. Here:
   ``final/``: a relaunch resumes it (a trial cut by a crash is run again, and the runs it had finished
   are not);
 - a trial's splits are runs of the grid engine (:mod:`experiments.grid`, ``selection_split = i`` of
-  ``supervised.train.SupervisedConfig``), run by local worker processes or, with ``ray_address``, one Ray
-  task per run on a cluster;
+  ``supervised.train.SupervisedConfig``), run by local worker processes;
+- with ``ray_address``, the study is driven by Ray Tune: ``ray.tune.search.optuna.OptunaSearch`` asks the
+  same Optuna study (the same journal, the same sampler, the grid's settings enqueued in it) and every
+  trial is a Tune trial of one CPU on the cluster, which trains its splits one after the other, so trials
+  run side by side on as many CPUs as the cluster has; Tune's own files go to ``tune/`` in the study's
+  folder;
 - ``sampler="grid"`` is the paper's grid search (every setting of :data:`SEARCH_SPACES`, in order);
   ``"tpe"`` is Optuna's TPE sampler for ``n_trials`` trials, for spaces too large to enumerate;
 - the study ends with ``selection.md`` (the table of trials, best first) and ``selection.json`` (the
@@ -87,6 +91,94 @@ def study_runs(
     return runs
 
 
+def _split_losses(
+    study_of: dict[str, Any], params: dict, splits: int, root: Path, extra: dict, workers: int
+) -> list[float | None]:
+    """The selection-set losses of ``params`` on the study's splits (None where a split diverged), its runs
+    trained by local worker processes under ``root/splits`` (those already there are read back)."""
+    runs = study_runs(**study_of, params=params, seeds=range(splits), split=True)
+    runs = [Run(r.experiment, r.kind, r.labels, r.seed, {**r.config, **extra}) for r in runs]
+    results = run_local(runs, root / "splits", workers, progress=False)[0]
+    return [results[run.name]["test_loss"] for run in runs]  # the selection set's loss
+
+
+def _selection_loss(losses: list[float | None]) -> float:
+    # a diverged split (its loss null) makes the setting the worst there is
+    return math.inf if any(loss is None for loss in losses) else statistics.fmean(losses)
+
+
+def _tune_trial(config: dict, study_of: dict, splits: int, root: str, extra: dict) -> dict[str, Any]:
+    """A Ray Tune trial: the splits of one setting, one after the other on the trial's CPU."""
+    losses = _split_losses(study_of, config, splits, Path(root), extra, workers=1)
+    return {"selection_loss": _selection_loss(losses), "selection_losses": losses}
+
+
+def _optimize_with_tune(
+    study: Any,
+    space: dict[str, list],
+    sampler: Any,
+    n_trials: int,
+    study_of: dict[str, Any],
+    splits: int,
+    root: Path,
+    extra: dict,
+    address: str,
+) -> None:
+    """``n_trials`` trials of ``study`` driven by Ray Tune's Optuna searcher on the cluster at ``address``
+    (``"local"``: one started here). The searcher asks and tells the same study (its journal storage), so
+    a relaunch without Ray, or with it, sees every trial; the per-split losses go to the trials' user
+    attributes, as :func:`select`'s own objective puts them."""
+    try:
+        import optuna
+        import ray
+        from ray import tune
+        from ray.tune.search.optuna import OptunaSearch
+    except ImportError as error:
+        raise ImportError("--ray-address needs Ray Tune: pip install '.[sweep]'") from error
+
+    class _Searcher(OptunaSearch):
+        """Tune's Optuna searcher, which also keeps the per-split losses in the trial's user attributes."""
+
+        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+            if result and trial_id in self._ot_trials:
+                self._ot_trials[trial_id].set_user_attr("selection_losses", result["selection_losses"])
+            super().on_trial_complete(trial_id, result, error)
+
+    distributions = {
+        key: optuna.distributions.CategoricalDistribution(values) for key, values in space.items()
+    }
+    searcher = _Searcher(
+        space=distributions,
+        metric="selection_loss",
+        mode="min",
+        sampler=sampler,
+        study_name=study.study_name,
+        storage=study._storage,
+    )
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            _tune_trial, study_of=study_of, splits=splits, root=str(root.resolve()), extra=extra
+        ),
+        {"cpu": 1},
+    )
+    if address == "local":
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    else:
+        ray.init(address=address, log_to_driver=False)
+    try:
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(search_alg=searcher, num_samples=n_trials),
+            run_config=tune.RunConfig(storage_path=str((root / "tune").resolve()), name="trials", verbose=0),
+        )
+        grid = tuner.fit()
+    finally:
+        ray.shutdown()
+    errors = [result.error for result in grid if result.error is not None]
+    if errors:
+        raise RuntimeError(f"{len(errors)} Ray Tune trial(s) of the study in {root} failed: {errors[0]!r}")
+
+
 def select(
     experiment: str,
     cell: str,
@@ -131,6 +223,8 @@ def select(
     root.mkdir(parents=True, exist_ok=True)
     extra = {"data_dir": str(data_dir)} if data_dir is not None else {}
 
+    study_of = {"experiment": experiment, "preset": preset, "size": size, "cell": cell, "version": version}
+
     def execute(runs: list[Run], where: Path) -> dict[str, dict]:
         runs = [Run(r.experiment, r.kind, r.labels, r.seed, {**r.config, **extra}) for r in runs]
         if ray_address:
@@ -139,12 +233,9 @@ def select(
 
     def objective(trial: optuna.Trial) -> float:
         params = {key: trial.suggest_categorical(key, values) for key, values in space.items()}
-        runs = study_runs(experiment, preset, size, cell, version, params, range(splits), split=True)
-        results = execute(runs, root / "splits")
-        losses = [results[run.name]["test_loss"] for run in runs]  # the selection set's loss
+        losses = _split_losses(study_of, params, splits, root, extra, workers)
         trial.set_user_attr("selection_losses", losses)
-        # a diverged split (its loss null) makes the setting the worst there is
-        return math.inf if any(loss is None for loss in losses) else statistics.fmean(losses)
+        return _selection_loss(losses)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna.storages.JournalStorage(
@@ -173,7 +264,10 @@ def select(
             remaining = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
         else:
             remaining = max(0, n_trials - len(done))
-        study.optimize(objective, n_trials=remaining, show_progress_bar=progress and remaining > 0)
+        if ray_address and remaining > 0:
+            _optimize_with_tune(study, space, chosen, remaining, study_of, splits, root, extra, ray_address)
+        elif remaining > 0:
+            study.optimize(objective, n_trials=remaining, show_progress_bar=progress)
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise RuntimeError(f"no trial of the study in {root} completed")
@@ -182,7 +276,11 @@ def select(
     keys = list(space)
     rows = [
         [str(t.number), *(_format(t.params[k]) for k in keys), f"{t.value:.4g}"]
-        + [", ".join(f"{v:.4g}" if v is not None else "diverged" for v in t.user_attrs["selection_losses"])]
+        + [
+            ", ".join(f"{v:.4g}" if v is not None else "diverged" for v in t.user_attrs["selection_losses"])
+            if "selection_losses" in t.user_attrs
+            else "not recorded"
+        ]
         for t in complete
     ]
     summary: dict[str, Any] = {

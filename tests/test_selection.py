@@ -85,6 +85,30 @@ def test_a_study_cut_by_a_crash_resumes_to_the_same_table(tmp_path):
     assert states.count("FAIL") == 1 and states.count("COMPLETE") == 2
 
 
+def test_with_a_ray_address_ray_tunes_optuna_searcher_drives_the_same_study(tmp_path):
+    """Ray Tune's ``OptunaSearch`` asks and tells the study's own journal: the same table as the local
+    study, Tune's files in the study's folder, and a relaunch (with Ray or without) runs nothing."""
+    pytest.importorskip("ray.tune", reason="Ray Tune is the optional extra [sweep]")
+    local = selection.select(
+        "copy", "gru", "warmup", preset="smoke", out=tmp_path / "local", workers=1, progress=False
+    )
+    tuned = selection.select(
+        "copy", "gru", "warmup", preset="smoke", out=tmp_path / "tune", ray_address="local", progress=False
+    )
+    root = tmp_path / "tune" / "selection" / "copy" / "smoke" / "T=10__cell=gru__version=warmup"
+    assert (root / "tune" / "trials").is_dir() and (root / "study.log").is_file()
+    assert tuned["selected"] == local["selected"]
+    for ours, theirs in zip(tuned["trials"], local["trials"], strict=True):  # best first
+        assert ours["selection_loss"] == pytest.approx(theirs["selection_loss"], rel=1e-6)
+    means = {key: statistics.fmean(v) for key, v in _split_losses(root).items()}
+    assert sorted(t["selection_loss"] for t in tuned["trials"]) == pytest.approx(sorted(means.values()))
+    assert "not recorded" not in tuned["text"]  # the per-split losses reached the trials
+    stamps = {p: p.stat().st_mtime_ns for p in root.rglob("metrics.json")}
+    again = selection.select("copy", "gru", "warmup", preset="smoke", out=tmp_path / "tune", progress=False)
+    assert again["text"] == tuned["text"]
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("metrics.json")} == stamps
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -11,8 +11,10 @@ are the same command.) Each setting of the preset's search space (``experiments.
 ``--splits`` splits of the learning set into training, validation and selection sets; the setting of
 lowest mean selection loss is selected. The study, its runs and its tables live in
 ``<out>/selection/<experiment>/<preset>/<size, cell, version>/`` (``study.log``, Optuna's journal, is
-what a relaunch resumes; ``selection.md``, ``selection.json``). Needs the extra ``sweep``
-(``pip install '.[sweep]'``).
+what a relaunch resumes; ``selection.md``, ``selection.json``). With ``--ray-address`` the same study is
+driven by Ray Tune's Optuna searcher (``ray.tune.search.optuna.OptunaSearch``), one Tune trial per setting
+on the cluster's CPUs (Tune's files in ``tune/`` beside the journal); a relaunch with or without Ray
+resumes it. Needs the extra ``sweep`` (``pip install '.[sweep]'``).
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ class Args:
     workers: int = 2
     """local worker processes for the splits of a trial"""
     ray_address: str | None = None
-    """run each split as a Ray task on this cluster (`auto`, `ray://host:10001`, `local`)"""
+    """drive the study with Ray Tune's Optuna searcher on this cluster (`auto`, `ray://host:10001`, `local`):
+    one Tune trial (1 CPU) per setting, its splits one after the other"""
     data_dir: str | None = None
     """MNIST IDX folder (psmnist, plsmnist)"""
     progress: bool = True
