@@ -145,6 +145,9 @@ ABLATION |= {
     # network that acts; ε decayed to 0.01 over the held half, so that the Watkins returns run longer
     # and the late data are greedy), and a larger γ for the corridor's margins at L = 200.
     "d-avg02": {"average_tau": 0.02},
+    # ... the average for the checks and predict only, θ collecting (the Watkins cut then judges the
+    # actions of the network the target copies)
+    "d-avg02-eval": {"average_tau": 0.02, "average_collects": False},
     "d-eps01": {"exploration_final_rate": 0.01},
     "g99": {"gamma": 0.99},
     "g995": {"gamma": 0.995},

@@ -135,6 +135,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         target_update_interval=c.target_update_interval,
         tau=c.tau,
         average_tau=c.average_tau,
+        average_collects=c.average_collects,
         fixed_point_coef=c.fixed_point_coef,
         train_mode=c.train_mode,
         loss=c.loss,

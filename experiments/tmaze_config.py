@@ -118,6 +118,9 @@ class TMazeConfig:
     """Target update: 1 copies θ into θ' (Algorithm 4); below 1, θ' ← τ θ + (1 − τ) θ' (Polyak, SB3's tau)."""
     average_tau: float | None = None
     """Polyak rate of the averaged network that acts (``DRQN(average_tau=...)``; None: θ acts)."""
+    average_collects: bool = True
+    """With average_tau: the averaged network also chooses the ε-greedy actions of collection (False: θ
+    collects, the average gives the checks and the saved model's greedy policy only)."""
     fixed_point_coef: float = 0.0
     """λ of the fixed-point term of the loss (``DRQN(fixed_point_coef=...)``: the states under a repeated
     input, such as the corridor's, drawn onto fixed points of it; 0: off)."""

@@ -37,6 +37,8 @@ def check_arguments(model: DRQN) -> None:
     check_number("exploration_fraction", model.exploration_fraction, 0, 1, open_low=True)
     check_number("tau", model.tau, 0, 1, open_low=True)
     check_number("average_tau", model.average_tau, 0, 1, open_low=True, optional=True)
+    if not isinstance(model.average_collects, bool):
+        raise ValueError(f"average_collects must be True or False; got {model.average_collects!r}")
     coef = model.fixed_point_coef
     if (
         isinstance(coef, bool)

@@ -89,6 +89,9 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         ``1 / average_tau`` steps), and θ̄ chooses every action: ε-greedy collection, ``predict``, greedy
         evaluation. θ alone is trained and copied into the target θ'. Averaging removes the step-to-step
         noise of the Q-values that flips a greedy policy whose action margins are small.
+    :param average_collects: with ``average_tau``: True, θ̄ also chooses the ε-greedy actions of collection;
+        False, θ collects (so the actions the n-step returns' Watkins cut judges come from the network
+        that the target θ' copies) and θ̄ gives ``predict`` and greedy evaluation only.
     :param fixed_point_coef: λ ≥ 0 of a fixed-point term added to the TD loss (an extension; the paper's
         §7 leaves multistability during training to future work): ``λ · mean ‖o_t − o_{t−1}‖²`` over the steps
         of the sampled episodes whose input repeats the previous one (``x_t = x_{t−1}``), ``o`` the top
@@ -159,6 +162,7 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         target_update_interval: int = 20,
         tau: float = 1.0,
         average_tau: float | None = None,
+        average_collects: bool = True,
         fixed_point_coef: float = 0.0,
         exploration_fraction: float = 0.1,
         exploration_initial_eps: float = 0.2,
@@ -204,6 +208,7 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         self.target_update_interval = target_update_interval
         self.tau = tau
         self.average_tau = average_tau
+        self.average_collects = average_collects
         self.fixed_point_coef = fixed_point_coef
         self.exploration_fraction = exploration_fraction
         self.exploration_initial_eps = exploration_initial_eps

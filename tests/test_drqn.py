@@ -271,6 +271,27 @@ def test_averaged_network_follows_each_gradient_step_and_acts(tmp_path):
     assert plain.policy.q_net_average is None and plain.policy.acting_net is plain.q_net
 
 
+def test_with_average_collects_false_theta_collects_and_the_average_predicts():
+    """average_collects=False: the ε-greedy actions of collection are θ's, ``predict``'s are θ̄'s."""
+    actions = {}
+    for collects in (True, False):
+        model = small_model(average_tau=0.25, average_collects=collects, exploration_initial_eps=0.0)
+        model.exploration_final_eps = 0.0
+        with th.no_grad():  # θ prefers Up (1), θ̄ Down (2), at every step
+            for net, action in ((model.q_net, 1), (model.policy.q_net_average, 2)):
+                net.head.weight.zero_()
+                net.head.bias.copy_(th.nn.functional.one_hot(th.tensor(action), 4).float() * 5.0)
+        model.learn(10**9, max_episodes=1)  # the buffer fill (ℰ), then one ε-greedy episode, stored last
+        buffer = model.replay_buffer
+        last = buffer.queue[-1]
+        actions[collects] = set(buffer.actions[last, : buffer.lengths[last]].tolist())
+        obs, _ = tmaze().reset(seed=0)
+        assert int(model.predict(obs, deterministic=True)[0]) == 2  # θ̄ predicts either way
+    assert actions == {True: {2}, False: {1}}
+    with pytest.raises(ValueError, match="average_collects must be True or False; got 'no'"):
+        small_model(average_tau=0.25, average_collects="no")
+
+
 def test_fixed_point_term_by_hand():
     """mean ‖o_t − o_{t−1}‖² over the steps whose input repeats the previous one, within the lengths."""
     x = th.tensor([[[1.0], [2.0], [2.0], [2.0], [2.0]], [[3.0], [3.0], [4.0], [4.0], [4.0]]])
