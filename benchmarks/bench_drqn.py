@@ -141,14 +141,21 @@ ABLATION |= {
     # Round 9 (L = 100: the decay over a 400-episode budget slowed the first optimal policy): the rate held
     # at 1e-3 for the first half of the budget, then decayed to 1e-4: the runner's default since round 10.
     "w10-lr-half": {"learning_rate_hold_fraction": 0.5},
-    # Round 11, on round 10's defaults: what holds the policy after its first optimal check (an averaged
-    # network that acts; ε decayed to 0.01 over the held half, so that the Watkins returns run longer
-    # and the late data are greedy), and a larger γ for the corridor's margins at L = 200.
-    "d-avg02": {"average_tau": 0.02},
-    # ... the average for the checks and predict only, θ collecting (the Watkins cut then judges the
-    # actions of the network the target copies)
+}
+# Round 11 made the runner check an averaged network (average_tau 0.02, θ collecting): the variants before
+# it act and are checked with θ, or with their own average (round 6's, which collects as well).
+_PRE11 = {"average_tau": None, "average_collects": True}
+ABLATION = {name: _PRE11 | settings for name, settings in ABLATION.items()}
+ABLATION |= {
+    # Round 11, on round 10's defaults: what holds the policy after its first optimal check. ε decayed to
+    # 0.01 over the held half (longer greedy stretches for the Watkins returns, quieter late data); an
+    # averaged network that acts (round 6's); or one that is only checked, predicted and saved, θ
+    # collecting (the Watkins cut then judges the actions of the network the target copies): the
+    # runner's default since round 11. And a larger γ for the corridor's margins at L = 200.
+    "r10": dict(_PRE11),  # the runner's defaults of round 10 (the reporting records named *-r10)
+    "d-eps01": _PRE11 | {"exploration_final_rate": 0.01},
+    "d-avg02": {"average_tau": 0.02, "average_collects": True},
     "d-avg02-eval": {"average_tau": 0.02, "average_collects": False},
-    "d-eps01": {"exploration_final_rate": 0.01},
     "g99": {"gamma": 0.99},
     "g995": {"gamma": 0.995},
 }

@@ -104,10 +104,12 @@ def tmaze_reporting(report: Report) -> list[str]:
         return []
     rows, plotted = [], {}
     # the network of each record: 2 x 32 (round 4's defaults), `-h64` 2 x 64 (round 5's), `-r8` round 8's
-    # (2 x 64, 10-step Watkins returns, a decaying rate), `-r10` round 10's (the rate held, then decayed)
+    # (2 x 64, 10-step Watkins returns, a decaying rate), `-r10` round 10's (the rate held, then decayed),
+    # `-r11` round 11's (an averaged network checked and saved)
     defaults = [(f"L{n}", "2 × 32") for n in (20, 50, 100)] + [(f"L{n}-h64", "2 × 64") for n in (20, 50, 100)]
     defaults += [(f"L{n}-r8", "2 × 64, round 8") for n in (20, 50, 100)]
     defaults += [(f"L{n}-r10", "2 × 64, round 10") for n in (20, 50, 100)]
+    defaults += [(f"L{n}-r11", "2 × 64, round 11") for n in (20, 50, 100)]
     for name, network in [(name, network) for name, network in defaults if name in files]:
         records = files[name]
         budget = trained_budget(records)
@@ -278,13 +280,13 @@ def drqn_ablation(report: Report, baseline: str = "gru-warmup-S-none") -> list[s
         f"P(ends optimal, `{short}` not)",
     ]
     return [
-        "## DRQN ablation, rounds 3 to 10 (tuning seeds 0–9)",
+        "## DRQN ablation, rounds 3 to 11 (tuning seeds 0–9)",
         "",
-        "Records: `results/drqn-ablation/*.jsonl` (the tables of rounds 3 to 10 in `docs/drqn-parity.md`; "
+        "Records: `results/drqn-ablation/*.jsonl` (the tables of rounds 3 to 11 in `docs/drqn-parity.md`; "
         "L = 20: 300 episodes, L = 50: 600, L = 100: 400, every run trained its whole budget). A run never "
         f"optimal counts as the budget (censored). Each variant is compared with `{short}` (round 3's "
-        "defaults, C = 20) at the same length, on the seeds the variant has; `w10-lr-half` is today's "
-        "default (round 10).",
+        "defaults, C = 20) at the same length, on the seeds the variant has; `d-avg02-eval` is today's "
+        "default (round 11).",
         "",
         *table_lines(header, rows),
         _save(fig, report.out / "drqn-ablation.png", "DRQN ablation"),

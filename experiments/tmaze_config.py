@@ -116,11 +116,13 @@ class TMazeConfig:
     round 4)."""
     tau: float = 1.0
     """Target update: 1 copies θ into θ' (Algorithm 4); below 1, θ' ← τ θ + (1 − τ) θ' (Polyak, SB3's tau)."""
-    average_tau: float | None = None
-    """Polyak rate of the averaged network that acts (``DRQN(average_tau=...)``; None: θ acts)."""
-    average_collects: bool = True
-    """With average_tau: the averaged network also chooses the ε-greedy actions of collection (False: θ
-    collects, the average gives the checks and the saved model's greedy policy only)."""
+    average_tau: float | None = 0.02
+    """Polyak rate of the averaged network θ̄ whose greedy policy is checked, predicted and saved
+    (``DRQN(average_tau=...)``, over about 1 / average_tau gradient steps; docs/drqn-parity.md, round 11;
+    None: θ's, the paper's)."""
+    average_collects: bool = False
+    """With average_tau: the averaged network also chooses the ε-greedy actions of collection (round 6);
+    False: θ collects, θ̄ gives the checks and the saved model's greedy policy only (round 11)."""
     fixed_point_coef: float = 0.0
     """λ of the fixed-point term of the loss (``DRQN(fixed_point_coef=...)``: the states under a repeated
     input, such as the corridor's, drawn onto fixed points of it; 0: off)."""

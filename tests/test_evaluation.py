@@ -189,17 +189,21 @@ def test_a_trained_policy_is_evaluated_as_the_env_sees_it(tmp_path, capsys):
     )
     model = DRQN.load(path, device="cpu")
     assert result["optimal_at_end"]
+    # the runner's model acts, is checked and is saved with its averaged network θ̄ (round 11)
+    assert model.policy.acting_net is model.policy.q_net_average
     lengths = (2, 3, 7, 30)
     for length in lengths:
-        assert optimal_at(model.q_net, length) == is_tmaze_optimal(model, gym.make("TMaze-v0", length=length))
-        batched = greedy_rollouts(model.q_net, length, record_actions=True)
+        assert optimal_at(model.policy.acting_net, length) == is_tmaze_optimal(
+            model, gym.make("TMaze-v0", length=length)
+        )
+        batched = greedy_rollouts(model.policy.acting_net, length, record_actions=True)
         for i, layout in enumerate(("up", "down")):
             actions, total, steps = env_rollout(model, length, layout)
             assert batched.actions[i, : batched.steps[i]].tolist() == actions
             assert (batched.returns[i], batched.steps[i]) == (pytest.approx(total), steps)
     rows = evaluate_tmaze.run([str(path), "--lengths", *map(str, lengths)])
     for row, length in zip(rows, lengths, strict=True):
-        assert row["optimal"] == optimal_at(model.q_net, length)
+        assert row["optimal"] == optimal_at(model.policy.acting_net, length)
         env = gym.make("TMaze-v0", length=length)
         assert (row["return_down"], row["steps_down"]) == pytest.approx(play_greedy(model, env, "down"))
     assert "optimal" in capsys.readouterr().out
@@ -214,7 +218,7 @@ def test_a_trained_policy_is_evaluated_as_the_env_sees_it(tmp_path, capsys):
     ]
     untrained = DRQN.load(other, device="cpu")
     assert [r["optimal"] for r in rows] == [
-        optimal_at(m.q_net, n) for m in (model, untrained) for n in (2, 30)
+        optimal_at(m.policy.acting_net, n) for m in (model, untrained) for n in (2, 30)
     ]
     assert f"model 1: {other}" in capsys.readouterr().out
 
