@@ -86,8 +86,9 @@ class DRQN(DRQNSaving, BaseAlgorithm):
     :param average_tau: None: the online network θ chooses every action. A number in (0, 1]: the policy
         also keeps θ̄ (``policy.q_net_average``), a Polyak average of θ updated after every gradient step,
         θ̄ ← average_tau θ + (1 − average_tau) θ̄ (an exponential moving average over about
-        ``1 / average_tau`` steps), and θ̄ chooses every action: ε-greedy collection, ``predict``, greedy
-        evaluation. θ alone is trained and copied into the target θ'. Averaging removes the step-to-step
+        ``1 / average_tau`` steps), and θ̄ chooses the actions of ``predict`` and greedy evaluation, and
+        of ε-greedy collection unless ``average_collects`` is False. θ alone is trained and copied into
+        the target θ'. Averaging removes the step-to-step
         noise of the Q-values that flips a greedy policy whose action margins are small.
     :param average_collects: with ``average_tau``: True, θ̄ also chooses the ε-greedy actions of collection;
         False, θ collects (so the actions the n-step returns' Watkins cut judges come from the network

@@ -271,7 +271,7 @@ def test_averaged_network_follows_each_gradient_step_and_acts(tmp_path):
     assert plain.policy.q_net_average is None and plain.policy.acting_net is plain.q_net
 
 
-def test_with_average_collects_false_theta_collects_and_the_average_predicts():
+def test_with_average_collects_false_theta_collects_and_the_average_predicts(tmp_path):
     """average_collects=False: the ε-greedy actions of collection are θ's, ``predict``'s are θ̄'s."""
     actions = {}
     for collects in (True, False):
@@ -288,6 +288,8 @@ def test_with_average_collects_false_theta_collects_and_the_average_predicts():
         obs, _ = tmaze().reset(seed=0)
         assert int(model.predict(obs, deterministic=True)[0]) == 2  # θ̄ predicts either way
     assert actions == {True: {2}, False: {1}}
+    model.save(tmp_path / "average.zip")
+    assert DRQN.load(tmp_path / "average.zip", device="cpu").average_collects is False
     with pytest.raises(ValueError, match="average_collects must be True or False; got 'no'"):
         small_model(average_tau=0.25, average_collects="no")
 
