@@ -17,7 +17,7 @@ are reported. Here:
   same Optuna study (the same journal, the same sampler, the grid's settings enqueued in it) and every
   trial is a Tune trial of one CPU on the cluster, which trains its splits one after the other, so trials
   run side by side on as many CPUs as the cluster has; Tune's own files go to ``tune/`` in the study's
-  folder;
+  folder; the ``final_seeds`` runs are then one Ray task each;
 - ``sampler="grid"`` is the paper's grid search (every setting of :data:`SEARCH_SPACES`, in order);
   ``"tpe"`` is Optuna's TPE sampler for ``n_trials`` trials, for spaces too large to enumerate;
 - the study ends with ``selection.md`` (the table of trials, best first) and ``selection.json`` (the

@@ -37,8 +37,6 @@ def check_arguments(model: DRQN) -> None:
     check_number("exploration_fraction", model.exploration_fraction, 0, 1, open_low=True)
     check_number("tau", model.tau, 0, 1, open_low=True)
     check_number("average_tau", model.average_tau, 0, 1, open_low=True, optional=True)
-    if not isinstance(model.average_collects, bool):
-        raise ValueError(f"average_collects must be True or False; got {model.average_collects!r}")
     coef = model.fixed_point_coef
     if (
         isinstance(coef, bool)
@@ -51,8 +49,9 @@ def check_arguments(model: DRQN) -> None:
     check_choice("loss", model.loss, LOSSES)
     check_choice("n_step_correction", model.n_step_correction, N_STEP_CORRECTIONS)
     check_number("max_grad_norm", model.max_grad_norm, 0, open_low=True, optional=True)
-    if not isinstance(model.use_warmup, bool):
-        raise ValueError(f"use_warmup must be True or False; got {model.use_warmup!r}")
+    for name in ("average_collects", "use_warmup"):
+        if not isinstance(getattr(model, name), bool):
+            raise ValueError(f"{name} must be True or False; got {getattr(model, name)!r}")
     if model.warmup_config is not None:
         if not isinstance(model.warmup_config, WarmupConfig):
             raise ValueError(f"warmup_config must be None or a WarmupConfig; got {model.warmup_config!r}")

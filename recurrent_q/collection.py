@@ -158,8 +158,7 @@ def collect_episodes(model: DRQN, callback: BaseCallback, explore_only: bool = F
     assert model.env is not None
     self = model  # the callbacks' locals()["self"] is the algorithm, as in SB3's collect_rollouts
     policy, device = model.policy, model.device
-    # θ̄ collects if kept (average_tau), unless average_collects is False (models saved before it: True)
-    q_net = policy.acting_net if getattr(model, "average_collects", True) else policy.q_net
+    q_net = policy.acting_net if model.average_collects else policy.q_net  # θ̄ if kept, unless told not
     episodes = model._episodes_in_progress
     policy.set_training_mode(False)
     while True:

@@ -88,8 +88,8 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         θ̄ ← average_tau θ + (1 − average_tau) θ̄ (an exponential moving average over about
         ``1 / average_tau`` steps), and θ̄ chooses the actions of ``predict`` and greedy evaluation, and
         of ε-greedy collection unless ``average_collects`` is False. θ alone is trained and copied into
-        the target θ'. Averaging removes the step-to-step
-        noise of the Q-values that flips a greedy policy whose action margins are small.
+        the target θ'. Averaging removes the step-to-step noise of the Q-values that flips a greedy
+        policy whose action margins are small.
     :param average_collects: with ``average_tau``: True, θ̄ also chooses the ε-greedy actions of collection;
         False, θ collects (so the actions the n-step returns' Watkins cut judges come from the network
         that the target θ' copies) and θ̄ gives ``predict`` and greedy evaluation only.
