@@ -158,6 +158,9 @@ ABLATION |= {
     "d-avg02-eval": {"average_tau": 0.02, "average_collects": False},
     "g99": {"gamma": 0.99},
     "g995": {"gamma": 0.995},
+    # Round 12, on round 11's defaults: the rate's hold ends at the first optimal check (the decay to 1e-4
+    # then starts, with its usual length); the runs are round 11's up to that check.
+    "d-lr-opt": {"learning_rate_decay_on_optimal": True},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}

@@ -60,6 +60,7 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         c.stop_when_optimal,
         best_model_save_path=c.best_model_save_path,
         give_up_after=c.give_up_after,
+        end_rate_hold=c.learning_rate_decay_on_optimal,
     )
     callbacks: list[BaseCallback] = [optimal]
     if c.max_seconds is not None:
@@ -204,6 +205,8 @@ class TMazeOptimalCallback(BaseCallback):
     :param give_up_after: stop training when the policy was optimal at no check up to this episode (the
         check at that episode included); None: never.
     :param verbose: 1 prints each optimal check.
+    :param end_rate_hold: at the first optimal check, start the decay of the model's learning rate, a
+        :class:`recurrent_q.schedules.HeldLinearSchedule` (its ``end_hold``), if its hold is not over.
     """
 
     def __init__(
@@ -214,8 +217,10 @@ class TMazeOptimalCallback(BaseCallback):
         best_model_save_path: str | os.PathLike | None = None,
         verbose: int = 0,
         give_up_after: int | None = None,
+        end_rate_hold: bool = False,
     ) -> None:
         super().__init__(verbose)
+        self.end_rate_hold = end_rate_hold
         check_integer("check_freq", check_freq)
         check_integer("give_up_after", give_up_after, optional=True)
         self.give_up_after = give_up_after
@@ -236,6 +241,11 @@ class TMazeOptimalCallback(BaseCallback):
         if self.eval_env is None:
             self.eval_env = env_from_training_env(self.model)
         self._is_drqn = hasattr(self.model, "num_train_episodes")
+        if self.end_rate_hold and not isinstance(self.model.learning_rate, HeldLinearSchedule):
+            raise ValueError(
+                "end_rate_hold needs a model whose learning_rate is a HeldLinearSchedule (a rate held, then "
+                f"decayed); got {self.model.learning_rate!r}"
+            )
 
     def _on_training_start(self) -> None:
         self._start = time.perf_counter()
@@ -259,6 +269,8 @@ class TMazeOptimalCallback(BaseCallback):
             self.first_optimal_time = time.perf_counter() - self._start
             self.first_optimal_timesteps = self.model.num_timesteps
             self.first_optimal_cpu_time = time.process_time() - self._cpu_start
+            if self.end_rate_hold:
+                self.model.learning_rate.end_hold(self.model._current_progress_remaining)
             if self.best_model_save_path is not None:
                 os.makedirs(self.best_model_save_path, exist_ok=True)
                 self.model.save(os.path.join(self.best_model_save_path, "best_model"))

@@ -105,6 +105,10 @@ class TMazeConfig:
     learning_rate_hold_fraction: float = 0.5
     """Fraction of the episode budget trained at learning_rate before α starts its linear decay to
     learning_rate_final (round 9; 0: the decay runs over the whole budget, round 8's)."""
+    learning_rate_decay_on_optimal: bool = False
+    """End the hold at the first check where the greedy policy is optimal, if that comes before
+    learning_rate_hold_fraction: the decay starts there and keeps its length (docs/drqn-parity.md, round
+    12). Runs are the same up to their first optimal check."""
     gradient_steps: int = 20
     """Gradient steps I after each episode (the paper's Algorithm 4: 10; docs/drqn-parity.md)."""
     batch_size: int = 32

@@ -15,9 +15,16 @@ class HeldLinearSchedule:
     ``LinearSchedule`` decays from the first step). The T-Maze runner's learning rate is
     ``HeldLinearSchedule(1e-3, 1e-4, 0.5)`` (``docs/drqn-parity.md``, rounds 9 and 10).
 
+    ``end_hold(progress_remaining)`` ends the hold early: the decay starts there and keeps its length
+    (``1 - hold_fraction`` of training), then ``end`` holds. The T-Maze runner calls it at the first
+    check where the greedy policy is optimal (``TMazeConfig.learning_rate_decay_on_optimal``).
+
     >>> schedule = HeldLinearSchedule(1e-3, 1e-4, 0.5)
     >>> schedule(1.0), schedule(0.5), round(schedule(0.25), 6), round(schedule(0.0), 6)
     (0.001, 0.001, 0.00055, 0.0001)
+    >>> schedule.end_hold(0.8)  # 20 % of training done: the decay runs from 20 % to 70 %
+    >>> schedule(0.8), round(schedule(0.55), 6), round(schedule(0.3), 6), round(schedule(0.0), 6)
+    (0.001, 0.00055, 0.0001, 0.0001)
     """
 
     def __init__(self, start: float, end: float, hold_fraction: float) -> None:
@@ -27,16 +34,25 @@ class HeldLinearSchedule:
         if hold_fraction == 1:
             raise ValueError("hold_fraction must be a number in [0, 1); got 1 (no decay left)")
         self.start, self.end, self.hold_fraction = float(start), float(end), float(hold_fraction)
+        self.decay_start = self.hold_fraction  # the fraction of training at which the decay starts
+
+    def end_hold(self, progress_remaining: float) -> None:
+        """Start the decay at ``progress_remaining`` (SB3's: 1 at the start, 0 at the end) if it has not
+        started yet; it lasts ``1 - hold_fraction`` of training, as it would have after a full hold."""
+        check_number("progress_remaining", progress_remaining, 0, 1)
+        self.decay_start = min(self.decay_start, 1.0 - float(progress_remaining))
 
     def __call__(self, progress_remaining: float) -> float:
         elapsed = 1.0 - progress_remaining
-        if elapsed <= self.hold_fraction:
+        if elapsed <= self.decay_start:
             return self.start
-        decayed = min(1.0, (elapsed - self.hold_fraction) / (1.0 - self.hold_fraction))
+        decayed = min(1.0, (elapsed - self.decay_start) / (1.0 - self.hold_fraction))
         return self.start + decayed * (self.end - self.start)
 
     def __repr__(self) -> str:
-        return f"HeldLinearSchedule(start={self.start}, end={self.end}, hold_fraction={self.hold_fraction})"
+        ended = "" if self.decay_start == self.hold_fraction else f", decay_start={self.decay_start}"
+        held = f"start={self.start}, end={self.end}, hold_fraction={self.hold_fraction}"
+        return f"HeldLinearSchedule({held}{ended})"
 
 
 __all__ = ["HeldLinearSchedule"]
