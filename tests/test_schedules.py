@@ -123,3 +123,19 @@ def test_held_linear_schedule_holds_then_decays_and_names_bad_arguments():
             HeldLinearSchedule(*args)
     model = small_model(learning_rate=schedule)  # a DRQN follows it as any SB3 schedule
     assert model.lr_schedule(0.75) == pytest.approx(1e-3) and model.lr_schedule(0.0) == pytest.approx(1e-4)
+
+
+def test_a_held_rate_ends_its_hold_early_once_and_keeps_the_decay_length():
+    from recurrent_q.schedules import HeldLinearSchedule
+
+    schedule = HeldLinearSchedule(1e-3, 1e-4, 0.6)  # held for 60 % of training, then 40 % of decay
+    schedule.end_hold(0.9)  # at 10 %: the decay runs from 10 % to 50 %
+    assert schedule(0.9) == pytest.approx(1e-3) and schedule(0.7) == pytest.approx(5.5e-4)
+    assert schedule(0.5) == pytest.approx(1e-4) and schedule(0.1) == pytest.approx(1e-4)
+    schedule.end_hold(0.6)  # a later call does not move the start back
+    assert schedule(0.7) == pytest.approx(5.5e-4)
+    late = HeldLinearSchedule(1e-3, 1e-4, 0.5)
+    late.end_hold(0.2)  # after the hold: nothing changes
+    assert late(0.25) == pytest.approx(5.5e-4) and repr(late).endswith("hold_fraction=0.5)")
+    with pytest.raises(ValueError, match="progress_remaining must be a number in"):
+        late.end_hold(1.5)
