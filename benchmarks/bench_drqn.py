@@ -159,7 +159,7 @@ ABLATION |= {
     "g99": {"gamma": 0.99},
     "g995": {"gamma": 0.995},
     # Round 12, on round 11's defaults: the rate's hold ends at the first optimal check (the decay to 1e-4
-    # then starts, with its usual length); the runs are round 11's up to that check.
+    # then starts, with its usual length); the runs are round 11's up to that check. No default changed.
     "d-lr-opt": {"learning_rate_decay_on_optimal": True},
 }
 for _name, _settings in ABLATION.items():

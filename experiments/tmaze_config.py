@@ -107,8 +107,9 @@ class TMazeConfig:
     learning_rate_final (round 9; 0: the decay runs over the whole budget, round 8's)."""
     learning_rate_decay_on_optimal: bool = False
     """End the hold at the first check where the greedy policy is optimal, if that comes before
-    learning_rate_hold_fraction: the decay starts there and keeps its length (docs/drqn-parity.md, round
-    12). Runs are the same up to their first optimal check."""
+    learning_rate_hold_fraction: the decay starts there and keeps its length. Runs are the same up to
+    their first optimal check; after it, the checks (--check-freq) change training. Off by default:
+    within the noise of the tuning seeds (docs/drqn-parity.md, round 12)."""
     gradient_steps: int = 20
     """Gradient steps I after each episode (the paper's Algorithm 4: 10; docs/drqn-parity.md)."""
     batch_size: int = 32
@@ -131,7 +132,8 @@ class TMazeConfig:
     """λ of the fixed-point term of the loss (``DRQN(fixed_point_coef=...)``: the states under a repeated
     input, such as the corridor's, drawn onto fixed points of it; 0: off)."""
     check_freq: int = 5
-    """Episodes between optimality checks (the authors: 20); the checks do not change training."""
+    """Episodes between optimality checks (the authors: 20); the checks do not change training (unless
+    learning_rate_decay_on_optimal)."""
     stop_when_optimal: bool = False
     """Stop at the first check where the greedy policy is optimal."""
     give_up_after: int | None = None
