@@ -36,6 +36,10 @@ class HeldLinearSchedule:
         self.start, self.end, self.hold_fraction = float(start), float(end), float(hold_fraction)
         self.decay_start = self.hold_fraction  # the fraction of training at which the decay starts
 
+    def __setstate__(self, state: dict) -> None:  # schedules pickled (in saved models) before end_hold
+        state.setdefault("decay_start", state["hold_fraction"])
+        self.__dict__.update(state)
+
     def end_hold(self, progress_remaining: float) -> None:
         """Start the decay at ``progress_remaining`` (SB3's: 1 at the start, 0 at the end) if it has not
         started yet; it lasts ``1 - hold_fraction`` of training, as it would have after a full hold."""

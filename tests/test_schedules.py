@@ -1,5 +1,7 @@
 """DRQN's schedules, as SB3's: learning rate and ε follow ``progress_remaining`` (1 -> 0 in ``learn``)."""
 
+import pickle
+
 import gymnasium as gym
 import pytest
 from stable_baselines3.common.utils import LinearSchedule
@@ -139,3 +141,8 @@ def test_a_held_rate_ends_its_hold_early_once_and_keeps_the_decay_length():
     assert late(0.25) == pytest.approx(5.5e-4) and repr(late).endswith("hold_fraction=0.5)")
     with pytest.raises(ValueError, match="progress_remaining must be a number in"):
         late.end_hold(1.5)
+    old_state = {"start": 1e-3, "end": 1e-4, "hold_fraction": 0.5}  # pickled before end_hold existed
+    old = HeldLinearSchedule.__new__(HeldLinearSchedule)
+    old.__setstate__(old_state)
+    assert old(0.5) == pytest.approx(1e-3) and old(0.25) == pytest.approx(5.5e-4)
+    assert pickle.loads(pickle.dumps(schedule)).decay_start == schedule.decay_start == pytest.approx(0.1)
