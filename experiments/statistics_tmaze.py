@@ -239,6 +239,9 @@ def _windows(report: Report, files: dict[str, list[dict]], plotted: dict) -> lis
     ]
 
 
+_ABLATION_BUDGET = {20: 300, 50: 600, 100: 400}  # the budgets of most rounds; others are named in the plot
+
+
 def drqn_ablation(report: Report, baseline: str = "gru-warmup-S-none") -> list[str]:
     """The ablation's variants (``docs/drqn-parity.md``, rounds 3 to 10) against ``baseline`` at each length,
     on the seeds each variant has."""
@@ -247,15 +250,15 @@ def drqn_ablation(report: Report, baseline: str = "gru-warmup-S-none") -> list[s
     if not records:
         report.left_out.append("DRQN ablation: no record under `results/drqn-ablation`")
         return []
-    groups = _group(records, "length", "variant")
+    groups = _group(records, "length", "episodes", "variant")  # a variant may have several budgets
     rows, panels = [], {}
-    for (length, variant), group in groups.items():
+    for (length, episodes_budget, variant), group in groups.items():
         budget = trained_budget(group)
         episodes = episodes_to_optimal(group, budget)
         estimate = report.estimates({variant: episodes})[variant]
         final = report.estimates({variant: _fraction(group, "optimal_at_end")}, aggregate="mean")[variant]
         faster = ends = None
-        base = groups.get((length, baseline))
+        base = groups.get((length, episodes_budget, baseline))
         if variant != baseline and base:
             base_episodes = episodes_to_optimal(base, trained_budget(base + group))
             faster = report.improvement(*_shared(episodes, base_episodes), lower_is_better=True)
@@ -265,28 +268,31 @@ def drqn_ablation(report: Report, baseline: str = "gru-warmup-S-none") -> list[s
             )
         name = variant.removeprefix("gru-warmup-")
         rows.append(
-            [str(length), f"`{name}`", _seeds(episodes), _reached(episodes, budget), _ci(estimate)]
+            [str(length), f"{budget:.0f}", f"`{name}`", _seeds(episodes), _reached(episodes, budget)]
+            + [_ci(estimate)]
             + [_ci(final, ".2f"), _ci(faster, ".2f"), _ci(ends, ".2f")]
         )
-        panels.setdefault(length, {})[name] = estimate
+        panels.setdefault(length, {})[
+            name if budget == _ABLATION_BUDGET.get(length) else f"{name} ({budget:.0f})"
+        ] = estimate
     fig, axes = _axes(len(panels), height=4.2)
     for ax, (length, estimates) in zip(axes, panels.items(), strict=True):
         _intervals(ax, estimates, f"episodes to the optimal policy (IQM), L = {length}")
     short = baseline.removeprefix("gru-warmup-")
-    header = ["L", "variant", "seeds", "reached", "episodes to optimal, IQM [95 % CI]"]
+    header = ["L", "budget", "variant", "seeds", "reached", "episodes to optimal, IQM [95 % CI]"]
     header += [
         "final policy optimal [95 % CI]",
         f"P(faster than `{short}`)",
         f"P(ends optimal, `{short}` not)",
     ]
     return [
-        "## DRQN ablation, rounds 3 to 11 (tuning seeds 0–9)",
+        "## DRQN ablation, rounds 3 to 12 (tuning seeds 0–9)",
         "",
-        "Records: `results/drqn-ablation/*.jsonl` (the tables of rounds 3 to 11 in `docs/drqn-parity.md`; "
-        "L = 20: 300 episodes, L = 50: 600, L = 100: 400, every run trained its whole budget). A run never "
+        "Records: `results/drqn-ablation/*.jsonl` (the tables of rounds 3 to 12 in `docs/drqn-parity.md`; "
+        "the budget in episodes, every run trained it whole). A run never "
         f"optimal counts as the budget (censored). Each variant is compared with `{short}` (round 3's "
-        "defaults, C = 20) at the same length, on the seeds the variant has; `d-avg02-eval` is today's "
-        "default (round 11).",
+        "defaults, C = 20) at the same length and budget, on the seeds the variant has; `d-avg02-eval` is "
+        "today's default (round 11).",
         "",
         *table_lines(header, rows),
         _save(fig, report.out / "drqn-ablation.png", "DRQN ablation"),
