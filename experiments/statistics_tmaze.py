@@ -243,8 +243,8 @@ _ABLATION_BUDGET = {20: 300, 50: 600, 100: 400}  # the budgets of most rounds; o
 
 
 def drqn_ablation(report: Report, baseline: str = "gru-warmup-S-none") -> list[str]:
-    """The ablation's variants (``docs/drqn-parity.md``, rounds 3 to 10) against ``baseline`` at each length,
-    on the seeds each variant has."""
+    """The ablation's variants (``docs/drqn-parity.md``, rounds 3 to 12) against ``baseline`` at each length
+    and episode budget, on the seeds each variant has."""
     folder = report.results / "drqn-ablation"
     records = [record for path in sorted(folder.glob("*.jsonl")) for record in jsonl_records(path)]
     if not records:
