@@ -161,6 +161,10 @@ ABLATION |= {
     # Round 12, on round 11's defaults: the rate's hold ends at the first optimal check (the decay to 1e-4
     # then starts, with its usual length); the runs are round 11's up to that check. No default changed.
     "d-lr-opt": {"learning_rate_decay_on_optimal": True},
+    # Round 13, on round 11's defaults at L = 100 (800 episodes): longer greedy stretches for the Watkins
+    # returns (ε decayed to 0.01 over the held half: the goal's value travels back faster), and the
+    # corridor's larger smallest margin at γ = 0.99 (g99 above).
+    "e-eps01": {"exploration_final_rate": 0.01},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}
