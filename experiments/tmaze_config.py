@@ -131,6 +131,11 @@ class TMazeConfig:
     fixed_point_coef: float = 0.0
     """λ of the fixed-point term of the loss (``DRQN(fixed_point_coef=...)``: the states under a repeated
     input, such as the corridor's, drawn onto fixed points of it; 0: off)."""
+    hold_coef: float = 0.0
+    """λ_h of the hold term of the loss (``DRQN(hold_coef=...)``: the Q-values at the corridor's end and at
+    the junction kept when the corridor input is held up to hold_steps steps longer; 0: off)."""
+    hold_steps: int = 1000
+    """The hold term's longest extra hold (``DRQN(hold_steps=...)``)."""
     check_freq: int = 5
     """Episodes between optimality checks (the authors: 20); the checks do not change training (unless
     learning_rate_decay_on_optimal)."""

@@ -37,14 +37,16 @@ def check_arguments(model: DRQN) -> None:
     check_number("exploration_fraction", model.exploration_fraction, 0, 1, open_low=True)
     check_number("tau", model.tau, 0, 1, open_low=True)
     check_number("average_tau", model.average_tau, 0, 1, open_low=True, optional=True)
-    coef = model.fixed_point_coef
-    if (
-        isinstance(coef, bool)
-        or not isinstance(coef, (int, float))
-        or not coef >= 0.0
-        or coef == float("inf")
-    ):
-        raise ValueError(f"fixed_point_coef must be a finite number >= 0; got {coef!r}")
+    for name in ("fixed_point_coef", "hold_coef"):
+        coef = getattr(model, name)
+        if (
+            isinstance(coef, bool)
+            or not isinstance(coef, (int, float))
+            or not coef >= 0.0
+            or coef == float("inf")
+        ):
+            raise ValueError(f"{name} must be a finite number >= 0; got {coef!r}")
+    check_integer("hold_steps", model.hold_steps)
     check_number("gamma", model.gamma, 0, 1)
     check_choice("loss", model.loss, LOSSES)
     check_choice("n_step_correction", model.n_step_correction, N_STEP_CORRECTIONS)

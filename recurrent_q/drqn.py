@@ -100,6 +100,13 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         of that input: the term draws the memory towards fixed points of the inputs the task holds (for
         the T-Maze, the corridor's). On the T-Maze at L = 20 (λ = 0.1 to 10) it lowered the step-to-step
         change but did not make the policy optimal at longer corridors (``results/README.md``). 0: off.
+    :param hold_coef: λ_h ≥ 0 of a hold term added to the TD loss (an extension, for horizon
+        generalisation): where a sampled episode holds an input and then changes it (the T-Maze's corridor,
+        then its junction), the same history with the input held up to ``hold_steps`` steps longer should
+        give the same Q-values at the hold's end and at the next input (``recurrent_q.updates.hold_term``;
+        squared difference to the history's own Q-values, held fixed). A state that has reached an
+        attractor of the held input satisfies it for every hold. 0: off.
+    :param hold_steps: the longest extra hold of the hold term (drawn log-uniformly up to it).
     :param exploration_fraction: fraction of ``total_timesteps`` (or of ``max_episodes``, whichever
         bound is nearer) over which ε goes linearly from ``exploration_initial_eps`` to
         ``exploration_final_eps`` (SB3's DQN schedule).
@@ -165,6 +172,8 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         average_tau: float | None = None,
         average_collects: bool = True,
         fixed_point_coef: float = 0.0,
+        hold_coef: float = 0.0,
+        hold_steps: int = 1000,
         exploration_fraction: float = 0.1,
         exploration_initial_eps: float = 0.2,
         exploration_final_eps: float = 0.2,
@@ -211,6 +220,8 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         self.average_tau = average_tau
         self.average_collects = average_collects
         self.fixed_point_coef = fixed_point_coef
+        self.hold_coef = hold_coef
+        self.hold_steps = hold_steps
         self.exploration_fraction = exploration_fraction
         self.exploration_initial_eps = exploration_initial_eps
         self.exploration_final_eps = exploration_final_eps

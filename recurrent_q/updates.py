@@ -1,10 +1,10 @@
 """DRQN's updates of its networks (Algorithm 4): the gradient steps on the TD loss (lines 22-27), with their
-n-step returns and fixed-point term, the target network's update (lines 7-8), and the bootstrap values
+n-step returns, fixed-point and hold terms, the target network's update (lines 7-8), and the bootstrap values
 ``max_a Q_θ'`` that the replay buffer stores.
 
 ``train_steps``, ``update_target`` and ``refresh_target_values`` take the ``recurrent_q.drqn.DRQN`` whose
 ``train``, ``_update_target`` and ``refresh_target_values`` call them, and read its networks, buffer and
-settings; ``fixed_point_term`` and ``n_step_returns`` (``DRQN._returns``) take tensors.
+settings; ``fixed_point_term``, ``hold_term`` and ``n_step_returns`` (``DRQN._returns``) take tensors.
 """
 
 from __future__ import annotations
@@ -37,6 +37,51 @@ def fixed_point_term(x: th.Tensor, outputs: th.Tensor, lengths: th.Tensor) -> th
         return outputs.sum() * 0.0
     change = (outputs[:, 1:] - outputs[:, :-1]).pow(2).sum(-1)
     return change[held].mean()
+
+
+def hold_term(
+    q_net: th.nn.Module,
+    x: th.Tensor,
+    q_values: th.Tensor,
+    lengths: th.Tensor,
+    rng: np.random.Generator,
+    max_steps: int,
+    rows: int = 8,
+    bptt_steps: int = 50,
+) -> th.Tensor:
+    """How much the Q-values change when a held input is held ``M`` steps longer: the horizon term of
+    ``DRQN(hold_coef=...)``, 0 when no sampled episode holds an input.
+
+    A hold ends at a step ``t`` whose input repeats the previous one and differs from the next
+    (``x_{t−1} = x_t ≠ x_{t+1}``: for the T-Maze, the corridor's last cell before the junction). Up to
+    ``rows`` of them are drawn from the batch; from each one's state after step ``t``, ``x_t`` is held ``M``
+    more steps (``M`` drawn log-uniformly in ``1..max_steps``, gradients through the last ``bptt_steps``
+    only), then ``x_{t+1}`` is read. The term is the mean over them of ``‖Q'_t − Q_t‖² + ‖Q'_{t+1} −
+    Q_{t+1}‖²``, ``Q'`` after the longer hold and ``Q`` the batch's own Q-values (held fixed): a task whose
+    optimal actions do not depend on how long an input was held (a longer corridor) asks the same actions
+    after any hold, which a state that has reached an attractor of the held input gives.
+
+    :param x: inputs ``[B, T, F]``; :param q_values: their Q-values ``[B, T, |A|]``; :param lengths: ``[B]``,
+        the steps of each row that count; :param rng: draws the holds and ``M``.
+    """
+    t = th.arange(1, x.shape[1] - 1, device=x.device)
+    same = (x[:, 1:-1] == x[:, :-2]).all(-1) & (x[:, 2:] != x[:, 1:-1]).any(-1)
+    ends = (same & (t + 1 < lengths.to(x.device).unsqueeze(1))).nonzero()  # (b, t - 1)
+    if not len(ends):
+        return q_values.sum() * 0.0
+    picks = th.as_tensor(rng.choice(len(ends), size=min(rows, len(ends)), replace=False), device=x.device)
+    b, t = ends[picks, 0], ends[picks, 1] + 1
+    hold = int(np.exp(rng.uniform(0.0, np.log(max_steps + 1.0))))
+    hold = min(max(hold, 1), max_steps)
+    held = x[b, t].unsqueeze(1)  # [K, 1, F]
+    with th.no_grad():
+        state = q_net.rnn.states_at(x[b], t + 1)
+        if hold > bptt_steps:
+            _, state = q_net.rnn(held.expand(-1, hold - bptt_steps, -1), state)
+    q_held, state = q_net(held.expand(-1, min(hold, bptt_steps), -1), state)
+    q_next, _ = q_net.step(x[b, t + 1], state)
+    target_held, target_next = q_values[b, t].detach(), q_values[b, t + 1].detach()
+    return ((q_held[:, -1] - target_held).pow(2).sum(-1) + (q_next - target_next).pow(2).sum(-1)).mean()
 
 
 def train_steps(model: DRQN, gradient_steps: int, batch_size: int) -> None:
@@ -75,6 +120,9 @@ def train_steps(model: DRQN, gradient_steps: int, batch_size: int) -> None:
         loss = (batch.weights * errors).sum() / batch.weights.sum()
         if model.fixed_point_coef:
             loss = loss + model.fixed_point_coef * fixed_point_term(x[:, :-1], outputs, batch.lengths)
+        if model.hold_coef:
+            term = hold_term(model.q_net, x[:, :-1], q_all, batch.lengths, model.policy.rng, model.hold_steps)
+            loss = loss + model.hold_coef * term
         # Adam step (line 27)
         model.policy.optimizer.zero_grad()
         loss.backward()

@@ -26,6 +26,7 @@ from recurrent_q.drqn import DRQN, fixed_point_term
 from recurrent_q.multistability import WarmupConfig
 from recurrent_q.policies import NO_ACTION, RecurrentQState, check_spaces
 from recurrent_q.schedules import HeldLinearSchedule
+from recurrent_q.updates import hold_term
 
 LEARNING_SEED = 0
 
@@ -327,6 +328,65 @@ def test_the_fixed_point_term_draws_the_corridor_states_onto_fixed_points():
         changes[coef] = corridor_change(model)
     assert changes[10.0] < 0.2 * changes[0.0], changes
     plain, zero = small_model(), small_model(fixed_point_coef=0)
+    plain.learn(10**9, max_episodes=3)
+    zero.learn(10**9, max_episodes=3)
+    assert same(plain.q_net.parameters(), zero.q_net.parameters())
+
+
+def hold_batch(model: DRQN) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+    """The inputs, Q-values and lengths of every episode of ``model``'s buffer."""
+    batch = model.replay_buffer.all_episodes()
+    x = model.q_net.episode_features(batch.observations, batch.actions, batch.rewards)[:, :-1]
+    with th.no_grad():
+        return x, model.q_net.q_values(x, batch.lengths), batch.lengths
+
+
+def mean_hold_term(model: DRQN, max_steps: int = 300, draws: int = 8) -> float:
+    x, q, lengths = hold_batch(model)
+    rng = np.random.default_rng(0)
+    with th.no_grad():
+        terms = [float(hold_term(model.q_net, x, q, lengths, rng, max_steps)) for _ in range(draws)]
+    return float(np.mean(terms))
+
+
+def test_hold_term_by_hand():
+    """0 for a network without memory (its Q-values depend on the current input only, so a longer hold
+    changes nothing) and for a batch that holds no input; > 0 for a GRU whose state moves under the held
+    corridor input; it finds the holds' ends where the input changes, within the lengths."""
+    model = small_model()
+    model.learn(10**9, max_episodes=3)
+    x, q, lengths = hold_batch(model)
+    assert mean_hold_term(model) > 1e-6  # PyTorch's initialisation: the state moves along the corridor
+    memoryless = copy.deepcopy(model)
+    with th.no_grad():
+        for layer in memoryless.q_net.rnn.layers:
+            size = layer.rnn.weight_hh_l0.shape[1]
+            layer.rnn.weight_hh_l0.zero_()
+            layer.rnn.bias_hh_l0[size : 2 * size] = -1e4  # update gate z = 0: h' = n(x), no memory
+    assert mean_hold_term(memoryless) == pytest.approx(0.0, abs=1e-10)
+    # no hold: every input differs from the previous one
+    ramp = th.arange(6.0).view(1, 6, 1).expand(2, 6, x.shape[-1]).contiguous()
+    zero = hold_term(model.q_net, ramp, th.zeros(2, 6, 4), th.tensor([6, 6]), np.random.default_rng(0), 10)
+    assert float(zero) == 0.0
+    # a hold that ends at t = 3 (inputs 1, 2, 2, 2, 5) counts only when t + 1 is within the row's length
+    held = th.tensor([1.0, 2.0, 2.0, 2.0, 5.0]).view(1, 5, 1).expand(1, 5, x.shape[-1]).contiguous()
+    q_held = model.q_net.q_values(held, th.tensor([5])).detach()
+    rng = np.random.default_rng(0)
+    with th.no_grad():
+        assert float(hold_term(model.q_net, held, q_held, th.tensor([4]), rng, 10)) == 0.0
+        assert float(hold_term(model.q_net, held, q_held, th.tensor([5]), rng, 10)) > 0.0
+
+
+def test_the_hold_term_keeps_the_q_values_over_longer_holds():
+    """With a large λ_h the Q-values after a corridor held up to 300 steps longer are closer to the
+    episode's own than without; λ_h = 0 trains exactly as before (the same parameters)."""
+    terms = {}
+    for coef in (0.0, 10.0):
+        model = small_model(hold_coef=coef, hold_steps=300, gradient_steps=10)
+        model.learn(10**9, max_episodes=20)
+        terms[coef] = mean_hold_term(model)
+    assert terms[10.0] < 0.3 * terms[0.0], terms
+    plain, zero = small_model(), small_model(hold_coef=0)
     plain.learn(10**9, max_episodes=3)
     zero.learn(10**9, max_episodes=3)
     assert same(plain.q_net.parameters(), zero.q_net.parameters())
@@ -878,6 +938,12 @@ def test_bad_arguments():
     for value in (-0.1, float("nan"), float("inf"), True, "1"):
         with pytest.raises(ValueError, match="fixed_point_coef must be a finite number >= 0"):
             small_model(fixed_point_coef=value)
+    for value in (-1.0, float("inf"), False):
+        with pytest.raises(ValueError, match="hold_coef must be a finite number >= 0"):
+            small_model(hold_coef=value)
+    for value in (0, 2.5):
+        with pytest.raises(ValueError, match="hold_steps"):
+            small_model(hold_steps=value)
     with pytest.raises(ValueError, match="Discrete action space"):
         DRQN("RecurrentQPolicy", gym.make("Pendulum-v1"))
     with pytest.raises(ValueError, match="cell must be one of 'lstm', 'gru'"):

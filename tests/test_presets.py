@@ -137,6 +137,18 @@ def test_the_warmup_input_grid_changes_the_warmup_only_and_labels_each_recipe():
     assert fixed["fp1-train-on", 3] == {**paper[3], "fixed_point_coef": 1.0, "stop_when_optimal": False}
 
 
+def test_the_hold_grid_changes_the_hold_term_only():
+    runs = {(dict(r.labels)["recipe"], r.seed): r.config for r in build_grid("horizon", "hold")}
+    assert len(runs) == 40 and {seed for _, seed in runs} == set(range(10))
+    off = runs["off", 7]
+    assert off == build_grid_config("warmup-input", "gaussian-200", 0) | {"seed": 7}
+    assert runs["hold10", 7] == {**off, "hold_coef": 10.0, "hold_steps": 1000}
+    train_on = {**off, "hold_coef": 10.0, "hold_steps": 1000, "stop_when_optimal": False}
+    assert runs["hold10-train-on", 7] == train_on
+    tmaze = {k: v for k, v in runs["hold1", 7].items() if k not in ("task", "horizons", "eval_vaa")}
+    assert TMazeConfig(**tmaze).hold_coef == 1.0
+
+
 def test_the_warmup_objective_grid_changes_the_warmup_objective_only():
     runs = {(dict(r.labels)["recipe"], r.seed): r.config for r in build_grid("horizon", "warmup-objective")}
     assert len(runs) == 20
