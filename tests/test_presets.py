@@ -142,9 +142,9 @@ def test_the_hold_grid_changes_the_hold_term_only():
     assert len(runs) == 40 and {seed for _, seed in runs} == set(range(10))
     off = runs["off", 7]
     assert off == build_grid_config("warmup-input", "gaussian-200", 0) | {"seed": 7}
-    assert runs["hold10", 7] == {**off, "hold_coef": 10.0, "hold_steps": 1000}
-    train_on = {**off, "hold_coef": 10.0, "hold_steps": 1000, "stop_when_optimal": False}
-    assert runs["hold10-train-on", 7] == train_on
+    assert runs["hold1", 7] == {**off, "hold_coef": 1.0, "hold_steps": 1000}
+    assert runs["hold1-train-on", 7] == {**runs["hold1", 7], "stop_when_optimal": False}
+    assert runs["hold1-10k", 7] == {**off, "hold_coef": 1.0, "hold_steps": 10_000}
     tmaze = {k: v for k, v in runs["hold1", 7].items() if k not in ("task", "horizons", "eval_vaa")}
     assert TMazeConfig(**tmaze).hold_coef == 1.0
 
