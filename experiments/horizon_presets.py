@@ -157,10 +157,9 @@ HORIZON_SETTINGS["warmup-objective"] = {
         },
     },
 }
-# ... and the hold term of the loss (DRQN(hold_coef=λ_h): the Q-values at the corridor's end and at the
-# junction kept when the corridor is held up to hold_steps longer), on the runner's defaults of round 11 and
-# the paper's warmup, tuning seeds 0-9; `-train-on`: the network at the end of the 300-episode budget.
-# (λ_h = 10 never reached the optimal policy within 300 episodes on seeds 0 and 1: not in the grid.)
+# ... and the hold term of the loss (DRQN(hold_coef=λ_h): the Q-values at the junction kept when the
+# corridor is held up to hold_steps longer), on the runner's defaults of round 11 and the paper's warmup,
+# tuning seeds 0-9; `-train-on`: the network at the end of the 300-episode budget.
 HORIZON_SETTINGS["hold"] = {
     **HORIZON_SETTINGS["warmup-input"],
     "seeds": 10,

@@ -132,8 +132,8 @@ class TMazeConfig:
     """λ of the fixed-point term of the loss (``DRQN(fixed_point_coef=...)``: the states under a repeated
     input, such as the corridor's, drawn onto fixed points of it; 0: off)."""
     hold_coef: float = 0.0
-    """λ_h of the hold term of the loss (``DRQN(hold_coef=...)``: the Q-values at the corridor's end and at
-    the junction kept when the corridor input is held up to hold_steps steps longer; 0: off)."""
+    """λ_h of the hold term of the loss (``DRQN(hold_coef=...)``: the Q-values at the junction kept when the
+    corridor input is held up to hold_steps steps longer; 0: off)."""
     hold_steps: int = 1000
     """The hold term's longest extra hold (``DRQN(hold_steps=...)``)."""
     check_freq: int = 5

@@ -103,9 +103,9 @@ class DRQN(DRQNSaving, BaseAlgorithm):
     :param hold_coef: λ_h ≥ 0 of a hold term added to the TD loss (an extension, for horizon
         generalisation): where a sampled episode holds an input and then changes it (the T-Maze's corridor,
         then its junction), the same history with the input held up to ``hold_steps`` steps longer should
-        give the same Q-values at the hold's end and at the next input (``recurrent_q.updates.hold_term``;
-        squared difference to the history's own Q-values, held fixed). A state that has reached an
-        attractor of the held input satisfies it for every hold. 0: off.
+        give the same Q-values at the next input (``recurrent_q.updates.hold_term``; squared difference to
+        the history's own Q-values, held fixed). A state that has reached an attractor of the held input
+        satisfies it for every hold. 0: off.
     :param hold_steps: the longest extra hold of the hold term (drawn log-uniformly up to it).
     :param exploration_fraction: fraction of ``total_timesteps`` (or of ``max_episodes``, whichever
         bound is nearer) over which ε goes linearly from ``exploration_initial_eps`` to

@@ -49,17 +49,19 @@ def hold_term(
     rows: int = 8,
     bptt_steps: int = 50,
 ) -> th.Tensor:
-    """How much the Q-values change when a held input is held ``M`` steps longer: the horizon term of
-    ``DRQN(hold_coef=...)``, 0 when no sampled episode holds an input.
+    """How much the Q-values after a held input change when it is held ``M`` steps longer: the horizon term
+    of ``DRQN(hold_coef=...)``, 0 when no sampled episode holds an input.
 
     A hold ends at a step ``t`` whose input repeats the previous one and differs from the next
-    (``x_{t−1} = x_t ≠ x_{t+1}``: for the T-Maze, the corridor's last cell before the junction). Up to
+    (``x_{t−1} = x_t ≠ x_{t+1}``: for the T-Maze, the corridor's last cell, then the junction). Up to
     ``rows`` of them are drawn from the batch; from each one's state after step ``t``, ``x_t`` is held ``M``
     more steps (``M`` drawn log-uniformly in ``1..max_steps``, gradients through the last ``bptt_steps``
-    only), then ``x_{t+1}`` is read. The term is the mean over them of ``‖Q'_t − Q_t‖² + ‖Q'_{t+1} −
-    Q_{t+1}‖²``, ``Q'`` after the longer hold and ``Q`` the batch's own Q-values (held fixed): a task whose
-    optimal actions do not depend on how long an input was held (a longer corridor) asks the same actions
-    after any hold, which a state that has reached an attractor of the held input gives.
+    only), then ``x_{t+1}`` is read. The term is the mean over them of ``‖Q'_{t+1} − Q_{t+1}‖²``, ``Q'``
+    after the longer hold and ``Q`` the batch's own Q-values (held fixed). Only the input after the hold is
+    compared: the T-Maze's junction values do not depend on the corridor's length, while the corridor's
+    own values do (they fall with the distance to the junction), so asking the held input's Q-values to
+    stay put would fight the TD loss. A state that has reached an attractor of the held input satisfies
+    the term for every hold.
 
     :param x: inputs ``[B, T, F]``; :param q_values: their Q-values ``[B, T, |A|]``; :param lengths: ``[B]``,
         the steps of each row that count; :param rng: draws the holds and ``M``.
@@ -78,10 +80,9 @@ def hold_term(
         state = q_net.rnn.states_at(x[b], t + 1)
         if hold > bptt_steps:
             _, state = q_net.rnn(held.expand(-1, hold - bptt_steps, -1), state)
-    q_held, state = q_net(held.expand(-1, min(hold, bptt_steps), -1), state)
+    _, state = q_net.rnn(held.expand(-1, min(hold, bptt_steps), -1), state)
     q_next, _ = q_net.step(x[b, t + 1], state)
-    target_held, target_next = q_values[b, t].detach(), q_values[b, t + 1].detach()
-    return ((q_held[:, -1] - target_held).pow(2).sum(-1) + (q_next - target_next).pow(2).sum(-1)).mean()
+    return (q_next - q_values[b, t + 1].detach()).pow(2).sum(-1).mean()
 
 
 def train_steps(model: DRQN, gradient_steps: int, batch_size: int) -> None:

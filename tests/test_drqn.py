@@ -378,8 +378,8 @@ def test_hold_term_by_hand():
 
 
 def test_the_hold_term_keeps_the_q_values_over_longer_holds():
-    """With a large λ_h the Q-values after a corridor held up to 300 steps longer are closer to the
-    episode's own than without; λ_h = 0 trains exactly as before (the same parameters)."""
+    """With a large λ_h the Q-values at the junction after a corridor held up to 300 steps longer are closer
+    to the episode's own than without; λ_h = 0 trains exactly as before (the same parameters)."""
     terms = {}
     for coef in (0.0, 10.0):
         model = small_model(hold_coef=coef, hold_steps=300, gradient_steps=10)
