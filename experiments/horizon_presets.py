@@ -168,6 +168,14 @@ HORIZON_SETTINGS["hold"] = {
         "hold1": {"hold_coef": 1.0, "hold_steps": 1000},
         "hold1-train-on": {"hold_coef": 1.0, "hold_steps": 1000, "stop_when_optimal": False},
         "hold1-10k": {"hold_coef": 1.0, "hold_steps": 10_000},
+        # ... and the corridor's advantages kept at the hold's end as well
+        "hold1-10k-adv": {"hold_coef": 1.0, "hold_steps": 10_000, "hold_advantages": True},
+        "hold1-10k-adv-train-on": {
+            "hold_coef": 1.0,
+            "hold_steps": 10_000,
+            "hold_advantages": True,
+            "stop_when_optimal": False,
+        },
     },
 }
 HORIZON_PRESETS = tuple(HORIZON_SETTINGS)

@@ -140,6 +140,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         fixed_point_coef=c.fixed_point_coef,
         hold_coef=c.hold_coef,
         hold_steps=c.hold_steps,
+        hold_advantages=c.hold_advantages,
         train_mode=c.train_mode,
         loss=c.loss,
         double_q=c.double_q,

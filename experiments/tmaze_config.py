@@ -136,6 +136,9 @@ class TMazeConfig:
     corridor input is held up to hold_steps steps longer; 0: off)."""
     hold_steps: int = 1000
     """The hold term's longest extra hold (``DRQN(hold_steps=...)``)."""
+    hold_advantages: bool = False
+    """The hold term also keeps the corridor's advantages Q − max Q at the hold's end
+    (``DRQN(hold_advantages=...)``)."""
     check_freq: int = 5
     """Episodes between optimality checks (the authors: 20); the checks do not change training (unless
     learning_rate_decay_on_optimal)."""

@@ -51,7 +51,7 @@ def check_arguments(model: DRQN) -> None:
     check_choice("loss", model.loss, LOSSES)
     check_choice("n_step_correction", model.n_step_correction, N_STEP_CORRECTIONS)
     check_number("max_grad_norm", model.max_grad_norm, 0, open_low=True, optional=True)
-    for name in ("average_collects", "use_warmup"):
+    for name in ("average_collects", "use_warmup", "hold_advantages"):
         if not isinstance(getattr(model, name), bool):
             raise ValueError(f"{name} must be True or False; got {getattr(model, name)!r}")
     if model.warmup_config is not None:

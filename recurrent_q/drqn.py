@@ -107,6 +107,9 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         the history's own Q-values, held fixed). A state that has reached an attractor of the held input
         satisfies it for every hold. 0: off.
     :param hold_steps: the longest extra hold of the hold term (drawn log-uniformly up to it).
+    :param hold_advantages: the hold term also keeps the held input's advantages ``Q − max_a Q`` at the
+        hold's end (the order of the actions along the corridor, not its values, which fall with the
+        distance to the junction).
     :param exploration_fraction: fraction of ``total_timesteps`` (or of ``max_episodes``, whichever
         bound is nearer) over which ε goes linearly from ``exploration_initial_eps`` to
         ``exploration_final_eps`` (SB3's DQN schedule).
@@ -174,6 +177,7 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         fixed_point_coef: float = 0.0,
         hold_coef: float = 0.0,
         hold_steps: int = 1000,
+        hold_advantages: bool = False,
         exploration_fraction: float = 0.1,
         exploration_initial_eps: float = 0.2,
         exploration_final_eps: float = 0.2,
@@ -222,6 +226,7 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         self.fixed_point_coef = fixed_point_coef
         self.hold_coef = hold_coef
         self.hold_steps = hold_steps
+        self.hold_advantages = hold_advantages
         self.exploration_fraction = exploration_fraction
         self.exploration_initial_eps = exploration_initial_eps
         self.exploration_final_eps = exploration_final_eps

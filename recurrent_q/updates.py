@@ -48,6 +48,7 @@ def hold_term(
     max_steps: int,
     rows: int = 8,
     bptt_steps: int = 50,
+    advantages: bool = False,
 ) -> th.Tensor:
     """How much the Q-values after a held input change when it is held ``M`` steps longer: the horizon term
     of ``DRQN(hold_coef=...)``, 0 when no sampled episode holds an input.
@@ -60,8 +61,10 @@ def hold_term(
     after the longer hold and ``Q`` the batch's own Q-values (held fixed). Only the input after the hold is
     compared: the T-Maze's junction values do not depend on the corridor's length, while the corridor's
     own values do (they fall with the distance to the junction), so asking the held input's Q-values to
-    stay put would fight the TD loss. A state that has reached an attractor of the held input satisfies
-    the term for every hold.
+    stay put would fight the TD loss. With ``advantages``, the held input's advantages ``Q − max_a Q`` at
+    the hold's end are compared too (``‖A'_t − A_t‖²`` added): they order the actions, and along the
+    T-Maze's corridor they are small and change little with the distance. A state that has reached an
+    attractor of the held input satisfies the term for every hold.
 
     :param x: inputs ``[B, T, F]``; :param q_values: their Q-values ``[B, T, |A|]``; :param lengths: ``[B]``,
         the steps of each row that count; :param rng: draws the holds and ``M``.
@@ -80,9 +83,14 @@ def hold_term(
         state = q_net.rnn.states_at(x[b], t + 1)
         if hold > bptt_steps:
             _, state = q_net.rnn(held.expand(-1, hold - bptt_steps, -1), state)
-    _, state = q_net.rnn(held.expand(-1, min(hold, bptt_steps), -1), state)
+    q_held, state = q_net(held.expand(-1, min(hold, bptt_steps), -1), state)
     q_next, _ = q_net.step(x[b, t + 1], state)
-    return (q_next - q_values[b, t + 1].detach()).pow(2).sum(-1).mean()
+    term = (q_next - q_values[b, t + 1].detach()).pow(2).sum(-1)
+    if advantages:
+        q_end, q_t = q_held[:, -1], q_values[b, t].detach()
+        a_end = q_end - q_end.max(-1, keepdim=True).values
+        term = term + (a_end - (q_t - q_t.max(-1, keepdim=True).values)).pow(2).sum(-1)
+    return term.mean()
 
 
 def train_steps(model: DRQN, gradient_steps: int, batch_size: int) -> None:
@@ -122,7 +130,15 @@ def train_steps(model: DRQN, gradient_steps: int, batch_size: int) -> None:
         if model.fixed_point_coef:
             loss = loss + model.fixed_point_coef * fixed_point_term(x[:, :-1], outputs, batch.lengths)
         if model.hold_coef:
-            term = hold_term(model.q_net, x[:, :-1], q_all, batch.lengths, model.policy.rng, model.hold_steps)
+            term = hold_term(
+                model.q_net,
+                x[:, :-1],
+                q_all,
+                batch.lengths,
+                model.policy.rng,
+                model.hold_steps,
+                advantages=model.hold_advantages,
+            )
             loss = loss + model.hold_coef * term
         # Adam step (line 27)
         model.policy.optimizer.zero_grad()

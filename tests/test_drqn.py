@@ -368,6 +368,16 @@ def test_hold_term_by_hand():
     ramp = th.arange(6.0).view(1, 6, 1).expand(2, 6, x.shape[-1]).contiguous()
     zero = hold_term(model.q_net, ramp, th.zeros(2, 6, 4), th.tensor([6, 6]), np.random.default_rng(0), 10)
     assert float(zero) == 0.0
+    # the held input's advantages: 0 again without memory, larger than the next input's term alone with it
+    x_rng = [np.random.default_rng(1), np.random.default_rng(1)]
+    with th.no_grad():
+        alone = float(hold_term(model.q_net, x, q, lengths, x_rng[0], 300))
+        both = float(hold_term(model.q_net, x, q, lengths, x_rng[1], 300, advantages=True))
+        assert both > alone > 0.0
+        q_memoryless = memoryless.q_net.q_values(x, lengths)
+        rng = np.random.default_rng(1)
+        no_memory = hold_term(memoryless.q_net, x, q_memoryless, lengths, rng, 300, advantages=True)
+    assert float(no_memory) == pytest.approx(0.0, abs=1e-10)
     # a hold that ends at t = 3 (inputs 1, 2, 2, 2, 5) counts only when t + 1 is within the row's length
     held = th.tensor([1.0, 2.0, 2.0, 2.0, 5.0]).view(1, 5, 1).expand(1, 5, x.shape[-1]).contiguous()
     q_held = model.q_net.q_values(held, th.tensor([5])).detach()
@@ -944,6 +954,8 @@ def test_bad_arguments():
     for value in (0, 2.5):
         with pytest.raises(ValueError, match="hold_steps"):
             small_model(hold_steps=value)
+    with pytest.raises(ValueError, match="hold_advantages must be True or False"):
+        small_model(hold_advantages=1)
     with pytest.raises(ValueError, match="Discrete action space"):
         DRQN("RecurrentQPolicy", gym.make("Pendulum-v1"))
     with pytest.raises(ValueError, match="cell must be one of 'lstm', 'gru'"):
