@@ -162,8 +162,8 @@ ABLATION |= {
     # then starts, with its usual length); the runs are round 11's up to that check. No default changed.
     "d-lr-opt": {"learning_rate_decay_on_optimal": True},
     # Round 13, on round 11's defaults at L = 100 (800 episodes): longer greedy stretches for the Watkins
-    # returns (ε decayed to 0.01 over the held half: the goal's value travels back faster). No default
-    # changed.
+    # returns (ε decayed to 0.01 over the held half: the goal's value travels back faster), and g99 above.
+    # No default changed.
     "e-eps01": {"exploration_final_rate": 0.01},
 }
 for _name, _settings in ABLATION.items():
