@@ -5,6 +5,7 @@ import re
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -311,6 +312,21 @@ def test_fixed_point_term_by_hand():
     assert float(fixed_point_term(x[:, :2], o[:, :2], th.tensor([2, 1]))) == 0.0  # no repeated input counts
 
 
+def term_off_and_on(coef_name: str, measure: Any, **settings: Any) -> dict[float, float]:
+    """``measure(model)`` after 20 episodes with the loss term ``coef_name`` at 0 and at 10; and a check
+    that the term at 0 trains exactly as without it (the same parameters after 3 episodes)."""
+    measured = {}
+    for coef in (0.0, 10.0):
+        model = small_model(**{coef_name: coef}, gradient_steps=10, **settings)
+        model.learn(10**9, max_episodes=20)
+        measured[coef] = measure(model)
+    plain, zero = small_model(), small_model(**{coef_name: 0})
+    plain.learn(10**9, max_episodes=3)
+    zero.learn(10**9, max_episodes=3)
+    assert same(plain.q_net.parameters(), zero.q_net.parameters())
+    return measured
+
+
 def test_the_fixed_point_term_draws_the_corridor_states_onto_fixed_points():
     """With a large λ the top layer's outputs move less under the repeated corridor input of the buffer's
     episodes than without; λ = 0 trains exactly as before (the same parameters)."""
@@ -321,16 +337,8 @@ def test_the_fixed_point_term_draws_the_corridor_states_onto_fixed_points():
         with th.no_grad():
             return float(fixed_point_term(x, model.q_net.rnn.outputs(x, batch.lengths), batch.lengths))
 
-    changes = {}
-    for coef in (0.0, 10.0):
-        model = small_model(fixed_point_coef=coef, gradient_steps=10)
-        model.learn(10**9, max_episodes=20)
-        changes[coef] = corridor_change(model)
+    changes = term_off_and_on("fixed_point_coef", corridor_change)
     assert changes[10.0] < 0.2 * changes[0.0], changes
-    plain, zero = small_model(), small_model(fixed_point_coef=0)
-    plain.learn(10**9, max_episodes=3)
-    zero.learn(10**9, max_episodes=3)
-    assert same(plain.q_net.parameters(), zero.q_net.parameters())
 
 
 def hold_batch(model: DRQN) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
@@ -390,16 +398,8 @@ def test_hold_term_by_hand():
 def test_the_hold_term_keeps_the_q_values_over_longer_holds():
     """With a large λ_h the Q-values at the junction after a corridor held up to 300 steps longer are closer
     to the episode's own than without; λ_h = 0 trains exactly as before (the same parameters)."""
-    terms = {}
-    for coef in (0.0, 10.0):
-        model = small_model(hold_coef=coef, hold_steps=300, gradient_steps=10)
-        model.learn(10**9, max_episodes=20)
-        terms[coef] = mean_hold_term(model)
+    terms = term_off_and_on("hold_coef", mean_hold_term, hold_steps=300)
     assert terms[10.0] < 0.3 * terms[0.0], terms
-    plain, zero = small_model(), small_model(hold_coef=0)
-    plain.learn(10**9, max_episodes=3)
-    zero.learn(10**9, max_episodes=3)
-    assert same(plain.q_net.parameters(), zero.q_net.parameters())
 
 
 def test_n_step_returns_by_hand():
