@@ -108,7 +108,8 @@ def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
         TMazeConfig(**tmaze)  # unknown or misspelt settings would raise here
     with pytest.raises(ValueError, match="preset must be one of"):
         build_grid("copy", "train-on")
-    with pytest.raises(ValueError, match="train-on, warmup-input, fixed-point, warmup-objective for horizon"):
+    expected = "train-on, warmup-input, fixed-point, warmup-objective, hold for horizon"
+    with pytest.raises(ValueError, match=expected):
         build_grid("horizon", "huge")
 
 
