@@ -4,6 +4,7 @@ import copy
 import re
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -312,7 +313,7 @@ def test_fixed_point_term_by_hand():
     assert float(fixed_point_term(x[:, :2], o[:, :2], th.tensor([2, 1]))) == 0.0  # no repeated input counts
 
 
-def term_off_and_on(coef_name: str, measure: Any, **settings: Any) -> dict[float, float]:
+def term_off_and_on(coef_name: str, measure: Callable[[DRQN], float], **settings: Any) -> dict[float, float]:
     """``measure(model)`` after 20 episodes with the loss term ``coef_name`` at 0 and at 10; and a check
     that the term at 0 trains exactly as without it (the same parameters after 3 episodes)."""
     measured = {}
@@ -377,10 +378,9 @@ def test_hold_term_by_hand():
     zero = hold_term(model.q_net, ramp, th.zeros(2, 6, 4), th.tensor([6, 6]), np.random.default_rng(0), 10)
     assert float(zero) == 0.0
     # the held input's advantages: 0 again without memory, larger than the next input's term alone with it
-    x_rng = [np.random.default_rng(1), np.random.default_rng(1)]
-    with th.no_grad():
-        alone = float(hold_term(model.q_net, x, q, lengths, x_rng[0], 300))
-        both = float(hold_term(model.q_net, x, q, lengths, x_rng[1], 300, advantages=True))
+    with th.no_grad():  # the same draws (seed 1) for the three
+        alone = float(hold_term(model.q_net, x, q, lengths, np.random.default_rng(1), 300))
+        both = float(hold_term(model.q_net, x, q, lengths, np.random.default_rng(1), 300, advantages=True))
         assert both > alone > 0.0
         q_memoryless = memoryless.q_net.q_values(x, lengths)
         rng = np.random.default_rng(1)
