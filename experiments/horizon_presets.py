@@ -176,6 +176,14 @@ HORIZON_SETTINGS["hold"] = {
             "hold_advantages": True,
             "stop_when_optimal": False,
         },
+        # ... and the held states' drift at the hold's end (DRQN(hold_drift_coef=λ_d)): the states asked to
+        # stop, not only their readout
+        "hold1-10k-adv-drift1": {
+            "hold_coef": 1.0,
+            "hold_steps": 10_000,
+            "hold_advantages": True,
+            "hold_drift_coef": 1.0,
+        },
     },
 }
 HORIZON_PRESETS = tuple(HORIZON_SETTINGS)

@@ -139,6 +139,8 @@ class TMazeConfig:
     hold_advantages: bool = False
     """The hold term also keeps the corridor's advantages Q − max Q at the hold's end
     (``DRQN(hold_advantages=...)``)."""
+    hold_drift_coef: float = 0.0
+    """λ_d: the hold term also asks the held state to stop (``DRQN(hold_drift_coef=...)``; 0: off)."""
     check_freq: int = 5
     """Episodes between optimality checks (the authors: 20); the checks do not change training (unless
     learning_rate_decay_on_optimal)."""

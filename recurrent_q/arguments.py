@@ -37,7 +37,7 @@ def check_arguments(model: DRQN) -> None:
     check_number("exploration_fraction", model.exploration_fraction, 0, 1, open_low=True)
     check_number("tau", model.tau, 0, 1, open_low=True)
     check_number("average_tau", model.average_tau, 0, 1, open_low=True, optional=True)
-    for name in ("fixed_point_coef", "hold_coef"):
+    for name in ("fixed_point_coef", "hold_coef", "hold_drift_coef"):
         coef = getattr(model, name)
         if (
             isinstance(coef, bool)

@@ -49,6 +49,7 @@ def hold_term(
     rows: int = 8,
     bptt_steps: int = 50,
     advantages: bool = False,
+    drift_coef: float = 0.0,
 ) -> th.Tensor:
     """How much the Q-values after a held input change when it is held ``M`` steps longer: the horizon term
     of ``DRQN(hold_coef=...)``, 0 when no sampled episode holds an input.
@@ -63,8 +64,11 @@ def hold_term(
     own values do (they fall with the distance to the junction), so asking the held input's Q-values to
     stay put would fight the TD loss. With ``advantages``, the held input's advantages ``Q − max_a Q`` at
     the hold's end are compared too (``‖A'_t − A_t‖²`` added): they order the actions, and along the
-    T-Maze's corridor they are small and change little with the distance. A state that has reached an
-    attractor of the held input satisfies the term for every hold.
+    T-Maze's corridor they are small and change little with the distance. With ``drift_coef`` λ_d, the
+    states' drift at the hold's end is added: λ_d ‖o_M − o_{M−K+1}‖, the top layer's output moved over the
+    last ``K = min(M, bptt_steps)`` held steps (a norm, not its square, so that a slow drift still has a
+    gradient), which asks the held state itself to stop, not only its readout. A state that has reached
+    an attractor of the held input satisfies the term for every hold.
 
     :param x: inputs ``[B, T, F]``; :param q_values: their Q-values ``[B, T, |A|]``; :param lengths: ``[B]``,
         the steps of each row that count; :param rng: draws the holds and ``M``.
@@ -83,13 +87,16 @@ def hold_term(
         state = q_net.rnn.states_at(x[b], t + 1)
         if hold > bptt_steps:
             _, state = q_net.rnn(held.expand(-1, hold - bptt_steps, -1), state)
-    q_held, state = q_net(held.expand(-1, min(hold, bptt_steps), -1), state)
+    outputs, state = q_net.rnn(held.expand(-1, min(hold, bptt_steps), -1), state)
+    q_held = q_net.head(outputs)
     q_next, _ = q_net.step(x[b, t + 1], state)
     term = (q_next - q_values[b, t + 1].detach()).pow(2).sum(-1)
     if advantages:
         q_end, q_t = q_held[:, -1], q_values[b, t].detach()
         a_end = q_end - q_end.max(-1, keepdim=True).values
         term = term + (a_end - (q_t - q_t.max(-1, keepdim=True).values)).pow(2).sum(-1)
+    if drift_coef and outputs.shape[1] > 1:
+        term = term + drift_coef * (outputs[:, -1] - outputs[:, 0]).norm(dim=-1)
     return term.mean()
 
 
@@ -138,6 +145,7 @@ def train_steps(model: DRQN, gradient_steps: int, batch_size: int) -> None:
                 model.policy.rng,
                 model.hold_steps,
                 advantages=model.hold_advantages,
+                drift_coef=model.hold_drift_coef,
             )
             loss = loss + model.hold_coef * term
         # Adam step (line 27)

@@ -402,6 +402,72 @@ def test_the_hold_term_keeps_the_q_values_over_longer_holds():
     assert terms[10.0] < 0.3 * terms[0.0], terms
 
 
+def held_drift(model: DRQN, max_steps: int = 300, draws: int = 8) -> float:
+    """The mean drift part of the hold term (``drift_coef`` 1 minus 0, the same draws) on the buffer."""
+    x, q, lengths = hold_batch(model)
+    drifts = []
+    with th.no_grad():
+        for seed in range(draws):
+            on, off = (
+                float(hold_term(model.q_net, x, q, lengths, np.random.default_rng(seed), max_steps, **kw))
+                for kw in ({"drift_coef": 1.0}, {})
+            )
+            drifts.append(on - off)
+    return float(np.mean(drifts))
+
+
+def test_hold_drift_by_hand():
+    """The drift part is λ_d times the distance the top layer's output moves over the hold's last
+    back-propagated steps: recomputed here for one hold; linear in λ_d; 0 without memory and for a hold of
+    one step (nothing to compare)."""
+    model = small_model()
+    model.learn(10**9, max_episodes=3)
+    held = th.tensor([1.0, 2.0, 2.0, 2.0, 5.0]).view(1, 5, 1).expand(1, 5, model.q_net.rnn.input_size)
+    held = held.contiguous()
+    lengths = th.tensor([5])
+    with th.no_grad():
+        q = model.q_net.q_values(held, lengths)
+        terms = {
+            c: float(
+                hold_term(
+                    model.q_net, held, q, lengths, np.random.default_rng(0), 100, bptt_steps=5, drift_coef=c
+                )
+            )
+            for c in (0.0, 1.0, 2.0)
+        }
+        rng = np.random.default_rng(0)  # the draws of hold_term: the hold's end, then M
+        rng.choice(1, size=1, replace=False)
+        hold = min(max(int(np.exp(rng.uniform(0.0, np.log(101.0)))), 1), 100)
+        assert hold > 5  # longer than the back-propagated window: the no-gradient part runs too
+        state = model.q_net.rnn.states_at(held, th.tensor([4]))
+        outputs, _ = model.q_net.rnn(held[:, 3:4].expand(1, hold, -1), state)
+        window = outputs[:, -min(hold, 5) :]
+        drift = float((window[0, -1] - window[0, 0]).norm())
+    assert drift > 1e-4
+    assert terms[1.0] - terms[0.0] == pytest.approx(drift, rel=1e-4, abs=1e-6)
+    assert terms[2.0] - terms[0.0] == pytest.approx(2 * drift, rel=1e-4, abs=1e-6)
+    with th.no_grad():  # M = 1: one held step, no drift to measure
+        one = [
+            float(hold_term(model.q_net, held, q, lengths, np.random.default_rng(0), 1, drift_coef=c))
+            for c in (0.0, 5.0)
+        ]
+    assert one[0] == one[1]
+    memoryless = copy.deepcopy(model)
+    with th.no_grad():
+        for layer in memoryless.q_net.rnn.layers:
+            size = layer.rnn.weight_hh_l0.shape[1]
+            layer.rnn.weight_hh_l0.zero_()
+            layer.rnn.bias_hh_l0[size : 2 * size] = -1e4  # update gate z = 0: h' = n(x), no memory
+    assert held_drift(memoryless) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_hold_drift_stops_the_held_states():
+    """With the hold term on and a large λ_d, the states still move less at the end of a 300-step hold of
+    the corridor input than with λ_d = 0; λ_d = 0 trains exactly as without the option."""
+    drifts = term_off_and_on("hold_drift_coef", held_drift, hold_coef=1.0, hold_steps=300)
+    assert drifts[10.0] < 0.3 * drifts[0.0], drifts
+
+
 def test_n_step_returns_by_hand():
     """n-step targets: Σ_{i<m} γ^i r_{t+i} + γ^m max Q'(η_{0:t+m}), m = min(n, steps left)."""
     model = small_model(gamma=0.9, n_steps=3)
@@ -951,6 +1017,8 @@ def test_bad_arguments():
     for value in (-1.0, float("inf"), False):
         with pytest.raises(ValueError, match="hold_coef must be a finite number >= 0"):
             small_model(hold_coef=value)
+        with pytest.raises(ValueError, match="hold_drift_coef must be a finite number >= 0"):
+            small_model(hold_drift_coef=value)
     for value in (0, 2.5):
         with pytest.raises(ValueError, match="hold_steps"):
             small_model(hold_steps=value)

@@ -140,7 +140,7 @@ def test_the_warmup_input_grid_changes_the_warmup_only_and_labels_each_recipe():
 
 def test_the_hold_grid_changes_the_hold_term_only():
     runs = {(dict(r.labels)["recipe"], r.seed): r.config for r in build_grid("horizon", "hold")}
-    assert len(runs) == 60 and {seed for _, seed in runs} == set(range(10))
+    assert len(runs) == 70 and {seed for _, seed in runs} == set(range(10))
     off = runs["off", 7]
     assert off == build_grid_config("warmup-input", "gaussian-200", 0) | {"seed": 7}
     assert runs["hold1", 7] == {**off, "hold_coef": 1.0, "hold_steps": 1000}
@@ -148,6 +148,7 @@ def test_the_hold_grid_changes_the_hold_term_only():
     assert runs["hold1-10k", 7] == {**off, "hold_coef": 1.0, "hold_steps": 10_000}
     assert runs["hold1-10k-adv", 7] == {**runs["hold1-10k", 7], "hold_advantages": True}
     assert runs["hold1-10k-adv-train-on", 7] == {**runs["hold1-10k-adv", 7], "stop_when_optimal": False}
+    assert runs["hold1-10k-adv-drift1", 7] == {**runs["hold1-10k-adv", 7], "hold_drift_coef": 1.0}
     tmaze = {k: v for k, v in runs["hold1", 7].items() if k not in ("task", "horizons", "eval_vaa")}
     assert TMazeConfig(**tmaze).hold_coef == 1.0
 
