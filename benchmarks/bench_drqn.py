@@ -165,6 +165,9 @@ ABLATION |= {
     # returns (ε decayed to 0.01 over the held half: the goal's value travels back faster), and g99 above.
     # No default changed.
     "e-eps01": {"exploration_final_rate": 0.01},
+    # Round 14, on round 11's defaults at L = 100: a slower average for the checks (τ̄ = 0.005, about 200
+    # gradient steps, θ still collecting): fewer isolated optimal checks while the values still travel.
+    "f-avg005": {"average_tau": 0.005},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}
