@@ -148,7 +148,7 @@ def test_the_hold_grid_changes_the_hold_term_only():
     assert runs["hold1-10k", 7] == {**off, "hold_coef": 1.0, "hold_steps": 10_000}
     assert runs["hold1-10k-adv", 7] == {**runs["hold1-10k", 7], "hold_advantages": True}
     assert runs["hold1-10k-adv-train-on", 7] == {**runs["hold1-10k-adv", 7], "stop_when_optimal": False}
-    assert runs["hold1-10k-adv-drift1", 7] == {**runs["hold1-10k-adv", 7], "hold_drift_coef": 1.0}
+    assert runs["hold1-10k-adv-drift01", 7] == {**runs["hold1-10k-adv", 7], "hold_drift_coef": 0.1}
     tmaze = {k: v for k, v in runs["hold1", 7].items() if k not in ("task", "horizons", "eval_vaa")}
     assert TMazeConfig(**tmaze).hold_coef == 1.0
 
