@@ -168,6 +168,9 @@ ABLATION |= {
     # Round 14, on round 11's defaults at L = 100: a slower average for the checks (τ̄ = 0.005, about 200
     # gradient steps, θ still collecting): fewer isolated optimal checks while the values still travel.
     "f-avg005": {"average_tau": 0.005},
+    # ... and a buffer of as many episodes as L = 20's (8 192 transitions hold about 370 episodes at L = 20,
+    # 75 at L = 100): older data, a Q-function that follows the last few dozen episodes less closely.
+    "f-buf32k": {"buffer_size": 32_768},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}
