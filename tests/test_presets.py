@@ -150,12 +150,11 @@ def test_the_hold_grid_changes_the_hold_term_only():
     assert runs["hold1-10k-adv-train-on", 7] == {**runs["hold1-10k-adv", 7], "stop_when_optimal": False}
     assert runs["hold1-10k-adv-drift01", 7] == {**runs["hold1-10k-adv", 7], "hold_drift_coef": 0.1}
     drift = {(dict(r.labels)["recipe"], r.seed): r.config for r in build_grid("horizon", "hold-drift")}
-    assert len(drift) == 20
+    assert len(drift) == 10
     assert drift["hold1-10k-adv-drift01-train-on", 7] == {
         **runs["hold1-10k-adv-drift01", 7],
         "stop_when_optimal": False,
     }
-    assert drift["hold1-10k-adv-drift03", 7] == {**runs["hold1-10k-adv-drift01", 7], "hold_drift_coef": 0.3}
     tmaze = {k: v for k, v in runs["hold1", 7].items() if k not in ("task", "horizons", "eval_vaa")}
     assert TMazeConfig(**tmaze).hold_coef == 1.0
 
