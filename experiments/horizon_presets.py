@@ -193,6 +193,12 @@ HORIZON_SETTINGS["hold-drift"] = {
     **HORIZON_SETTINGS["hold"],
     "recipes": {"hold1-10k-adv-drift01-train-on": {**_DRIFT, "stop_when_optimal": False}},
 }
+# ... and holds up to M* = 30 000 (the networks of the drift recipe that hold to L' = 10 000 and not 100 000
+# still drift past the holds they have seen)
+HORIZON_SETTINGS["hold-long"] = {
+    **HORIZON_SETTINGS["hold"],
+    "recipes": {"hold1-30k-adv-drift01": {**_DRIFT, "hold_steps": 30_000}},
+}
 HORIZON_PRESETS = tuple(HORIZON_SETTINGS)
 """The presets of the ``horizon`` experiment: :data:`PRESETS` and those above (the keys of the settings)."""
 
