@@ -141,6 +141,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         hold_coef=c.hold_coef,
         hold_steps=c.hold_steps,
         hold_advantages=c.hold_advantages,
+        hold_ends=c.hold_ends,
         hold_drift_coef=c.hold_drift_coef,
         train_mode=c.train_mode,
         loss=c.loss,

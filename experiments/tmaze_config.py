@@ -139,6 +139,9 @@ class TMazeConfig:
     hold_advantages: bool = False
     """The hold term also keeps the corridor's advantages Q − max Q at the hold's end
     (``DRQN(hold_advantages=...)``)."""
+    hold_ends: str = "input"
+    """Where the hold term's holds end: "input" (any change of the input) or "observation" (a change of
+    the observation only: the junction, not the corridor's exploratory actions; ``DRQN(hold_ends=...)``)."""
     hold_drift_coef: float = 0.0
     """λ_d: the hold term also asks the held state to stop (``DRQN(hold_drift_coef=...)``; 0: off)."""
     check_freq: int = 5

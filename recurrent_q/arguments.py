@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 LOSSES = ("squared", "huber")
 N_STEP_CORRECTIONS = ("none", "watkins")
+HOLD_ENDS = ("input", "observation")
+"""Where the hold term's holds end (``DRQN(hold_ends=...)``, ``recurrent_q.updates.hold_term``)."""
 
 
 def check_arguments(model: DRQN) -> None:
@@ -47,6 +49,7 @@ def check_arguments(model: DRQN) -> None:
         ):
             raise ValueError(f"{name} must be a finite number >= 0; got {coef!r}")
     check_integer("hold_steps", model.hold_steps)
+    check_choice("hold_ends", model.hold_ends, HOLD_ENDS)
     check_number("gamma", model.gamma, 0, 1)
     check_choice("loss", model.loss, LOSSES)
     check_choice("n_step_correction", model.n_step_correction, N_STEP_CORRECTIONS)

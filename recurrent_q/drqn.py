@@ -110,6 +110,11 @@ class DRQN(DRQNSaving, BaseAlgorithm):
     :param hold_advantages: the hold term also keeps the held input's advantages ``Q − max_a Q`` at the
         hold's end (the order of the actions along the corridor, not its values, which fall with the
         distance to the junction).
+    :param hold_ends: where a hold ends: ``"input"``, wherever the input changes (its observation,
+        previous action or previous reward); ``"observation"``, only where the observation changes. On the
+        T-Maze the first also ends holds at the corridor's exploratory actions, after which the Q-values
+        depend on the position, so that the term there asks for what the TD loss does not; the second ends
+        them at the junction only.
     :param hold_drift_coef: λ_d ≥ 0: the hold term also asks the held state to stop, λ_d times the
         distance its top layer's output moves over the hold's last back-propagated steps (0: off).
     :param exploration_fraction: fraction of ``total_timesteps`` (or of ``max_episodes``, whichever
@@ -180,6 +185,7 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         hold_coef: float = 0.0,
         hold_steps: int = 1000,
         hold_advantages: bool = False,
+        hold_ends: str = "input",
         hold_drift_coef: float = 0.0,
         exploration_fraction: float = 0.1,
         exploration_initial_eps: float = 0.2,
@@ -230,6 +236,7 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         self.hold_coef = hold_coef
         self.hold_steps = hold_steps
         self.hold_advantages = hold_advantages
+        self.hold_ends = hold_ends
         self.hold_drift_coef = hold_drift_coef
         self.exploration_fraction = exploration_fraction
         self.exploration_initial_eps = exploration_initial_eps

@@ -50,12 +50,16 @@ def hold_term(
     bptt_steps: int = 50,
     advantages: bool = False,
     drift_coef: float = 0.0,
+    observations: th.Tensor | None = None,
 ) -> th.Tensor:
     """How much the Q-values after a held input change when it is held ``M`` steps longer: the horizon term
     of ``DRQN(hold_coef=...)``, 0 when no sampled episode holds an input.
 
     A hold ends at a step ``t`` whose input repeats the previous one and differs from the next
-    (``x_{t−1} = x_t ≠ x_{t+1}``: for the T-Maze, the corridor's last cell, then the junction). Up to
+    (``x_{t−1} = x_t ≠ x_{t+1}``); with ``observations``, only where the observation itself changes
+    (``o_{t+1} ≠ o_t``), not where the input changes through its previous action or reward alone: for the
+    T-Maze, the corridor's last cell, then the junction, and not the corridor's exploratory actions, after
+    which the Q-values depend on the position (DRQN passes them). Up to
     ``rows`` of them are drawn from the batch; from each one's state after step ``t``, ``x_t`` is held ``M``
     more steps (``M`` drawn log-uniformly in ``1..max_steps``, gradients through the last ``bptt_steps``
     only), then ``x_{t+1}`` is read. The term is the mean over them of ``‖Q'_{t+1} − Q_{t+1}‖²``, ``Q'``
@@ -71,10 +75,18 @@ def hold_term(
     an attractor of the held input satisfies the term for every hold.
 
     :param x: inputs ``[B, T, F]``; :param q_values: their Q-values ``[B, T, |A|]``; :param lengths: ``[B]``,
-        the steps of each row that count; :param rng: draws the holds and ``M``.
+        the steps of each row that count; :param rng: draws the holds and ``M``; :param observations: the
+        observations ``[B, T, ...]`` of the inputs' steps (None: a change of the input ends a hold).
     """
     t = th.arange(1, x.shape[1] - 1, device=x.device)
-    same = (x[:, 1:-1] == x[:, :-2]).all(-1) & (x[:, 2:] != x[:, 1:-1]).any(-1)
+    changed = x
+    if observations is not None:
+        if observations.shape[:2] != x.shape[:2]:
+            raise ValueError(
+                f"observations must have the steps of x {tuple(x.shape[:2])}; got {tuple(observations.shape)}"
+            )
+        changed = observations.reshape(x.shape[0], x.shape[1], -1).to(x.device)
+    same = (x[:, 1:-1] == x[:, :-2]).all(-1) & (changed[:, 2:] != changed[:, 1:-1]).any(-1)
     ends = (same & (t + 1 < lengths.to(x.device).unsqueeze(1))).nonzero()  # (b, t - 1)
     if not len(ends):
         return q_values.sum() * 0.0
@@ -98,6 +110,13 @@ def hold_term(
     if drift_coef and outputs.shape[1] > 1:
         term = term + drift_coef * (outputs[:, -1] - outputs[:, 0]).norm(dim=-1)
     return term.mean()
+
+
+def observation_steps(observations: th.Tensor | dict[str, th.Tensor]) -> th.Tensor:
+    """``o_0 … o_{T−1}`` of a batch's raw observations ``[B, T + 1, ...]`` (a ``Dict`` space's keys side by
+    side) as ``[B, T, D]``: what :func:`hold_term` compares to find where an observation changes."""
+    parts = observations.values() if isinstance(observations, dict) else [observations]
+    return th.cat([p[:, :-1].reshape(p.shape[0], p.shape[1] - 1, -1).double() for p in parts], -1)
 
 
 def train_steps(model: DRQN, gradient_steps: int, batch_size: int) -> None:
@@ -146,6 +165,9 @@ def train_steps(model: DRQN, gradient_steps: int, batch_size: int) -> None:
                 model.hold_steps,
                 advantages=model.hold_advantages,
                 drift_coef=model.hold_drift_coef,
+                observations=observation_steps(batch.observations)
+                if model.hold_ends == "observation"
+                else None,
             )
             loss = loss + model.hold_coef * term
         # Adam step (line 27)

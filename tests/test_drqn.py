@@ -28,7 +28,7 @@ from recurrent_q.drqn import DRQN, fixed_point_term
 from recurrent_q.multistability import WarmupConfig
 from recurrent_q.policies import NO_ACTION, RecurrentQState, check_spaces
 from recurrent_q.schedules import HeldLinearSchedule
-from recurrent_q.updates import hold_term
+from recurrent_q.updates import hold_term, observation_steps
 
 LEARNING_SEED = 0
 
@@ -393,6 +393,18 @@ def test_hold_term_by_hand():
     with th.no_grad():
         assert float(hold_term(model.q_net, held, q_held, th.tensor([4]), rng, 10)) == 0.0
         assert float(hold_term(model.q_net, held, q_held, th.tensor([5]), rng, 10)) > 0.0
+        # with the observations, a hold ends only where the observation changes: the input's change at
+        # t + 1 = 4 through its previous action or reward alone (observations 0, 1, 1, 1, 1) ends none
+        five = th.tensor([5])
+        only_input = th.tensor([[0, 1, 1, 1, 1]])
+        assert float(hold_term(model.q_net, held, q_held, five, rng, 10, observations=only_input)) == 0.0
+        both = th.tensor([[0, 1, 1, 1, 2]])
+        assert float(hold_term(model.q_net, held, q_held, five, rng, 10, observations=both)) > 0.0
+        with pytest.raises(ValueError, match=r"observations must have the steps of x \(1, 5\)"):
+            hold_term(model.q_net, held, q_held, five, rng, 10, observations=both[:, :4])
+    # a Dict space's observations side by side, the last step (o_T) left out
+    steps = observation_steps({"a": th.arange(12).view(2, 3, 2), "b": th.arange(6).view(2, 3)})
+    assert steps.shape == (2, 2, 3) and steps[1, 1].tolist() == [8.0, 9.0, 4.0]
 
 
 def test_the_hold_term_keeps_the_q_values_over_longer_holds():

@@ -108,7 +108,9 @@ def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
         TMazeConfig(**tmaze)  # unknown or misspelt settings would raise here
     with pytest.raises(ValueError, match="preset must be one of"):
         build_grid("copy", "train-on")
-    expected = "train-on, warmup-input, fixed-point, warmup-objective, hold, hold-drift, hold-long for horizon"
+    expected = "train-on, warmup-input, fixed-point, warmup-objective, hold, hold-drift, hold-long, " + (
+        "hold-obs for horizon"
+    )
     with pytest.raises(ValueError, match=expected):
         build_grid("horizon", "huge")
 
@@ -157,6 +159,15 @@ def test_the_hold_grid_changes_the_hold_term_only():
     }
     long = {(dict(r.labels)["recipe"], r.seed): r.config for r in build_grid("horizon", "hold-long")}
     assert long["hold1-30k-adv-drift01", 7] == {**runs["hold1-10k-adv-drift01", 7], "hold_steps": 30_000}
+    obs = {(dict(r.labels)["recipe"], r.seed): r.config for r in build_grid("horizon", "hold-obs")}
+    assert obs["obs-drift01", 7] == {**runs["hold1-10k-adv-drift01", 7], "hold_ends": "observation"}
+    assert obs["obs-drift01-train-on", 7] == {**obs["obs-drift01", 7], "stop_when_optimal": False}
+    assert (
+        TMazeConfig(
+            **{k: v for k, v in obs["obs-drift01", 7].items() if k not in ("task", "horizons", "eval_vaa")}
+        ).hold_ends
+        == "observation"
+    )
     tmaze = {k: v for k, v in runs["hold1", 7].items() if k not in ("task", "horizons", "eval_vaa")}
     assert TMazeConfig(**tmaze).hold_coef == 1.0
 
