@@ -203,12 +203,10 @@ HORIZON_SETTINGS["hold-long"] = {
 # (DRQN(hold_ends="observation")): the presets above also ended holds at the corridor's exploratory actions,
 # where the term asked the corridor's position-dependent Q-values to stay put; first optimal check and end.
 _OBS = {**_DRIFT, "hold_ends": "observation"}
-HORIZON_SETTINGS["hold-obs"] = {
+HORIZON_SETTINGS["hold-obs"] = {**HORIZON_SETTINGS["hold"], "recipes": {"obs-drift01": _OBS}}
+HORIZON_SETTINGS["hold-obs-train-on"] = {
     **HORIZON_SETTINGS["hold"],
-    "recipes": {
-        "obs-drift01": _OBS,
-        "obs-drift01-train-on": {**_OBS, "stop_when_optimal": False},
-    },
+    "recipes": {"obs-drift01-train-on": {**_OBS, "stop_when_optimal": False}},
 }
 HORIZON_PRESETS = tuple(HORIZON_SETTINGS)
 """The presets of the ``horizon`` experiment: :data:`PRESETS` and those above (the keys of the settings)."""
