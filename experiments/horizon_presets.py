@@ -186,19 +186,7 @@ HORIZON_SETTINGS["hold"] = {
         },
     },
 }
-# ... the drift recipe trained to the end of its budget (λ_d = 0.3, like 1, never reached the optimal policy
-# at L = 20 on seed 0)
 _DRIFT = HORIZON_SETTINGS["hold"]["recipes"]["hold1-10k-adv-drift01"]
-HORIZON_SETTINGS["hold-drift"] = {
-    **HORIZON_SETTINGS["hold"],
-    "recipes": {"hold1-10k-adv-drift01-train-on": {**_DRIFT, "stop_when_optimal": False}},
-}
-# ... and holds up to M* = 30 000 (the networks of the drift recipe that hold to L' = 10 000 and not 100 000
-# still drift past the holds they have seen)
-HORIZON_SETTINGS["hold-long"] = {
-    **HORIZON_SETTINGS["hold"],
-    "recipes": {"hold1-30k-adv-drift01": {**_DRIFT, "hold_steps": 30_000}},
-}
 # ... and holds that end where the observation changes (the junction) rather than wherever the input does
 # (DRQN(hold_ends="observation")): the presets above also ended holds at the corridor's exploratory actions,
 # where the term asked the corridor's position-dependent Q-values to stay put; first optimal check and end.
