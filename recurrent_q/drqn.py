@@ -101,8 +101,8 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         the T-Maze, the corridor's). On the T-Maze at L = 20 (λ = 0.1 to 10) it lowered the step-to-step
         change but did not make the policy optimal at longer corridors (``results/README.md``). 0: off.
     :param hold_coef: λ_h ≥ 0 of a hold term added to the TD loss (an extension, for horizon
-        generalisation): where a sampled episode holds an input and then changes it (the T-Maze's corridor,
-        then its junction), the same history with the input held up to ``hold_steps`` steps longer should
+        generalisation): where a sampled episode holds an input and then changes it (``hold_ends``; the
+        T-Maze's corridor, then its junction), the same history with the input held up to ``hold_steps`` steps longer should
         give the same Q-values at the next input (``recurrent_q.updates.hold_term``; squared difference to
         the history's own Q-values, held fixed). A state that has reached an attractor of the held input
         satisfies it for every hold. 0: off.
