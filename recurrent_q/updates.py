@@ -59,7 +59,7 @@ def hold_term(
     (``x_{t−1} = x_t ≠ x_{t+1}``); with ``observations``, only where the observation itself changes
     (``o_{t+1} ≠ o_t``), not where the input changes through its previous action or reward alone: for the
     T-Maze, the corridor's last cell, then the junction, and not the corridor's exploratory actions, after
-    which the Q-values depend on the position (DRQN passes them). Up to
+    which the Q-values depend on the position (``DRQN(hold_ends="observation")`` passes them). Up to
     ``rows`` of them are drawn from the batch; from each one's state after step ``t``, ``x_t`` is held ``M``
     more steps (``M`` drawn log-uniformly in ``1..max_steps``, gradients through the last ``bptt_steps``
     only), then ``x_{t+1}`` is read. The term is the mean over them of ``‖Q'_{t+1} − Q_{t+1}‖²``, ``Q'``
