@@ -102,10 +102,10 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         change but did not make the policy optimal at longer corridors (``results/README.md``). 0: off.
     :param hold_coef: λ_h ≥ 0 of a hold term added to the TD loss (an extension, for horizon
         generalisation): where a sampled episode holds an input and then changes it (``hold_ends``; the
-        T-Maze's corridor, then its junction), the same history with the input held up to ``hold_steps`` steps longer should
-        give the same Q-values at the next input (``recurrent_q.updates.hold_term``; squared difference to
-        the history's own Q-values, held fixed). A state that has reached an attractor of the held input
-        satisfies it for every hold. 0: off.
+        T-Maze's corridor, then its junction), the same history with the input held up to ``hold_steps``
+        steps longer should give the same Q-values at the next input (``recurrent_q.updates.hold_term``;
+        squared difference to the history's own Q-values, held fixed). A state that has reached an
+        attractor of the held input satisfies it for every hold. 0: off.
     :param hold_steps: the longest extra hold of the hold term (drawn log-uniformly up to it).
     :param hold_advantages: the hold term also keeps the held input's advantages ``Q − max_a Q`` at the
         hold's end (the order of the actions along the corridor, not its values, which fall with the
