@@ -184,7 +184,7 @@ def test_the_rate_decay_can_start_at_the_first_optimal_check(tmp_path):
     there with its usual length (half the budget) and ends at 1e-4; the saved model keeps the schedule."""
     from recurrent_q import HeldLinearSchedule
 
-    settings = dict(length=5, seed=0, episodes=100, check_freq=5, vaa_interval=0, vaa_measure_interval=0)
+    settings = dict(length=5, seed=0, episodes=200, check_freq=5, vaa_interval=0, vaa_measure_interval=0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -195,15 +195,17 @@ def test_the_rate_decay_can_start_at_the_first_optimal_check(tmp_path):
     finally:
         torch.set_num_threads(threads)
     first = early["first_optimal_episode"]
-    assert first is not None and first < 50  # seed 0: optimal after 20 episodes, before the hold's end
+    # before the hold's end (episode 100); where depends on the CPU: 70 on an Intel Xeon (with a budget of
+    # 100 episodes, whose hold ended at 50, it was 20 on an AMD EPYC and 75 on the Xeon)
+    assert first is not None and first < 100
     assert held["first_optimal_episode"] == first  # the same run up to there
     assert held["optimal_checks"][0] == early["optimal_checks"][0]
     schedule = DRQN.load(tmp_path / "model.zip").learning_rate
     assert isinstance(schedule, HeldLinearSchedule)
-    assert schedule.decay_start == pytest.approx(first / 100)
-    assert schedule(1 - first / 100) == pytest.approx(1e-3)
-    assert schedule(1 - (first + 25) / 100) == pytest.approx(5.5e-4)  # halfway through its 50 episodes
-    assert schedule(1 - (first + 50) / 100) == pytest.approx(1e-4)
+    assert schedule.decay_start == pytest.approx(first / 200)
+    assert schedule(1 - first / 200) == pytest.approx(1e-3)
+    assert schedule(1 - (first + 50) / 200) == pytest.approx(5.5e-4)  # halfway through its 100 episodes
+    assert schedule(1 - (first + 100) / 200) == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="end_rate_hold needs a model whose learning_rate is a HeldLinear"):
         run_tmaze_experiment(learning_rate_decay_on_optimal=True, learning_rate_final=None, **settings)
 
