@@ -187,6 +187,11 @@ HORIZON_SETTINGS["hold"] = {
     },
 }
 _DRIFT = HORIZON_SETTINGS["hold"]["recipes"]["hold1-10k-adv-drift01"]
+# ... the drift recipe trained to the end of its 300-episode budget
+HORIZON_SETTINGS["hold-drift-train-on"] = {
+    **HORIZON_SETTINGS["hold"],
+    "recipes": {"hold1-10k-adv-drift01-train-on": {**_DRIFT, "stop_when_optimal": False}},
+}
 # ... and holds that end where the observation changes (the junction) rather than wherever the input does
 # (DRQN(hold_ends="observation")): the presets above also ended holds at the corridor's exploratory actions,
 # where the term asked the corridor's position-dependent Q-values to stay put; first optimal check and end.

@@ -109,7 +109,8 @@ def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
     with pytest.raises(ValueError, match="preset must be one of"):
         build_grid("copy", "train-on")
     expected = (
-        "train-on, warmup-input, fixed-point, warmup-objective, hold, hold-obs, hold-obs-train-on for horizon"
+        "train-on, warmup-input, fixed-point, warmup-objective, hold, hold-drift-train-on, hold-obs, "
+        "hold-obs-train-on for horizon"
     )
     with pytest.raises(ValueError, match=expected):
         build_grid("horizon", "huge")
@@ -157,6 +158,13 @@ def test_the_hold_grid_changes_the_hold_term_only():
         for r in build_grid("horizon", preset)
     }
     assert len(obs) == 20
+    drift = {
+        (dict(r.labels)["recipe"], r.seed): r.config for r in build_grid("horizon", "hold-drift-train-on")
+    }
+    assert drift["hold1-10k-adv-drift01-train-on", 7] == {
+        **runs["hold1-10k-adv-drift01", 7],
+        "stop_when_optimal": False,
+    }
     assert obs["obs-drift01", 7] == {**runs["hold1-10k-adv-drift01", 7], "hold_ends": "observation"}
     assert obs["obs-drift01-train-on", 7] == {**obs["obs-drift01", 7], "stop_when_optimal": False}
     assert (
