@@ -358,6 +358,17 @@ def mean_hold_term(model: DRQN, max_steps: int = 300, draws: int = 8) -> float:
     return float(np.mean(terms))
 
 
+def without_memory(model: DRQN) -> DRQN:
+    """A copy of ``model`` (a GRU stack) whose state forgets every step: ``h' = n(x)``."""
+    memoryless = copy.deepcopy(model)
+    with th.no_grad():
+        for layer in memoryless.q_net.rnn.layers:
+            size = layer.rnn.weight_hh_l0.shape[1]
+            layer.rnn.weight_hh_l0.zero_()
+            layer.rnn.bias_hh_l0[size : 2 * size] = -1e4  # update gate z = 0: h' = n(x), no memory
+    return memoryless
+
+
 def test_hold_term_by_hand():
     """0 for a network without memory (its Q-values depend on the current input only, so a longer hold
     changes nothing) and for a batch that holds no input; > 0 for a GRU whose state moves under the held
@@ -366,12 +377,7 @@ def test_hold_term_by_hand():
     model.learn(10**9, max_episodes=3)
     x, q, lengths = hold_batch(model)
     assert mean_hold_term(model) > 1e-6  # PyTorch's initialisation: the state moves along the corridor
-    memoryless = copy.deepcopy(model)
-    with th.no_grad():
-        for layer in memoryless.q_net.rnn.layers:
-            size = layer.rnn.weight_hh_l0.shape[1]
-            layer.rnn.weight_hh_l0.zero_()
-            layer.rnn.bias_hh_l0[size : 2 * size] = -1e4  # update gate z = 0: h' = n(x), no memory
+    memoryless = without_memory(model)
     assert mean_hold_term(memoryless) == pytest.approx(0.0, abs=1e-10)
     # no hold: every input differs from the previous one
     ramp = th.arange(6.0).view(1, 6, 1).expand(2, 6, x.shape[-1]).contiguous()
@@ -464,12 +470,7 @@ def test_hold_drift_by_hand():
             for c in (0.0, 5.0)
         ]
     assert one[0] == one[1]
-    memoryless = copy.deepcopy(model)
-    with th.no_grad():
-        for layer in memoryless.q_net.rnn.layers:
-            size = layer.rnn.weight_hh_l0.shape[1]
-            layer.rnn.weight_hh_l0.zero_()
-            layer.rnn.bias_hh_l0[size : 2 * size] = -1e4  # update gate z = 0: h' = n(x), no memory
+    memoryless = without_memory(model)
     assert held_drift(memoryless) == pytest.approx(0.0, abs=1e-6)
 
 
