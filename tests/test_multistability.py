@@ -494,10 +494,10 @@ def test_spread_is_the_mean_variance_of_the_squashed_states_by_hand():
         multistability.spread(torch.zeros(3))
 
 
-def _cue_gaps_after_warmup(objective: str, later: int = 8000) -> tuple[float, float, float, float]:
+def _cue_gaps_after_warmup(objective: str) -> tuple[float, float, float, float]:
     """A GRU 1 x 16 warmed (seed 0) on the cue sequences with the data input held up to M = 1 000, by
     ``objective``: the spread after 2 000 corridor steps before and after the warmup, and the distance
-    between the two cues' states after 0 and ``later`` more corridor steps."""
+    between the two cues' states after 0 and 8 000 more corridor steps."""
     torch.manual_seed(0)
     model = make_cell("gru", 2, 16)
     data = cue_sequences(128, 20)
@@ -515,7 +515,7 @@ def _cue_gaps_after_warmup(objective: str, later: int = 8000) -> tuple[float, fl
     )
     result = warmup(model, data, config, generator=torch.Generator().manual_seed(0))
     assert len(result.spread) == config.steps and len(result.spread[0]) == 1
-    gaps = [float((h[0] - h[1]).norm()) for h in (held(0), held(later))]  # rows 0 and 1: opposite cues
+    gaps = [float((h[0] - h[1]).norm()) for h in (held(0), held(8000))]  # rows 0 and 1: opposite cues
     return before, float(multistability.spread(held(2000))), gaps[0], gaps[1]
 
 

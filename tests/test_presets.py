@@ -15,6 +15,12 @@ from recurrent_q.cells import CELL_NAMES
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def tmaze_config(run_config: dict) -> TMazeConfig:
+    """The runner's settings of a horizon run (its config without the grid's own keys); unknown or misspelt
+    settings raise here."""
+    return TMazeConfig(**{k: v for k, v in run_config.items() if k not in ("task", "horizons", "eval_vaa")})
+
+
 @pytest.mark.parametrize("experiment", ["copy", "denoising", "tmaze", "vaa-vs-loss", "psmnist", "plsmnist"])
 @pytest.mark.parametrize("preset", ["small", "paper", "smoke"])
 def test_grid_names_are_unique_and_seeded(experiment, preset):
@@ -104,8 +110,7 @@ def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
     for run in runs:
         assert run.config["task"] == "tmaze" and run.config["length"] == 20 and run.config["episodes"] == 300
         assert run.config == {**small[run.name], "stop_when_optimal": False}  # the rest as in `small`
-        tmaze = {k: v for k, v in run.config.items() if k not in ("task", "horizons", "eval_vaa")}
-        TMazeConfig(**tmaze)  # unknown or misspelt settings would raise here
+        tmaze_config(run.config)
     with pytest.raises(ValueError, match="preset must be one of"):
         build_grid("copy", "train-on")
     expected = (
@@ -130,8 +135,7 @@ def test_the_warmup_input_grid_changes_the_warmup_only_and_labels_each_recipe():
             if run.config.get(k) != paper[run.seed].get(k)
         }
         assert changed <= {"warmup_held_input", "warmup_max_stabilisation", "warmup_c", "warmup_bptt_steps"}
-        tmaze = {k: v for k, v in run.config.items() if k not in ("task", "horizons", "eval_vaa")}
-        assert TMazeConfig(**tmaze).cell == "gru"  # unknown or misspelt settings would raise here
+        assert tmaze_config(run.config).cell == "gru"
     data = next(r for r in runs if dict(r.labels)["recipe"] == "data-5000")
     assert data.config["warmup_held_input"] == "data" and data.config["warmup_max_stabilisation"] == 5000
     # the fixed-point grid: the same runs but for the loss's fixed-point term
@@ -167,14 +171,8 @@ def test_the_hold_grid_changes_the_hold_term_only():
     }
     assert obs["obs-drift01", 7] == {**runs["hold1-10k-adv-drift01", 7], "hold_ends": "observation"}
     assert obs["obs-drift01-train-on", 7] == {**obs["obs-drift01", 7], "stop_when_optimal": False}
-    assert (
-        TMazeConfig(
-            **{k: v for k, v in obs["obs-drift01", 7].items() if k not in ("task", "horizons", "eval_vaa")}
-        ).hold_ends
-        == "observation"
-    )
-    tmaze = {k: v for k, v in runs["hold1", 7].items() if k not in ("task", "horizons", "eval_vaa")}
-    assert TMazeConfig(**tmaze).hold_coef == 1.0
+    assert tmaze_config(obs["obs-drift01", 7]).hold_ends == "observation"
+    assert tmaze_config(runs["hold1", 7]).hold_coef == 1.0
 
 
 def test_the_warmup_objective_grid_changes_the_warmup_objective_only():
@@ -193,8 +191,7 @@ def test_the_warmup_objective_grid_changes_the_warmup_objective_only():
         "warmup_objective": "variance",
         "stop_when_optimal": False,
     }
-    tmaze = {k: v for k, v in vaa.items() if k not in ("task", "horizons", "eval_vaa")}
-    assert TMazeConfig(**{**tmaze, "warmup_objective": "variance"}).warmup_objective == "variance"
+    assert tmaze_config({**vaa, "warmup_objective": "variance"}).warmup_objective == "variance"
 
 
 def build_grid_config(preset: str, recipe: str, seed: int) -> dict:
