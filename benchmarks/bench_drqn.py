@@ -171,6 +171,10 @@ ABLATION |= {
     # ... and a buffer of as many episodes as L = 20's (8 192 transitions hold about 370 episodes at L = 20,
     # 75 at L = 100): older data, a Q-function that follows the last few dozen episodes less closely.
     "f-buf32k": {"buffer_size": 32_768},
+    # Round 15, on round 11's defaults: advantage learning (the corridor's action gaps × 1 / (1 − α), above
+    # the Q-values' error that round 14 measured).
+    "h-al5": {"advantage_learning": 0.5},
+    "h-al9": {"advantage_learning": 0.9},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}

@@ -146,6 +146,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         train_mode=c.train_mode,
         loss=c.loss,
         double_q=c.double_q,
+        advantage_learning=c.advantage_learning,
         max_grad_norm=c.max_grad_norm,
         gamma=c.gamma,
         n_steps=c.n_steps,

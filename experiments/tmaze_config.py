@@ -78,6 +78,9 @@ class TMazeConfig:
     """TD loss: squared (Algorithm 4) or huber."""
     double_q: bool = False
     """Double Q-learning targets (off the paper; docs/drqn-parity.md)."""
+    advantage_learning: float = 0.0
+    """α ∈ [0, 1) of advantage learning (``DRQN(advantage_learning=...)``: the action gaps grow by
+    1 / (1 − α), the greedy policy is Q-learning's; docs/drqn-parity.md, round 15; 0: off)."""
     max_grad_norm: float | None = None
     """Gradient clipping (None: none, as the paper)."""
     n_steps: int = 10
@@ -178,6 +181,7 @@ class TMazeConfig:
             check_integer(name, getattr(self, name), low)
         check_integer("give_up_after", self.give_up_after, 1, optional=True)
         check_number("gamma", self.gamma, 0, 1, open_low=True)
+        check_number("advantage_learning", self.advantage_learning, 0, 1, open_high=True)
         check_number("exploration_rate", self.exploration_rate, 0, 1)
         check_number("exploration_final_rate", self.exploration_final_rate, 0, 1, optional=True)
         check_number("exploration_fraction", self.exploration_fraction, 0, 1, open_low=True)

@@ -53,6 +53,7 @@ def check_arguments(model: DRQN) -> None:
     check_number("gamma", model.gamma, 0, 1)
     check_choice("loss", model.loss, LOSSES)
     check_choice("n_step_correction", model.n_step_correction, N_STEP_CORRECTIONS)
+    check_number("advantage_learning", model.advantage_learning, 0, 1, open_high=True)
     check_number("max_grad_norm", model.max_grad_norm, 0, open_low=True, optional=True)
     for name in ("average_collects", "use_warmup", "hold_advantages"):
         if not isinstance(getattr(model, name), bool):

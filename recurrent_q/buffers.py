@@ -42,6 +42,8 @@ class EpisodeBatch(NamedTuple):
     ``greedy[u, k]`` is whether ``a_k`` was a greedy action of the network that stored the values,
     ``a_k ∈ argmax_a Q_θ'(η_{0:k}, a)`` (False where none was stored): where Watkins's n-step returns
     cut the trace.
+    ``gaps[u, k]`` is the same network's action gap ``max_a Q_θ'(η_{0:k}, a) − Q_θ'(η_{0:k}, a_k)`` (0 where
+    none was stored): what advantage learning takes off the target.
     """
 
     observations: th.Tensor | dict[str, th.Tensor]
@@ -53,6 +55,7 @@ class EpisodeBatch(NamedTuple):
     next_values: th.Tensor
     episode_lengths: th.Tensor
     greedy: th.Tensor | None = None
+    gaps: th.Tensor | None = None
 
 
 class EpisodeReplayBuffer:
@@ -94,6 +97,7 @@ class EpisodeReplayBuffer:
         self.rewards = np.zeros((0, 0), dtype=np.float32)
         self.next_values = np.zeros((0, 0), dtype=np.float32)
         self.greedy = np.zeros((0, 0), dtype=bool)
+        self.gaps = np.zeros((0, 0), dtype=np.float32)
         self.missing_next_values: set[int] = set()  # slots stored since their last set_next_values
         self.lengths = np.zeros(0, dtype=np.int64)
         self.terminated = np.zeros(0, dtype=bool)
@@ -126,6 +130,7 @@ class EpisodeReplayBuffer:
         self.rewards = resized(self.rewards, length)
         self.next_values = resized(self.next_values, length)
         self.greedy = resized(self.greedy, length)
+        self.gaps = resized(self.gaps, length)
         for name in ("lengths", "terminated", "first_live"):
             array = getattr(self, name)
             setattr(self, name, np.concatenate([array, np.zeros(slots - old_slots, dtype=array.dtype)]))
@@ -168,6 +173,7 @@ class EpisodeReplayBuffer:
         self.rewards[slot, :length] = rewards
         self.next_values[slot] = np.nan
         self.greedy[slot] = False
+        self.gaps[slot] = 0.0
         self.missing_next_values.add(slot)
         self.lengths[slot], self.terminated[slot], self.first_live[slot] = length, terminated, 0
         self.queue.append(slot)
@@ -184,7 +190,11 @@ class EpisodeReplayBuffer:
         return slot
 
     def set_next_values(
-        self, slots: np.ndarray, values: np.ndarray, greedy: np.ndarray | None = None
+        self,
+        slots: np.ndarray,
+        values: np.ndarray,
+        greedy: np.ndarray | None = None,
+        gaps: np.ndarray | None = None,
     ) -> None:
         """Store the bootstrap values ``[len(slots), T]`` of episodes (entries past their lengths ignored).
 
@@ -198,13 +208,16 @@ class EpisodeReplayBuffer:
         width = min(values.shape[1], self.max_length)
         self.next_values[slots, :width] = values[:, :width]
         self.greedy[slots, :width] = False if greedy is None else greedy[:, :width]
+        self.gaps[slots, :width] = 0.0 if gaps is None else gaps[:, :width]
         self.missing_next_values.difference_update(int(slot) for slot in slots)
 
     def forget_next_values(self) -> None:
         """Mark the bootstrap values of every stored episode as missing (e.g. a buffer loaded into another
         model, whose target network did not compute them): DRQN recomputes them before its next step."""
         self.next_values[:] = np.nan
-        self.greedy = np.zeros(self.next_values.shape, dtype=bool)  # (a buffer pickled before it had them)
+        # (a buffer pickled before it had them)
+        self.greedy = np.zeros(self.next_values.shape, dtype=bool)
+        self.gaps = np.zeros(self.next_values.shape, dtype=np.float32)
         self.missing_next_values = set(self.queue)
 
     def _sample_index(self) -> tuple[np.ndarray, np.ndarray]:
@@ -278,4 +291,5 @@ class EpisodeReplayBuffer:
             next_values=th.as_tensor(self.next_values[slots, :horizon]).to(device),
             episode_lengths=th.as_tensor(self.lengths[slots]).to(device),
             greedy=th.as_tensor(self.greedy[slots, :horizon]).to(device),
+            gaps=th.as_tensor(self.gaps[slots, :horizon]).to(device),
         )

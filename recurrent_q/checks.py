@@ -36,21 +36,22 @@ def check_number(
     high: float | None = None,
     open_low: bool = False,
     optional: bool = False,
+    open_high: bool = False,
 ) -> None:
     """A ``ValueError`` naming ``name`` unless ``value`` is a real number in ``[low, high]`` (``(low, high]``
-    with ``open_low``; with no ``high``, ``>= low`` or ``> low``), or None with ``optional``. NaN is out of
-    every range."""
+    with ``open_low``, ``[low, high)`` with ``open_high``; with no ``high``, ``>= low`` or ``> low``), or None
+    with ``optional``. NaN is out of every range."""
     if optional and value is None:
         return
     if high is None:
         allowed = f"a number {'>' if open_low else '>='} {low:g}"
     else:
-        allowed = f"a number in {'(' if open_low else '['}{low:g}, {high:g}]"
+        allowed = f"a number in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
         or not (low < value if open_low else low <= value)
-        or (high is not None and not value <= high)
+        or (high is not None and not (value < high if open_high else value <= high))
     ):
         raise ValueError(f"{name} must be {'None or ' if optional else ''}{allowed}; got {value!r}")
 

@@ -130,6 +130,11 @@ class DRQN(DRQNSaving, BaseAlgorithm):
     :param loss: ``"squared"`` (Algorithm 4) or ``"huber"`` (smooth L1, SB3's DQN).
     :param double_q: bootstrap with ``Q_θ'(η', argmax_a Q_θ(η', a))`` (double Q-learning) instead of
         ``max_a Q_θ'(η', a)``; it runs the target network at every gradient step.
+    :param advantage_learning: α ∈ [0, 1) of advantage learning (Bellemare et al., 2016, "Increasing the
+        action gap"): the target of ``(η_{0:t}, a_t)`` loses ``α (max_a Q_θ'(η_{0:t}, a) −
+        Q_θ'(η_{0:t}, a_t))``, nothing for a greedy action. The greedy policy and its values are those of
+        Q-learning, and every action gap grows by ``1 / (1 − α)``, so that errors of the Q-values smaller
+        than the widened gaps no longer flip the greedy action. 0: off (Q-learning).
     :param max_grad_norm: clip the gradient norm of each step to this value (None: no clipping).
     :param n_steps: ``n`` of n-step returns (1: Algorithm 4's one-step target).
     :param n_step_correction: how n-step returns treat the actions of the ε-greedy behaviour.
@@ -193,6 +198,7 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         train_mode: str = "histories",
         loss: str = "squared",
         double_q: bool = False,
+        advantage_learning: float = 0.0,
         max_grad_norm: float | None = None,
         n_steps: int = 1,
         n_step_correction: str = "none",
@@ -245,6 +251,7 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         self.train_mode = train_mode
         self.loss = loss
         self.double_q = double_q
+        self.advantage_learning = advantage_learning
         self.max_grad_norm = max_grad_norm
         self.n_steps = n_steps
         self.n_step_correction = n_step_correction
@@ -378,7 +385,8 @@ class DRQN(DRQNSaving, BaseAlgorithm):
 
     def refresh_target_values(self, slots: list[int] | None = None, chunk: int = 256) -> None:
         """Store ``max_a Q_θ'(η_{0:k+1}, a)`` of every transition of the buffer (or of episodes ``slots``),
-        and whether its action is greedy for θ' (``EpisodeBatch.greedy``).
+        whether its action is greedy for θ' (``EpisodeBatch.greedy``) and its action gap
+        (``EpisodeBatch.gaps``).
 
         The target network θ' only changes when it is copied, so these bootstrap values are computed
         once per copy for the whole buffer, and once for each new episode, rather than at every gradient

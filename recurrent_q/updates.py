@@ -143,6 +143,8 @@ def train_steps(model: DRQN, gradient_steps: int, batch_size: int) -> None:
             raise RuntimeError("DRQN: a sampled transition has no target value; call refresh_target_values()")
         # y = r + γ max_a Q_θ'(η', a), without bootstrap when o_{t+1} is terminal (line 25)
         target = model._returns(batch, next_q)
+        if model.advantage_learning:  # y − α (max_a Q_θ'(η, a) − Q_θ'(η, a_t)) (Bellemare et al., 2016)
+            target = target - model.advantage_learning * batch.gaps
         # Q_θ(η_{0:t}, a_t) for every sampled t, in one pass of the online network over each episode
         outputs = model.q_net.rnn.outputs(x[:, :-1], batch.lengths)
         q_all = model.q_net.head(outputs)
@@ -229,8 +231,8 @@ def update_target(model: DRQN) -> None:
 
 def refresh_target_values(model: DRQN, slots: list[int] | None = None, chunk: int = 256) -> None:
     """Store ``max_a Q_θ'(η_{0:k+1}, a)`` of every transition of ``model``'s buffer (or of episodes
-    ``slots``), and, for Watkins's n-step returns, whether its action is greedy for θ':
-    ``DRQN.refresh_target_values``."""
+    ``slots``), for Watkins's n-step returns whether its action is greedy for θ', and for advantage learning
+    its action gap ``max_a Q_θ'(η_{0:k}, a) − Q_θ'(η_{0:k}, a_k)``: ``DRQN.refresh_target_values``."""
     buffer = model.replay_buffer
     if len(buffer) == 0:
         return
@@ -242,8 +244,10 @@ def refresh_target_values(model: DRQN, slots: list[int] | None = None, chunk: in
             x = model.q_net.episode_features(episodes.observations, episodes.actions, episodes.rewards)
             q = model.q_net_target.q_values(x, episodes.lengths + 1)  # [U, T + 1, A]
             best = q.max(-1).values  # max_a Q_θ'(η_{0:k}, a), k = 0 … T
-            greedy = None
+            greedy = gaps = None
+            taken = q[:, :-1].gather(-1, episodes.actions.unsqueeze(-1)).squeeze(-1)  # Q_θ'(η_{0:k}, a_k)
             if model.n_step_correction == "watkins":  # a_k greedy for θ': where the cut falls
-                taken = q[:, :-1].gather(-1, episodes.actions.unsqueeze(-1)).squeeze(-1)
                 greedy = (taken >= best[:, :-1]).cpu().numpy()
-            buffer.set_next_values(part, best[:, 1:].cpu().numpy(), greedy)
+            if model.advantage_learning:  # the action gap that advantage learning takes off the target
+                gaps = (best[:, :-1] - taken).cpu().numpy()
+            buffer.set_next_values(part, best[:, 1:].cpu().numpy(), greedy, gaps)

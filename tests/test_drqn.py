@@ -146,10 +146,11 @@ def test_sb3_style_learn_ends_with_an_optimal_policy():
 # ----------------------------------------------------------------------------- loss
 
 
-@pytest.mark.parametrize("train_mode", ["histories", "sequences"])
-def test_one_pass_loss_equals_per_prefix_algorithm_4(train_mode):
-    """The loss of one sequence pass per sampled episode equals Algorithm 4 computed history by history."""
-    model = small_model(gamma=0.9, train_mode=train_mode, batch_size=16)
+@pytest.mark.parametrize("train_mode, alpha", [("histories", 0.0), ("sequences", 0.0), ("histories", 0.5)])
+def test_one_pass_loss_equals_per_prefix_algorithm_4(train_mode, alpha):
+    """The loss of one sequence pass per sampled episode equals Algorithm 4 computed history by history;
+    with advantage learning (α > 0) each target loses α times the target network's action gap."""
+    model = small_model(gamma=0.9, train_mode=train_mode, batch_size=16, advantage_learning=alpha)
     model.learn(10**9, max_episodes=2)
     with th.no_grad():  # make the target network differ from the online one
         for p in model.q_net_target.parameters():
@@ -177,8 +178,10 @@ def test_one_pass_loss_equals_per_prefix_algorithm_4(train_mode):
         with th.no_grad():
             q = model.q_net(x[:, : t + 1])[0][0, -1, actions[0, t]]  # Q_θ(η_{0:t}, a_t)
             next_q = model.q_net_target(x)[0][0, -1].max()  # max_a Q_θ'(η_{0:t+1}, a)
+            target_q = model.q_net_target(x[:, : t + 1])[0][0, -1]  # Q_θ'(η_{0:t}, ·)
         terminal = buffer.terminated[slot] and t == buffer.lengths[slot] - 1
         y = rewards[0, t] + (0.0 if terminal else 0.9 * next_q)
+        y = y - alpha * (target_q.max() - target_q[actions[0, t]])
         errors.append(float((y - q) ** 2))
     model.train(1, batch_size)
     assert model.logger.name_to_value["train/loss"] == pytest.approx(np.mean(errors), rel=1e-5)
@@ -224,6 +227,56 @@ def test_stored_target_values_follow_the_target_network():
     assert not th.allclose(stored, fresh)
     model.refresh_target_values()
     th.testing.assert_close(*stored_and_fresh())
+
+
+class OneStepBandit(gym.Env):
+    """One step, one observation; action 0 pays 1 and action 1 pays 0: Q* = (1, 0), an action gap of 1."""
+
+    observation_space = spaces.Discrete(1)
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return 0, {}
+
+    def step(self, action):
+        return 0, float(action == 0), True, False, {}
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 0.75])
+def test_advantage_learning_widens_the_action_gap_by_one_over_one_minus_alpha(alpha):
+    """On a bandit whose action gap is 1, advantage learning's fixed point keeps Q(greedy) = 1 and sets
+    Q(other) = −α / (1 − α) (the gap becomes 1 / (1 − α)): 0, −1, −3."""
+    model = small_model(
+        OneStepBandit(),
+        advantage_learning=alpha,
+        learning_rate=1e-2,
+        gradient_steps=10,
+        target_update_interval=1,
+        exploration_initial_eps=0.5,
+        exploration_final_eps=0.5,
+    )
+    model.learn(10**9, max_episodes=300)
+    zeros = th.zeros(1, 1, dtype=th.int64)
+    x = model.q_net.episode_features(th.zeros(1, 2, dtype=th.int64), zeros, zeros.float())  # o_0, then a_0
+    with th.no_grad():
+        q_values = model.q_net(x[:, :1])[0][0, -1]  # Q(η_0, ·)
+    th.testing.assert_close(q_values, th.tensor([1.0, -alpha / (1 - alpha)]), atol=0.05, rtol=0.0)
+
+
+def test_stored_action_gaps_follow_the_target_network():
+    """With advantage learning the buffer stores, per transition, max_a Q_θ' − Q_θ'(a_k) of the target."""
+    model = small_model(advantage_learning=0.5, target_update_interval=5)
+    model.learn(10**9, max_episodes=7)
+    model.train(1, 8)
+    batch = model.replay_buffer.all_episodes()
+    x = model.q_net.episode_features(batch.observations, batch.actions, batch.rewards)
+    with th.no_grad():
+        q = model.q_net_target(x)[0][:, :-1]
+    live = batch.weights > 0
+    gaps = q.max(-1).values - q.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
+    th.testing.assert_close(batch.gaps[live], gaps[live])
+    assert (batch.gaps[live] == 0).any() and (batch.gaps[live] > 0).any()  # greedy and other actions
 
 
 def test_soft_target_update_moves_tau_of_the_way():
@@ -1022,6 +1075,9 @@ def test_bad_arguments():
     for value in (0.0, 1.5, True, "0.1"):
         with pytest.raises(ValueError, match=r"average_tau must be None or a number in \(0, 1\]"):
             small_model(average_tau=value)
+    for value in (-0.1, 1.0, float("nan"), True):
+        with pytest.raises(ValueError, match=r"advantage_learning must be a number in \[0, 1\)"):
+            small_model(advantage_learning=value)
     with pytest.raises(ValueError, match="policy_kwargs must not hold 'averaged'"):
         small_model(policy_kwargs=dict(averaged=True))
     for value in (-0.1, float("nan"), float("inf"), True, "1"):
