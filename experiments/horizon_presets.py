@@ -201,6 +201,13 @@ HORIZON_SETTINGS["hold-obs-train-on"] = {
     **HORIZON_SETTINGS["hold"],
     "recipes": {"obs-drift01-train-on": {**_OBS, "stop_when_optimal": False}},
 }
+# ... and the drift recipe with advantage learning (DRQN(advantage_learning=0.5), the corridor's action gaps
+# doubled: the trained-on runs above lost the policy at the corridor's margins); first optimal check and end.
+_AL = {**_DRIFT, "advantage_learning": 0.5}
+HORIZON_SETTINGS["hold-al"] = {
+    **HORIZON_SETTINGS["hold"],
+    "recipes": {"drift01-al5": _AL, "drift01-al5-train-on": {**_AL, "stop_when_optimal": False}},
+}
 HORIZON_PRESETS = tuple(HORIZON_SETTINGS)
 """The presets of the ``horizon`` experiment: :data:`PRESETS` and those above (the keys of the settings)."""
 

@@ -115,7 +115,7 @@ def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
         build_grid("copy", "train-on")
     expected = (
         "train-on, warmup-input, fixed-point, warmup-objective, hold, hold-drift-train-on, hold-obs, "
-        "hold-obs-train-on for horizon"
+        "hold-obs-train-on, hold-al for horizon"
     )
     with pytest.raises(ValueError, match=expected):
         build_grid("horizon", "huge")
@@ -172,6 +172,11 @@ def test_the_hold_grid_changes_the_hold_term_only():
     assert obs["obs-drift01", 7] == {**runs["hold1-10k-adv-drift01", 7], "hold_ends": "observation"}
     assert obs["obs-drift01-train-on", 7] == {**obs["obs-drift01", 7], "stop_when_optimal": False}
     assert tmaze_config(obs["obs-drift01", 7]).hold_ends == "observation"
+    al = {(dict(r.labels)["recipe"], r.seed): r.config for r in build_grid("horizon", "hold-al")}
+    assert len(al) == 20
+    assert al["drift01-al5", 7] == {**runs["hold1-10k-adv-drift01", 7], "advantage_learning": 0.5}
+    assert al["drift01-al5-train-on", 7] == {**al["drift01-al5", 7], "stop_when_optimal": False}
+    assert tmaze_config(al["drift01-al5", 7]).advantage_learning == 0.5
     assert tmaze_config(runs["hold1", 7]).hold_coef == 1.0
 
 
