@@ -159,13 +159,13 @@ def horizon_diagnosis(
 
     The prediction. A trained GRU's Jacobian has many eigenvalues within 0.002 of 1 in modulus (neutral
     directions: saturated update gates), so ``ρ < 1`` rarely holds; what matters is whether the drift along
-    those directions reaches a wrong readout. (1) The corridor is played ``settle`` more steps (at most
-    ``10 · length`` by default), checking the greedy readout at every one (Right, and the layout's arm from
-    the junction: optimal at every length from ``length`` to ``length + settle``): the fast transients
-    decay. (2) At the settled state ``x``, ``f`` is linearised, ``f(y) ≈ f(x) + J (y − x)``, and iterated in
-    closed form (:func:`linear_drift`): the state at ``L'`` is ``x + Σ_{j<n} J^j (f(x) − x)`` with
-    ``n = L' − length − settle``, every eigen-direction at once, with no threshold between contracting and
-    neutral ones. (3) The readout is evaluated at these drifted states for ``L' = horizon · 10^(-k/4)``
+    those directions reaches a wrong readout. (1) The corridor is played ``settle`` more steps
+    (``10 · length`` by default), checking the greedy readout at every one (Right, and the layout's arm
+    from the junction: optimal at every length from ``length`` to ``length + settle``): the fast
+    transients decay. (2) At the settled state ``x``, ``f`` is linearised, ``f(y) ≈ f(x) + J (y − x)``, and
+    iterated in closed form (:func:`linear_drift`): the state at ``L'`` is ``x + Σ_{j<n} J^j (f(x) − x)``
+    with ``n = L' − length − settle``, every eigen-direction at once, with no threshold between contracting
+    and neutral ones. (3) The readout is evaluated at these drifted states for ``L' = horizon · 10^(-k/4)``
     (:data:`DRIFT_CHECKS_PER_DECADE`) down to the settled length: Right after a corridor step and the
     layout's arm after the junction step, in both layouts (so the drift has not closed the separation of
     the two layouts either: they are read as different arms). The prediction holds when every check up to
@@ -180,9 +180,11 @@ def horizon_diagnosis(
     :return: at ``s``: ``optimal_path`` (Right along the path and the right arm at ``s``), ``residual``,
         ``spectral_radius`` and ``distance_to_attractor`` (per layout, up and down), ``separation`` (between
         the two Newton attractors) and ``attractor_readout`` (Right and the right arm from each attractor);
-        the prediction: ``settle``, ``neutral_dimensions`` (per layout, the moving units' eigenvalues at the
-        settled state with ``|λ| ≥ 1 − 1 / horizon``: less than a factor e of contraction by ``horizon``),
-        ``drift_bound`` (per layout, ``‖Σ_{j<n} J^j (f(x) − x)‖`` at ``L' = horizon``), ``readout_margin``
+        the prediction: ``horizon``, ``settle``, ``neutral_dimensions`` (per layout, how many eigenvalues of
+        the Jacobian at the settled state, frozen units left out, have ``|λ| ≥ 1 − 1 / horizon``: less than
+        a factor e of contraction by ``horizon``), ``drift_bound`` (per layout, the linearised displacement
+        ``‖Σ_{j<n} J^j (f(x) − x)‖`` by ``L' = horizon``: the first-order estimate, not a bound of the
+        nonlinear map's), ``readout_margin``
         (per layout, the smallest margin of the right action over every check: ``> 0`` reads right),
         ``predicted_horizon`` (the longest checked ``L'`` up to which every check reads right, at least
         ``length``; None when the network is not optimal at ``length``) and ``predicts_generalisation``
