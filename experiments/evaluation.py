@@ -15,7 +15,8 @@ what it is run on.
   VAA of the trained network.
 - :func:`corridor_attractors`, a diagnostic of the limit ``L' → ∞`` (do the two layouts end in distinct
   attractors of the corridor input, read as Up and Down at the junction?), and :func:`horizon_diagnosis`,
-  its prediction from the training length alone (are both layouts already at those attractors?).
+  its prediction from the training length alone (does the corridor step's drift, linearised after a short
+  settling and iterated in closed form by :func:`linear_drift`, keep both layouts' readout right?).
 
 The rollouts are defined here; the optimality test and the network's inputs in :mod:`experiments.optimality`,
 the limit ``L' → ∞`` in :mod:`experiments.attractors`, whose names are importable from here (the import
@@ -32,7 +33,13 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from experiments.attractors import corridor_attractors, horizon_diagnosis, optimal_path_inputs
+from experiments.attractors import (
+    DRIFT_CHECKS_PER_DECADE,
+    corridor_attractors,
+    horizon_diagnosis,
+    linear_drift,
+    optimal_path_inputs,
+)
 from experiments.optimality import (
     REWARD_VALUES,
     TMAZE_OPTIMAL_RETURN,
@@ -244,6 +251,7 @@ def tmaze_vaa(
 
 
 __all__ = [
+    "DRIFT_CHECKS_PER_DECADE",
     "RL_HORIZONS",
     "TMAZE_OPTIMAL_RETURN",
     "GreedyRollouts",
@@ -256,6 +264,7 @@ __all__ = [
     "input_table",
     "is_optimal_episode",
     "is_tmaze_optimal",
+    "linear_drift",
     "maze_layouts",
     "optimal_at",
     "optimal_at_each",

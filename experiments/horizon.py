@@ -181,7 +181,8 @@ def run_horizon(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str
     metrics["optimal_at_length_batched"] = optimal_at(q_net, config["length"])  # = optimal_at_end
     metrics["horizons"] = horizon_optimality(q_net, horizons) if reached else []
     # the prediction from the network alone, to compare with the outcome at the longest L'
-    metrics["diagnosis"] = horizon_diagnosis(q_net, config["length"]) if reached else None
+    longest = max(horizons)
+    metrics["diagnosis"] = horizon_diagnosis(q_net, config["length"], horizon=longest) if reached else None
     return metrics
 
 

@@ -23,6 +23,7 @@ from experiments.evaluation import (
     horizon_optimality,
     is_optimal_episode,
     is_tmaze_optimal,
+    linear_drift,
     optimal_at,
     optimal_at_each,
     optimal_margins,
@@ -230,7 +231,7 @@ def test_a_trained_policy_is_evaluated_as_the_env_sees_it(tmp_path, capsys):
 OBS_UP_INPUT, OBS_DOWN_INPUT, JUNCTION_INPUT = 4, 5, 7  # x = (one-hot a_{t-1}, one-hot o_t, r_{t-1})
 
 
-def hand_set(memory: str) -> DRQN:
+def hand_set(memory: str, slow: str | None = None) -> DRQN:
     """A 1 × 2 GRU DRQN for the T-Maze: unit 0 remembers the layout (+1 up, -1 down), unit 1 is +1 at
     the junction and -1 elsewhere; the head goes Right in the corridor and Up/Down by unit 0's sign.
 
@@ -238,32 +239,45 @@ def hand_set(memory: str) -> DRQN:
     ``memory="leaky"``: unit 0 decays, ``h ← 0.9 h + 0.1 tanh(0.02)`` (one attractor ``h* = 0.02``), so
     a down layout's ``h = -1`` turns positive after ~38 steps. ``"bistable"``: ``h ← tanh(3 h + 0.02)``,
     attractors ``±0.995``: held forever.
+
+    ``slow`` adds a unit 2 (1 × 3) that is 0 after the first observation and creeps towards
+    ``tanh(5) ≈ 1`` at every later step, ``h ← (1 − ε) h + ε tanh(5)`` with ``ε = 10⁻⁶`` (update gate
+    ``1 − ε``): an eigenvalue ``1 − 10⁻⁶`` of the corridor step, neutral up to ``L' = 10⁵`` (like the trained
+    GRUs' 0.9999995), and ``h ≈ 1 − e^(−ε L')`` at the junction of corridor ``L'`` (0.01 at 10⁴, 0.095 at
+    10⁵). ``slow="ignored"``: the head does not read it. ``slow="read"``: it adds ``40 h`` to Up, and the
+    down layout (``h_0 = -0.995``) turns Up at the junction once ``40 h > 2 · 0.995``: from ``L' ≈ 51 000``.
     """
-    model = drqn(10, 0, hidden_size=2, num_layers=1)
+    size = 2 if slow is None else 3
+    model = drqn(10, 0, hidden_size=size, num_layers=1)
     gru = model.q_net.rnn.layers[0].rnn
+    r, z, n = 0, size, 2 * size  # the rows of the gates in weight_ih_l0, bias_ih_l0, weight_hh_l0
     with torch.no_grad():
         for p in gru.parameters():
             p.zero_()
-        w_ih, b_ih, w_hh = (
-            gru.weight_ih_l0,
-            gru.bias_ih_l0,
-            gru.weight_hh_l0,
-        )  # rows: r (0-1), z (2-3), n (4-5)
-        b_ih[0:2] = 20.0  # r = 1
+        w_ih, b_ih, w_hh = gru.weight_ih_l0, gru.bias_ih_l0, gru.weight_hh_l0
+        b_ih[r : r + size] = 20.0  # r = 1
         if memory == "leaky":
-            b_ih[2] = math.log(0.9 / 0.1)  # z = 0.9 in the corridor
-            w_ih[2, [OBS_UP_INPUT, OBS_DOWN_INPUT]] = -40.0  # z = 0 at the start: h = n = ±1
+            b_ih[z] = math.log(0.9 / 0.1)  # z = 0.9 in the corridor
+            w_ih[z, [OBS_UP_INPUT, OBS_DOWN_INPUT]] = -40.0  # z = 0 at the start: h = n = ±1
         elif memory == "frozen":
-            b_ih[2] = 100.0  # z = 1 exactly (float32) in the corridor: h is held, a neutral direction
-            w_ih[2, [OBS_UP_INPUT, OBS_DOWN_INPUT]] = -200.0  # z = 0 at the start: h = n = ±1
+            b_ih[z] = 100.0  # z = 1 exactly (float32) in the corridor: h is held, a neutral direction
+            w_ih[z, [OBS_UP_INPUT, OBS_DOWN_INPUT]] = -200.0  # z = 0 at the start: h = n = ±1
         else:
-            b_ih[2] = -20.0  # z = 0
-            w_hh[4, 0] = 3.0  # n = tanh(3 h + ...): bistable
-        b_ih[3] = -20.0  # unit 1: z = 0, no memory
-        w_ih[4, OBS_UP_INPUT], w_ih[4, OBS_DOWN_INPUT], b_ih[4] = 5.0, -5.0, 0.02
-        w_ih[5, JUNCTION_INPUT], b_ih[5] = 10.0, -5.0
+            b_ih[z] = -20.0  # z = 0
+            w_hh[n, 0] = 3.0  # n = tanh(3 h + ...): bistable
+        b_ih[z + 1] = -20.0  # unit 1: z = 0, no memory
+        w_ih[n, OBS_UP_INPUT], w_ih[n, OBS_DOWN_INPUT], b_ih[n] = 5.0, -5.0, 0.02
+        w_ih[n + 1, JUNCTION_INPUT], b_ih[n + 1] = 10.0, -5.0
         head = model.q_net.head
-        head.weight.copy_(torch.tensor([[0.0, -1.0], [1.0, 1.0], [0.0, 0.0], [-1.0, 1.0]]))
+        weight = [[0.0, -1.0], [1.0, 1.0], [0.0, 0.0], [-1.0, 1.0]]
+        if slow is not None:
+            epsilon = 1e-6
+            b_ih[z + 2] = math.log((1 - epsilon) / epsilon)  # z = 1 - ε after the start
+            w_ih[z + 2, [OBS_UP_INPUT, OBS_DOWN_INPUT]] = -40.0  # z = 0 at the start: h = n = 0
+            b_ih[n + 2] = 5.0
+            w_ih[n + 2, [OBS_UP_INPUT, OBS_DOWN_INPUT]] = -5.0
+            weight = [row + [40.0 if slow == "read" and k == UP else 0.0] for k, row in enumerate(weight)]
+        head.weight.copy_(torch.tensor(weight))
         head.bias.copy_(torch.tensor([0.0, -1.0, -5.0, -1.0]))
         assert (RIGHT, UP, LEFT, DOWN) == (0, 1, 2, 3)
     model.q_net_target.load_state_dict(model.q_net.state_dict())
@@ -308,7 +322,7 @@ def test_the_horizon_diagnosis_predicts_from_the_training_length_alone():
     """The bistable memory is at its attractors ±0.995 after 20 steps (slope 3 (1 − 0.995²) ≈ 0.03 there)
     and reads them right: predicted to generalise, as it does. The leaky one is optimal at L = 20 but still
     moving (ρ = 0.9, 0.14 from its one attractor h* = 0.02, read Up in both layouts): not predicted, and it
-    fails at L' = 100."""
+    fails at L' = 100; the settling steps, played, find its first failure."""
     bistable, leaky = hand_set("bistable").q_net, hand_set("leaky").q_net
     held = horizon_diagnosis(bistable, 20)
     assert held["optimal_path"] and held["attractor_readout"] and held["predicts_generalisation"]
@@ -327,8 +341,56 @@ def test_the_horizon_diagnosis_predicts_from_the_training_length_alone():
     assert optimal_at(frozen, 100_000)
     held = horizon_diagnosis(frozen, 20)
     assert held["predicts_generalisation"] and max(held["spectral_radius"]) < 1e-6  # unit 1 only
-    with pytest.raises(ValueError, match="tol must be a number > 0"):
-        horizon_diagnosis(leaky, 20, tol=0)
+    # the settled corridor (10 L steps, played) shows where the leaky memory breaks: the down layout turns Up
+    assert fading["settle"] == 200 and fading["predicted_horizon"] + 1 == first_failure(
+        hand_set("leaky"), range(30, 45), batched=True
+    )
+    assert fading["readout_margin"][0] > 0 > fading["readout_margin"][1]
+    bad = (("horizon", 20, "an integer >= 21"), ("settle", -1, "None or an integer >= 0"))
+    for name, value, allowed in bad:
+        with pytest.raises(ValueError, match=f"{name} must be {allowed}; got {value}"):
+            horizon_diagnosis(leaky, 20, **{name: value})
+
+
+def test_the_linear_drift_is_the_iterated_linear_map():
+    """Σ_{j<n} J^j r by repeated squaring = the n-step iteration of x ← r + J x from 0; per eigen-direction
+    (λ^n − 1) / (λ − 1) times r's component: bounded for |λ| < 1, n times it for λ = 1."""
+    jacobian = torch.tensor([[0.5, 0.2, 0.0], [0.0, 1.0, 0.0], [0.1, 0.0, -0.9]])
+    step = torch.tensor([0.3, -0.01, 0.2])
+    for n in (0, 1, 2, 7, 64, 1000):
+        x = torch.zeros(3, dtype=torch.float64)
+        for _ in range(n):
+            x = step.double() + jacobian.double() @ x
+        assert linear_drift(jacobian, step, n).tolist() == pytest.approx(x.tolist(), rel=1e-9, abs=1e-12)
+    assert float(linear_drift(jacobian, step, 10**5)[1]) == pytest.approx(-0.01 * 10**5)  # the neutral unit
+    assert float(linear_drift(torch.tensor([[0.9]]), torch.tensor([0.1]), 10**5)) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="steps must be an integer >= 0"):
+        linear_drift(jacobian, step, -1)
+
+
+def test_the_horizon_diagnosis_tells_a_harmless_neutral_direction_from_a_drift_into_the_wrong_arm():
+    """A unit with the corridor eigenvalue 1 − 10⁻⁶ (neutral up to 10⁵ steps, like a saturated update gate)
+    creeps by ~10⁻⁶ a step. Ignored by the head, it is harmless: optimal at every L' (here 10⁵), predicted;
+    the old rule (ρ < 1, distance to the attractor ‖f(s) − s‖ / (1 − ρ) ≈ 1) could not tell. Read by the
+    head, it turns the down layout Up at the junction past L' ≈ 52 000: predicted up to 31 623, the last
+    checked length before it, not at 10⁵."""
+    harmless, drifting = hand_set("bistable", "ignored").q_net, hand_set("bistable", "read").q_net
+    assert optimal_at(harmless, 100_000)
+    assert optimal_at(drifting, 31_623) and not optimal_at(drifting, 56_234)
+    for q_net in (harmless, drifting):
+        d = horizon_diagnosis(q_net, 20)
+        assert d["optimal_path"] and d["neutral_dimensions"] == [1, 1]
+        assert d["spectral_radius"] == pytest.approx([1 - 1e-6] * 2, abs=1e-7)
+        assert min(d["distance_to_attractor"]) > 0.9  # the attractor view: far from it
+        # the drift by 10⁵ steps, tanh(5) (1 − (1 − ε)^(10⁵ − 220)) ≈ 0.09, all along unit 2
+        assert d["drift_bound"] == pytest.approx([0.09, 0.09], abs=0.01)
+    held = horizon_diagnosis(harmless, 20)
+    assert held["predicts_generalisation"] and held["predicted_horizon"] == 100_000
+    assert min(held["readout_margin"]) > 1.9  # the readout does not see the drift
+    drifted = horizon_diagnosis(drifting, 20)
+    assert not drifted["predicts_generalisation"] and drifted["predicted_horizon"] == 31_623
+    assert max(drifted["readout_margin"]) < 0  # both layouts read wrong by 10⁵ (Up in the corridor, too)
+    assert horizon_diagnosis(drifting, 20, horizon=31_623)["predicts_generalisation"]
 
 
 def test_the_evaluation_command_prints_the_diagnosis(tmp_path, capsys):
@@ -338,8 +400,9 @@ def test_the_evaluation_command_prints_the_diagnosis(tmp_path, capsys):
     evaluate_tmaze.run([*map(str, paths), "--lengths", "20", "--diagnose-length", "20"])
     lines = [line for line in capsys.readouterr().out.splitlines() if "diagnosis at L = 20" in line]
     assert len(lines) == 2
-    assert lines[0].startswith("model 0: ") and lines[0].endswith("-> stays optimal at every longer corridor")
-    assert lines[1].startswith("model 1: ") and lines[1].endswith("-> not predicted")
+    assert lines[0].startswith("model 0: ")
+    assert lines[0].endswith("-> stays optimal at every longer corridor up to L' = 100000")
+    assert lines[1].startswith("model 1: ") and lines[1].endswith("-> predicted up to L' = 37 only")
 
 
 def test_the_margins_along_the_optimal_path_decide_optimality():

@@ -18,8 +18,9 @@ whether the greedy policy is optimal (return 4 in L + 1 steps in both layouts, t
 ``experiments.evaluation.is_tmaze_optimal``) and the seconds the evaluation took.
 
 ``--diagnose-length L`` also prints, for each model, ``experiments.evaluation.horizon_diagnosis`` at its
-training length ``L``: whether it predicts, from the network alone (both layouts already at distinct
-attractors of the corridor input, read right), that the model stays optimal at every longer corridor.
+training length ``L``: whether it predicts, from the network alone (the corridor step's drift, linearised
+after ``10 L`` settling steps, keeps both layouts read right), that the model stays optimal at every longer
+corridor up to ``L' = 100 000``, and up to which ``L'`` it does.
 
 ``--no-deterministic`` plays ``--episodes`` ε-greedy episodes per length through the Gymnasium env
 instead (random layouts, the model's exploration rate) and prints the success rate, mean return and
@@ -176,13 +177,21 @@ def run(argv: list[str] | None = None) -> list[dict]:
 def diagnosis_line(d: dict, model: int | None = None) -> str:
     """One line of :func:`experiments.evaluation.horizon_diagnosis`'s result."""
     distances = ", ".join(f"{x:.2g}" for x in d["distance_to_attractor"])
-    radii = ", ".join(f"{x:.3f}" for x in d["spectral_radius"])
-    verdict = "stays optimal at every longer corridor" if d["predicts_generalisation"] else "not predicted"
+    radii = ", ".join(f"{x:.7f}" for x in d["spectral_radius"])
+    neutral = ", ".join(str(x) for x in d["neutral_dimensions"])
+    drift = ", ".join(f"{x:.2g}" for x in d["drift_bound"])
+    margin = ", ".join(f"{x:.2g}" for x in d["readout_margin"])
+    verdict = (
+        f"stays optimal at every longer corridor up to L' = {d['horizon']}"
+        if d["predicts_generalisation"]
+        else f"predicted up to L' = {d['predicted_horizon']} only"
+    )
     return (
         f"{'' if model is None else f'model {model}: '}diagnosis at L = {d['length']}: "
         f"optimal path {d['optimal_path']}; distance to the corridor attractors (up, down) {distances} "
         f"(spectral radius {radii}); their separation {d['separation']:.3g}; read right at them "
-        f"{d['attractor_readout']} -> {verdict}"
+        f"{d['attractor_readout']}; after {d['settle']} settling steps, neutral dimensions {neutral}, "
+        f"linear drift by L' = {d['horizon']} {drift}, smallest readout margin {margin} -> {verdict}"
     )
 
 
