@@ -175,6 +175,9 @@ ABLATION |= {
     # the Q-values' error that round 14 measured).
     "h-al5": {"advantage_learning": 0.5},
     "h-al9": {"advantage_learning": 0.9},
+    # ... and the rate's decay from the first optimal check (round 12's d-lr-opt): with the gaps widened the
+    # first optimal check is less often an isolated one, and the misses fall while the rate is held.
+    "h-al5-lr-opt": {"advantage_learning": 0.5, "learning_rate_decay_on_optimal": True},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}
