@@ -171,8 +171,12 @@ ABLATION |= {
     # ... and a buffer of as many episodes as L = 20's (8 192 transitions hold about 370 episodes at L = 20,
     # 75 at L = 100): older data, a Q-function that follows the last few dozen episodes less closely.
     "f-buf32k": {"buffer_size": 32_768},
+}
+# The variants above ran before round 15, with Q-learning's targets: they keep them.
+ABLATION = {name: {"advantage_learning": 0.0} | settings for name, settings in ABLATION.items()}
+ABLATION |= {
     # Round 15, on round 11's defaults: advantage learning (the corridor's action gaps × 1 / (1 − α), above
-    # the Q-values' error that round 14 measured).
+    # the Q-values' error that round 14 measured). α = 0.5 became the runner's default.
     "h-al5": {"advantage_learning": 0.5},
     "h-al9": {"advantage_learning": 0.9},
     # ... and the rate's decay from the first optimal check (round 12's d-lr-opt): with the gaps widened the

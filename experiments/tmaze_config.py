@@ -78,9 +78,9 @@ class TMazeConfig:
     """TD loss: squared (Algorithm 4) or huber."""
     double_q: bool = False
     """Double Q-learning targets (off the paper; docs/drqn-parity.md)."""
-    advantage_learning: float = 0.0
+    advantage_learning: float = 0.5
     """α ∈ [0, 1) of advantage learning (``DRQN(advantage_learning=...)``: the action gaps grow by
-    1 / (1 − α), the greedy policy is Q-learning's; docs/drqn-parity.md, round 15; 0: off)."""
+    1 / (1 − α), the greedy policy is Q-learning's; docs/drqn-parity.md, round 15; 0: off, Q-learning)."""
     max_grad_norm: float | None = None
     """Gradient clipping (None: none, as the paper)."""
     n_steps: int = 10
