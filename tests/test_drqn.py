@@ -264,21 +264,6 @@ def test_advantage_learning_widens_the_action_gap_by_one_over_one_minus_alpha(al
     th.testing.assert_close(q_values, th.tensor([1.0, -alpha / (1 - alpha)]), atol=0.05, rtol=0.0)
 
 
-def test_stored_action_gaps_follow_the_target_network():
-    """With advantage learning the buffer stores, per transition, max_a Q_θ' − Q_θ'(a_k) of the target."""
-    model = small_model(advantage_learning=0.5, target_update_interval=5)
-    model.learn(10**9, max_episodes=7)
-    model.train(1, 8)
-    batch = model.replay_buffer.all_episodes()
-    x = model.q_net.episode_features(batch.observations, batch.actions, batch.rewards)
-    with th.no_grad():
-        q = model.q_net_target(x)[0][:, :-1]
-    live = batch.weights > 0
-    gaps = q.max(-1).values - q.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
-    th.testing.assert_close(batch.gaps[live], gaps[live])
-    assert (batch.gaps[live] == 0).any() and (batch.gaps[live] > 0).any()  # greedy and other actions
-
-
 def test_soft_target_update_moves_tau_of_the_way():
     """tau < 1: every C episodes θ' ← τ θ + (1 − τ) θ' (SB3's Polyak update), and the stored values follow."""
     model = small_model(target_update_interval=1, tau=0.25)
@@ -596,9 +581,12 @@ def test_watkins_n_step_returns_stop_at_the_first_exploratory_action():
     )
 
 
-def test_stored_greedy_flags_follow_the_target_network():
-    """The buffer's greedy flags say whether each stored action is an argmax of the target network's Q."""
-    model = small_model(n_steps=3, n_step_correction="watkins", target_update_interval=5)
+def test_stored_greedy_flags_and_action_gaps_follow_the_target_network():
+    """The buffer's greedy flags say whether each stored action is an argmax of the target network's Q, and
+    (with advantage learning) its gaps are max_a Q_θ' − Q_θ'(a_k)."""
+    model = small_model(
+        n_steps=3, n_step_correction="watkins", advantage_learning=0.5, target_update_interval=5
+    )
     model.learn(10**9, max_episodes=7)
     model.train(1, 8)
     batch = model.replay_buffer.all_episodes()
@@ -606,9 +594,11 @@ def test_stored_greedy_flags_follow_the_target_network():
     with th.no_grad():
         q = model.q_net_target(x)[0][:, :-1]
     live = batch.weights > 0
-    greedy = q.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1) >= q.max(-1).values
-    assert th.equal(batch.greedy[live], greedy[live])
+    taken = q.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
+    assert th.equal(batch.greedy[live], (taken >= q.max(-1).values)[live])
     assert 0 < batch.greedy[live].float().mean() < 1  # ε-greedy and exploration-policy episodes: both kinds
+    th.testing.assert_close(batch.gaps[live], (q.max(-1).values - taken)[live])
+    assert th.equal(batch.gaps[live] == 0, batch.greedy[live])  # no gap exactly where the action is greedy
 
 
 def test_truncated_episode_bootstraps_terminal_does_not():
