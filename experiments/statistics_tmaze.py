@@ -105,11 +105,12 @@ def tmaze_reporting(report: Report) -> list[str]:
     rows, plotted = [], {}
     # the network of each record: 2 x 32 (round 4's defaults), `-h64` 2 x 64 (round 5's), `-r8` round 8's
     # (2 x 64, 10-step Watkins returns, a decaying rate), `-r10` round 10's (the rate held, then decayed),
-    # `-r11` round 11's (an averaged network checked and saved)
+    # `-r11` round 11's (an averaged network checked and saved), `-r15` round 15's (advantage learning)
     defaults = [(f"L{n}", "2 × 32") for n in (20, 50, 100)] + [(f"L{n}-h64", "2 × 64") for n in (20, 50, 100)]
     defaults += [(f"L{n}-r8", "2 × 64, round 8") for n in (20, 50, 100)]
     defaults += [(f"L{n}-r10", "2 × 64, round 10") for n in (20, 50, 100)]
     defaults += [(f"L{n}-r11", "2 × 64, round 11") for n in (20, 50, 100)]
+    defaults += [(f"L{n}-r15", "2 × 64, round 15") for n in (20, 50, 100)]
     for name, network in [(name, network) for name, network in defaults if name in files]:
         records = files[name]
         budget = trained_budget(records)
