@@ -1,5 +1,7 @@
 """Test-session settings shared by every test module."""
 
+import os
+
 import pytest
 import torch
 
@@ -15,3 +17,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def sb3_logdir(tmp_path_factory):
+    """SB3's logger makes a folder ``SB3-<date>`` in the system's temporary directory for every model that
+    learns without a log folder; the tests' go to one folder under pytest's base temporary directory
+    (which pytest prunes) instead of hundreds left in ``/tmp``."""
+    previous = os.environ.get("SB3_LOGDIR")
+    os.environ["SB3_LOGDIR"] = str(tmp_path_factory.mktemp("sb3-logs"))
+    yield
+    if previous is None:
+        del os.environ["SB3_LOGDIR"]
+    else:
+        os.environ["SB3_LOGDIR"] = previous
