@@ -197,47 +197,49 @@ WINDOWS = {50: 300, 100: 400, 200: 600}
 
 
 def _windows(report: Report, files: dict[str, list[dict]], plotted: dict) -> list[str]:
-    """Round 10's defaults, warmup (``L{n}-r10``) against classic (``L{n}-classic-r10``), scored on "optimal
-    within the window" (:data:`WINDOWS`): classic's runs gave up after the window (``--give-up-after``),
-    with the schedules of the warmup runs' budget."""
-    rows = []
-    for length, window in WINDOWS.items():
-        names = {"warmup": f"L{length}-r10", "classic": f"L{length}-classic-r10"}
-        present = {version: files[name] for version, name in names.items() if name in files}
-        if not present:
+    """Each round's defaults scored on "optimal within the window" (:data:`WINDOWS`): warmup
+    (``L{n}-r10``, ``L{n}-r15``) and, where it ran, classic (``L{n}-classic-r10``), whose runs gave up after
+    the window (``--give-up-after``) with the schedules of the warmup runs' budget."""
+    lines = []
+    for suffix, title in (("r10", "Round 10's"), ("r15", "Round 15's")):
+        rows = []
+        for length, window in WINDOWS.items():
+            names = {"warmup": f"L{length}-{suffix}", "classic": f"L{length}-classic-{suffix}"}
+            present = {version: files[name] for version, name in names.items() if name in files}
+            if not present:
+                continue
+            scores = _shared(*(episodes_within(records, window) for records in present.values()))
+            pair = dict(zip(present, scores, strict=True))
+            estimates = report.estimates(pair)
+            faster = (
+                report.improvement(pair["warmup"], pair["classic"], lower_is_better=True)
+                if len(pair) == 2
+                else None
+            )
+            for version, seeds in pair.items():
+                reached = sum(
+                    r["first_optimal_episode"] is not None and r["first_optimal_episode"] <= window
+                    for r in present[version]
+                    if r["seed"] in seeds
+                )
+                rows.append(
+                    [str(length), str(window), version, _seeds(seeds), f"{reached}/{len(seeds)}"]
+                    + [_ci(estimates[version]), _ci(faster, ".2f") if faster is not None else ""]
+                )
+                label = f"L={length} {version} round {suffix[1:]}, within {window}, {len(seeds)} seeds"
+                plotted[label] = estimates[version]
+        if not rows:
             continue
-        scores = _shared(*(episodes_within(records, window) for records in present.values()))
-        pair = dict(zip(present, scores, strict=True))
-        estimates = report.estimates(pair)
-        faster = (
-            report.improvement(pair["warmup"], pair["classic"], lower_is_better=True)
-            if len(pair) == 2
-            else None
-        )
-        for version, seeds in pair.items():
-            reached = sum(
-                r["first_optimal_episode"] is not None and r["first_optimal_episode"] <= window
-                for r in present[version]
-                if r["seed"] in seeds
-            )
-            rows.append(
-                [str(length), str(window), version, _seeds(seeds), f"{reached}/{len(seeds)}"]
-                + [_ci(estimates[version]), _ci(faster, ".2f") if version == "warmup" else ""]
-            )
-            plotted[f"L={length} {version} round 10, within {window}, {len(seeds)} seeds"] = estimates[
-                version
-            ]
-    if not rows:
-        return []
-    header = ["L", "window", "version", "seeds", "optimal within the window"]
-    header += ["episodes to optimal, IQM [95 % CI] (censored at the window)", "P(warmup faster)"]
-    return [
-        "Round 10's defaults within the robust-learning windows, warmup against classic (GRU 2 × 64; "
-        "records `L{n}-r10.jsonl`, `L{n}-classic-r10.jsonl`): a run not optimal within the window counts "
-        "as the window.",
-        "",
-        *table_lines(header, rows),
-    ]
+        header = ["L", "window", "version", "seeds", "optimal within the window"]
+        header += ["episodes to optimal, IQM [95 % CI] (censored at the window)", "P(warmup faster)"]
+        lines += [
+            f"{title} defaults within the robust-learning windows (GRU 2 × 64; records "
+            f"`L{{n}}-{suffix}.jsonl`, and `L{{n}}-classic-{suffix}.jsonl` where classic ran): a run not "
+            "optimal within the window counts as the window.",
+            "",
+            *table_lines(header, rows),
+        ]
+    return lines
 
 
 _ABLATION_BUDGET = {20: 300, 50: 600, 100: 400}  # the budgets of most rounds; others are named in the plot

@@ -142,11 +142,18 @@ def test_the_windows_score_optimal_within_and_compare_warmup_with_classic(tmp_pa
     warmup = [record(s, f, False) for s, f in enumerate([100, 200, 350, None])]
     classic = [record(s, f, True) for s, f in enumerate([250, None, None, 300])]
     assert episodes_within(warmup, 300) == {0: 100, 1: 200, 2: 300, 3: 300}
-    for name, records in (("L50-r10", warmup), ("L50-classic-r10", classic)):
-        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    # a later round's warmup alone, at L = 200 (window 600): its own table, no comparison
+    later = [record(s, f, True) | {"length": 200} for s, f in enumerate([590, 610, None])]
+    records = (("L50-r10", warmup), ("L50-classic-r10", classic), ("L200-r15", later))
+    for name, runs in records:
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
     (tmp_path / "out").mkdir()
     lines = tmaze_reporting(Report(tmp_path / "results", tmp_path / "out", reps=50))
     rows = [line for line in lines if line.startswith("| 50 | 300 |")]
     assert rows[0].startswith("| 50 | 300 | warmup | 0–3 (4) | 2/4 | ")
     assert rows[1].startswith("| 50 | 300 | classic | 0–3 (4) | 2/4 | 300 [")
     assert float(rows[0].split(" | ")[-1].split(" [")[0]) > 0.5  # warmup faster on most pairs of seeds
+    titles = [line for line in lines if "defaults within the robust-learning windows" in line]
+    assert [title.split(" defaults")[0] for title in titles] == ["Round 10's", "Round 15's"]
+    (row,) = [line for line in lines if line.startswith("| 200 | 600 |")]
+    assert row.startswith("| 200 | 600 | warmup | 0–2 (3) | 1/3 | ") and row.endswith(" |  |")
