@@ -57,6 +57,9 @@ def documented_tmaze_drqn(length: int, seed: int) -> DRQN:
         n_steps=10,
         n_step_correction="watkins",
         learning_rate=HeldLinearSchedule(1e-3, 1e-4, 0.5),
+        average_tau=0.02,
+        average_collects=False,
+        advantage_learning=0.5,
         policy_kwargs=dict(use_previous_reward=True, init="xavier", hidden_size=64),
         seed=seed,
         vaa_interval=0,
@@ -91,7 +94,8 @@ def row(state: RecurrentQState, i: int) -> RecurrentQState:
 
 def test_gru_warmup_learns_tmaze_length_10():
     """The real check: GRU 2×64 + warmup with the T-Maze runner's settings reaches the optimal policy at
-    L = 10 (seed 0: 35 episodes; with the 2×32 of before round 5, 70)."""
+    L = 10 (seed 0: 20 episodes on an Intel Xeon with round 15's advantage learning, 35 before it; with the
+    2×32 of before round 5, 70)."""
     model = documented_tmaze_drqn(10, LEARNING_SEED)
     optimal = TMazeOptimalCallback(tmaze(10), check_freq=5, stop_when_optimal=True)
     model.learn(10**9, callback=optimal, max_episodes=500)
@@ -100,9 +104,10 @@ def test_gru_warmup_learns_tmaze_length_10():
     # Its first move is Right in both layouts, and the goal's value has reached the start (4 γ^10 ≈ 3.3
     # under the optimal policy; a start that has not heard of the goal is worth about 0).
     q = start_q_values(model.q_net, tmaze(10))
-    # At the first optimal check the goal's value is only partly back at the start (seed 0: 0.74 and 0.99;
-    # the check stops training there), but far above a start that never heard of it.
-    assert (q.argmax(-1) == 0).all() and (q.max(-1) > 0.5).all(), q
+    # At the first optimal check the goal's value is only partly back at the start (the check stops
+    # training there; seed 0 on an Intel Xeon: 0.67 and 0.97, seeds 1 and 2: 3.3 and 3.2, 0.50 and 0.36),
+    # but far above a start that never heard of it.
+    assert (q.argmax(-1) == 0).all() and (q.max(-1) > 0.25).all(), q
     # The same greedy policy through SB3's evaluate_policy, one env and a batch of 3 envs (batched predict).
     mean, _ = evaluate_policy(model, Monitor(tmaze(10)), n_eval_episodes=6, deterministic=True)
     assert mean == pytest.approx(4.0)
@@ -130,11 +135,13 @@ def test_sb3_style_learn_ends_with_an_optimal_policy():
     """The SB3 user: the class's defaults plus the runner's documented T-Maze settings (README), a plain
     ``learn(total_timesteps)`` (8,192 of them fill the buffer), no stop at the first optimal check: the
     final greedy policy is optimal at L = 20 on at least 2 of reporting seeds 1000-1002 (never used for a
-    choice). With round 10's settings (10-step Watkins returns, the held-then-decayed rate) it passes on an
-    AMD EPYC, and the final policy is optimal on 10/10 of seeds 2000-2009 (``results/sb3-user/L20-r10.jsonl``,
-    benchmarks/bench_sb3_user.py). With round 5's (one-step targets, a constant rate): optimal on all three,
-    after 440, 432 and 455 training episodes, and on 10/10 of seeds 1000-1009; with 2 × 32 (before round 5)
-    1002 was not (its first move in the Up layout tied Right and Down)."""
+    choice). With round 15's settings (round 10's, the averaged network and advantage learning) the final
+    policy is optimal on 10/10 of seeds 2000-2009 on an Intel Xeon (``results/sb3-user/L20-r15.jsonl``,
+    benchmarks/bench_sb3_user.py). With round 10's (10-step Watkins returns, the held-then-decayed rate) it
+    passes on an AMD EPYC, and on 10/10 of seeds 2000-2009 (``results/sb3-user/L20-r10.jsonl``). With round
+    5's (one-step targets, a constant rate): optimal on all three, after 440, 432 and 455 training episodes,
+    and on 10/10 of seeds 1000-1009; with 2 × 32 (before round 5) 1002 was not (its first move in the Up
+    layout tied Right and Down)."""
     finals = []
     for seed in (1000, 1001, 1002):
         model = documented_tmaze_drqn(20, seed)
