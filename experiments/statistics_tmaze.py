@@ -222,9 +222,10 @@ def _windows(report: Report, files: dict[str, list[dict]], plotted: dict) -> lis
                     for r in present[version]
                     if r["seed"] in seeds
                 )
+                compared = _ci(faster, ".2f") if faster is not None and version == "warmup" else ""
                 rows.append(
                     [str(length), str(window), version, _seeds(seeds), f"{reached}/{len(seeds)}"]
-                    + [_ci(estimates[version]), _ci(faster, ".2f") if faster is not None else ""]
+                    + [_ci(estimates[version]), compared]
                 )
                 label = f"L={length} {version} round {suffix[1:]}, within {window}, {len(seeds)} seeds"
                 plotted[label] = estimates[version]
