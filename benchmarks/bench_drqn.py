@@ -182,9 +182,9 @@ ABLATION |= {
     # ... and the rate's decay from the first optimal check (round 12's d-lr-opt): with the gaps widened the
     # first optimal check is less often an isolated one, and the misses fall while the rate is held.
     "h-al5-lr-opt": {"advantage_learning": 0.5, "learning_rate_decay_on_optimal": True},
-    # Round 16 (not yet run), on round 15's defaults: L = 50's latest reporting seed is late because the
-    # states after a step back, reached by exploration only, are overvalued (results/README.md, round 15's
-    # section). Wider gaps (α = 0.75) or double Q-learning's bootstrap against that bias.
+    # Round 16 (docs/drqn-parity.md; no default changed), on round 15's defaults: L = 50's latest reporting
+    # seed is late because the states after a step back, reached by exploration only, are overvalued
+    # (results/README.md, round 15's section). Wider gaps (α = 0.75) or double Q-learning against that bias.
     "i-al75": {"advantage_learning": 0.75},
     "i-double": {"double_q": True},
     # ... and at L = 100 the misses after the first optimal check fall in the held rate's half (reporting
