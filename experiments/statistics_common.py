@@ -79,10 +79,16 @@ def episodes_within(records: Sequence[dict[str, Any]], window: int) -> dict[int,
     }
 
 
+def stopped_at_first_optimal(record: dict[str, Any]) -> bool:
+    """Whether a JSON-lines T-Maze ``record``'s run stopped at its first optimal check (its ``episodes`` is
+    then where it stopped, not its budget); a record without the field is read as one that stopped."""
+    return record.get("stop_when_optimal", True)
+
+
 def trained_budget(records: Sequence[dict[str, Any]]) -> float:
     """The episode budget of JSON-lines T-Maze ``records`` that trained their whole budget
     (``--no-stop-when-optimal``: their ``episodes``), the same for all of them."""
-    if any(r.get("stop_when_optimal", True) for r in records):
+    if any(map(stopped_at_first_optimal, records)):
         raise ValueError("records of runs that stopped at the first optimal check do not hold their budget")
     budgets = {r["episodes"] for r in records}
     if len(budgets) != 1:

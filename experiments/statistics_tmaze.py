@@ -26,6 +26,7 @@ from experiments.statistics_common import (
     episodes_within,
     grid_runs,
     jsonl_records,
+    stopped_at_first_optimal,
     trained_budget,
 )
 
@@ -254,14 +255,14 @@ def drqn_ablation(report: Report, baseline: str = "gru-warmup-S-none") -> list[s
     if not records:
         report.left_out.append("DRQN ablation: no record under `results/drqn-ablation`")
         return []
-    stopped = sorted({r["variant"] for r in records if r.get("stop_when_optimal", True)})
+    stopped = [r for r in records if stopped_at_first_optimal(r)]
     if stopped:  # their "episodes" is where they stopped, not a budget to censor at
         report.left_out.append(
             "DRQN ablation: runs that stopped at their first optimal check (variants "
-            + ", ".join(f"`{v}`" for v in stopped)
+            + ", ".join(f"`{v}`" for v in sorted({r["variant"] for r in stopped}))
             + "; their tables are in `docs/drqn-parity.md`)"
         )
-        records = [r for r in records if not r.get("stop_when_optimal", True)]
+        records = [r for r in records if not stopped_at_first_optimal(r)]
     groups = _group(records, "length", "episodes", "variant")  # a variant may have several budgets
     rows, panels = [], {}
     for (length, episodes_budget, variant), group in groups.items():
