@@ -263,6 +263,8 @@ def drqn_ablation(report: Report, baseline: str = "gru-warmup-S-none") -> list[s
             + "; their tables are in `docs/drqn-parity.md`)"
         )
         records = [r for r in records if not stopped_at_first_optimal(r)]
+        if not records:
+            return []
     groups = _group(records, "length", "episodes", "variant")  # a variant may have several budgets
     rows, panels = [], {}
     for (length, episodes_budget, variant), group in groups.items():

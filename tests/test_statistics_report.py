@@ -22,7 +22,7 @@ from experiments.statistics_report import (
     trained_budget,
     write_statistics,
 )
-from experiments.statistics_tmaze import tmaze_reporting
+from experiments.statistics_tmaze import drqn_ablation, tmaze_reporting
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -85,6 +85,20 @@ def test_missing_records_are_named_not_fatal(tmp_path):
     assert "no run under `results/tmaze/small`" in page
     assert "no run under `results/memory-suites/small`" in page
     assert "no record under `results/drqn-ablation`" in page
+
+
+def test_an_ablation_of_only_stopped_runs_is_named_not_fatal(tmp_path):
+    folder = tmp_path / "results" / "drqn-ablation"
+    folder.mkdir(parents=True)
+    run = {"variant": "gru-warmup-g995", "length": 200, "seed": 0, "episodes": 245}
+    (folder / "stopped.jsonl").write_text(json.dumps(run | {"stop_when_optimal": True}) + "\n")
+    (tmp_path / "out").mkdir()
+    report = Report(tmp_path / "results", tmp_path / "out", reps=10)
+    assert drqn_ablation(report) == []
+    assert report.left_out == [
+        "DRQN ablation: runs that stopped at their first optimal check (variants `gru-warmup-g995`; "
+        "their tables are in `docs/drqn-parity.md`)"
+    ]
 
 
 @pytest.mark.slow
