@@ -41,9 +41,11 @@ from experiments.attractors import (
     optimal_path_inputs,
 )
 from experiments.optimality import (
+    MARGIN_FLOOR,
     REWARD_VALUES,
     TMAZE_OPTIMAL_RETURN,
     authors_horizon,
+    default_gamma,
     input_table,
     is_optimal_episode,
     is_tmaze_optimal,
@@ -252,10 +254,12 @@ def tmaze_vaa(
 
 __all__ = [
     "DRIFT_CHECKS_PER_DECADE",
+    "MARGIN_FLOOR",
     "RL_HORIZONS",
     "TMAZE_OPTIMAL_RETURN",
     "GreedyRollouts",
     "authors_horizon",
+    "default_gamma",
     "corridor_attractors",
     "exploration_histories",
     "greedy_rollouts",

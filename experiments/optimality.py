@@ -2,8 +2,9 @@
 the return 4 in exactly ``L + 1`` steps in every layout (:func:`is_optimal_episode`,
 :func:`is_tmaze_optimal`), the runner's horizon (:func:`authors_horizon`), the Q-values at the start and the
 action margins along the optimal episode (:func:`start_q_values`, :func:`optimal_path_margins`,
-:func:`optimal_margins`), and the table of the network's inputs for every observation, previous action and
-reward (:func:`input_table`). Every public name here is importable from :mod:`experiments.evaluation`."""
+:func:`optimal_margins`), the runner's discount (:func:`default_gamma`), and the table of the network's
+inputs for every observation, previous action and reward (:func:`input_table`). Every public name here is
+importable from :mod:`experiments.evaluation`."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from recurrent_q.policies import NO_ACTION, RecurrentQNetwork
 from tmaze_gym.tmaze import (
     BUMP_REWARD,
     DOWN,
+    GAMMA,
     GOAL_REWARD,
     LAYOUTS,
     OBS_CORRIDOR,
@@ -139,6 +141,26 @@ def optimal_margins(length: int, gamma: float) -> np.ndarray:
     bump = BUMP_REWARD + gamma * right
     junction = GOAL_REWARD - max(BUMP_REWARD + gamma * GOAL_REWARD, gamma**2 * GOAL_REWARD, WRONG_GOAL_REWARD)
     return np.append(right - np.maximum(left, bump), junction)
+
+
+MARGIN_FLOOR = 0.01
+"""The smallest corridor margin of ``Q*`` for which :func:`default_gamma` keeps the paper's γ: about the error
+of the learned Q-values near the start of the corridor (docs/drqn-parity.md, rounds 14 and 17)."""
+
+
+def default_gamma(length: int) -> float:
+    """The T-Maze runner's discount for a corridor of ``length`` (``TMazeConfig.gamma``'s default).
+
+    The paper's ``γ = 0.98`` while the optimal Q-function's smallest corridor margin (:func:`optimal_margins`;
+    ``4 γ^{L−1} (1 − γ²)``, one step into the corridor) is at least :data:`MARGIN_FLOOR`, which holds up to
+    ``L = 137``; beyond, the γ that maximises that margin, ``√((L − 1) / (L + 1))`` (about ``1 − 1/L``):
+    0.9950 at ``L = 200``, whose margin is 0.0147 against 0.0028 at 0.98. Every γ < 1 has the same optimal
+    policy; the margin is what a learned Q-function must get right (docs/drqn-parity.md, round 17).
+    """
+    length = check_length(length)
+    if optimal_margins(length, GAMMA)[:-1].min() >= MARGIN_FLOOR:
+        return GAMMA
+    return float(np.sqrt((length - 1) / (length + 1)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import tmaze_gym  # noqa: F401  (registers TMaze-v0)
 from experiments.evaluation import (
     TMAZE_OPTIMAL_RETURN,
     authors_horizon,
+    default_gamma,
     is_tmaze_optimal,
     maze_layouts,
     optimal_path_margins,
@@ -44,7 +45,8 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
     :return: ``first_optimal_episode`` (None if never), ``optimal_at_end``, ``held``, ``episodes``,
         ``fill_episodes``, ``wall_time_s`` and ``cpu_time_s`` (construction to end), ``time_to_optimal_s``
         and ``cpu_time_to_optimal_s`` (from the start of ``learn``: fill, warmup, training and checks),
-        ``timesteps_to_optimal``, ``optimal_checks`` and the run's labels.
+        ``timesteps_to_optimal``, ``optimal_checks`` and the run's labels (with ``gamma``, the discount
+        used: :func:`experiments.evaluation.default_gamma` of the length unless set).
     """
     c = with_settings(config, settings)
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -53,7 +55,9 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         from stable_baselines3.common.logger import configure
 
         model.set_logger(configure(c.logdir, ["tensorboard"]))
-        write_hyperparameters(tensorboard_writer(model.logger), dataclasses.asdict(c))
+        write_hyperparameters(
+            tensorboard_writer(model.logger), dataclasses.asdict(c) | {"gamma": model.gamma}
+        )
     optimal = TMazeOptimalCallback(
         make_maze(c),
         c.check_freq,
@@ -81,6 +85,7 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         "version": c.version,
         "seed": c.seed,
         "train_mode": c.train_mode,
+        "gamma": model.gamma,
         "first_optimal_episode": optimal.first_optimal_episode,
         "optimal_at_end": is_tmaze_optimal(model, make_maze(c)),
         "held": held,
@@ -148,7 +153,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         double_q=c.double_q,
         advantage_learning=c.advantage_learning,
         max_grad_norm=c.max_grad_norm,
-        gamma=c.gamma,
+        gamma=default_gamma(c.length) if c.gamma is None else c.gamma,
         n_steps=c.n_steps,
         n_step_correction=c.n_step_correction,
         exploration_initial_eps=c.exploration_rate,

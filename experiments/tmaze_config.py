@@ -88,10 +88,11 @@ class TMazeConfig:
     n_step_correction: Literal["none", "watkins"] = "watkins"
     """n-step returns cut at the first action not greedy for the target network (watkins, round 8) or
     uncorrected (none; DRQN's docs)."""
-    gamma: float = 0.98
-    """Discount factor γ (the paper's 0.98). The optimal policy is the same for every γ < 1, but the
-    optimal Q-function's smallest corridor margin, 4 γ^(L−1) (1 − γ²) one step into the corridor
-    (:func:`experiments.evaluation.optimal_margins`), is largest at γ = √((L − 1) / (L + 1))."""
+    gamma: float | None = None
+    """Discount factor γ (None: :func:`experiments.evaluation.default_gamma` of the length: the paper's 0.98
+    up to L = 137, then √((L − 1) / (L + 1)), 0.995 at L = 200). The optimal policy is the same for every
+    γ < 1, but the optimal Q-function's smallest corridor margin, 4 γ^(L−1) (1 − γ²) one step into the
+    corridor, falls below 0.01 at 0.98 past L = 137 (docs/drqn-parity.md, round 17)."""
     exploration_rate: float = 0.2
     """ε of the ε-greedy policy at the start (the paper's 0.2)."""
     exploration_final_rate: float | None = None
@@ -180,7 +181,7 @@ class TMazeConfig:
         for name, low in minimum.items():
             check_integer(name, getattr(self, name), low)
         check_integer("give_up_after", self.give_up_after, 1, optional=True)
-        check_number("gamma", self.gamma, 0, 1, open_low=True)
+        check_number("gamma", self.gamma, 0, 1, open_low=True, optional=True)
         check_number("advantage_learning", self.advantage_learning, 0, 1, open_high=True)
         check_number("exploration_rate", self.exploration_rate, 0, 1)
         check_number("exploration_final_rate", self.exploration_final_rate, 0, 1, optional=True)

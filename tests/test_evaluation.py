@@ -15,8 +15,10 @@ import torch
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
 from experiments.cli import evaluate_tmaze
 from experiments.evaluation import (
+    MARGIN_FLOOR,
     authors_horizon,
     corridor_attractors,
+    default_gamma,
     exploration_histories,
     greedy_rollouts,
     horizon_diagnosis,
@@ -444,3 +446,24 @@ def test_the_optimal_q_functions_margins():
     assert (optimal_margins(100, 0.98) > 0).all()
     with pytest.raises(ValueError, match="gamma"):
         optimal_margins(5, 0.0)
+
+
+def test_the_default_gamma_keeps_the_corridor_margin_above_its_floor():
+    """The paper's 0.98 while Q*'s smallest corridor margin is at least 0.01 (up to L = 137: every length of
+    the paper's Fig. 13 but 200), then the γ that maximises that margin (the runner's default)."""
+
+    def smallest(length: int, gamma: float) -> float:
+        return optimal_margins(length, gamma)[:-1].min()
+
+    assert [default_gamma(length) for length in (1, 20, 50, 100, 137)] == [0.98] * 5
+    assert smallest(137, 0.98) >= MARGIN_FLOOR > smallest(138, 0.98)
+    for length in (138, 200, 500):
+        gamma = default_gamma(length)
+        assert gamma == pytest.approx(math.sqrt((length - 1) / (length + 1)))
+        assert smallest(length, gamma) > max(smallest(length, gamma - 1e-3), smallest(length, gamma + 1e-3))
+        assert smallest(length, gamma) > smallest(length, 0.98)
+    assert (
+        default_gamma(200) == pytest.approx(0.99501, abs=1e-5) and smallest(200, default_gamma(200)) > 0.014
+    )
+    with pytest.raises(ValueError, match="length"):
+        default_gamma(0)
