@@ -4,8 +4,9 @@ fields), the grids of :mod:`experiments.presets` and the benchmarks, with the ch
 
 Its defaults are those chosen by the ablation of ``docs/drqn-parity.md``: the authors' input (the previous
 reward) and initialisation, their warmup batch of 32 and horizon 3L − 1, 20 gradient steps per episode, a
-target update every 2 episodes and a check every 5 episodes. The ``DRQN`` class itself keeps the paper's
-values. :class:`TMazeConfig`, ``TMAZE_VERSIONS`` and ``with_settings`` are also importable from
+target update every 2 episodes, a check every 5 episodes, and the paper's γ = 0.98 up to L = 137 only
+(:func:`experiments.evaluation.default_gamma`). The ``DRQN`` class itself keeps the paper's values.
+:class:`TMazeConfig`, ``TMAZE_VERSIONS`` and ``with_settings`` are also importable from
 :mod:`experiments.tmaze`.
 """
 
