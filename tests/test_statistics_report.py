@@ -67,7 +67,8 @@ def test_the_command_writes_every_section_from_the_committed_records(tmp_path):
     assert "| 200 | classic | 0–4 (5) | 0/5 | 600+, 600+, 600+, 600+, 600+ | 600 [600, 600] |  |" in page
     assert "`mm-stats --reps 10 --seed 0`" in page
     # round 17's runs stopped at their first optimal check: no budget to censor at, so named, not scored
-    assert "stopped at their first optimal check (variants `gru-warmup`, `gru-warmup-g995`" in page
+    variants = "`gru-warmup`, `gru-warmup-g99`, `gru-warmup-g995`"
+    assert f"stopped at their first optimal check (variants {variants}" in page
     pngs = sorted(path.name for path in tmp_path.glob("*.png"))
     assert pngs == [
         "drqn-ablation.png",
