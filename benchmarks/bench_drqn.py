@@ -151,11 +151,14 @@ ABLATION |= {
     # 0.01 over the held half (longer greedy stretches for the Watkins returns, quieter late data); an
     # averaged network that acts (round 6's); or one that is only checked, predicted and saved, θ
     # collecting (the Watkins cut then judges the actions of the network the target copies): the
-    # runner's default since round 11. And a larger γ for the corridor's margins at L = 200.
+    # runner's default since round 11. And a larger γ for the corridor's margins at L = 200 (round 17: the
+    # runner's γ is default_gamma(L) since, 0.98 up to L = 137 and g995's beyond; g98 keeps the paper's at
+    # every length, the defaults of rounds 15 and 16 and the gru-warmup records of round 17).
     "r10": dict(_PRE11),  # the runner's defaults of round 10 (the reporting records named *-r10)
     "d-eps01": _PRE11 | {"exploration_final_rate": 0.01},
     "d-avg02": {"average_tau": 0.02, "average_collects": True},
     "d-avg02-eval": {"average_tau": 0.02, "average_collects": False},
+    "g98": {"gamma": 0.98},
     "g99": {"gamma": 0.99},
     "g995": {"gamma": 0.995},
     # Round 12, on round 11's defaults: the rate's hold ends at the first optimal check (the decay to 1e-4
