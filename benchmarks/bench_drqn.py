@@ -154,7 +154,7 @@ ABLATION |= {
     # runner's default since round 11. And a larger γ for the corridor's margins at L = 200 (round 17: the
     # runner's γ is default_gamma(L) since, 0.98 up to L = 137 and g995's beyond; g98 keeps the paper's at
     # every length, the defaults of rounds 15 and 16 and the gru-warmup records of round 17).
-    "r10": dict(_PRE11),  # the runner's defaults of round 10 (the reporting records named *-r10)
+    "r10": _PRE11 | {"gamma": 0.98},  # the runner's defaults of round 10 (the reporting records named *-r10)
     "d-eps01": _PRE11 | {"exploration_final_rate": 0.01},
     "d-avg02": {"average_tau": 0.02, "average_collects": True},
     "d-avg02-eval": {"average_tau": 0.02, "average_collects": False},
