@@ -10,7 +10,7 @@ DRQN's warmup sees.
     python benchmarks/bench_warmup_seeds.py --data randn tmaze --cells nn.lstm nn.gru lstm gru mgu \
         --seeds 0 1 2 3 4 5 6 7 8 9
     python benchmarks/bench_warmup_seeds.py --data randn --hidden-size 256 --time-steps 200 --features 32 \
-        --cells nn.lstm gru --seeds 0 1 2
+        --cells nn.lstm gru --seeds 0 1 2 [--bfloat16-products]
 
 Results are appended to a JSON-lines file (finished runs are skipped) and summarised as a table.
 """
@@ -47,6 +47,8 @@ class Args:
     length: int = 50
     """Corridor length of the T-Maze histories (horizon 3L - 1, the runner's)."""
     threads: int = 1
+    bfloat16_products: bool = False
+    """Warm up with ``WarmupConfig(bfloat16_products=True)`` (the VAA is measured in float32 either way)."""
     out: str = "runs/bench_warmup_seeds.jsonl"
 
 
@@ -85,7 +87,7 @@ def run_one(data: str, cell: str, seed: int, args: Args) -> dict:
     model = build(cell, sequences.shape[2], args)
     load = os.getloadavg()[0]
     start, cpu = time.perf_counter(), time.process_time()
-    result = warmup(model, sequences, WarmupConfig(), lengths=lengths)
+    result = warmup(model, sequences, WarmupConfig(bfloat16_products=args.bfloat16_products), lengths=lengths)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     measured = estimate_vaa(
         model,
@@ -101,6 +103,7 @@ def run_one(data: str, cell: str, seed: int, args: Args) -> dict:
         "cell": cell,
         "seed": seed,
         "hidden_size": args.hidden_size,
+        "bfloat16_products": args.bfloat16_products,
         "shape": list(sequences.shape),
         "vaa": round(measured, 4),
         "vaa_star_last10": [round(v, 3) for v in last],
@@ -119,11 +122,15 @@ def main(argv: list[str] | None = None) -> str:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
-    done = {(r["data"], r["cell"], r["seed"], r["hidden_size"]) for r in rows}
+
+    def key(r: dict) -> tuple:  # records before the bfloat16 option ran in float32
+        return r["data"], r["cell"], r["hidden_size"], r.get("bfloat16_products", False)
+
+    done = {(*key(r), r["seed"]) for r in rows}
     for data in args.data:
         for cell in args.cells:
             for seed in args.seeds:
-                if (data, cell, seed, args.hidden_size) in done:
+                if (data, cell, args.hidden_size, args.bfloat16_products, seed) in done:
                     continue
                 row = run_one(data, cell, seed, args)
                 print(json.dumps(row), flush=True)
@@ -131,21 +138,24 @@ def main(argv: list[str] | None = None) -> str:
                     f.write(json.dumps(row) + "\n")
                 rows.append(row)
     lines = [
-        "| data | cell | H | VAA per seed | ≥ 0.9 | warmup wall (s, mean) |",
-        "|---|---|---|---|---|---|",
+        "| data | cell | H | products | VAA per seed | ≥ 0.9 | warmup wall (s, mean) | warmup CPU (s, mean) "
+        "|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for data in args.data:
         for cell in args.cells:
-            sel = [
-                r for r in rows if (r["data"], r["cell"], r["hidden_size"]) == (data, cell, args.hidden_size)
-            ]
+            wanted = (data, cell, args.hidden_size, args.bfloat16_products)
+            sel = [r for r in rows if key(r) == wanted]
             sel = sorted((r for r in sel if r["seed"] in args.seeds), key=lambda r: r["seed"])
             if sel:
                 vaas = " ".join(f"{r['vaa']:.2f}" for r in sel)
                 ok = sum(r["vaa"] >= 0.9 for r in sel)
                 wall = sum(r["warmup_wall_s"] for r in sel) / len(sel)
+                cpu = sum(r["warmup_cpu_s"] for r in sel) / len(sel)
+                products = "bfloat16" if args.bfloat16_products else "float32"
                 lines.append(
-                    f"| {data} | {cell} | {args.hidden_size} | {vaas} | {ok}/{len(sel)} | {wall:.1f} |"
+                    f"| {data} | {cell} | {args.hidden_size} | {products} | {vaas} | {ok}/{len(sel)} "
+                    f"| {wall:.1f} | {cpu:.1f} |"
                 )
     table = "\n".join(lines)
     print(table)

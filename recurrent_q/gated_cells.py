@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from recurrent_q import _gru_cpu
-from recurrent_q.layers import ProjectedLayer, RecurrentLayer
+from recurrent_q.layers import ProjectedLayer, RecurrentLayer, as_dtype
 
 
 class _FusedLayer(RecurrentLayer):
@@ -40,22 +40,23 @@ class _FusedLayer(RecurrentLayer):
         """
         if lengths is None:
             out, hidden = self.rnn(u, self._hidden(s0))
-            return out, self._state(hidden)
+            return as_dtype(out, s0), as_dtype(self._state(hidden), s0)
         if not u.is_cuda:
             if not self.state_is_output:
                 return super().forward(u, s0, lengths)
-            out, _ = self.rnn(u, self._hidden(s0))
+            out = as_dtype(self.rnn(u, self._hidden(s0))[0], s0)
             return out, out[torch.arange(u.shape[0], device=out.device), lengths.to(out.device) - 1]
         packed = pack_padded_sequence(u, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, hidden = self.rnn(packed, self._hidden(s0))
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=u.shape[1])
-        return out, self._state(hidden)
+        return as_dtype(out, s0), as_dtype(self._state(hidden), s0)
 
     def _project(self, u: Tensor) -> Tensor:
-        return F.linear(u, self.rnn.weight_ih_l0, self.rnn.bias_ih_l0 if self.rnn.bias else None)
+        weight = self.rnn.weight_ih_l0
+        return as_dtype(F.linear(u, weight, self.rnn.bias_ih_l0 if self.rnn.bias else None), weight)
 
     def _recurrent(self, h: Tensor) -> Tensor:
-        return F.linear(h, self.rnn.weight_hh_l0, self.rnn.bias_hh_l0 if self.rnn.bias else None)
+        return as_dtype(F.linear(h, self.rnn.weight_hh_l0, self.rnn.bias_hh_l0 if self.rnn.bias else None), h)
 
     def _weights(self) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         rnn = self.rnn
@@ -123,7 +124,7 @@ class GRULayer(_FusedLayer):
             return self._recurrence(self._project(u).unsqueeze(1), s0, None, steps)[1]
         if u.device.type == "cpu":  # the input term once, then step by step
             return super().iterate(u, s0, steps)
-        return self.rnn(u.unsqueeze(1).expand(-1, steps, -1), self._hidden(s0))[1][0]  # cuDNN, repeated input
+        return as_dtype(self.rnn(u.unsqueeze(1).expand(-1, steps, -1), self._hidden(s0))[1][0], s0)  # cuDNN
 
     def _cell(self, p: Tensor, s: Tensor) -> Tensor:
         i_r, i_z, i_n = p.chunk(3, 1)
@@ -134,7 +135,7 @@ class GRULayer(_FusedLayer):
 
     def step(self, u: Tensor, s: Tensor) -> Tensor:
         """See :meth:`RecurrentLayer.step` (PyTorch's fused ``gru_cell``, the same function as ``_cell``)."""
-        return torch.gru_cell(u, s, *self._weights())
+        return as_dtype(torch.gru_cell(u, s, *self._weights()), s)
 
     def _hidden(self, s: Tensor) -> Tensor:
         return s.unsqueeze(0).contiguous()
@@ -163,7 +164,7 @@ class LSTMLayer(_FusedLayer):
     def step(self, u: Tensor, s: Tensor) -> Tensor:
         """See :meth:`RecurrentLayer.step` (PyTorch's fused ``lstm_cell``, the same function as ``_cell``)."""
         h, c = torch.lstm_cell(u, s.chunk(2, -1), *self._weights())
-        return torch.cat([h, c], -1)
+        return as_dtype(torch.cat([h, c], -1), s)
 
     def _hidden(self, s: Tensor) -> tuple[Tensor, Tensor]:
         h, c = s.chunk(2, 1)
@@ -205,8 +206,8 @@ class MGULayer(ProjectedLayer):
 
     def _cell(self, p: Tensor, h: Tensor) -> Tensor:
         p_f, p_h = p.chunk(2, -1)
-        f = torch.sigmoid(torch.addmm(p_f, h, self.weight_fh.t()))  # eq. (A.19)
-        h_tilde = torch.tanh(torch.addmm(p_h, f * h, self.weight_hh.t()))  # eq. (A.20)
+        f = torch.sigmoid(as_dtype(torch.addmm(p_f, h, self.weight_fh.t()), h))  # eq. (A.19)
+        h_tilde = torch.tanh(as_dtype(torch.addmm(p_h, f * h, self.weight_hh.t()), h))  # eq. (A.20)
         return torch.lerp(h, h_tilde, f)  # eq. (A.21)
 
 
@@ -242,7 +243,7 @@ class NBRCLayer(ProjectedLayer):
 
     def _cell(self, p: Tensor, h: Tensor) -> Tensor:
         p_c, p_a, p_h = p.chunk(3, -1)
-        r_c, r_a = (h @ self.weight_hh.t()).chunk(2, -1)
+        r_c, r_a = as_dtype(h @ self.weight_hh.t(), h).chunk(2, -1)
         c = torch.sigmoid(p_c + r_c)  # eq. (A.16)
         a = 1.0 + torch.tanh(p_a + r_a)  # eq. (A.17)
         return torch.lerp(torch.tanh(torch.addcmul(p_h, a, h)), h, c)  # eq. (A.18)

@@ -11,6 +11,10 @@ none of them.
 
 Shapes: ``B`` batch, ``T`` time, ``F`` input width, ``H`` hidden width, ``S`` state width
 (``H``, or ``2H`` for the LSTM state ``[h, c]``).
+
+Under ``torch.autocast`` (bfloat16 or float16 products, e.g. the warmup's ``bfloat16_products``) every layer
+casts its products back to the dtype of its states and parameters (:func:`as_dtype`): the products run in
+the lower precision, the states and the elementwise gate arithmetic keep theirs.
 """
 
 from __future__ import annotations
@@ -20,6 +24,12 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+def as_dtype(x: Tensor, like: Tensor) -> Tensor:
+    """``x`` in the dtype of ``like``: a product computed under ``torch.autocast`` back in the precision of
+    the states (no copy when the dtypes already agree, as outside autocast)."""
+    return x if x.dtype == like.dtype else x.to(like.dtype)
 
 
 class RecurrentLayer(nn.Module):
@@ -124,7 +134,7 @@ class ProjectedLayer(RecurrentLayer):
             nn.init.uniform_(p, -bound, bound)
 
     def _project(self, u: Tensor) -> Tensor:
-        return F.linear(u, self.weight_ih, self.bias)
+        return as_dtype(F.linear(u, self.weight_ih, self.bias), self.weight_ih)
 
     def forward(self, u: Tensor, s0: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """See :meth:`RecurrentLayer.forward`."""

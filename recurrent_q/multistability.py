@@ -132,6 +132,15 @@ class WarmupConfig:
     before run without gradient, from detached states: neither they nor the sequence prefix are
     differentiated). Memory then grows with ``bptt_steps``, not with ``M``, which makes an ``M*`` in the
     thousands affordable. None: through all ``M`` steps and the prefix (the paper)."""
+    bfloat16_products: bool = False
+    """Run the matrix products of the warmup's forward and backward passes in bfloat16 (``torch.autocast``
+    on the model's device; float32 models): Algorithm 2's prefix, whose fused ``nn.GRU``/``nn.LSTM``
+    kernels then run in bfloat16 throughout, and each stabilisation step's products. The stabilisation's
+    states and gate arithmetic, VAA* (whose ε = 1e-4 is below bfloat16's resolution), the loss and the
+    Adam update stay in the model's precision. Faster where the CPU multiplies bfloat16 in hardware
+    (AVX-512 BF16, AMX) and on recent GPUs; on other CPUs it is emulated, and can be slower. The compiled
+    GRU kernel of small layers (:mod:`recurrent_q._gru_cpu`) is float32 only and ignores it. Its effect on
+    the warmed-up networks' VAA: ``benchmarks/RESULTS.md``. Off: the paper's float32."""
 
     def __post_init__(self) -> None:
         check_integer("steps", self.steps, 0)
@@ -147,6 +156,8 @@ class WarmupConfig:
         check_choice("objective", self.objective, WARMUP_OBJECTIVES)
         if self.bptt_steps is not None:
             check_integer("bptt_steps", self.bptt_steps)
+        if not isinstance(self.bfloat16_products, bool):
+            raise ValueError(f"bfloat16_products must be True or False; got {self.bfloat16_products!r}")
 
 
 @dataclass
@@ -189,6 +200,11 @@ def _stack_finals(stack: RecurrentStack, x0: Tensor, u: Tensor, m: int, cfg: War
     u = u.expand(x0.shape[1], -1)
     final = _held(lambda state, n: _stabilise(stack, state, u, n), x0, m, cfg.bptt_steps)
     return [layer.warm_state(final[i]) for i, layer in enumerate(stack.layers)]
+
+
+def _products(cfg: WarmupConfig, device: torch.device) -> torch.autocast:
+    """The context of the warmup's forward passes: bfloat16 products when ``cfg.bfloat16_products``."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bfloat16_products)
 
 
 def _check_finals(finals: list[Tensor], m: int, s: int) -> None:
@@ -270,6 +286,7 @@ def warmup(
         for layer in stack.layers
     ]
     params = [p for group in groups for p in group["params"]]
+    device = params[0].device
     optimiser = torch.optim.Adam(groups, lr=cfg.lr)
     n = min(cfg.batch_size, sequences.shape[0])
     result = WarmupResult()
@@ -281,7 +298,8 @@ def warmup(
     try:
         for s in steps:
             index = torch.randperm(sequences.shape[0], generator=generator)[:n]  # line 2
-            x0 = _random_hidden_states(stack, sequences, lengths, index, generator)  # line 3, with grad
+            with _products(cfg, device):
+                x0 = _random_hidden_states(stack, sequences, lengths, index, generator)  # line 3, with grad
             if not torch.isfinite(x0).all():
                 layer = int((~torch.isfinite(x0)).flatten(1).any(1).nonzero()[0])
                 raise FloatingPointError(
@@ -290,11 +308,12 @@ def warmup(
                 )
             m_max = min(cfg.max_stabilisation, 1 + cfg.c * s)
             m = int(torch.randint(1, m_max + 1, (1,), generator=generator))  # line 4
-            if cfg.held_input == "gaussian":
-                finals = _layer_finals(stack, x0, m, cfg, generator)  # lines 5-6
-            else:
-                u = _data_inputs(sequences, lengths, 1, generator, x0)
-                finals = _stack_finals(stack, x0, u, m, cfg)
+            with _products(cfg, device):
+                if cfg.held_input == "gaussian":
+                    finals = _layer_finals(stack, x0, m, cfg, generator)  # lines 5-6
+                else:
+                    u = _data_inputs(sequences, lengths, 1, generator, x0)
+                    finals = _stack_finals(stack, x0, u, m, cfg)
             _check_finals(finals, m, s)
             loss, v, spreads = _loss(finals, cfg)  # lines 7-8, eq. (9)
             if not torch.isfinite(loss):

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from recurrent_q import _scan_cpu
 from recurrent_q.checks import check_integer, check_number
-from recurrent_q.layers import ProjectedLayer, RecurrentLayer
+from recurrent_q.layers import ProjectedLayer, RecurrentLayer, as_dtype
 
 SCAN_CHUNK = 32
 """Chunk length of minGRU's log-space scan. Heinsen's scan computes ``log x_t`` as the sum of two terms
@@ -313,7 +313,7 @@ class LRULayer(RecurrentLayer):
     def _project(self, u: Tensor) -> Tensor:
         """``γ ⊙ B u`` as ``[Re, Im]`` ``[..., 2N]``."""
         gamma = self.gamma_log.exp().repeat(2).unsqueeze(1)
-        return F.linear(u, gamma * torch.cat([self.B_re, self.B_im]))
+        return as_dtype(F.linear(u, gamma * torch.cat([self.B_re, self.B_im])), gamma)
 
     def _cell(self, p: Tensor, s: Tensor) -> Tensor:
         x = self.eigenvalues() * self._complex(s) + self._complex(p)  # x_t = λ x_{t-1} + γ B u_t
@@ -321,7 +321,7 @@ class LRULayer(RecurrentLayer):
 
     def output(self, s: Tensor) -> Tensor:
         """``y = Re(C x) = C_re Re(x) - C_im Im(x)``: ``s[..., 2N]`` -> ``y[..., H]``."""
-        return F.linear(s, torch.cat([self.C_re, -self.C_im], 1))
+        return as_dtype(F.linear(s, torch.cat([self.C_re, -self.C_im], 1)), s)
 
     def forward(self, u: Tensor, s0: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """See :meth:`RecurrentLayer.forward` (complex state: the compiled loop over time on the CPU in
@@ -330,10 +330,11 @@ class LRULayer(RecurrentLayer):
         lam = self.eigenvalues()
         if _compiled(u):  # the loop over time; complex tensors as views of [..., N, 2] real ones, no copies
             gamma_b = self.gamma_log.exp().view(-1, 1, 1) * torch.stack([self.B_re, self.B_im], 1)
-            b = torch.view_as_complex(F.linear(u, gamma_b.flatten(0, 1)).unflatten(-1, (-1, 2)))  # γ B u
+            b = as_dtype(F.linear(u, gamma_b.flatten(0, 1)), gamma_b)
+            b = torch.view_as_complex(b.unflatten(-1, (-1, 2)))  # γ B u
             x, final = _scan_cpu.linear_recurrence(lam.view(1, 1, -1), b, self._complex(s0), lengths)
             c = torch.stack([self.C_re, -self.C_im], -1).flatten(1)  # y = Re(C x), [Re x, Im x] interleaved
-            return F.linear(torch.view_as_real(x).flatten(-2), c), self._real(final)
+            return as_dtype(F.linear(torch.view_as_real(x).flatten(-2), c), c), self._real(final)
         b = self._complex(self._project(u))
         b = torch.cat([b[:, :1] + lam * self._complex(s0).unsqueeze(1), b[:, 1:]], 1)  # x_0 = λ s0 + γ B u_0
         states = self._real(linear_scan(lam.unsqueeze(0), b))

@@ -182,6 +182,36 @@ def test_iterate_equals_repeated_step(name):
     torch.testing.assert_close(layer.iterate(u, s, 7), expected)
 
 
+@pytest.mark.parametrize("double", [False, True])
+@pytest.mark.parametrize("name", CELL_NAMES)
+def test_under_autocast_the_products_are_bfloat16_and_the_states_keep_float32(name, double):
+    """The warmup's ``bfloat16_products`` (torch.autocast): every path of every cell (sequence, Algorithm 2's
+    states, the stabilisation, one step) returns float32 states, close to the float32 ones but not equal
+    (the products really ran in bfloat16). 64 rows × 64 units: past the compiled GRU's size, which is
+    float32 only."""
+    torch.manual_seed(3)
+    stack = make_cell(name, 3, 64, num_layers=2, double=double, t_max=20)
+    x = torch.randn(64, 6, 3)
+    lengths = torch.randint(1, 7, (64,))
+    u, s = torch.randn(64, 3), 0.1 * torch.randn(64, stack.layers[0].state_size)
+
+    def run() -> list[torch.Tensor]:
+        out, final = stack(x)
+        layer = stack.layers[0]
+        return [out, final, stack.states_at(x, lengths), layer.iterate(u, s, 4), layer.step(u, s)]
+
+    with torch.no_grad():
+        reference = run()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            lowered = run()
+    for path, (a, b) in enumerate(zip(reference, lowered, strict=True)):
+        assert b.dtype == torch.float32, (path, b.dtype)
+        assert torch.isfinite(b).all(), path
+        gap = float((a - b).abs().max())
+        assert gap < 0.1, (path, gap)  # bfloat16 rounds at about 4e-3 relative: six steps stay near
+    assert any(not torch.equal(a, b) for a, b in zip(reference, lowered, strict=True))
+
+
 @pytest.mark.parametrize("constant", [False, True])
 def test_compiled_gru_equals_reference_with_gradients(constant):
     """The CPU kernel (float32) gives the step-by-step GRU's outputs, final states and every gradient."""
