@@ -2,7 +2,8 @@
 
 Warmup defaults: docs/specification.md §5.
 
-Usage: ``python benchmarks/bench_multistability.py [--cell gru] [--layers 2] [--hidden 256] [--length 200]``
+Usage: ``python benchmarks/bench_multistability.py [--cell gru] [--layers 2] [--hidden 256] [--length 200]
+[--bfloat16-products]``
 Prints one Markdown table row per measurement: VAA of the fresh network, warmup, VAA after warmup. Wall and
 process CPU time are both reported: on a machine shared with other jobs, the CPU time (with ``--threads 1``)
 is close to what an idle machine would show.
@@ -30,6 +31,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10_000, help="M of estimate_vaa")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--what", choices=("all", "warmup", "estimate"), default="all")
+    parser.add_argument(
+        "--bfloat16-products", action="store_true", help="warm up with WarmupConfig(bfloat16_products=True)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -53,11 +57,14 @@ def main() -> None:
         estimate(f"estimate_vaa fresh, M={args.steps}, I=10")
     if args.what in ("all", "warmup"):
         start, cpu = time.perf_counter(), time.process_time()
-        result = ms.warmup(model, data, ms.WarmupConfig(seed=0))
+        config = ms.WarmupConfig(seed=0, bfloat16_products=args.bfloat16_products)
+        result = ms.warmup(model, data, config)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
         last = ", ".join(f"{v:.3f}" for v in result.vaa_star[-1])
+        label = "warmup, defaults (S=100, n=200, M*=200)"
+        label += ", bfloat16 products" if args.bfloat16_products else ""
         print(
-            f"| warmup, defaults (S=100, n=200, M*=200) | {wall:.1f} | {cpu:.1f} | last VAA* {last} |",
+            f"| {label} | {wall:.1f} | {cpu:.1f} | last VAA* {last} |",
             flush=True,
         )
     if args.what == "all":
