@@ -90,8 +90,9 @@ def write_statistics(
         "",
         *(f"- {item}" for item in report.left_out),
         "- `psmnist`, `plsmnist` (test accuracy): no run is committed.",
-        "- `results/warmup-seeds/randn-2x256.jsonl`: one outcome, VAA = 1.00 for all 50 networks (every "
-        "estimate would be 1.00 [1.00, 1.00]), no comparison.",
+        "- `results/warmup-seeds/randn-2x256.jsonl`: one outcome, VAA = 1.00 for all 60 networks (50 "
+        "warmed up in float32, 10 GRUs with bfloat16 products; every estimate would be 1.00 [1.00, 1.00]), "
+        "no comparison.",
         "- `benchmarks/RESULTS.md` (L = 500 on seeds 0–4, speed): their per-seed records are not under "
         "`results/`.",
         "- CPU and wall times: measured on a machine shared with other jobs, not compared here.",
