@@ -200,8 +200,8 @@ WINDOWS = {50: 300, 100: 400, 200: 600}
 def _windows(report: Report, files: dict[str, list[dict]], plotted: dict) -> list[str]:
     """Each round's defaults scored on "optimal within the window" (:data:`WINDOWS`): warmup
     (``L{n}-r10``, ``L{n}-r15``, ``L{n}-r17``: round 17's γ of L = 200) and, where it ran, classic
-    (``L{n}-classic-r10``), whose runs gave up after the window (``--give-up-after``) with the schedules of
-    the warmup runs' budget."""
+    (``L{n}-classic-r10``, ``-r15``, ``-r17``), whose runs gave up after the window (``--give-up-after``)
+    with the schedules of the warmup runs' budget."""
     lines = []
     for suffix, title in (("r10", "Round 10's"), ("r15", "Round 15's"), ("r17", "Round 17's")):
         rows = []
