@@ -137,10 +137,11 @@ class WarmupConfig:
     on the model's device; float32 models): Algorithm 2's prefix, whose fused ``nn.GRU``/``nn.LSTM``
     kernels then run in bfloat16 throughout, and each stabilisation step's products. The stabilisation's
     states and gate arithmetic, VAA* (whose ε = 1e-4 is below bfloat16's resolution), the loss and the
-    Adam update stay in the model's precision. Faster where the CPU multiplies bfloat16 in hardware
-    (AVX-512 BF16, AMX) and on recent GPUs; on other CPUs it is emulated, and can be slower. The compiled
-    GRU kernel of small layers (:mod:`recurrent_q._gru_cpu`) is float32 only and ignores it. Its effect on
-    the warmed-up networks' VAA: ``benchmarks/RESULTS.md``. Off: the paper's float32."""
+    Adam update stay in the model's precision. It can only be faster where the CPU multiplies bfloat16 in
+    hardware (AVX-512 BF16, AMX) and on recent GPUs; on other CPUs it is emulated, and can be slower. The
+    compiled GRU kernel of small layers (:mod:`recurrent_q._gru_cpu`) is float32 only and ignores it. Its
+    effect on the VAA and the time at 2 × 256 (unchanged VAA; 8-24 % faster on an AMX Xeon):
+    ``docs/warmup.md``. Off: the paper's float32."""
 
     def __post_init__(self) -> None:
         check_integer("steps", self.steps, 0)
