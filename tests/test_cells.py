@@ -187,13 +187,13 @@ def test_iterate_equals_repeated_step(name):
 def test_under_autocast_the_products_are_bfloat16_and_the_states_keep_float32(name, double):
     """The warmup's ``bfloat16_products`` (torch.autocast): every path of every cell (sequence, Algorithm 2's
     states, the stabilisation, one step) returns float32 states, close to the float32 ones but not equal
-    (the products really ran in bfloat16). 64 rows × 64 units: past the compiled GRU's size, which is
-    float32 only."""
+    (the products really ran in bfloat16). 80 rows × 64 units: a single layer is past the compiled GRU's
+    size, which is float32 only."""
     torch.manual_seed(3)
     stack = make_cell(name, 3, 64, num_layers=2, double=double, t_max=20)
-    x = torch.randn(64, 6, 3)
-    lengths = torch.randint(1, 7, (64,))
-    u, s = torch.randn(64, 3), 0.1 * torch.randn(64, stack.layers[0].state_size)
+    x = torch.randn(80, 6, 3)
+    lengths = torch.randint(1, 7, (80,))
+    u, s = torch.randn(80, 3), 0.1 * torch.randn(80, stack.layers[0].state_size)
 
     def run() -> list[torch.Tensor]:
         out, final = stack(x)
