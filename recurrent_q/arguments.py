@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from recurrent_q.buffers import TRAIN_MODES
-from recurrent_q.checks import check_choice, check_integer, check_number
+from recurrent_q.checks import check_choice, check_flag, check_integer, check_number
 from recurrent_q.multistability import WarmupConfig
 from recurrent_q.policies import exploration_probs
 
@@ -56,8 +56,7 @@ def check_arguments(model: DRQN) -> None:
     check_number("advantage_learning", model.advantage_learning, 0, 1, open_high=True)
     check_number("max_grad_norm", model.max_grad_norm, 0, open_low=True, optional=True)
     for name in ("average_collects", "use_warmup", "hold_advantages"):
-        if not isinstance(getattr(model, name), bool):
-            raise ValueError(f"{name} must be True or False; got {getattr(model, name)!r}")
+        check_flag(name, getattr(model, name))
     if model.warmup_config is not None:
         if not isinstance(model.warmup_config, WarmupConfig):
             raise ValueError(f"warmup_config must be None or a WarmupConfig; got {model.warmup_config!r}")

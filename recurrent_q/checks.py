@@ -60,3 +60,9 @@ def check_choice(name: str, value: Any, allowed: Collection[Any]) -> None:
     """A ``ValueError`` naming ``name`` and every value of ``allowed`` unless ``value`` is one of them."""
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+
+
+def check_flag(name: str, value: Any) -> None:
+    """A ``ValueError`` naming ``name`` unless ``value`` is ``True`` or ``False`` (not 0, 1 or a string)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False; got {value!r}")

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from recurrent_q.cells import RecurrentStack
-from recurrent_q.checks import check_choice, check_integer, check_number
+from recurrent_q.checks import check_choice, check_flag, check_integer, check_number
 from recurrent_q.measures import (
     HELD_INPUTS,
     HeldInput,
@@ -157,8 +157,7 @@ class WarmupConfig:
         check_choice("objective", self.objective, WARMUP_OBJECTIVES)
         if self.bptt_steps is not None:
             check_integer("bptt_steps", self.bptt_steps)
-        if not isinstance(self.bfloat16_products, bool):
-            raise ValueError(f"bfloat16_products must be True or False; got {self.bfloat16_products!r}")
+        check_flag("bfloat16_products", self.bfloat16_products)
 
 
 @dataclass

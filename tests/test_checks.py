@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recurrent_q.checks import check_choice, check_integer, check_number
+from recurrent_q.checks import check_choice, check_flag, check_integer, check_number
 
 
 def test_an_integer_in_range_passes_and_none_only_where_allowed():
@@ -44,3 +44,11 @@ def test_a_choice_is_one_of_the_allowed_and_they_are_named():
     check_choice("clock", "wall", {"wall": 0, "process": 1})
     with pytest.raises(ValueError, match=r"^loss must be one of 'squared', 'huber'; got 'l1'$"):
         check_choice("loss", "l1", ("squared", "huber"))
+
+
+def test_a_flag_is_a_bool_and_nothing_that_looks_like_one():
+    check_flag("flag", True)
+    check_flag("flag", False)
+    for value in (0, 1, "yes", None):
+        with pytest.raises(ValueError, match=f"flag must be True or False; got {value!r}"):
+            check_flag("flag", value)
