@@ -28,9 +28,16 @@ from recurrent_q.drqn import DRQN
 
 
 def episode_cost(
-    length: int, episodes: int, compiled: bool, settle: int = 5, seed: int = 0, gradient_steps: int = 20
+    length: int,
+    episodes: int,
+    compiled: bool,
+    settle: int = 5,
+    seed: int = 0,
+    gradient_steps: int = 20,
+    hidden_size: int = 32,
 ) -> tuple[float, float, float]:
-    """(CPU s per training episode, CPU s of its I gradient steps, mean env steps per episode)."""
+    """(CPU s per training episode, CPU s of its I gradient steps, mean env steps per episode); the GRU
+    stack is 2 × ``hidden_size`` (the DRQN class's 32 by default)."""
     _gru_cpu.ENABLED = compiled and _gru_cpu.AVAILABLE
     model = DRQN(
         "RecurrentQPolicy",
@@ -40,6 +47,7 @@ def episode_cost(
         vaa_measure_interval=0,
         seed=seed,
         device="cpu",
+        policy_kwargs={"hidden_size": hidden_size},
     )
     model.learn(10**12, max_episodes=settle)  # fill, then leave the first (random-policy) episodes
     steps = model.num_timesteps
