@@ -208,6 +208,15 @@ HORIZON_SETTINGS["hold-al"] = {
     **HORIZON_SETTINGS["hold"],
     "recipes": {"drift01-al5": _AL, "drift01-al5-train-on": {**_AL, "stop_when_optimal": False}},
 }
+# ... and the bistable cells (BRC, NBRC: each unit has true fixed points under a constant input, where a
+# warmed-up GRU drifts on near-neutral directions), without and with the drift recipe (which trains the
+# junction's readout on states held up to 10 000 corridor steps), on the runner's defaults; tuning seeds 0-4.
+HORIZON_SETTINGS["hold-bistable"] = {
+    **HORIZON_SETTINGS["hold"],
+    "seeds": 5,
+    "pairs": (("brc", "classic"), ("nbrc", "classic")),
+    "recipes": {"off": {}, "drift01": _DRIFT},
+}
 HORIZON_PRESETS = tuple(HORIZON_SETTINGS)
 """The presets of the ``horizon`` experiment: :data:`PRESETS` and those above (the keys of the settings)."""
 

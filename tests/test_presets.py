@@ -115,7 +115,7 @@ def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
         build_grid("copy", "train-on")
     expected = (
         "train-on, warmup-input, fixed-point, warmup-objective, hold, hold-drift-train-on, hold-obs, "
-        "hold-obs-train-on, hold-al for horizon"
+        "hold-obs-train-on, hold-al, hold-bistable for horizon"
     )
     with pytest.raises(ValueError, match=expected):
         build_grid("horizon", "huge")
@@ -178,6 +178,17 @@ def test_the_hold_grid_changes_the_hold_term_only():
     assert al["drift01-al5-train-on", 7] == {**al["drift01-al5", 7], "stop_when_optimal": False}
     assert tmaze_config(al["drift01-al5", 7]).advantage_learning == 0.5
     assert tmaze_config(runs["hold1", 7]).hold_coef == 1.0
+    bistable = {
+        (r.config["cell"], dict(r.labels)["recipe"], r.seed): r.config
+        for r in build_grid("horizon", "hold-bistable")
+    }
+    assert len(bistable) == 20
+    assert bistable["nbrc", "drift01", 4] == {
+        **runs["hold1-10k-adv-drift01", 4],
+        "cell": "nbrc",
+        "version": "classic",
+    }
+    assert bistable["brc", "off", 0] == {**runs["off", 0], "cell": "brc", "version": "classic"}
 
 
 def test_the_warmup_objective_grid_changes_the_warmup_objective_only():
