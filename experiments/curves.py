@@ -109,8 +109,61 @@ def _is_run(path: Path) -> bool:
     return any((path / n).exists() for n in names) or any(path.glob("events.out.tfevents*"))
 
 
+def plot_lengths(paths: tuple[str, ...] | list[str], output: str | Path, title: str = "") -> str:
+    """Plot episodes to the optimal policy against the corridor length L (Fig. 13's lower row, over any L)
+    from the JSON-lines records of ``benchmarks/bench_drqn.py`` in ``paths``, to the PNG ``output``.
+
+    One colour per variant: a dot per run at its first optimal episode, a cross at the episodes it trained
+    without reaching it (a miss, censored there), and a line through the medians per L (misses counted at
+    their censoring point: a median above the lowest miss is a lower bound).
+
+    :return: a one-line summary (variants, lengths, runs).
+    :raises SystemExit: when a file is missing or holds no record.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs: dict[str, dict[int, list[tuple[float, bool]]]] = defaultdict(lambda: defaultdict(list))
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise SystemExit(f"error: {path} is not a file of bench_drqn.py records")
+        for line in path.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                first = record.get("first_optimal_episode")
+                episodes = record["episodes"] if first is None else first
+                runs[record.get("variant", record.get("version", "?"))][record["length"]].append(
+                    (float(episodes), first is not None)
+                )
+    if not runs:
+        raise SystemExit(f"error: no record in {', '.join(map(str, paths))}")
+    figure, axis = plt.subplots(figsize=(6.5, 4.5))
+    count = 0
+    for variant, by_length in sorted(runs.items()):
+        lengths = sorted(by_length)
+        medians = [float(np.median([e for e, _ in by_length[length]])) for length in lengths]
+        (line,) = axis.plot(lengths, medians, "-", label=variant)
+        for length in lengths:
+            for episodes, reached in by_length[length]:
+                axis.plot(length, episodes, "o" if reached else "x", color=line.get_color(), alpha=0.6, ms=5)
+                count += 1
+    axis.set(xscale="log", yscale="log", xlabel="corridor length L", ylabel="episodes to the optimal policy")
+    axis.grid(alpha=0.3, which="both")
+    axis.legend(fontsize=8)
+    if title:
+        axis.set_title(title)
+    figure.tight_layout()
+    figure.savefig(output, dpi=120)
+    plt.close(figure)
+    all_lengths = sorted({length for by_length in runs.values() for length in by_length})
+    return f"wrote {output} ({count} runs of {len(runs)} variants at L = {', '.join(map(str, all_lengths))})"
+
+
 def plot_runs(paths: tuple[str, ...] | list[str], output: str | Path, title: str = "") -> str:
-    """Plot the runs in ``paths`` (run directories, or folders of them) to the PNG ``output``.
+    """Plot the runs in ``paths`` (run directories, or folders of them) to the PNG ``output``; JSON-lines
+    files of ``bench_drqn.py`` records instead give :func:`plot_lengths`.
 
     :return: a one-line summary (curves, runs, groups).
     :raises SystemExit: with a message naming the folders, when a path is missing or nothing can be plotted.
@@ -121,6 +174,8 @@ def plot_runs(paths: tuple[str, ...] | list[str], output: str | Path, title: str
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
+    if paths and all(str(path).endswith(".jsonl") for path in paths):
+        return plot_lengths(paths, output, title)
     runs = expand(tuple(paths))
     if not runs:
         raise SystemExit(

@@ -58,3 +58,41 @@ def test_nothing_to_plot_exits_with_a_message(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="no run directory in"):
         plot_runs.main([str(tmp_path / "empty")])
+
+
+def test_bench_records_give_episodes_to_optimal_against_the_length_with_misses_at_their_budget(
+    tmp_path, monkeypatch, capsys
+):
+    def record(length: int, seed: int, first: int | None, episodes: int) -> str:
+        return json.dumps(
+            {
+                "variant": "gru-warmup",
+                "length": length,
+                "seed": seed,
+                "first_optimal_episode": first,
+                "episodes": episodes,
+            }
+        )
+
+    short, long = tmp_path / "L100.jsonl", tmp_path / "L500.jsonl"
+    short.write_text("\n".join(record(100, seed, first, first) for seed, first in enumerate((100, 300, 200))))
+    long.write_text(record(500, 0, 400, 400) + "\n" + record(500, 1, None, 2000) + "\n")
+    drawn = []
+    import matplotlib.axes
+
+    real_plot = matplotlib.axes.Axes.plot
+
+    def spy(axis, xs, ys, *args, **kwargs):
+        drawn.append((args[0] if args else None, xs, ys))
+        return real_plot(axis, xs, ys, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", spy)
+    output = tmp_path / "lengths.png"
+    plot_runs.main([str(short), str(long), "--output", str(output)])
+    assert output.stat().st_size > 10_000
+    assert "5 runs of 1 variants at L = 100, 500" in capsys.readouterr().out
+    medians = next(d for d in drawn if d[0] == "-")
+    assert list(medians[1]) == [100, 500] and list(medians[2]) == [200, 1200]  # the miss counts at 2 000
+    assert ("x", 500, 2000.0) in [(d[0], d[1], d[2]) for d in drawn]  # the miss, at its budget
+    with pytest.raises(SystemExit, match="not a file of bench_drqn.py records"):
+        plot_runs.main([str(tmp_path / "missing.jsonl")])
