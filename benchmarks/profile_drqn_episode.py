@@ -22,8 +22,8 @@ calls it (the process's CPU time, one torch thread, exclusive: a part's time exc
 
 The arithmetic floor of a part is its matrix-product operations (2 per weight of the recurrent stack per
 sequence step: ``experiments.cost.stack_flops``; backward twice the forward) divided by the rate of one
-large float32 matrix product on one thread, measured in the same process. Prints a Markdown table per L;
-the fill and the warmup (once per run) are printed apart.
+large float32 matrix product (2048³) on one thread, measured in the same process. Prints a Markdown table
+per L; the fill and the warmup (once per run) are printed apart.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from profile_warmup import matmul_rate
 
 import recurrent_q.learning as learning
 import recurrent_q.updates as updates
@@ -103,18 +104,6 @@ class Sections:
                 self._switch(None)
 
         return timed
-
-
-def matmul_rate(size: int = 1024, repeats: int = 5) -> float:
-    """Operations per CPU second of a ``size``³ float32 matrix product on this thread (the best of a few)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        torch.mm(a, b)
-        best = min(best, time.process_time() - start)
-    return 2.0 * size**3 / best
 
 
 def profile(length: int, episodes: int, settle: int, seed: int) -> tuple[Sections, dict[str, float]]:
@@ -210,7 +199,7 @@ def main() -> None:
     torch.set_num_threads(1)
     rate = matmul_rate()
     print(
-        f"load average at start: {os.getloadavg()[0]:.2f}; one thread's float32 matmul rate (1024³): "
+        f"load average at start: {os.getloadavg()[0]:.2f}; one thread's float32 matmul rate (2048³): "
         f"{rate / 1e9:.1f} GFLOP/s\n"
     )
     for length in args.lengths:
