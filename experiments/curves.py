@@ -20,6 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+PAPER_LENGTHS = (20, 100, 200)
+"""The corridor lengths of the paper's Fig. 13; :func:`plot_lengths` shades what lies beyond."""
+
 # kind: ((history key, TensorBoard tag, axis label, y scale), ...), x label
 PANELS = {
     "supervised": (
@@ -115,7 +118,8 @@ def plot_lengths(paths: tuple[str, ...] | list[str], output: str | Path, title: 
 
     One colour per variant: a dot per run at its first optimal episode, a cross at the episodes it trained
     without reaching it (a miss, censored there), and a line through the medians per L (misses counted at
-    their censoring point: a median above the lowest miss is a lower bound).
+    their censoring point: a median above the lowest miss is a lower bound); the variants' points are set
+    slightly apart along L, and lengths beyond the paper's (:data:`PAPER_LENGTHS`) are shaded.
 
     :return: a one-line summary (variants, lengths, runs).
     :raises SystemExit: when a file is missing or holds no record.
@@ -141,14 +145,28 @@ def plot_lengths(paths: tuple[str, ...] | list[str], output: str | Path, title: 
         raise SystemExit(f"error: no record in {', '.join(map(str, paths))}")
     figure, axis = plt.subplots(figsize=(6.5, 4.5))
     count = 0
-    for variant, by_length in sorted(runs.items()):
+    for index, (variant, by_length) in enumerate(sorted(runs.items())):
         lengths = sorted(by_length)
         medians = [float(np.median([e for e, _ in by_length[length]])) for length in lengths]
         (line,) = axis.plot(lengths, medians, "-", label=variant)
+        shift = 1.06 ** (index - (len(runs) - 1) / 2)  # the variants' points side by side (log axis)
         for length in lengths:
             for episodes, reached in by_length[length]:
-                axis.plot(length, episodes, "o" if reached else "x", color=line.get_color(), alpha=0.6, ms=5)
+                marker = "o" if reached else "x"
+                axis.plot(length * shift, episodes, marker, color=line.get_color(), alpha=0.6, ms=5)
                 count += 1
+    longest = max(length for by_length in runs.values() for length in by_length)
+    if longest > PAPER_LENGTHS[-1]:
+        axis.axvspan(PAPER_LENGTHS[-1] * 1.5, longest * 1.5, color="grey", alpha=0.1)
+        axis.text(
+            PAPER_LENGTHS[-1] * 1.6,
+            0.98,
+            "beyond the paper's lengths",
+            transform=axis.get_xaxis_transform(),
+            va="top",
+            fontsize=8,
+            color="grey",
+        )
     axis.set(xscale="log", yscale="log", xlabel="corridor length L", ylabel="episodes to the optimal policy")
     axis.grid(alpha=0.3, which="both")
     axis.legend(fontsize=8)
