@@ -210,10 +210,9 @@ HORIZON_SETTINGS["hold-al"] = {
 }
 # ... and the bistable cells (BRC, NBRC: each unit has true fixed points under a constant input, where a
 # warmed-up GRU drifts on near-neutral directions), without and with the drift recipe (which trains the
-# junction's readout on states held up to 10 000 corridor steps), on the runner's defaults; tuning seeds 0-4.
+# junction's readout on states held up to 10 000 corridor steps), on the runner's defaults; tuning seeds 0-9.
 HORIZON_SETTINGS["hold-bistable"] = {
     **HORIZON_SETTINGS["hold"],
-    "seeds": 5,
     "pairs": (("brc", "classic"), ("nbrc", "classic")),
     "recipes": {"off": {}, "drift01": _DRIFT},
 }

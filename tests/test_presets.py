@@ -182,7 +182,7 @@ def test_the_hold_grid_changes_the_hold_term_only():
         (r.config["cell"], dict(r.labels)["recipe"], r.seed): r.config
         for r in build_grid("horizon", "hold-bistable")
     }
-    assert len(bistable) == 20
+    assert len(bistable) == 40
     assert bistable["nbrc", "drift01", 4] == {
         **runs["hold1-10k-adv-drift01", 4],
         "cell": "nbrc",
