@@ -122,7 +122,7 @@ def plot_lengths(paths: tuple[str, ...] | list[str], output: str | Path, title: 
     slightly apart along L, and lengths beyond the paper's (:data:`PAPER_LENGTHS`) are shaded.
 
     :return: a one-line summary (variants, lengths, runs).
-    :raises SystemExit: when a file is missing or holds no record.
+    :raises SystemExit: when a file is missing, holds no record, or a line is not a record.
     """
     import matplotlib
 
@@ -133,14 +133,20 @@ def plot_lengths(paths: tuple[str, ...] | list[str], output: str | Path, title: 
     for path in map(Path, paths):
         if not path.is_file():
             raise SystemExit(f"error: {path} is not a file of bench_drqn.py records")
-        for line in path.read_text().splitlines():
-            if line.strip():
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
                 record = json.loads(line)
                 first = record.get("first_optimal_episode")
                 episodes = record["episodes"] if first is None else first
-                runs[record.get("variant", record.get("version", "?"))][record["length"]].append(
-                    (float(episodes), first is not None)
-                )
+                length = record["length"]
+            except (json.JSONDecodeError, KeyError, AttributeError) as error:
+                message = f"error: line {number} of {path} is not a bench_drqn.py record ({error})"
+                raise SystemExit(message) from None
+            runs[record.get("variant", record.get("version", "?"))][length].append(
+                (float(episodes), first is not None)
+            )
     if not runs:
         raise SystemExit(f"error: no record in {', '.join(map(str, paths))}")
     figure, axis = plt.subplots(figsize=(6.5, 4.5))

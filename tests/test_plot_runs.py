@@ -96,3 +96,6 @@ def test_bench_records_give_episodes_to_optimal_against_the_length_with_misses_a
     assert ("x", 500, 2000.0) in [(d[0], d[1], d[2]) for d in drawn]  # the miss, at its budget
     with pytest.raises(SystemExit, match="not a file of bench_drqn.py records"):
         plot_runs.main([str(tmp_path / "missing.jsonl")])
+    long.write_text(record(500, 0, 400, 400) + "\n{not json\n")
+    with pytest.raises(SystemExit, match="line 2 of .*L500.jsonl is not a bench_drqn.py record"):
+        plot_runs.main([str(long)])
