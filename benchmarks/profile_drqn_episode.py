@@ -162,19 +162,20 @@ def profile(length: int, episodes: int, settle: int, seed: int) -> tuple[Section
         (learning, "fill_replay_buffer"): learning.fill_replay_buffer,
         (VAAMonitorCallback, "_on_episode_trained"): VAAMonitorCallback._on_episode_trained,
     }
-    EpisodesInProgress.record_step = s.wrap("storing", EpisodesInProgress.record_step)
-    EpisodeReplayBuffer.sample = s.wrap(
-        "sampling", count("loss: forward of the recurrence", EpisodeReplayBuffer.sample, sampled_steps)
-    )
-    torch.Tensor.backward = s.wrap("loss: backward", torch.Tensor.backward, inside="loss: the rest")
-    updates.polyak_update = s.wrap("averaged network", updates.polyak_update)
-    learning.collect_episodes = s.wrap("acting: the rest", learning.collect_episodes)
-    learning.fill_replay_buffer = once_timed("buffer fill", learning.fill_replay_buffer)
-    VAAMonitorCallback._on_episode_trained = s.wrap("VAA estimates", VAAMonitorCallback._on_episode_trained)
     callback = TMazeOptimalCallback(make_maze(config), config.check_freq)
     callback.check = s.wrap("checks", callback.check)
     learn = s.wrap("other", model.learn)
-    try:
+    try:  # the classes' patches are undone however the run ends
+        EpisodesInProgress.record_step = s.wrap("storing", EpisodesInProgress.record_step)
+        EpisodeReplayBuffer.sample = s.wrap(
+            "sampling", count("loss: forward of the recurrence", EpisodeReplayBuffer.sample, sampled_steps)
+        )
+        torch.Tensor.backward = s.wrap("loss: backward", torch.Tensor.backward, inside="loss: the rest")
+        updates.polyak_update = s.wrap("averaged network", updates.polyak_update)
+        learning.collect_episodes = s.wrap("acting: the rest", learning.collect_episodes)
+        learning.fill_replay_buffer = once_timed("buffer fill", learning.fill_replay_buffer)
+        vaa = VAAMonitorCallback._on_episode_trained
+        VAAMonitorCallback._on_episode_trained = s.wrap("VAA estimates", vaa)
         learn(10**12, callback=callback, max_episodes=settle)
         s.reset()
         steps = model.num_timesteps
