@@ -115,7 +115,7 @@ def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
         build_grid("copy", "train-on")
     expected = (
         "train-on, warmup-input, fixed-point, warmup-objective, hold, hold-drift-train-on, hold-obs, "
-        "hold-obs-train-on, hold-al, hold-bistable for horizon"
+        "hold-obs-train-on, hold-al, hold-bistable, hold-nbrc for horizon"
     )
     with pytest.raises(ValueError, match=expected):
         build_grid("horizon", "huge")
@@ -189,6 +189,10 @@ def test_the_hold_grid_changes_the_hold_term_only():
         "version": "classic",
     }
     assert bistable["brc", "off", 0] == {**runs["off", 0], "cell": "brc", "version": "classic"}
+    nbrc = {(dict(r.labels)["recipe"], r.seed): r.config for r in build_grid("horizon", "hold-nbrc")}
+    assert len(nbrc) == 20 and {r.config["cell"] for r in build_grid("horizon", "hold-nbrc")} == {"nbrc"}
+    assert nbrc["adv", 3] == {**runs["hold1-10k-adv", 3], "cell": "nbrc", "version": "classic"}
+    assert nbrc["drift003", 3] == {**bistable["nbrc", "drift01", 3], "hold_drift_coef": 0.03}
 
 
 def test_the_warmup_objective_grid_changes_the_warmup_objective_only():
