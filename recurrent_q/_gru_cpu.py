@@ -73,88 +73,113 @@ if AVAILABLE:
 
         Rows are visited in ``order`` (decreasing length); step ``t`` runs the first ``active[t]`` of them.
         Returns outputs ``[B, T, H]`` (zero past a row's length), the final state ``[B, H]`` and, if
-        ``save``, the gates ``r, z, n`` and ``W_hn h + b_hn`` ``[B, T, H]`` for the backward pass.
+        ``save``, what the backward pass reads, time-major with rows in ``order`` (``[T, B, ·]``, only the
+        first ``active[t]`` rows of step ``t`` written): the gates ``r, z`` ``[T, B, 2H]``, ``n`` and
+        ``W_hn h + b_hn`` ``[T, B, H]`` each, and the state before the step ``[T, B, H]``.
         """
         steps = active.shape[0]
         batch, hidden = h0.shape
+        h2 = 2 * hidden
         one, two = np.float32(1.0), np.float32(2.0)
-        out = np.zeros((batch, steps, hidden), np.float32)
-        shape = (batch, steps, hidden) if save else (batch, 0, hidden)
-        r_all, z_all = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
-        n_all, hn_all = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+        out = np.empty((batch, steps, hidden), np.float32)
+        kept = steps if save else 0
+        rz_all = np.empty((kept, batch, h2), np.float32)
+        n_all = np.empty((kept, batch, hidden), np.float32)
+        hn_all = np.empty((kept, batch, hidden), np.float32)
+        prev_all = np.empty((kept, batch, hidden), np.float32)
         h = np.empty((batch, hidden), np.float32)  # the state, rows in `order`
         for i in range(batch):
             h[i] = h0[order[i]]
-        rz = np.empty(2 * hidden, np.float32)
+        gh = np.empty((batch, 3 * hidden), np.float32)
+        rz = np.empty(h2, np.float32)
         hn = np.empty(hidden, np.float32)
         q = np.empty(hidden, np.float32)
-        bits = np.empty(2 * hidden, np.int32)
+        bits = np.empty(h2, np.int32)
         constant = gi.shape[1] == 1
         for t in range(steps):
             a = active[t]
             ti = 0 if constant else t
-            gh = np.dot(h[:a], weight_hh_t)
+            np.dot(h[:a], weight_hh_t, gh[:a])
             for i in range(a):
                 b = order[i]
                 g = gi[b, ti]
-                for j in range(2 * hidden):
-                    rz[j] = -(g[j] + gh[i, j] + bias_hh[j])
-                _exp_(rz, bits, 2 * hidden)
-                for j in range(2 * hidden):
+                ghi = gh[i]
+                hi = h[i]
+                for j in range(h2):
+                    rz[j] = -(g[j] + ghi[j] + bias_hh[j])
+                _exp_(rz, bits, h2)
+                for j in range(h2):
                     rz[j] = one / (one + rz[j])  # r: eq. (A.11), z: eq. (A.10)
                 for j in range(hidden):
-                    hn[j] = gh[i, 2 * hidden + j] + bias_hh[2 * hidden + j]
-                    q[j] = -two * (g[2 * hidden + j] + rz[j] * hn[j])
+                    hn[j] = ghi[h2 + j] + bias_hh[h2 + j]
+                    q[j] = -two * (g[h2 + j] + rz[j] * hn[j])
                 _exp_(q, bits, hidden)
+                if save:
+                    prev_all[t, i] = hi
+                    rz_all[t, i] = rz
+                    hn_all[t, i] = hn
                 for j in range(hidden):
-                    n = two / (one + q[j]) - one  # tanh
-                    z = rz[hidden + j]
-                    h_new = n + z * (h[i, j] - n)  # eq. (A.12)
-                    out[b, t, j] = h_new
-                    h[i, j] = h_new
-                    if save:
-                        r_all[b, t, j], z_all[b, t, j], n_all[b, t, j], hn_all[b, t, j] = rz[j], z, n, hn[j]
+                    q[j] = two / (one + q[j]) - one  # n = tanh
+                    hi[j] = q[j] + rz[hidden + j] * (hi[j] - q[j])  # eq. (A.12)
+                out[b, t] = hi
+                if save:
+                    n_all[t, i] = q
+        for t in range(steps):  # zero past each row's length
+            for i in range(active[t], batch):
+                out[order[i], t] = np.float32(0.0)
         final = np.empty((batch, hidden), np.float32)
         for i in range(batch):
             final[order[i]] = h[i]
-        return out, final, r_all, z_all, n_all, hn_all
+        return out, final, rz_all, n_all, hn_all, prev_all
 
     @_jit
-    def _backward(grad_out, grad_h, h0, out, r_all, z_all, n_all, hn_all, weight_hh, order, active, constant):
+    def _backward(grad_out, grad_h, rz_all, n_all, hn_all, prev_all, weight_hh, order, active, constant):
         """Gradients of the gate pre-activations ``[B, T or 1, 3H]``, of ``h0`` ``[B, H]``, and those of
-        ``W_hh h + b_hh`` ``[B, T, 3H]``. ``grad_h`` (final state) reaches row ``b`` at its last step.
+        ``W_hh h + b_hh`` ``[B, T, 3H]`` (zero past a row's length). ``grad_h`` (final state) reaches row
+        ``b`` at its last step; the saved tensors are ``_forward``'s.
         """  # pragma: no cover - compiled
         batch, steps, hidden = grad_out.shape
+        h2, h3 = 2 * hidden, 3 * hidden
         one = np.float32(1.0)
-        grad_gi = np.zeros((batch, 1 if constant else steps, 3 * hidden), np.float32)
-        grad_gh = np.zeros((batch, steps, 3 * hidden), np.float32)
-        gh_t = np.empty((batch, 3 * hidden), np.float32)  # this step's grad_gh, rows in `order`
+        if constant:
+            grad_gi = np.zeros((batch, 1, h3), np.float32)
+        else:
+            grad_gi = np.empty((batch, steps, h3), np.float32)
+        grad_gh = np.empty((batch, steps, h3), np.float32)
+        gh_t = np.empty((batch, h3), np.float32)  # this step's grad_gh, rows in `order`
+        dh_t = np.empty((batch, hidden), np.float32)
         dh = np.empty((batch, hidden), np.float32)
         for i in range(batch):
             dh[i] = grad_h[order[i]]
         for t in range(steps - 1, -1, -1):
             a = active[t]
-            ti = 0 if constant else t
             for i in range(a):
                 b = order[i]
+                go = grad_out[b, t]
+                rz, n_, hn, hp = rz_all[t, i], n_all[t, i], hn_all[t, i], prev_all[t, i]
+                d = gh_t[i]
                 for j in range(hidden):
-                    g = dh[i, j] + grad_out[b, t, j]
-                    h_prev = out[b, t - 1, j] if t > 0 else h0[b, j]
-                    r, z, n = r_all[b, t, j], z_all[b, t, j], n_all[b, t, j]
+                    g = dh[i, j] + go[j]
+                    r, z, n = rz[j], rz[hidden + j], n_[j]
                     dn = g * (one - z) * (one - n * n)
-                    dz = g * (h_prev - n) * z * (one - z)
-                    dr = dn * hn_all[b, t, j] * r * (one - r)
-                    grad_gi[b, ti, j] += dr
-                    grad_gi[b, ti, hidden + j] += dz
-                    grad_gi[b, ti, 2 * hidden + j] += dn
-                    gh_t[i, j], gh_t[i, hidden + j], gh_t[i, 2 * hidden + j] = dr, dz, dn * r
-                    grad_gh[b, t, j], grad_gh[b, t, hidden + j], grad_gh[b, t, 2 * hidden + j] = (
-                        dr,
-                        dz,
-                        dn * r,
-                    )
+                    dz = g * (hp[j] - n) * z * (one - z)
+                    dr = dn * hn[j] * r * (one - r)
+                    d[j], d[hidden + j], d[h2 + j] = dr, dz, dn
                     dh[i, j] = g * z
-            dh[:a] += np.dot(gh_t[:a], weight_hh)
+                if constant:
+                    grad_gi[b, 0] += d
+                else:
+                    grad_gi[b, t] = d
+                for j in range(hidden):
+                    d[h2 + j] = d[h2 + j] * rz[j]
+                grad_gh[b, t] = d
+            np.dot(gh_t[:a], weight_hh, dh_t[:a])
+            dh[:a] += dh_t[:a]
+        for t in range(steps):  # zero past each row's length
+            for i in range(active[t], batch):
+                grad_gh[order[i], t] = np.float32(0.0)
+                if not constant:
+                    grad_gi[order[i], t] = np.float32(0.0)
         grad_h0 = np.empty((batch, hidden), np.float32)
         for i in range(batch):
             grad_h0[order[i]] = dh[i]
@@ -177,24 +202,22 @@ class _GRURecurrence(torch.autograd.Function):
         order = np.argsort(-lengths, kind="stable").astype(np.int64)
         active = _active_rows(lengths, steps)
         save = any(ctx.needs_input_grad[:4])
-        out, h, *gates = _forward(
+        out, h, *saved = _forward(
             _numpy(gi), _numpy(h0), _numpy(weight_hh.t()), _numpy(bias_hh), order, active, save
         )
         out_t, h_t = torch.from_numpy(out), torch.from_numpy(h)
         if save:
-            ctx.save_for_backward(h0, out_t, weight_hh, *(torch.from_numpy(g) for g in gates))
+            ctx.save_for_backward(h0, out_t, weight_hh, *(torch.from_numpy(x) for x in saved))
             ctx.order, ctx.active, ctx.constant = order, active, gi.shape[1] == 1
         return out_t, h_t
 
     @staticmethod
     def backward(ctx, grad_out, grad_h):  # type: ignore[override]
-        h0, out, weight_hh, *gates = ctx.saved_tensors
+        h0, out, weight_hh, *saved = ctx.saved_tensors
         grad_gi, grad_h0, grad_gh = _backward(
             _numpy(grad_out),
             _numpy(grad_h),
-            _numpy(h0),
-            out.numpy(),
-            *(g.numpy() for g in gates),
+            *(x.numpy() for x in saved),
             _numpy(weight_hh),
             ctx.order,
             ctx.active,
