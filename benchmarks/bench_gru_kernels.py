@@ -13,7 +13,8 @@ Prints a Markdown table: median wall time of ``--repeats`` runs after one warm-u
 times instead the compiled kernel on the calls of a real T-Maze run: the runner's DRQN (its defaults, seed
 0) trains 3 episodes, then the recurrences of the loss over ``--replay-episodes`` more are recorded (their
 inputs, weights and lengths) and replayed, forward and backward, ``--repeats`` times (one thread; CPU time).
-Run it from two checkouts (``PYTHONPATH``) to compare two versions of the kernel on the same calls' shapes.
+With ``--calls FILE`` the recorded calls are saved there, or read from there if it exists: run it from
+two checkouts (``PYTHONPATH``) with the same file to compare two versions of the kernel on the same calls.
 """
 
 from __future__ import annotations
@@ -82,19 +83,25 @@ def record_loss_calls(length: int, episodes: int) -> list[tuple]:
     return calls
 
 
-def replay(length: int, episodes: int, repeats: int) -> None:
-    """Print the CPU time of the recorded calls of ``record_loss_calls``, forward and backward."""
-    calls = record_loss_calls(length, episodes)
+def replay(length: int, episodes: int, repeats: int, path: str | None = None) -> None:
+    """Print the CPU time of the recorded calls of ``record_loss_calls`` (saved to or read from ``path``,
+    with the length and episodes they were recorded at), forward and backward."""
+    if path is not None and os.path.exists(path):
+        length, episodes, calls = torch.load(path)
+    else:
+        calls = record_loss_calls(length, episodes)
+        if path is not None:
+            torch.save((length, episodes, calls), path)
     row_steps = sum(int(lengths.sum()) for *_, lengths, _ in calls)
     times = []
-    for _ in range(repeats):
+    for _ in range(repeats + 1):  # the first pass compiles (or loads) the kernel: not counted
         start = time.process_time()
         for gi, h0, weight_hh, bias_hh, lengths, steps in calls:
             gi, weight_hh = gi.clone().requires_grad_(), weight_hh.clone().requires_grad_()
             out, h = _gru_cpu.gru_recurrence(gi, h0, weight_hh, bias_hh, lengths, steps)
             (out.sum() + h.sum()).backward()
         times.append(time.process_time() - start)
-    best = min(times)
+    best = min(times[1:])
     rows = statistics.mean(gi.shape[0] for gi, *_ in calls)
     print(
         f"L = {length}: {len(calls)} calls over {episodes} episodes (rows {rows:.1f}, {row_steps} row-steps);"
@@ -110,11 +117,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--replay-length", type=int, default=None, help="replay a T-Maze run at this L")
     parser.add_argument("--replay-episodes", type=int, default=10, help="training episodes recorded")
+    parser.add_argument("--calls", default=None, help="file of the recorded calls (read if it exists)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.replay_length is not None:
-        replay(args.replay_length, args.replay_episodes, args.repeats)
+        replay(args.replay_length, args.replay_episodes, args.repeats, args.calls)
         return
     load = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {load:.2f}")

@@ -81,7 +81,7 @@ if AVAILABLE:
         batch, hidden = h0.shape
         h2 = 2 * hidden
         one, two = np.float32(1.0), np.float32(2.0)
-        out = np.empty((batch, steps, hidden), np.float32)
+        out = np.zeros((batch, steps, hidden), np.float32)  # calloc: the padding is never touched
         kept = steps if save else 0
         rz_all = np.empty((kept, batch, h2), np.float32)
         n_all = np.empty((kept, batch, hidden), np.float32)
@@ -124,9 +124,6 @@ if AVAILABLE:
                 out[b, t] = hi
                 if save:
                     n_all[t, i] = q
-        for t in range(steps):  # zero past each row's length
-            for i in range(active[t], batch):
-                out[order[i], t] = np.float32(0.0)
         final = np.empty((batch, hidden), np.float32)
         for i in range(batch):
             final[order[i]] = h[i]
@@ -141,11 +138,8 @@ if AVAILABLE:
         batch, steps, hidden = grad_out.shape
         h2, h3 = 2 * hidden, 3 * hidden
         one = np.float32(1.0)
-        if constant:
-            grad_gi = np.zeros((batch, 1, h3), np.float32)
-        else:
-            grad_gi = np.empty((batch, steps, h3), np.float32)
-        grad_gh = np.empty((batch, steps, h3), np.float32)
+        grad_gi = np.zeros((batch, 1 if constant else steps, h3), np.float32)  # zero past a row's length
+        grad_gh = np.zeros((batch, steps, h3), np.float32)
         gh_t = np.empty((batch, h3), np.float32)  # this step's grad_gh, rows in `order`
         dh_t = np.empty((batch, hidden), np.float32)
         dh = np.empty((batch, hidden), np.float32)
@@ -175,11 +169,6 @@ if AVAILABLE:
                 grad_gh[b, t] = d
             np.dot(gh_t[:a], weight_hh, dh_t[:a])
             dh[:a] += dh_t[:a]
-        for t in range(steps):  # zero past each row's length
-            for i in range(active[t], batch):
-                grad_gh[order[i], t] = np.float32(0.0)
-                if not constant:
-                    grad_gi[order[i], t] = np.float32(0.0)
         grad_h0 = np.empty((batch, hidden), np.float32)
         for i in range(batch):
             grad_h0[order[i]] = dh[i]
