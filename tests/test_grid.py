@@ -354,3 +354,9 @@ def test_a_dry_run_lists_and_counts_the_runs_and_runs_nothing(tmp_path, capsys):
     assert reproduce_command.main(["copy", "--preset", "smoke", "--dry-run", "--rate", "0"]) == 2
     assert "--rate must be a number > 0" in capsys.readouterr().err
     assert reproduce_command.main(["copy", "--workers", "0"]) == 2
+    capsys.readouterr()
+    # a preset that this experiment does not have: its presets named, no traceback, nothing made
+    assert reproduce_command.main(["memory-suites", "--preset", "paper", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: preset must be one of small, smoke for memory-suites; got 'paper'")
+    assert "Traceback" not in err and not (tmp_path / "memory-suites").exists()

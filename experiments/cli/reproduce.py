@@ -41,7 +41,7 @@ from typing import Literal
 import tyro
 
 from experiments.grid import check_reproduce_arguments, reproduce
-from experiments.registry import EXPERIMENTS, PRESET_NAMES
+from experiments.registry import EXPERIMENTS, PRESET_NAMES, build_grid
 from experiments.run_dirs import RunConflictError
 
 ExperimentName = Literal[tuple(EXPERIMENTS)]  # the registry's experiments, in its order
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(Args, args=argv, description=__doc__)
     try:
         check_reproduce_arguments(args.workers, args.first_seed, args.rate, flags=True)
+        build_grid(args.experiment, args.preset)  # a preset the experiment does not have: its presets named
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
