@@ -224,6 +224,13 @@ def test_a_trained_policy_is_evaluated_as_the_env_sees_it(tmp_path, capsys):
         optimal_at(m.policy.acting_net, n) for m in (model, untrained) for n in (2, 30)
     ]
     assert f"model 1: {other}" in capsys.readouterr().out
+    capsys.readouterr()
+    for bad, said in ((tmp_path / "missing.zip", "no DRQN model file at"), (tmp_path / "bad.zip", "bad.zip")):
+        if bad.name == "bad.zip":
+            bad.write_bytes(b"not a model")
+        assert evaluate_tmaze.main([str(bad), "--lengths", "2"]) == 2  # one line, no traceback
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and said in err and err.count("\n") == 1
 
 
 # --------------------------------------------------------------------------------------------

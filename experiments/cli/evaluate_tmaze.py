@@ -120,7 +120,7 @@ def evaluate(args: EvaluateTMazeArgs, models: list[DRQN] | None = None) -> list[
     :param models: the models of ``args.models``, already loaded (None: loaded here).
     """
     if models is None:
-        models = [DRQN.load(path, device=args.device) for path in args.models]
+        models = [load_model(path, args.device) for path in args.models]
     rows: dict[tuple[int, int], dict] = {}
     for j, length in enumerate(args.lengths):
         if args.deterministic:
@@ -133,12 +133,24 @@ def evaluate(args: EvaluateTMazeArgs, models: list[DRQN] | None = None) -> list[
     return [{"model": args.models[k], **rows[k, j]} for k, j in sorted(rows)]
 
 
+class ModelFileError(ValueError):
+    """A model file that is missing or cannot be read (the command's error, not a traceback)."""
+
+
+def load_model(path: str, device: str) -> DRQN:
+    """``DRQN.load(path)``, its errors for a missing or unreadable file as a :class:`ModelFileError`."""
+    try:
+        return DRQN.load(path, device=device)
+    except (FileNotFoundError, ValueError) as error:
+        raise ModelFileError(str(error)) from error
+
+
 def run(argv: list[str] | None = None) -> list[dict]:
     """The command on the arguments ``argv`` (default: the process's): evaluate, print the table; the rows of
     :func:`evaluate`."""
     args = tyro.cli(EvaluateTMazeArgs, args=argv, description=__doc__)
     torch.set_num_threads(1)
-    models = [DRQN.load(path, device=args.device) for path in args.models]
+    models = [load_model(path, args.device) for path in args.models]
     rows = evaluate(args, models)
     several = len(args.models) > 1
     if several:
@@ -196,8 +208,13 @@ def diagnosis_line(d: dict, model: int | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The console command ``mm-evaluate-tmaze``: :func:`run`, exit status 0."""
-    run(argv)
+    """The console command ``mm-evaluate-tmaze``: :func:`run`, exit status 0 (2: a model file is missing or
+    unreadable, said in one line)."""
+    try:
+        run(argv)
+    except ModelFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
