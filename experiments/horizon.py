@@ -17,6 +17,7 @@ tasks; the parallelisable RNNs, minGRU and LRU here, are monostable and fail). T
 from __future__ import annotations
 
 import json
+import pickle
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,21 +55,40 @@ TIME_CHUNK = 1_000
 # --------------------------------------------------------------------------------------------
 
 
+class SupervisedRunError(FileNotFoundError, ValueError):
+    """A run directory that is not a finished ``supervised.train`` run, or whose files cannot be read."""
+
+
 def load_supervised_run(run_dir: str | Path) -> tuple[SupervisedConfig, SequenceModel]:
     """The config (``result.json``) and the best-validation network (``best.pt``) of a run directory
-    written by ``supervised.train.train`` with a ``logdir``."""
+    written by ``supervised.train.train`` with a ``logdir``.
+
+    :raises SupervisedRunError: naming the file, when one is missing, cut or damaged.
+    """
     run_dir = Path(run_dir)
     for name in ("result.json", "best.pt"):
-        if not (run_dir / name).exists():
-            raise FileNotFoundError(
+        if not (run_dir / name).is_file():
+            raise SupervisedRunError(
                 f"{run_dir / name} not found: RUN_DIR must be the logdir of a finished supervised.train run"
             )
-    saved = json.loads((run_dir / "result.json").read_text())["config"]
+    try:
+        saved = json.loads((run_dir / "result.json").read_text())["config"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise SupervisedRunError(
+            f"{run_dir / 'result.json'} is unreadable ({type(error).__name__}: {error}): not the result of a "
+            "finished supervised.train run, or damaged"
+        ) from error
     config = config_from_dict(saved)
     if config.task != "copy":
         raise ValueError(f"horizon evaluation supports task 'copy' only; {run_dir} is task {config.task!r}")
     model = make_model(config, CopyFirstInput(1, config.T))
-    model.load_state_dict(torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True))
+    try:
+        model.load_state_dict(torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True))
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        raise SupervisedRunError(
+            f"{run_dir / 'best.pt'} is unreadable ({type(error).__name__}): cut or damaged, or not the "
+            "weights of this run's network"
+        ) from error
     return config, model.eval()
 
 

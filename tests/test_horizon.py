@@ -5,6 +5,7 @@ smoke`` trains, evaluates and writes its tables, its plot and the corridor attra
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -75,6 +76,18 @@ def test_evaluate_supervised_script(copy_run, tmp_path, capsys):
     assert "test MSE" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match="result.json"):
         evaluate_supervised_command.run([str(tmp_path), "--T", "12"])
+    # the command: a missing, cut or damaged run is one error line naming the file, exit 2
+    broken = tmp_path / "broken"
+    shutil.copytree(logdir, broken)
+    (broken / "best.pt").write_bytes((logdir / "best.pt").read_bytes()[:100])
+    damaged = tmp_path / "damaged"
+    shutil.copytree(logdir, damaged)
+    (damaged / "result.json").write_text("{not json")
+    capsys.readouterr()
+    for run_dir, file in ((tmp_path / "none", "result.json"), (broken, "best.pt"), (damaged, "result.json")):
+        assert evaluate_supervised_command.main([str(run_dir), "--T", "12"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {run_dir / file}") and err.count("\n") == 1
 
 
 # --------------------------------------------------------------------------------------------

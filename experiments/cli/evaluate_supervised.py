@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import tyro
 
-from experiments.horizon import SUPERVISED_HORIZONS, TIME_CHUNK, evaluate_supervised
+from experiments.horizon import SUPERVISED_HORIZONS, TIME_CHUNK, SupervisedRunError, evaluate_supervised
 
 
 @dataclass
@@ -60,8 +60,13 @@ def run(argv: list[str] | None = None) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The console command ``mm-evaluate-supervised``: :func:`run`, exit status 0."""
-    run(argv)
+    """The console command ``mm-evaluate-supervised``: :func:`run`, exit status 0 (2: RUN_DIR is not a
+    finished run, or its files cannot be read, said in one line)."""
+    try:
+        run(argv)
+    except SupervisedRunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
