@@ -264,6 +264,23 @@ def test_scripts_train_and_plot(tmp_path):
     assert output.stat().st_size > 10_000
 
 
+def test_train_supervised_names_missing_or_corrupt_mnist_in_one_line(tmp_path, capsys):
+    """The command: a missing MNIST folder or a corrupt file is one error line naming it, exit 2."""
+    from experiments.cli import train_supervised
+
+    missing = tmp_path / "no-mnist"
+    assert train_supervised.main(["--task", "psmnist", "--data-dir", str(missing), "--no-progress-bar"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: MNIST data directory {missing} does not exist") and err.count("\n") == 1
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "train-images-idx3-ubyte").write_bytes(b"not an IDX file")
+    (corrupt / "train-labels-idx1-ubyte").write_bytes(b"not an IDX file")
+    assert train_supervised.main(["--task", "psmnist", "--data-dir", str(corrupt), "--no-progress-bar"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "train-images-idx3-ubyte" in err and err.count("\n") == 1
+
+
 def test_warmup_learns_copy_where_classic_does_not():
     """Copy first input, T = 30, GRU 1×32, 6 short epochs: the warmed-up GRU learns, the classic one
     stays at the variance of u_1 (measured over seeds 0-6: warmup 0.03-0.21, classic 0.95-1.14)."""

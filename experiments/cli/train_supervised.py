@@ -22,6 +22,7 @@ from pathlib import Path
 import tyro
 
 from experiments.run_dirs import run_name
+from supervised.datasets import MNISTFileError
 from supervised.train import SupervisedConfig, train
 
 
@@ -45,8 +46,13 @@ def run(argv: list[str] | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The console command ``mm-train-supervised``: :func:`run`, exit status 0."""
-    run(argv)
+    """The console command ``mm-train-supervised``: :func:`run`, exit status 0 (2: a missing or unreadable
+    data file or directory, said in one line)."""
+    try:
+        run(argv)
+    except (FileNotFoundError, MNISTFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
