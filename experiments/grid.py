@@ -28,11 +28,13 @@ from typing import Any
 from experiments.presets import Run
 from experiments.registry import EXPERIMENTS, RUNNERS, build_grid
 from experiments.run_dirs import (
+    SETTINGS_FILE,
     claimed,
     conflict_error,
     finite_or_null,
     non_finite_keys,
     read_json,
+    resolved_settings,
     run_state,
     saved_config,
     set_aside,
@@ -70,6 +72,9 @@ def _execute_claimed(
     torch.set_num_threads(threads)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", saved_config(run))
+    settings = resolved_settings(run)
+    if settings is not None:
+        write_json(run_dir / SETTINGS_FILE, settings)
     start = time.perf_counter()
     # an interrupted attempt of the same run continues from its last checkpoint where the trainer has one
     metrics = RUNNERS[run.kind](dict(run.config), run_dir, state == "partial")

@@ -18,7 +18,13 @@ from experiments.horizon_presets import HORIZON_PRESETS, horizon_grid
 from experiments.memory_presets import MEMORY_PRESETS, memory_grid
 from experiments.presets import PRESETS, Run, product_grid
 from experiments.results import write_results
-from experiments.runners import run_supervised, run_tmaze
+from experiments.runners import (
+    horizon_settings,
+    run_supervised,
+    run_tmaze,
+    supervised_settings,
+    tmaze_settings,
+)
 
 Runner = Callable[[dict[str, Any], Path, bool], dict[str, Any]]
 """``runner(config, run_dir, resume) -> metrics``: trains one run, writing its files in ``run_dir``."""
@@ -67,6 +73,13 @@ RUNNERS: dict[str, Runner] = {
     "memory": run_memory,
 }
 """The runner of each kind of run (``Run.kind``, saved in the run's ``config.json``)."""
+SETTINGS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "supervised": supervised_settings,
+    "tmaze": tmaze_settings,
+    "horizon": horizon_settings,
+}
+"""The settings a run's config resolves to, by kind (the defaults of the code filled in): recorded in the run
+directory's ``settings.json`` and compared by a relaunch (:func:`experiments.run_dirs.run_state`)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,7 @@ __all__ = [
     "EXPERIMENTS",
     "PRESET_NAMES",
     "RUNNERS",
+    "SETTINGS",
     "Experiment",
     "ResultsWriter",
     "Runner",

@@ -2,15 +2,18 @@
 and the name of the run directory of a training command (:func:`run_name`).
 
 Each run of a grid (:mod:`experiments.presets`) writes, in ``<out>/<experiment>/<preset>/<run name>/``,
-its ``config.json``, its TensorBoard log and, when it has finished, its ``metrics.json``. What a relaunch
-does, run by run (nothing is ever deleted):
+its ``config.json`` (the grid's settings of the run), its ``settings.json`` (those settings with every
+default of the code filled in, :func:`resolved_settings`), its TensorBoard log and, when it has finished,
+its ``metrics.json``. What a relaunch does, run by run (nothing is ever deleted):
 
 - ``metrics.json`` present and the same run: skipped. *The same run* compares the settings that define
   it (:func:`run_identity`): where the data is read from (``data_dir``) is not part of it, so a path
   spelled another way, or omitted, still finds the run.
 - settings that differ: the grid stops before running anything, naming the run and the keys that
   differ (:class:`RunConflictError`); with ``restart_changed=True`` the old run directory is moved
-  aside, under ``_replaced/``.
+  aside, under ``_replaced/``. A default of the code that changed since the run ran is such a difference
+  (``default <key>``, read from its ``settings.json``; runs made before that file was written are
+  compared on their ``config.json`` only).
 - an unreadable ``config.json`` or ``metrics.json`` (a crash during a write by another tool, a disk
   error): a warning names the file, which is moved aside, and the run starts again (from its last
   checkpoint where the trainer has one).
@@ -43,6 +46,9 @@ NOT_IDENTITY = ("data_dir",)
 """Config keys that say where inputs are read, not what the run is: ignored when matching runs."""
 REPLACED = "_replaced"
 """Folder (under a grid's root) where runs and files set aside by a relaunch are kept."""
+SETTINGS_FILE = "settings.json"
+"""The file of a run directory that holds the settings its config resolved to when it ran (the code's defaults
+filled in: :func:`resolved_settings`)."""
 CLAIMS = ".claims"
 """Folder (under a grid's root) of the lock files by which a process claims a run (:func:`claimed`)."""
 
@@ -69,6 +75,35 @@ def run_name(env_id: str, exp_name: str, seed: int, timestamp: int | None = None
     :param timestamp: the start in whole seconds since the epoch (None: ``int(time.time())``).
     """
     return f"{env_id}__{exp_name}__{seed}__{int(time.time()) if timestamp is None else timestamp}"
+
+
+def resolved_settings(run: Run) -> dict[str, Any] | None:
+    """The settings ``run``'s config resolves to with the code's defaults (``experiments.registry.SETTINGS``;
+    None for a kind that has none, or a config that does not resolve)."""
+    from experiments.registry import SETTINGS
+
+    resolve = SETTINGS.get(run.kind)
+    if resolve is None:
+        return None
+    try:
+        return resolve(dict(run.config))
+    except (TypeError, ValueError):  # the run itself will say what is wrong with its config
+        return None
+
+
+def _changed_defaults(run: Run, run_dir: Path) -> list[str]:
+    """``default <field>`` for each resolved setting that differs from the run's ``settings.json`` (none when
+    the run has no readable one: runs made before it was written)."""
+    try:
+        recorded = read_json(run_dir / SETTINGS_FILE)
+    except ValueError:
+        return []
+    current = resolved_settings(run)
+    if current is None:
+        return []
+    absent = object()
+    keys = recorded.keys() | current.keys()
+    return [f"default {k}" for k in sorted(keys) if recorded.get(k, absent) != current.get(k, absent)]
 
 
 def saved_config(run: Run) -> dict[str, Any]:
@@ -175,6 +210,8 @@ def run_state(run: Run, run_dir: Path, repair: bool = True) -> tuple[str, list[s
             set_aside(run_dir, f"{error}: the run starts again")
         return "new", []
     differing = _differing_keys(saved, saved_config(run))
+    if not differing and (run_dir / SETTINGS_FILE).exists():
+        differing = _changed_defaults(run, run_dir)
     if differing:
         return "changed", differing
     if metrics_file.exists():
@@ -190,8 +227,9 @@ def run_state(run: Run, run_dir: Path, repair: bool = True) -> tuple[str, list[s
 
 def conflict_error(run: Run, run_dir: Path, differing: list[str]) -> RunConflictError:
     """The error that stops a grid whose ``run`` finds other settings (``differing``) in ``run_dir``."""
+    since = " (a default of the code changed since it ran)" if differing[0].startswith("default ") else ""
     return RunConflictError(
-        f"run {run.name} in {run_dir} was made with other settings ({', '.join(differing)} differ); "
+        f"run {run.name} in {run_dir} was made with other settings ({', '.join(differing)} differ){since}; "
         "nothing was run. Pass --restart-changed to move the old run aside (to "
         f"{run_dir.parent / REPLACED}) and run it again, or use another --out."
     )
@@ -211,6 +249,7 @@ __all__ = [
     "CLAIMS",
     "NOT_IDENTITY",
     "REPLACED",
+    "SETTINGS_FILE",
     "RunConflictError",
     "claimed",
     "conflict_error",
@@ -218,6 +257,7 @@ __all__ = [
     "is_finished",
     "non_finite_keys",
     "read_json",
+    "resolved_settings",
     "run_identity",
     "run_name",
     "run_state",

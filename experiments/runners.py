@@ -6,6 +6,8 @@ these). They run in worker processes and import the project when they are called
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -37,4 +39,58 @@ def run_tmaze(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, 
     return run_tmaze_experiment(**config, logdir=str(run_dir))
 
 
-__all__ = ["run_supervised", "run_tmaze"]
+# The settings a run resolves to: its config with every default of the code filled in (recorded in the run
+# directory's ``settings.json``, so that a relaunch after a default has changed does not take an old run for
+# the new one). Fields that say where files go or what is shown are left out.
+_NOT_SETTINGS = (
+    "logdir",
+    "save_path",
+    "best_model_save_path",
+    "progress_bar",
+    "device",
+    "data_dir",
+    "download",
+    "resume",
+)
+
+
+def _plain(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` as JSON would give it back (tuples as lists), without :data:`_NOT_SETTINGS`."""
+    kept = {k: v for k, v in settings.items() if k not in _NOT_SETTINGS}
+    return json.loads(json.dumps(kept, default=str))
+
+
+def tmaze_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The resolved :class:`experiments.tmaze_config.TMazeConfig` of a T-Maze run's ``config``, with the
+    discount used (``gamma``: :func:`experiments.optimality.default_gamma` of the length unless set)."""
+    from experiments.optimality import default_gamma
+    from experiments.tmaze_config import TMazeConfig
+
+    settings = dataclasses.asdict(TMazeConfig(**config))
+    if settings["gamma"] is None:
+        settings["gamma"] = default_gamma(settings["length"])
+    return _plain(settings)
+
+
+def supervised_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The resolved ``supervised.train.SupervisedConfig`` of a supervised run's ``config``."""
+    from recurrent_q.multistability import WarmupConfig
+    from supervised.train import SupervisedConfig
+
+    config = dict(config)
+    warmup_config = WarmupConfig(**config.pop("warmup_config", {}))
+    return _plain(dataclasses.asdict(SupervisedConfig(**config, warmup_config=warmup_config)))
+
+
+def horizon_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """Those of a horizon run: its network's (T-Maze or copy) and the grid's own keys as they are."""
+    own = ("task", "horizons", "eval_vaa", "eval_sequences")
+    network = {k: v for k, v in config.items() if k not in own}
+    if config.get("task") == "copy":
+        resolved = supervised_settings({**network, "task": "copy"})
+    else:
+        resolved = tmaze_settings(network)
+    return {**resolved, **_plain({k: config[k] for k in own if k in config})}
+
+
+__all__ = ["horizon_settings", "run_supervised", "run_tmaze", "supervised_settings", "tmaze_settings"]
