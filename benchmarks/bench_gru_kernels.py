@@ -92,7 +92,7 @@ def replay(length: int, episodes: int, repeats: int, path: str | None = None) ->
         calls = record_loss_calls(length, episodes)
         if path is not None:
             torch.save((length, episodes, calls), path)
-    row_steps = sum(int(lengths.sum()) for *_, lengths, _ in calls)
+    row_steps = sum(gi.shape[0] * steps if n is None else int(n.sum()) for gi, *_, n, steps in calls)
     times = []
     for _ in range(repeats + 1):  # the first pass compiles (or loads) the kernel: not counted
         start = time.process_time()
@@ -103,12 +103,9 @@ def replay(length: int, episodes: int, repeats: int, path: str | None = None) ->
         times.append(time.process_time() - start)
     best = min(times[1:])
     rows = statistics.mean(gi.shape[0] for gi, *_ in calls)
-    print(
-        f"L = {length}: {len(calls)} calls over {episodes} episodes (rows {rows:.1f}, {row_steps} row-steps);"
-        " "
-        f"forward + backward {best:.3f} CPU s (best of {repeats}), {best / episodes:.4f} per episode, "
-        f"{1e9 * best / row_steps:.0f} ns per row-step; load average {os.getloadavg()[0]:.2f}"
-    )
+    recorded = f"L = {length}: {len(calls)} calls over {episodes} episodes (rows {rows:.1f}, {row_steps} row-steps)"
+    timed = f"forward + backward {best:.3f} CPU s (best of {repeats}), {best / episodes:.4f} per episode"
+    print(f"{recorded}; {timed}, {1e9 * best / row_steps:.0f} ns per row-step; load {os.getloadavg()[0]:.2f}")
 
 
 def main() -> None:
