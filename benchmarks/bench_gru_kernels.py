@@ -103,7 +103,8 @@ def replay(length: int, episodes: int, repeats: int, path: str | None = None) ->
         times.append(time.process_time() - start)
     best = min(times[1:])
     rows = statistics.mean(gi.shape[0] for gi, *_ in calls)
-    recorded = f"L = {length}: {len(calls)} calls over {episodes} episodes (rows {rows:.1f}, {row_steps} row-steps)"
+    recorded = f"L = {length}: {len(calls)} calls over {episodes} episodes (rows {rows:.1f}, {row_steps} "
+    recorded += "row-steps)"
     timed = f"forward + backward {best:.3f} CPU s (best of {repeats}), {best / episodes:.4f} per episode"
     print(f"{recorded}; {timed}, {1e9 * best / row_steps:.0f} ns per row-step; load {os.getloadavg()[0]:.2f}")
 
