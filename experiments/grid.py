@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.presets import Run
-from experiments.registry import EXPERIMENTS, RUNNERS, build_grid
+from experiments.registry import EXPERIMENTS, RUNNERS, SETTINGS, build_grid
 from experiments.run_dirs import (
     SETTINGS_FILE,
     claimed,
@@ -34,12 +34,24 @@ from experiments.run_dirs import (
     finite_or_null,
     non_finite_keys,
     read_json,
-    resolved_settings,
     run_state,
     saved_config,
     set_aside,
     write_json,
 )
+
+
+def resolved_settings(run: Run) -> dict[str, Any] | None:
+    """The settings ``run``'s config resolves to with the code's defaults (``experiments.registry.SETTINGS``),
+    written to the run's ``settings.json``; None for a kind that has none, or a config that does not
+    resolve."""
+    resolve = SETTINGS.get(run.kind)
+    if resolve is None:
+        return None
+    try:
+        return resolve(dict(run.config))
+    except (TypeError, ValueError):  # the run itself will say what is wrong with its config
+        return None
 
 
 def execute_run(
@@ -60,7 +72,8 @@ def execute_run(
 def _execute_claimed(
     run: Run, run_dir: Path, threads: int, restart_changed: bool
 ) -> tuple[str, dict[str, Any], bool]:
-    state, differing = run_state(run, run_dir)
+    settings = resolved_settings(run)
+    state, differing = run_state(run, run_dir, settings=settings)
     if state == "finished":
         return run.name, read_json(run_dir / "metrics.json"), False
     if state == "changed":
@@ -72,7 +85,6 @@ def _execute_claimed(
     torch.set_num_threads(threads)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", saved_config(run))
-    settings = resolved_settings(run)
     if settings is not None:
         write_json(run_dir / SETTINGS_FILE, settings)
     start = time.perf_counter()
@@ -239,13 +251,19 @@ def reproduce(
     if dry_run:
         from experiments.cost import cost_lines
 
-        states = {run.name: run_state(run, root / run.name, repair=False)[0] for run in runs}
+        states = {
+            run.name: run_state(run, root / run.name, repair=False, settings=resolved_settings(run))[0]
+            for run in runs
+        }
         print(f"{experiment} ({preset}): {len(runs)} runs in {root}; dry run, nothing is run")
         print("\n".join(cost_lines(runs, states, rate)))
         return {"runs": len(runs), "ran": 0, "diverged": [], "table": None}
     root.mkdir(parents=True, exist_ok=True)
     # read only: another launch may be writing some of these runs now (each run is repaired under its claim)
-    states = {run.name: run_state(run, root / run.name, repair=False) for run in runs}
+    states = {
+        run.name: run_state(run, root / run.name, repair=False, settings=resolved_settings(run))
+        for run in runs
+    }
     changed = [run for run in runs if states[run.name][0] == "changed"]
     if changed and not restart_changed:
         raise conflict_error(changed[0], root / changed[0].name, states[changed[0].name][1])

@@ -79,7 +79,7 @@ SETTINGS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "horizon": horizon_settings,
 }
 """The settings a run's config resolves to, by kind (the defaults of the code filled in): recorded in the run
-directory's ``settings.json`` and compared by a relaunch (:func:`experiments.run_dirs.run_state`)."""
+directory's ``settings.json`` and compared by a relaunch (``experiments.grid.resolved_settings``)."""
 
 
 @dataclass(frozen=True)

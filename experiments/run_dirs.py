@@ -3,8 +3,8 @@ and the name of the run directory of a training command (:func:`run_name`).
 
 Each run of a grid (:mod:`experiments.presets`) writes, in ``<out>/<experiment>/<preset>/<run name>/``,
 its ``config.json`` (the grid's settings of the run), its ``settings.json`` (those settings with every
-default of the code filled in, :func:`resolved_settings`), its TensorBoard log and, when it has finished,
-its ``metrics.json``. What a relaunch does, run by run (nothing is ever deleted):
+default of the code filled in, ``experiments.grid.resolved_settings``), its TensorBoard log and, when it
+has finished, its ``metrics.json``. What a relaunch does, run by run (nothing is ever deleted):
 
 - ``metrics.json`` present and the same run: skipped. *The same run* compares the settings that define
   it (:func:`run_identity`): where the data is read from (``data_dir``) is not part of it, so a path
@@ -48,7 +48,7 @@ REPLACED = "_replaced"
 """Folder (under a grid's root) where runs and files set aside by a relaunch are kept."""
 SETTINGS_FILE = "settings.json"
 """The file of a run directory that holds the settings its config resolved to when it ran (the code's defaults
-filled in: :func:`resolved_settings`)."""
+filled in: ``experiments.grid.resolved_settings``)."""
 CLAIMS = ".claims"
 """Folder (under a grid's root) of the lock files by which a process claims a run (:func:`claimed`)."""
 
@@ -77,29 +77,12 @@ def run_name(env_id: str, exp_name: str, seed: int, timestamp: int | None = None
     return f"{env_id}__{exp_name}__{seed}__{int(time.time()) if timestamp is None else timestamp}"
 
 
-def resolved_settings(run: Run) -> dict[str, Any] | None:
-    """The settings ``run``'s config resolves to with the code's defaults (``experiments.registry.SETTINGS``;
-    None for a kind that has none, or a config that does not resolve)."""
-    from experiments.registry import SETTINGS
-
-    resolve = SETTINGS.get(run.kind)
-    if resolve is None:
-        return None
-    try:
-        return resolve(dict(run.config))
-    except (TypeError, ValueError):  # the run itself will say what is wrong with its config
-        return None
-
-
-def _changed_defaults(run: Run, run_dir: Path) -> list[str]:
-    """``default <field>`` for each resolved setting that differs from the run's ``settings.json`` (none when
-    the run has no readable one: runs made before it was written)."""
+def _changed_defaults(run_dir: Path, current: dict[str, Any]) -> list[str]:
+    """``default <field>`` for each of the ``current`` resolved settings that differs from the run's
+    ``settings.json`` (none when the run has no readable one: runs made before it was written)."""
     try:
         recorded = read_json(run_dir / SETTINGS_FILE)
     except ValueError:
-        return []
-    current = resolved_settings(run)
-    if current is None:
         return []
     absent = object()
     keys = recorded.keys() | current.keys()
@@ -189,9 +172,14 @@ def non_finite_keys(metrics: dict[str, Any]) -> list[str]:
     return sorted(k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v))
 
 
-def run_state(run: Run, run_dir: Path, repair: bool = True) -> tuple[str, list[str]]:
+def run_state(
+    run: Run, run_dir: Path, repair: bool = True, settings: dict[str, Any] | None = None
+) -> tuple[str, list[str]]:
     """``("new" | "finished" | "partial" | "changed", differing keys)`` of ``run`` in ``run_dir``.
 
+    :param settings: the settings ``run`` resolves to with the code's defaults (the grid's
+        ``experiments.grid.resolved_settings``), compared with the run's ``settings.json`` when both exist
+        (None: not compared).
     :param repair: set unreadable ``config.json`` / ``metrics.json`` files aside (with a warning naming
         them). Only the holder of the run's claim (:func:`claimed`) repairs: without it, another process
         may be writing the run at that moment, and the state is only read.
@@ -210,8 +198,8 @@ def run_state(run: Run, run_dir: Path, repair: bool = True) -> tuple[str, list[s
             set_aside(run_dir, f"{error}: the run starts again")
         return "new", []
     differing = _differing_keys(saved, saved_config(run))
-    if not differing and (run_dir / SETTINGS_FILE).exists():
-        differing = _changed_defaults(run, run_dir)
+    if not differing and settings is not None and (run_dir / SETTINGS_FILE).exists():
+        differing = _changed_defaults(run_dir, settings)
     if differing:
         return "changed", differing
     if metrics_file.exists():
@@ -257,7 +245,6 @@ __all__ = [
     "is_finished",
     "non_finite_keys",
     "read_json",
-    "resolved_settings",
     "run_identity",
     "run_name",
     "run_state",

@@ -173,7 +173,8 @@ def test_a_changed_default_of_the_code_is_a_changed_run_and_older_runs_stay_fini
     """Each run records the settings its config resolved to (``settings.json``: the defaults filled in); a
     relaunch after a default changed does not take the old run for the new one (a conflict naming the
     default), and runs made before the file existed are still finished runs."""
-    from experiments.run_dirs import SETTINGS_FILE, RunConflictError, resolved_settings
+    from experiments.grid import resolved_settings
+    from experiments.run_dirs import SETTINGS_FILE, RunConflictError
 
     summary = grid.reproduce("copy", "smoke", out=tmp_path, workers=1, progress=False)
     assert summary["ran"] == 2
@@ -184,13 +185,14 @@ def test_a_changed_default_of_the_code_is_a_changed_run_and_older_runs_stay_fini
         assert recorded == resolved_settings(run)
         assert recorded["learning_rate"] == 1e-3  # a default: not in the config
         assert "learning_rate" not in run.config and "logdir" not in recorded
-        assert run_state(run, root / run.name) == ("finished", [])
+        assert run_state(run, root / run.name, settings=resolved_settings(run)) == ("finished", [])
     original = registry.SETTINGS["supervised"]
     changed = lambda config: {**original(config), "learning_rate": 3e-4}  # noqa: E731
     monkeypatch.setitem(registry.SETTINGS, "supervised", changed)
-    assert run_state(runs[0], root / runs[0].name) == ("changed", ["default learning_rate"])
+    state = run_state(runs[0], root / runs[0].name, settings=resolved_settings(runs[0]))
+    assert state == ("changed", ["default learning_rate"])
     said = r"default learning_rate differ\) \(a default of the code changed"
     with pytest.raises(RunConflictError, match=said):
         grid.reproduce("copy", "smoke", out=tmp_path, workers=1, progress=False)
     (root / runs[0].name / SETTINGS_FILE).unlink()  # a run made before settings.json was written
-    assert run_state(runs[0], root / runs[0].name) == ("finished", [])
+    assert run_state(runs[0], root / runs[0].name, settings=resolved_settings(runs[0])) == ("finished", [])
