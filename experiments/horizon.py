@@ -16,7 +16,6 @@ tasks; the parallelisable RNNs, minGRU and LRU here, are monostable and fail). T
 
 from __future__ import annotations
 
-import json
 import pickle
 import time
 from collections.abc import Sequence
@@ -72,13 +71,12 @@ def load_supervised_run(run_dir: str | Path) -> tuple[SupervisedConfig, Sequence
                 f"{run_dir / name} not found: RUN_DIR must be the logdir of a finished supervised.train run"
             )
     try:
-        saved = json.loads((run_dir / "result.json").read_text())["config"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
-        raise SupervisedRunError(
-            f"{run_dir / 'result.json'} is unreadable ({type(error).__name__}: {error}): not the result of a "
-            "finished supervised.train run, or damaged"
-        ) from error
-    config = config_from_dict(saved)
+        saved = read_json(run_dir / "result.json")
+    except ValueError as error:  # names the file and why
+        raise SupervisedRunError(f"{error}: not the result of a finished supervised.train run") from error
+    if not isinstance(saved.get("config"), dict):
+        raise SupervisedRunError(f"{run_dir / 'result.json'} holds no config: not a supervised.train result")
+    config = config_from_dict(saved["config"])
     if config.task != "copy":
         raise ValueError(f"horizon evaluation supports task 'copy' only; {run_dir} is task {config.task!r}")
     model = make_model(config, CopyFirstInput(1, config.T))

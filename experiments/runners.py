@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from experiments.run_dirs import set_aside
+from experiments.run_dirs import NOT_IDENTITY, set_aside
 
 
 def run_supervised(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
@@ -43,12 +43,12 @@ def run_tmaze(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, 
 # directory's ``settings.json``, so that a relaunch after a default has changed does not take an old run for
 # the new one). Fields that say where files go or what is shown are left out.
 _NOT_SETTINGS = (
+    *NOT_IDENTITY,
     "logdir",
     "save_path",
     "best_model_save_path",
     "progress_bar",
     "device",
-    "data_dir",
     "download",
     "resume",
 )

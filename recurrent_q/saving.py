@@ -124,16 +124,14 @@ class DRQNSaving:
         :raises FileNotFoundError: naming ``path`` when neither it nor ``path`` + ``.zip`` (SB3 adds the
             suffix) exists.
         """
+        found = []
         if isinstance(path, (str, pathlib.Path)):
             found = [p for p in (pathlib.Path(path), pathlib.Path(f"{path}.zip")) if p.is_file()]
             if not found:
                 raise FileNotFoundError(f"no DRQN model file at {path} (nor at {path}.zip)")
-            if not zipfile.is_zipfile(found[0]):
-                raise ValueError(
-                    f"{found[0]} is not a readable DRQN model (not a zip file); it may be damaged, or not "
-                    "written by DRQN.save"
-                )
         with readable_model(path):
+            if found and not zipfile.is_zipfile(found[0]):  # SB3 would say it in its own words
+                raise zipfile.BadZipFile("File is not a zip file")
             model = super().load(path, *args, **kwargs)
         adopt_former_warmup(model)  # a model saved when one ``warmup`` argument held both settings
         return model
