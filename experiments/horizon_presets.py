@@ -226,6 +226,13 @@ HORIZON_SETTINGS["hold-nbrc"] = {
         "drift003": {**_DRIFT, "hold_drift_coef": 0.03},
     },
 }
+# ... NBRC's best recipe (drift003, chosen on tuning seeds 0-9 in hold-nbrc) at its first optimal check and at
+# the end of its 300-episode budget: the report, run on seeds no choice used (`--first-seed 4000`).
+_NBRC_DRIFT = HORIZON_SETTINGS["hold-nbrc"]["recipes"]["drift003"]
+HORIZON_SETTINGS["hold-nbrc-drift003"] = {
+    **HORIZON_SETTINGS["hold-nbrc"],
+    "recipes": {"drift003": _NBRC_DRIFT, "drift003-train-on": {**_NBRC_DRIFT, "stop_when_optimal": False}},
+}
 HORIZON_PRESETS = tuple(HORIZON_SETTINGS)
 """The presets of the ``horizon`` experiment: :data:`PRESETS` and those above (the keys of the settings)."""
 
