@@ -39,7 +39,7 @@ class Run:
 
 
 PRESETS = ("small", "paper", "smoke")
-"""The presets of every grid of :data:`GRIDS`."""
+"""The presets of every grid of :data:`GRIDS` (some grids have more: :func:`grid_presets`)."""
 WARMED_CELLS = ("lstm", "gru", "mgu", "chrono")
 BISTABLE_CELLS = ("brc", "nbrc")
 PAPER_CELLS = ("lstm", "chrono", "gru", "mgu", "brc", "nbrc")
@@ -94,6 +94,14 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
             seeds=1,
             common={**SMOKE, "task": "copy", "warmup_config": {"steps": 5}},
         ),
+        # Fig. 11's lengths at the `small` budget (1 x 128, 10 epochs, 3,200 training sequences): the
+        # issue's cells and versions, a few hours on 2 CPU cores
+        "long": dict(
+            sizes=[{"T": 300}, {"T": 600}],
+            pairs=_cell_versions(("gru", "lstm", "mgu"), PAPER_VERSIONS),
+            seeds=3,
+            common={"task": "copy", "num_layers": 1, "hidden_size": 128, "epochs": 10, **SMALL_DATA},
+        ),
     },
     "denoising": {
         "paper": dict(
@@ -120,6 +128,21 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
             pairs=SMOKE_PAIRS,
             seeds=1,
             common={**SMOKE, "task": "denoising", "warmup_config": {"steps": 5}},
+        ),
+        # Fig. 12's and Table F.1's sizes (T = 200, N = 5 and 100) at the `small` budget (GRU 2 x 64,
+        # 10 epochs, 6,400 training sequences): the GRU's versions and the bistable NBRC
+        "long": dict(
+            sizes=[{"T": 200, "N": 5}, {"T": 200, "N": 100}],
+            pairs=_cell_versions(("gru",), PAPER_VERSIONS, ("nbrc",)),
+            seeds=3,
+            common={
+                "task": "denoising",
+                "num_layers": 2,
+                "hidden_size": 64,
+                "epochs": 10,
+                **SMALL_DATA,
+                "num_train": 8000,
+            },
         ),
     },
     "vaa-vs-loss": {
@@ -210,12 +233,18 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+def grid_presets(experiment: str) -> tuple[str, ...]:
+    """The presets of ``experiment``'s grid in :data:`GRIDS`: :data:`PRESETS`, then its own (``long``)."""
+    return (*PRESETS, *(preset for preset in GRIDS[experiment] if preset not in PRESETS))
+
+
 def product_grid(experiment: str, kind: str, preset: str) -> list[Run]:
-    """The runs of ``experiment`` at ``preset`` (:data:`PRESETS`), of kind ``kind``: every (size, cell,
+    """The runs of ``experiment`` at ``preset`` (:func:`grid_presets`), of kind ``kind``: every (size, cell,
     version, seed) of its grid in :data:`GRIDS`. A run's labels are its size, cell and version; its config,
     the grid's common settings, the size, the cell, the version and the seed."""
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+    presets = grid_presets(experiment)
+    if preset not in presets:
+        raise ValueError(f"preset must be one of {', '.join(presets)} for {experiment}; got {preset!r}")
     grid = GRIDS[experiment][preset]
     runs = []
     for size, (cell, version), seed in itertools.product(grid["sizes"], grid["pairs"], range(grid["seeds"])):

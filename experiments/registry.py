@@ -16,7 +16,7 @@ from typing import Any
 
 from experiments.horizon_presets import HORIZON_PRESETS, horizon_grid
 from experiments.memory_presets import MEMORY_PRESETS, memory_grid
-from experiments.presets import PRESETS, Run, product_grid
+from experiments.presets import Run, grid_presets, product_grid
 from experiments.results import write_results
 from experiments.runners import (
     horizon_settings,
@@ -99,7 +99,9 @@ class Experiment:
 def _product(experiment: str, kind: str = "supervised", **plot: Any) -> Experiment:
     """An experiment whose grid is ``presets.GRIDS[experiment]`` (sizes × (cell, version) pairs × seeds),
     reported by :func:`experiments.results.write_results` (``plot``: its plot's ``metric`` or ``curves``)."""
-    return Experiment(PRESETS, partial(product_grid, experiment, kind), partial(write_results, **plot))
+    return Experiment(
+        grid_presets(experiment), partial(product_grid, experiment, kind), partial(write_results, **plot)
+    )
 
 
 EXPERIMENTS: dict[str, Experiment] = {

@@ -36,5 +36,14 @@ def test_the_command_line_offers_the_registry():
     hints = typing.get_type_hints(reproduce.Args, include_extras=True)
     experiment = typing.get_args(hints["experiment"])[0]  # Positional[X] is Annotated[X, ...]
     assert typing.get_args(experiment) == tuple(EXPERIMENTS)
-    presets = (*PRESETS, *(preset for preset in HORIZON_PRESETS if preset not in PRESETS))  # not written out
-    assert typing.get_args(hints["preset"]) == PRESET_NAMES == presets
+    extra = dict.fromkeys(p for e in EXPERIMENTS.values() for p in e.presets if p not in PRESETS)
+    assert {"long", *HORIZON_PRESETS} - set(PRESETS) == set(extra)  # not written out
+    assert typing.get_args(hints["preset"]) == PRESET_NAMES == (*PRESETS, *extra)
+
+
+def test_long_preset_is_the_papers_lengths_of_copy_and_denoising_only():
+    assert {run.config["T"] for run in build_grid("copy", "long")} == {300, 600}
+    sizes = {(run.config["T"], run.config["N"]) for run in build_grid("denoising", "long")}
+    assert sizes == {(200, 5), (200, 100)}
+    with pytest.raises(ValueError, match="preset must be one of small, paper, smoke for tmaze; got 'long'"):
+        build_grid("tmaze", "long")

@@ -21,9 +21,12 @@ against L' and T', see ``experiments.horizon``).
 one table of POPGym's MMER (``experiments.memory_suites``; needs ``pip install ".[memory-suites]"``;
 presets ``small`` and ``smoke`` only).
 Presets: ``paper`` (the paper's sizes, for a GPU cluster), ``small`` (2 CPU cores, well under an
-hour per experiment) and ``smoke`` (two tiny runs, for tests); ``horizon`` also has ``train-on`` (its
+hour per experiment) and ``smoke`` (two tiny runs, for tests); ``copy`` and ``denoising`` also have
+``long`` (the paper's lengths, copy T = 300 and 600, denoising T = 200 with N = 5 and 100, at the ``small``
+budget: a few hours on 2 CPU cores; ``experiments.presets.GRIDS``); ``horizon`` also has ``train-on`` (its
 ``small`` T-Maze at L = 20, every run trained to the end of its budget instead of stopping at the first
-optimal check, five cells and versions, no copy runs; ``experiments.horizon_presets.HORIZON_SETTINGS``).
+optimal check, five cells and versions, no copy runs) and the recipes' presets
+(``experiments.horizon_presets.HORIZON_SETTINGS``).
 
 ``--dry-run`` runs nothing: it lists the grid's runs and counts their arithmetic (``experiments.cost``),
 e.g. ``mm-reproduce copy --preset paper --dry-run`` before a cluster launch.
@@ -53,8 +56,9 @@ class Args:
     experiment: tyro.conf.Positional[ExperimentName]
     """which paper figure to reproduce"""
     preset: PresetName = "small"
-    """grid scale: `small` (2 CPU cores), `paper` (the paper's sizes), `smoke` (two tiny runs); `train-on`
-    (horizon only: the `small` T-Maze at L = 20 trained to the end of its budget)"""
+    """grid scale: `small` (2 CPU cores), `paper` (the paper's sizes), `smoke` (two tiny runs); `long` (copy
+    and denoising only: the paper's lengths at the `small` budget); `train-on` (horizon only: the `small`
+    T-Maze at L = 20 trained to the end of its budget)"""
     out: str = "results"
     """root folder; runs go to <out>/<experiment>/<preset>/<run name>/"""
     workers: int = 2
