@@ -237,6 +237,11 @@ HORIZON_PRESETS = tuple(HORIZON_SETTINGS)
 """The presets of the ``horizon`` experiment: :data:`PRESETS` and those above (the keys of the settings)."""
 
 
+HORIZON_RUN_KEYS = ("task", "horizons", "eval_vaa", "eval_sequences")
+"""The keys :func:`horizon_grid` adds to a run's network settings, read by ``experiments.horizon.run_horizon``
+itself (the rest of the config goes to the T-Maze or copy trainer)."""
+
+
 def horizon_grid(preset: str) -> list[Run]:
     """The runs of the ``horizon`` experiment (kind ``horizon``) at ``preset`` (:data:`HORIZON_PRESETS`):
     train at short horizons, evaluate at long ones.

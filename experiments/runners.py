@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from experiments.horizon_presets import HORIZON_RUN_KEYS
 from experiments.run_dirs import NOT_IDENTITY, set_aside
 
 
@@ -84,7 +85,7 @@ def supervised_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 def horizon_settings(config: dict[str, Any]) -> dict[str, Any]:
     """Those of a horizon run: its network's (T-Maze or copy) and the grid's own keys as they are."""
-    own = ("task", "horizons", "eval_vaa", "eval_sequences")
+    own = HORIZON_RUN_KEYS
     network = {k: v for k, v in config.items() if k not in own}
     if config.get("task") == "copy":
         resolved = supervised_settings({**network, "task": "copy"})
