@@ -233,6 +233,30 @@ HORIZON_SETTINGS["hold-nbrc-drift003"] = {
     **HORIZON_SETTINGS["hold-nbrc"],
     "recipes": {"drift003": _NBRC_DRIFT, "drift003-train-on": {**_NBRC_DRIFT, "stop_when_optimal": False}},
 }
+# ... that recipe on every cell and version of the horizon table (issue's list: GRU classic, warmup and
+# double, LSTM and MGU warmed up, NBRC, BRC, minGRU, LRU), 3 seeds (with `--first-seed`, seeds no choice used)
+HORIZON_SETTINGS["hold-cells"] = {
+    **HORIZON_SETTINGS["hold-nbrc"],
+    "seeds": 3,
+    "pairs": (
+        ("gru", "classic"),
+        ("gru", "warmup"),
+        ("gru", "double"),
+        ("lstm", "warmup"),
+        ("mgu", "warmup"),
+        ("nbrc", "classic"),
+        ("brc", "classic"),
+        ("mingru", "classic"),
+        ("lru", "classic"),
+    ),
+    "recipes": {"drift003": _NBRC_DRIFT},
+}
+# ... and NBRC's recipe trained at L = 50 (600 episodes, the runner's budget at that length), 10 seeds
+HORIZON_SETTINGS["hold-nbrc-L50"] = {
+    **HORIZON_SETTINGS["hold-nbrc-drift003"],
+    "lengths": (50,),
+    "episodes": {50: 600},
+}
 HORIZON_PRESETS = tuple(HORIZON_SETTINGS)
 """The presets of the ``horizon`` experiment: :data:`PRESETS` and those above (the keys of the settings)."""
 

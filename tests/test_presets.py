@@ -115,7 +115,8 @@ def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
         build_grid("copy", "train-on")
     expected = (
         "train-on, warmup-input, fixed-point, warmup-objective, hold, hold-drift-train-on, hold-obs, "
-        "hold-obs-train-on, hold-al, hold-bistable, hold-nbrc, hold-nbrc-drift003 for horizon"
+        "hold-obs-train-on, hold-al, hold-bistable, hold-nbrc, hold-nbrc-drift003, hold-cells, hold-nbrc-L50 "
+        "for horizon"
     )
     with pytest.raises(ValueError, match=expected):
         build_grid("horizon", "huge")
@@ -193,6 +194,22 @@ def test_the_hold_grid_changes_the_hold_term_only():
     assert len(nbrc) == 20 and {r.config["cell"] for r in build_grid("horizon", "hold-nbrc")} == {"nbrc"}
     assert nbrc["adv", 3] == {**runs["hold1-10k-adv", 3], "cell": "nbrc", "version": "classic"}
     assert nbrc["drift003", 3] == {**bistable["nbrc", "drift01", 3], "hold_drift_coef": 0.03}
+    report = {
+        (dict(r.labels)["recipe"], r.seed): r.config for r in build_grid("horizon", "hold-nbrc-drift003")
+    }
+    assert report["drift003", 3] == nbrc["drift003", 3]
+    assert report["drift003-train-on", 3] == {**nbrc["drift003", 3], "stop_when_optimal": False}
+    cells = {
+        (r.config["cell"], r.config["version"], r.seed): r.config for r in build_grid("horizon", "hold-cells")
+    }
+    assert len(cells) == 27 and cells["nbrc", "classic", 2] == nbrc["drift003", 2]
+    assert {cell for cell, _, _ in cells} == {"gru", "lstm", "mgu", "nbrc", "brc", "mingru", "lru"}
+    for (cell, version, _), config in cells.items():
+        assert config == {**nbrc["drift003", config["seed"]], "cell": cell, "version": version}
+        tmaze_config(config)
+    long = {(dict(r.labels)["recipe"], r.seed): r.config for r in build_grid("horizon", "hold-nbrc-L50")}
+    assert long["drift003", 3] == {**nbrc["drift003", 3], "length": 50, "episodes": 600}
+    assert long["drift003-train-on", 3] == {**long["drift003", 3], "stop_when_optimal": False}
 
 
 def test_the_warmup_objective_grid_changes_the_warmup_objective_only():
