@@ -198,6 +198,10 @@ ABLATION |= {
     # gradient steps (the same transitions sampled per episode, about the same CPU time): a Q-function whose
     # corridor values are less noisy at the size of the smallest margins.
     "j-b64i10": {"batch_size": 64, "gradient_steps": 10},
+    # Round 19, on today's defaults at L = 100: round 18 found the number of updates to matter more than their
+    # noise, so the replay ratio doubled (40 gradient steps of 32 episodes per training episode, twice the
+    # loss's time): the corridor's values precise at an earlier episode, if updates are what they wait for.
+    "k-i40": {"gradient_steps": 40},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}
