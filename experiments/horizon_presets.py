@@ -238,17 +238,7 @@ HORIZON_SETTINGS["hold-nbrc-drift003"] = {
 HORIZON_SETTINGS["hold-cells"] = {
     **HORIZON_SETTINGS["hold-nbrc"],
     "seeds": 3,
-    "pairs": (
-        ("gru", "classic"),
-        ("gru", "warmup"),
-        ("gru", "double"),
-        ("lstm", "warmup"),
-        ("mgu", "warmup"),
-        ("nbrc", "classic"),
-        ("brc", "classic"),
-        ("mingru", "classic"),
-        ("lru", "classic"),
-    ),
+    "pairs": (*HORIZON_PAIRS[:4], ("mgu", "warmup"), *HORIZON_PAIRS[4:8]),
     "recipes": {"drift003": _NBRC_DRIFT},
 }
 # ... and NBRC's recipe trained at L = 50 (600 episodes, the runner's budget at that length), 10 seeds
