@@ -202,6 +202,9 @@ ABLATION |= {
     # noise, so the replay ratio doubled (40 gradient steps of 32 episodes per training episode, twice the
     # loss's time): the corridor's values precise at an earlier episode, if updates are what they wait for.
     "k-i40": {"gradient_steps": 40},
+    # ... and only from the first optimal check on (TMazeConfig.gradient_steps_after_optimal): the way to the
+    # first optimal policy, and its time, are the defaults'; the updates go where the share is measured.
+    "k-i40-opt": {"gradient_steps_after_optimal": 40},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}

@@ -65,6 +65,7 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         best_model_save_path=c.best_model_save_path,
         give_up_after=c.give_up_after,
         end_rate_hold=c.learning_rate_decay_on_optimal,
+        steps_after_optimal=c.gradient_steps_after_optimal,
     )
     callbacks: list[BaseCallback] = [optimal]
     if c.max_seconds is not None:
@@ -218,6 +219,8 @@ class TMazeOptimalCallback(BaseCallback):
     :param verbose: 1 prints each optimal check.
     :param end_rate_hold: at the first optimal check, start the decay of the model's learning rate, a
         :class:`recurrent_q.schedules.HeldLinearSchedule` (its ``end_hold``), if its hold is not over.
+    :param steps_after_optimal: at the first optimal check, set the model's gradient steps per episode
+        (DRQN's ``gradient_steps``) to this; None: leave them.
     """
 
     def __init__(
@@ -229,9 +232,12 @@ class TMazeOptimalCallback(BaseCallback):
         verbose: int = 0,
         give_up_after: int | None = None,
         end_rate_hold: bool = False,
+        steps_after_optimal: int | None = None,
     ) -> None:
         super().__init__(verbose)
         self.end_rate_hold = end_rate_hold
+        check_integer("steps_after_optimal", steps_after_optimal, optional=True)
+        self.steps_after_optimal = steps_after_optimal
         check_integer("check_freq", check_freq)
         check_integer("give_up_after", give_up_after, optional=True)
         self.give_up_after = give_up_after
@@ -282,6 +288,8 @@ class TMazeOptimalCallback(BaseCallback):
             self.first_optimal_cpu_time = time.process_time() - self._cpu_start
             if self.end_rate_hold:
                 self.model.learning_rate.end_hold(self.model._current_progress_remaining)
+            if self.steps_after_optimal is not None:
+                self.model.gradient_steps = self.steps_after_optimal
             if self.best_model_save_path is not None:
                 os.makedirs(self.best_model_save_path, exist_ok=True)
                 self.model.save(os.path.join(self.best_model_save_path, "best_model"))

@@ -117,6 +117,11 @@ class TMazeConfig:
     within the noise of the tuning seeds (docs/drqn-parity.md, round 12)."""
     gradient_steps: int = 20
     """Gradient steps I after each episode (the paper's Algorithm 4: 10; docs/drqn-parity.md)."""
+    gradient_steps_after_optimal: int | None = None
+    """Gradient steps after each episode from the first optimal check on (a higher replay ratio once the
+    task is learned, to make the corridor's values precise without slowing the way to the first optimal
+    policy; docs/drqn-parity.md, round 19). Runs are the same up to their first optimal check; None:
+    gradient_steps throughout."""
     batch_size: int = 32
     """Transitions B per gradient step."""
     buffer_size: int = 8192
@@ -151,7 +156,7 @@ class TMazeConfig:
     """λ_d: the hold term also asks the held state to stop (``DRQN(hold_drift_coef=...)``; 0: off)."""
     check_freq: int = 5
     """Episodes between optimality checks (the authors: 20); the checks do not change training (unless
-    learning_rate_decay_on_optimal)."""
+    learning_rate_decay_on_optimal or gradient_steps_after_optimal)."""
     stop_when_optimal: bool = False
     """Stop at the first check where the greedy policy is optimal."""
     give_up_after: int | None = None
@@ -182,6 +187,7 @@ class TMazeConfig:
         for name, low in minimum.items():
             check_integer(name, getattr(self, name), low)
         check_integer("give_up_after", self.give_up_after, 1, optional=True)
+        check_integer("gradient_steps_after_optimal", self.gradient_steps_after_optimal, 1, optional=True)
         check_number("gamma", self.gamma, 0, 1, open_low=True, optional=True)
         check_number("advantage_learning", self.advantage_learning, 0, 1, open_high=True)
         check_number("exploration_rate", self.exploration_rate, 0, 1)

@@ -211,6 +211,30 @@ def test_the_rate_decay_can_start_at_the_first_optimal_check(tmp_path):
         run_tmaze_experiment(learning_rate_decay_on_optimal=True, learning_rate_final=None, **settings)
 
 
+def test_more_gradient_steps_can_start_at_the_first_optimal_check(tmp_path):
+    """gradient_steps_after_optimal: the same run up to its first optimal check, then that many gradient
+    steps per episode (the saved model has them); a bad value is named."""
+    settings = dict(length=3, seed=0, episodes=60, check_freq=5, vaa_interval=0, vaa_measure_interval=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        plain = run_tmaze_experiment(**settings)
+        more = run_tmaze_experiment(
+            gradient_steps_after_optimal=35, save_path=str(tmp_path / "m"), **settings
+        )
+    finally:
+        torch.set_num_threads(threads)
+    first = more["first_optimal_episode"]
+    assert first is not None and first < 60 and plain["first_optimal_episode"] == first
+    assert plain["timesteps_to_optimal"] == more["timesteps_to_optimal"]  # the same run up to there
+    assert DRQN.load(tmp_path / "m.zip").gradient_steps == 35
+    assert DRQN.load(tmp_path / "m.zip").num_train_episodes == 60
+    with pytest.raises(
+        ValueError, match="gradient_steps_after_optimal must be None or an integer >= 1; got 0"
+    ):
+        TMazeConfig(gradient_steps_after_optimal=0)
+
+
 def test_the_discount_is_a_setting_of_the_runner():
     """The paper's 0.98 up to L = 137, the margin's γ beyond (experiments.evaluation.default_gamma), unless
     set; the run's record says which it used."""
