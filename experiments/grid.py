@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from experiments.presets import Run
+from experiments.presets import Run, from_seed
 from experiments.registry import EXPERIMENTS, RUNNERS, SETTINGS, build_grid
 from experiments.run_dirs import (
     SETTINGS_FILE,
@@ -236,10 +236,7 @@ def reproduce(
     :raises RunConflictError: a run directory holds a run with other settings (before anything runs).
     """
     check_reproduce_arguments(workers, first_seed, rate)
-    runs = [
-        Run(r.experiment, r.kind, r.labels, r.seed + first_seed, {**r.config, "seed": r.seed + first_seed})
-        for r in build_grid(experiment, preset)
-    ]
+    runs = from_seed(build_grid(experiment, preset), first_seed)
     if data_dir is not None:
         runs = [
             Run(r.experiment, r.kind, r.labels, r.seed, {**r.config, "data_dir": str(data_dir)})

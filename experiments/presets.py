@@ -233,6 +233,12 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+def from_seed(runs: list[Run], first_seed: int) -> list[Run]:
+    """``runs`` with their seeds moved to start at ``first_seed`` (a grid's seeds start at 0)."""
+    moved = [(r, r.seed + first_seed) for r in runs]
+    return [Run(r.experiment, r.kind, r.labels, seed, {**r.config, "seed": seed}) for r, seed in moved]
+
+
 def grid_presets(experiment: str) -> tuple[str, ...]:
     """The presets of ``experiment``'s grid in :data:`GRIDS`: :data:`PRESETS`, then its own (``long``)."""
     return (*PRESETS, *(preset for preset in GRIDS[experiment] if preset not in PRESETS))

@@ -54,3 +54,22 @@ def test_a_policy_no_longer_optimal_at_the_end_is_shown_and_not_evaluated():
 
 def run_horizons(run) -> list[int]:
     return [int(h) for h in run.config["horizons"]]
+
+
+def test_the_finished_runs_of_a_grid_moved_to_other_seeds_are_reported(tmp_path):
+    """write_finished with first_seed: the runs under <preset>-from-seed-<first_seed> (those of the
+    committed report of NBRC's drift recipe), the unfinished ones named, the command with its seeds."""
+    import shutil
+    from pathlib import Path
+
+    from experiments.horizon_results import write_finished
+
+    name = "hold-nbrc-drift003-from-seed-4000"
+    source = Path(__file__).resolve().parents[1] / "results" / "horizon" / name
+    shutil.copytree(source, tmp_path / "horizon" / name)
+    tables, text = write_finished("hold-nbrc-drift003", tmp_path, first_seed=4000)
+    row = next(line for line in text.splitlines() if line.startswith("| 20 | nbrc | classic (drift003) |"))
+    assert "| 10 (4000, 4001, 4002, 4003, 4004, 4005, 4006, 4007, 4008, 4009) | 8/10 | 8/10 |" in row
+    assert "not finished: 4003, 4004" in text  # the trained-on runs cut after seed 4002
+    written = (tmp_path / "horizon" / name / "results.md").read_text()
+    assert written.startswith(text) and "--preset hold-nbrc-drift003 --first-seed 4000`" in written
