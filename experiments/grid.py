@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from experiments.presets import Run, from_seed
+from experiments.presets import Run, from_seed, grid_root, reproduce_command
 from experiments.registry import EXPERIMENTS, RUNNERS, SETTINGS, build_grid
 from experiments.run_dirs import (
     SETTINGS_FILE,
@@ -244,7 +244,7 @@ def reproduce(
             else r
             for r in runs
         ]
-    root = Path(out) / experiment / (preset if first_seed == 0 else f"{preset}-from-seed-{first_seed}")
+    root = grid_root(out, experiment, preset, first_seed)
     if dry_run:
         from experiments.cost import cost_lines
 
@@ -274,9 +274,7 @@ def reproduce(
     elsewhere = len(runs) - finished - len(ran_here)
     if elsewhere > 0:
         print(f"{len(ran_here)} runs ran here; {elsewhere} were finished meanwhile by another launch")
-    command = f"python scripts/reproduce.py {experiment} --preset {preset}"
-    if first_seed:
-        command += f" --first-seed {first_seed}"
+    command = reproduce_command(experiment, preset, first_seed)
     table, text = EXPERIMENTS[experiment].write(runs, results, root, command)
     print(text)
     diverged = sorted(name for name, metrics in results.items() if metrics.get("diverged"))

@@ -14,7 +14,7 @@ from typing import Any
 
 from experiments.horizon import zero_prediction_mse
 from experiments.horizon_presets import horizon_grid
-from experiments.presets import from_seed
+from experiments.presets import from_seed, grid_root, reproduce_command
 from experiments.results import format_number, mean_std, table_lines
 from experiments.run_dirs import is_finished, read_json, write_json
 from experiments.tmaze_config import TMazeConfig
@@ -378,15 +378,12 @@ def write_finished(
     """The tables and plot of the runs of the horizon grid ``preset`` that have finished under ``out``,
     without running anything (for a grid stopped before its end; the others show as not finished);
     ``first_seed`` as ``mm-reproduce --first-seed`` (the runs under ``<preset>-from-seed-<first_seed>``)."""
-    root = Path(out) / "horizon" / (preset if first_seed == 0 else f"{preset}-from-seed-{first_seed}")
+    root = grid_root(out, "horizon", preset, first_seed)
     runs = from_seed(horizon_grid(preset), first_seed)
     results = {
         run.name: read_json(root / run.name / "metrics.json") for run in runs if is_finished(run, root)
     }
-    command = f"python scripts/reproduce.py horizon --preset {preset}"
-    if first_seed:
-        command += f" --first-seed {first_seed}"
-    return write_horizon_results(runs, results, root, command)
+    return write_horizon_results(runs, results, root, reproduce_command("horizon", preset, first_seed))
 
 
 __all__ = [

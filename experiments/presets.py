@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -237,6 +238,18 @@ def from_seed(runs: list[Run], first_seed: int) -> list[Run]:
     """``runs`` with their seeds moved to start at ``first_seed`` (a grid's seeds start at 0)."""
     moved = [(r, r.seed + first_seed) for r in runs]
     return [Run(r.experiment, r.kind, r.labels, seed, {**r.config, "seed": seed}) for r, seed in moved]
+
+
+def grid_root(out: str | Path, experiment: str, preset: str, first_seed: int = 0) -> Path:
+    """The folder of the runs of ``experiment`` at ``preset`` under ``out``; those moved to ``first_seed``
+    (:func:`from_seed`) go to ``<preset>-from-seed-<first_seed>``."""
+    return Path(out) / experiment / (preset if first_seed == 0 else f"{preset}-from-seed-{first_seed}")
+
+
+def reproduce_command(experiment: str, preset: str, first_seed: int = 0) -> str:
+    """The command that runs that grid, as its tables give it."""
+    command = f"python scripts/reproduce.py {experiment} --preset {preset}"
+    return command + (f" --first-seed {first_seed}" if first_seed else "")
 
 
 def grid_presets(experiment: str) -> tuple[str, ...]:

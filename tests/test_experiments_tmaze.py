@@ -8,7 +8,6 @@ import typing
 
 import gymnasium as gym
 import pytest
-import torch
 from test_train import logged_settings
 
 from experiments import presets, registry
@@ -146,13 +145,10 @@ def test_the_optimality_check_plays_every_layout_of_the_maze():
 def test_the_runner_learns_the_xor_maze_and_checks_its_cue_position():
     """GRU + warmup with the runner's defaults learns XORTMaze-v0 at L = 4 (seed 0, the second cue at the
     middle; optimal after 50 episodes here, the budget is 300); cue_position belongs to XORTMaze-v0 only."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one thread: the seeded run is this machine's whatever its cores
+    # one thread (conftest's one_thread): the seeded run is this machine's whatever its cores
     settings = dict(episodes=300, seed=0, stop_when_optimal=True, vaa_interval=0, vaa_measure_interval=0)
-    try:  # seeds 0-3 here: optimal after 50, 170, 140, 155 episodes
-        result = run_tmaze_experiment(env_id="XORTMaze-v0", length=4, **settings)
-    finally:
-        torch.set_num_threads(threads)
+    # seeds 0-3 here: optimal after 50, 170, 140, 155 episodes
+    result = run_tmaze_experiment(env_id="XORTMaze-v0", length=4, **settings)
     assert result["env_id"] == "XORTMaze-v0" and result["cue_position"] == 2
     longer = make_maze(TMazeConfig(env_id="XORTMaze-v0", length=4), length=400)  # the cue stays at 2
     assert longer.unwrapped.length == 400 and longer.unwrapped.cue_position == 2
@@ -186,15 +182,10 @@ def test_the_rate_decay_can_start_at_the_first_optimal_check(tmp_path):
     from recurrent_q import HeldLinearSchedule
 
     settings = dict(length=5, seed=0, episodes=200, check_freq=5, vaa_interval=0, vaa_measure_interval=0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        held = run_tmaze_experiment(**settings)
-        early = run_tmaze_experiment(
-            learning_rate_decay_on_optimal=True, save_path=str(tmp_path / "model"), **settings
-        )
-    finally:
-        torch.set_num_threads(threads)
+    held = run_tmaze_experiment(**settings)  # one thread: conftest's one_thread
+    early = run_tmaze_experiment(
+        learning_rate_decay_on_optimal=True, save_path=str(tmp_path / "model"), **settings
+    )
     first = early["first_optimal_episode"]
     # before the hold's end (episode 100); where depends on the CPU: 70 on an Intel Xeon (with a budget of
     # 100 episodes, whose hold ended at 50, it was 20 on an AMD EPYC and 75 on the Xeon)
@@ -215,15 +206,8 @@ def test_more_gradient_steps_can_start_at_the_first_optimal_check(tmp_path):
     """gradient_steps_after_optimal: the same run up to its first optimal check, then that many gradient
     steps per episode (the saved model has them); a bad value is named."""
     settings = dict(length=3, seed=0, episodes=60, check_freq=5, vaa_interval=0, vaa_measure_interval=0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        plain = run_tmaze_experiment(**settings)
-        more = run_tmaze_experiment(
-            gradient_steps_after_optimal=35, save_path=str(tmp_path / "m"), **settings
-        )
-    finally:
-        torch.set_num_threads(threads)
+    plain = run_tmaze_experiment(**settings)  # one thread: conftest's one_thread
+    more = run_tmaze_experiment(gradient_steps_after_optimal=35, save_path=str(tmp_path / "m"), **settings)
     first = more["first_optimal_episode"]
     assert first is not None and first < 60 and plain["first_optimal_episode"] == first
     assert plain["timesteps_to_optimal"] == more["timesteps_to_optimal"]  # the same run up to there
