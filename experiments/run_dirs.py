@@ -79,12 +79,17 @@ def run_name(env_id: str, exp_name: str, seed: int, timestamp: int | None = None
 
 def _changed_defaults(run_dir: Path, current: dict[str, Any]) -> list[str]:
     """``default <field>`` for each of the ``current`` resolved settings that differs from the run's
-    ``settings.json`` (none when the run has no readable one: runs made before it was written)."""
+    ``settings.json`` (none when the run has no readable one: runs made before it was written). A field
+    the file lacks because it was added since is read as the value that kept the old behaviour
+    (``experiments.tmaze_config.ADDED_FIELDS``)."""
+    from experiments.tmaze_config import ADDED_FIELDS
+
     try:
         recorded = read_json(run_dir / SETTINGS_FILE)
     except ValueError:
         return []
     absent = object()
+    recorded = {**{k: v for k, v in ADDED_FIELDS.items() if k in current}, **recorded}
     keys = recorded.keys() | current.keys()
     return [f"default {k}" for k in sorted(keys) if recorded.get(k, absent) != current.get(k, absent)]
 

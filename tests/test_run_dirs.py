@@ -196,3 +196,28 @@ def test_a_changed_default_of_the_code_is_a_changed_run_and_older_runs_stay_fini
         grid.reproduce("copy", "smoke", out=tmp_path, workers=1, progress=False)
     (root / runs[0].name / SETTINGS_FILE).unlink()  # a run made before settings.json was written
     assert run_state(runs[0], root / runs[0].name, settings=resolved_settings(runs[0])) == ("finished", [])
+
+
+def test_a_field_added_since_a_run_keeps_it_finished_when_its_default_keeps_the_old_behaviour(tmp_path):
+    """An option added to ``TMazeConfig`` after a run recorded its ``settings.json`` is absent from that file:
+    a relaunch reads it as the value that reproduces the old run (``ADDED_FIELDS``), so the run stays
+    finished; a field absent for no such reason (or recorded with another value) stays a changed default."""
+    from experiments.grid import resolved_settings
+    from experiments.presets import Run
+    from experiments.run_dirs import SETTINGS_FILE
+    from experiments.tmaze_config import ADDED_FIELDS
+
+    run = Run("tmaze", "tmaze", (("cell", "gru"),), 0, {"length": 20, "seed": 0})
+    run_dir = tmp_path / run.name
+    run_dir.mkdir()
+    write_json(run_dir / "config.json", saved_config(run))
+    write_json(run_dir / "metrics.json", {"first_optimal_episode": 100})
+    settings = resolved_settings(run)
+    assert "gradient_steps_after_optimal" in ADDED_FIELDS and settings["gradient_steps_after_optimal"] is None
+    older = {k: v for k, v in settings.items() if k != "gradient_steps_after_optimal"}
+    write_json(run_dir / SETTINGS_FILE, older)
+    assert run_state(run, run_dir, settings=settings) == ("finished", [])
+    write_json(run_dir / SETTINGS_FILE, {**older, "gradient_steps_after_optimal": 40})
+    assert run_state(run, run_dir, settings=settings) == ("changed", ["default gradient_steps_after_optimal"])
+    write_json(run_dir / SETTINGS_FILE, {k: v for k, v in older.items() if k != "advantage_learning"})
+    assert run_state(run, run_dir, settings=settings) == ("changed", ["default advantage_learning"])
