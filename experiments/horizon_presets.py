@@ -233,6 +233,16 @@ HORIZON_SETTINGS["hold-nbrc-drift003"] = {
     **HORIZON_SETTINGS["hold-nbrc"],
     "recipes": {"drift003": _NBRC_DRIFT, "drift003-train-on": {**_NBRC_DRIFT, "stop_when_optimal": False}},
 }
+# ... and that recipe with its hold term ended at the first optimal check (hold_coef_after_optimal = 0):
+# trained on with the term, the policy was lost at L = 20 itself (0/3 optimal at the end); without it, does
+# the Q-learning alone keep the policy, and the attractors the term made? The runs are drift003's up to
+# their first optimal check, so only the end of the budget is new; tuning seeds 0-9.
+HORIZON_SETTINGS["hold-nbrc-off"] = {
+    **HORIZON_SETTINGS["hold-nbrc"],
+    "recipes": {
+        "drift003-off-train-on": {**_NBRC_DRIFT, "stop_when_optimal": False, "hold_coef_after_optimal": 0.0}
+    },
+}
 # ... that recipe on every cell and version of the horizon table (issue's list: GRU classic, warmup and
 # double, LSTM and MGU warmed up, NBRC, BRC, minGRU, LRU), 3 seeds (with `--first-seed`, seeds no choice used)
 HORIZON_SETTINGS["hold-cells"] = {

@@ -28,7 +28,7 @@ from experiments.evaluation import (
 from experiments.tmaze_config import TMAZE_VERSIONS, TMazeConfig, with_settings
 from recurrent_q.callbacks import WallTimeLimit, env_from_training_env
 from recurrent_q.cells import check_device
-from recurrent_q.checks import check_integer
+from recurrent_q.checks import check_choice, check_integer
 from recurrent_q.drqn import DRQN
 from recurrent_q.multistability import WarmupConfig
 from recurrent_q.schedules import HeldLinearSchedule
@@ -65,7 +65,7 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         best_model_save_path=c.best_model_save_path,
         give_up_after=c.give_up_after,
         end_rate_hold=c.learning_rate_decay_on_optimal,
-        steps_after_optimal=c.gradient_steps_after_optimal,
+        after_optimal=after_optimal_settings(c),
     )
     callbacks: list[BaseCallback] = [optimal]
     if c.max_seconds is not None:
@@ -99,6 +99,16 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         "timesteps_to_optimal": optimal.first_optimal_timesteps,
         "optimal_checks": [episode for episode, ok in optimal.checks if ok],
     }
+
+
+def after_optimal_settings(config: TMazeConfig) -> dict[str, Any]:
+    """The model's settings that ``config`` changes at the first optimal check (the ``*_after_optimal``
+    fields that are set), for :class:`TMazeOptimalCallback`'s ``after_optimal``."""
+    pairs = {
+        "gradient_steps": config.gradient_steps_after_optimal,
+        "hold_coef": config.hold_coef_after_optimal,
+    }
+    return {name: value for name, value in pairs.items() if value is not None}
 
 
 def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DRQN:
@@ -191,6 +201,10 @@ def make_maze(config: TMazeConfig, length: int | None = None, **kwargs: Any) -> 
     return gym.make(config.env_id, length=config.length if length is None else length, **kwargs)
 
 
+AFTER_OPTIMAL = ("gradient_steps", "hold_coef", "hold_drift_coef")
+"""The model settings :class:`TMazeOptimalCallback` changes at the first optimal check (``after_optimal``)."""
+
+
 class TMazeOptimalCallback(BaseCallback):
     """Episodes to optimal policy (Fig. 13): every ``check_freq`` episodes, is the greedy policy optimal?
 
@@ -219,8 +233,9 @@ class TMazeOptimalCallback(BaseCallback):
     :param verbose: 1 prints each optimal check.
     :param end_rate_hold: at the first optimal check, start the decay of the model's learning rate, a
         :class:`recurrent_q.schedules.HeldLinearSchedule` (its ``end_hold``), if its hold is not over.
-    :param steps_after_optimal: at the first optimal check, set the model's gradient steps per episode
-        (DRQN's ``gradient_steps``) to this; None: leave them.
+    :param after_optimal: settings of the model changed at the first optimal check, by attribute name
+        (:data:`AFTER_OPTIMAL`): ``{"gradient_steps": 40}`` for more updates per episode,
+        ``{"hold_coef": 0.0}`` to end a hold term; None: none.
     """
 
     def __init__(
@@ -232,12 +247,13 @@ class TMazeOptimalCallback(BaseCallback):
         verbose: int = 0,
         give_up_after: int | None = None,
         end_rate_hold: bool = False,
-        steps_after_optimal: int | None = None,
+        after_optimal: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(verbose)
         self.end_rate_hold = end_rate_hold
-        check_integer("steps_after_optimal", steps_after_optimal, optional=True)
-        self.steps_after_optimal = steps_after_optimal
+        self.after_optimal = dict(after_optimal or {})
+        for name in self.after_optimal:
+            check_choice("after_optimal", name, AFTER_OPTIMAL)
         check_integer("check_freq", check_freq)
         check_integer("give_up_after", give_up_after, optional=True)
         self.give_up_after = give_up_after
@@ -288,8 +304,8 @@ class TMazeOptimalCallback(BaseCallback):
             self.first_optimal_cpu_time = time.process_time() - self._cpu_start
             if self.end_rate_hold:
                 self.model.learning_rate.end_hold(self.model._current_progress_remaining)
-            if self.steps_after_optimal is not None:
-                self.model.gradient_steps = self.steps_after_optimal
+            for name, value in self.after_optimal.items():
+                setattr(self.model, name, value)
             if self.best_model_save_path is not None:
                 os.makedirs(self.best_model_save_path, exist_ok=True)
                 self.model.save(os.path.join(self.best_model_save_path, "best_model"))
@@ -330,10 +346,12 @@ class TMazeOptimalCallback(BaseCallback):
 
 
 __all__ = [
+    "AFTER_OPTIMAL",
     "TMAZE_OPTIMAL_RETURN",
     "TMAZE_VERSIONS",
     "TMazeConfig",
     "TMazeOptimalCallback",
+    "after_optimal_settings",
     "is_tmaze_optimal",
     "make_maze",
     "make_tmaze_drqn",

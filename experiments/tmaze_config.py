@@ -24,7 +24,7 @@ TMAZE_VERSIONS = VERSIONS
 EnvId = Literal["TMaze-v0", "XORTMaze-v0"]
 """The mazes of the runner: the paper's T-Maze and the XOR T-Maze (``tmaze_gym``)."""
 ENV_IDS: tuple[EnvId, ...] = get_args(EnvId)
-ADDED_FIELDS: dict[str, Any] = {"gradient_steps_after_optimal": None}
+ADDED_FIELDS: dict[str, Any] = {"gradient_steps_after_optimal": None, "hold_coef_after_optimal": None}
 """Fields added to :class:`TMazeConfig` since grid runs record their ``settings.json``, each with the value
 that reproduces what a run made before it existed did. A relaunch reads a field absent from an older
 ``settings.json`` as this value (``experiments.run_dirs``): a new option whose default keeps the old
@@ -160,9 +160,12 @@ class TMazeConfig:
     the observation only: the junction, not the corridor's exploratory actions; ``DRQN(hold_ends=...)``)."""
     hold_drift_coef: float = 0.0
     """λ_d: the hold term also asks the held state to stop (``DRQN(hold_drift_coef=...)``; 0: off)."""
+    hold_coef_after_optimal: float | None = None
+    """λ_h from the first optimal check on (0: the hold term ends there, the Q-learning alone keeps the policy
+    the term helped to find); None: hold_coef throughout."""
     check_freq: int = 5
     """Episodes between optimality checks (the authors: 20); the checks do not change training (unless
-    learning_rate_decay_on_optimal or gradient_steps_after_optimal)."""
+    learning_rate_decay_on_optimal or a ``*_after_optimal`` setting)."""
     stop_when_optimal: bool = False
     """Stop at the first check where the greedy policy is optimal."""
     give_up_after: int | None = None
@@ -194,6 +197,7 @@ class TMazeConfig:
             check_integer(name, getattr(self, name), low)
         check_integer("give_up_after", self.give_up_after, 1, optional=True)
         check_integer("gradient_steps_after_optimal", self.gradient_steps_after_optimal, 1, optional=True)
+        check_number("hold_coef_after_optimal", self.hold_coef_after_optimal, 0, optional=True)
         check_number("gamma", self.gamma, 0, 1, open_low=True, optional=True)
         check_number("advantage_learning", self.advantage_learning, 0, 1, open_high=True)
         check_number("exploration_rate", self.exploration_rate, 0, 1)

@@ -219,6 +219,25 @@ def test_more_gradient_steps_can_start_at_the_first_optimal_check(tmp_path):
         TMazeConfig(gradient_steps_after_optimal=0)
 
 
+def test_the_hold_term_can_end_at_the_first_optimal_check(tmp_path):
+    """hold_coef_after_optimal = 0: the run with the hold term up to its first optimal check, then without
+    (the saved model's λ_h is 0); the callback names what it cannot change."""
+    from experiments.tmaze import TMazeOptimalCallback
+
+    settings = dict(length=3, seed=0, episodes=60, check_freq=5, vaa_interval=0, vaa_measure_interval=0)
+    settings |= dict(hold_coef=1.0, hold_steps=20)
+    held = run_tmaze_experiment(**settings)
+    ended = run_tmaze_experiment(hold_coef_after_optimal=0.0, save_path=str(tmp_path / "m"), **settings)
+    first = ended["first_optimal_episode"]
+    assert first is not None and first < 60 and held["first_optimal_episode"] == first
+    assert held["timesteps_to_optimal"] == ended["timesteps_to_optimal"]
+    assert DRQN.load(tmp_path / "m.zip").hold_coef == 0.0
+    with pytest.raises(ValueError, match="hold_coef_after_optimal must be None or a number >= 0"):
+        TMazeConfig(hold_coef_after_optimal=-1.0)
+    with pytest.raises(ValueError, match="after_optimal must be one of 'gradient_steps', 'hold_coef'"):
+        TMazeOptimalCallback(after_optimal={"learning_rate": 1e-4})
+
+
 def test_the_discount_is_a_setting_of_the_runner():
     """The paper's 0.98 up to L = 137, the margin's γ beyond (experiments.evaluation.default_gamma), unless
     set; the run's record says which it used."""

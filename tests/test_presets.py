@@ -115,7 +115,8 @@ def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
         build_grid("copy", "train-on")
     expected = (
         "train-on, warmup-input, fixed-point, warmup-objective, hold, hold-drift-train-on, hold-obs, "
-        "hold-obs-train-on, hold-al, hold-bistable, hold-nbrc, hold-nbrc-drift003, hold-cells, hold-nbrc-L50 "
+        "hold-obs-train-on, hold-al, hold-bistable, hold-nbrc, hold-nbrc-drift003, hold-nbrc-off, hold-cells, "
+        "hold-nbrc-L50 "
         "for horizon"
     )
     with pytest.raises(ValueError, match=expected):
@@ -199,6 +200,13 @@ def test_the_hold_grid_changes_the_hold_term_only():
     }
     assert report["drift003", 3] == nbrc["drift003", 3]
     assert report["drift003-train-on", 3] == {**nbrc["drift003", 3], "stop_when_optimal": False}
+    off = {(dict(r.labels)["recipe"], r.seed): r.config for r in build_grid("horizon", "hold-nbrc-off")}
+    assert len(off) == 10
+    assert off["drift003-off-train-on", 3] == {
+        **report["drift003-train-on", 3],
+        "hold_coef_after_optimal": 0.0,
+    }
+    tmaze_config(off["drift003-off-train-on", 3])
     cells = {
         (r.config["cell"], r.config["version"], r.seed): r.config for r in build_grid("horizon", "hold-cells")
     }
