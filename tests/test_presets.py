@@ -115,9 +115,8 @@ def test_the_train_on_grid_is_small_at_l20_trained_to_the_end():
         build_grid("copy", "train-on")
     expected = (
         "train-on, warmup-input, fixed-point, warmup-objective, hold, hold-drift-train-on, hold-obs, "
-        "hold-obs-train-on, hold-al, hold-bistable, hold-nbrc, hold-nbrc-drift003, hold-nbrc-off, hold-cells, "
-        "hold-nbrc-L50 "
-        "for horizon"
+        "hold-obs-train-on, hold-al, hold-bistable, hold-nbrc, hold-nbrc-drift003, hold-nbrc-off, "
+        "hold-cells, hold-nbrc-L50 for horizon"
     )
     with pytest.raises(ValueError, match=expected):
         build_grid("horizon", "huge")
