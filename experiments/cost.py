@@ -91,7 +91,9 @@ def supervised_flops(config: dict[str, Any]) -> float:
 
 def tmaze_flops(config: dict[str, Any]) -> float:
     """A T-Maze run at its whole episode budget: acting, then each episode's gradient steps on a batch of
-    whole episodes (trained, ×3), at the horizon 3L − 1; the warmup; a horizon run's evaluations at L'."""
+    whole episodes (trained, ×3), at the horizon 3L − 1; the warmup; a horizon run's evaluations at L'.
+    ``gradient_steps_after_optimal``'s extra updates are not counted (when the first optimal check comes is
+    not known before the run): the floor keeps ``gradient_steps`` throughout."""
     keys = set(TMazeConfig.__dataclass_fields__)
     c = TMazeConfig(**{k: v for k, v in config.items() if k in keys})
     per_step = stack_flops(c.cell, TMAZE_INPUT_SIZE, c.hidden_size, c.num_layers, c.version == "double")

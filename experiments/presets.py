@@ -234,8 +234,15 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+def _check_first_seed(first_seed: Any) -> None:
+    # plain Python (the grid's process does not import torch)
+    if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0:
+        raise ValueError(f"first_seed must be an integer >= 0; got {first_seed!r}")
+
+
 def from_seed(runs: list[Run], first_seed: int) -> list[Run]:
     """``runs`` with their seeds moved to start at ``first_seed`` (a grid's seeds start at 0)."""
+    _check_first_seed(first_seed)
     moved = [(r, r.seed + first_seed) for r in runs]
     return [Run(r.experiment, r.kind, r.labels, seed, {**r.config, "seed": seed}) for r, seed in moved]
 
@@ -243,6 +250,7 @@ def from_seed(runs: list[Run], first_seed: int) -> list[Run]:
 def grid_root(out: str | Path, experiment: str, preset: str, first_seed: int = 0) -> Path:
     """The folder of the runs of ``experiment`` at ``preset`` under ``out``; those moved to ``first_seed``
     (:func:`from_seed`) go to ``<preset>-from-seed-<first_seed>``."""
+    _check_first_seed(first_seed)
     return Path(out) / experiment / (preset if first_seed == 0 else f"{preset}-from-seed-{first_seed}")
 
 

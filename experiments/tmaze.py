@@ -26,6 +26,7 @@ from experiments.evaluation import (
     start_q_values,
 )
 from experiments.tmaze_config import TMAZE_VERSIONS, TMazeConfig, with_settings
+from recurrent_q.arguments import check_arguments
 from recurrent_q.callbacks import WallTimeLimit, env_from_training_env
 from recurrent_q.cells import check_device
 from recurrent_q.checks import check_choice, check_integer
@@ -235,7 +236,9 @@ class TMazeOptimalCallback(BaseCallback):
         :class:`recurrent_q.schedules.HeldLinearSchedule` (its ``end_hold``), if its hold is not over.
     :param after_optimal: settings of the model changed at the first optimal check, by attribute name
         (:data:`AFTER_OPTIMAL`): ``{"gradient_steps": 40}`` for more updates per episode,
-        ``{"hold_coef": 0.0}`` to end a hold term; None: none.
+        ``{"hold_coef": 0.0}`` to end a hold term; None: none. They take effect from the next training
+        episode on (not with ``stop_when_optimal``); the ``best_model.zip`` saved at that check keeps the
+        settings the model had until then.
     """
 
     def __init__(
@@ -274,11 +277,33 @@ class TMazeOptimalCallback(BaseCallback):
         if self.eval_env is None:
             self.eval_env = env_from_training_env(self.model)
         self._is_drqn = hasattr(self.model, "num_train_episodes")
+        self._check_after_optimal()
         if self.end_rate_hold and not isinstance(self.model.learning_rate, HeldLinearSchedule):
             raise ValueError(
                 "end_rate_hold needs a model whose learning_rate is a HeldLinearSchedule (a rate held, then "
                 f"decayed); got {self.model.learning_rate!r}"
             )
+
+    def _check_after_optimal(self) -> None:
+        """A ``ValueError`` naming ``after_optimal`` when the model lacks one of its settings, or (DRQN) when
+        a value is out of the range the model's constructor allows."""
+        for name in self.after_optimal:
+            if not hasattr(self.model, name):
+                raise ValueError(
+                    f"after_optimal sets {name}, which {type(self.model).__name__} does not have"
+                )
+        if not isinstance(self.model, DRQN) or not self.after_optimal:
+            return
+        before = {name: getattr(self.model, name) for name in self.after_optimal}
+        try:
+            for name, value in self.after_optimal.items():
+                setattr(self.model, name, value)
+            check_arguments(self.model)
+        except ValueError as error:
+            raise ValueError(f"after_optimal: {error}") from error
+        finally:
+            for name, value in before.items():
+                setattr(self.model, name, value)
 
     def _on_training_start(self) -> None:
         self._start = time.perf_counter()
@@ -304,11 +329,11 @@ class TMazeOptimalCallback(BaseCallback):
             self.first_optimal_cpu_time = time.process_time() - self._cpu_start
             if self.end_rate_hold:
                 self.model.learning_rate.end_hold(self.model._current_progress_remaining)
-            for name, value in self.after_optimal.items():
-                setattr(self.model, name, value)
-            if self.best_model_save_path is not None:
+            if self.best_model_save_path is not None:  # the model as it was at this check
                 os.makedirs(self.best_model_save_path, exist_ok=True)
                 self.model.save(os.path.join(self.best_model_save_path, "best_model"))
+            for name, value in self.after_optimal.items():
+                setattr(self.model, name, value)
             if self.verbose:
                 print(f"optimal policy after {episode} episodes ({self.first_optimal_time:.1f} s)")
         elif not optimal and self.first_optimal_episode is not None:

@@ -13,6 +13,7 @@ target update every 2 episodes, a check every 5 episodes, and the paper's γ = 0
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -197,7 +198,14 @@ class TMazeConfig:
             check_integer(name, getattr(self, name), low)
         check_integer("give_up_after", self.give_up_after, 1, optional=True)
         check_integer("gradient_steps_after_optimal", self.gradient_steps_after_optimal, 1, optional=True)
-        check_number("hold_coef_after_optimal", self.hold_coef_after_optimal, 0, optional=True)
+        check_number(
+            "hold_coef_after_optimal",
+            self.hold_coef_after_optimal,
+            0,
+            math.inf,
+            optional=True,
+            open_high=True,
+        )
         check_number("gamma", self.gamma, 0, 1, open_low=True, optional=True)
         check_number("advantage_learning", self.advantage_learning, 0, 1, open_high=True)
         check_number("exploration_rate", self.exploration_rate, 0, 1)

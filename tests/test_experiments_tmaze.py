@@ -13,7 +13,8 @@ from test_train import logged_settings
 from experiments import presets, registry
 from experiments.cli import train_tmaze
 from experiments.evaluation import optimal_at
-from experiments.tmaze import TMazeConfig, is_tmaze_optimal, make_maze, run_tmaze_experiment
+from experiments.tmaze import TMazeConfig, is_tmaze_optimal, make_maze, make_tmaze_drqn, run_tmaze_experiment
+from recurrent_q import updates
 from recurrent_q.cells import CELL_NAMES
 from recurrent_q.drqn import DRQN
 
@@ -211,31 +212,44 @@ def test_more_gradient_steps_can_start_at_the_first_optimal_check(tmp_path):
     first = more["first_optimal_episode"]
     assert first is not None and first < 60 and plain["first_optimal_episode"] == first
     assert plain["timesteps_to_optimal"] == more["timesteps_to_optimal"]  # the same run up to there
-    assert DRQN.load(tmp_path / "m.zip").gradient_steps == 35
-    assert DRQN.load(tmp_path / "m.zip").num_train_episodes == 60
+    saved = DRQN.load(tmp_path / "m.zip")
+    assert saved.gradient_steps == 35 and saved.num_train_episodes == 60
+    assert saved._n_updates == 20 * first + 35 * (60 - first)  # the episodes after the check got 35
     with pytest.raises(
         ValueError, match="gradient_steps_after_optimal must be None or an integer >= 1; got 0"
     ):
         TMazeConfig(gradient_steps_after_optimal=0)
 
 
-def test_the_hold_term_can_end_at_the_first_optimal_check(tmp_path):
+def test_the_hold_term_can_end_at_the_first_optimal_check(tmp_path, monkeypatch):
     """hold_coef_after_optimal = 0: the run with the hold term up to its first optimal check, then without
     (the saved model's λ_h is 0); the callback names what it cannot change."""
     from experiments.tmaze import TMazeOptimalCallback
 
     settings = dict(length=3, seed=0, episodes=60, check_freq=5, vaa_interval=0, vaa_measure_interval=0)
     settings |= dict(hold_coef=1.0, hold_steps=20)
+    calls = []
+    hold_term = updates.hold_term
+    monkeypatch.setattr(updates, "hold_term", lambda *a, **k: calls.append(1) or hold_term(*a, **k))
     held = run_tmaze_experiment(**settings)
+    held_calls = len(calls)
     ended = run_tmaze_experiment(hold_coef_after_optimal=0.0, save_path=str(tmp_path / "m"), **settings)
+    ended_calls = len(calls) - held_calls
     first = ended["first_optimal_episode"]
     assert first is not None and first < 60 and held["first_optimal_episode"] == first
     assert held["timesteps_to_optimal"] == ended["timesteps_to_optimal"]
     assert DRQN.load(tmp_path / "m.zip").hold_coef == 0.0
-    with pytest.raises(ValueError, match="hold_coef_after_optimal must be None or a number >= 0"):
-        TMazeConfig(hold_coef_after_optimal=-1.0)
+    assert 0 < ended_calls <= 20 * first < held_calls  # the term is computed up to the check only
+    for bad in (-1.0, float("inf")):
+        with pytest.raises(ValueError, match=r"hold_coef_after_optimal must be None or a number in \[0, inf"):
+            TMazeConfig(hold_coef_after_optimal=bad)
     with pytest.raises(ValueError, match="after_optimal must be one of 'gradient_steps', 'hold_coef'"):
         TMazeOptimalCallback(after_optimal={"learning_rate": 1e-4})
+    model = make_tmaze_drqn(length=3, seed=0)
+    callback = TMazeOptimalCallback(after_optimal={"hold_coef": float("nan")})
+    with pytest.raises(ValueError, match="after_optimal: hold_coef must be a finite number >= 0; got nan"):
+        callback.init_callback(model)
+    assert model.hold_coef == 0.0  # left as it was
 
 
 def test_the_discount_is_a_setting_of_the_runner():

@@ -245,3 +245,22 @@ def build_grid_config(preset: str, recipe: str, seed: int) -> dict:
         for r in build_grid("horizon", preset)
         if dict(r.labels)["recipe"] == recipe and r.seed == seed
     )
+
+
+def test_a_grid_moved_to_a_first_seed_keeps_its_runs_and_names_a_bad_seed(tmp_path):
+    """from_seed moves every run's seed (label and config), grid_root and reproduce_command name the moved
+    grid's folder and command; a negative or non-integer first_seed is named."""
+    from experiments.presets import from_seed, grid_root, reproduce_command
+
+    runs = build_grid("horizon", "hold-nbrc-off")
+    moved = from_seed(runs, 4000)
+    assert [r.seed for r in moved] == [r.seed + 4000 for r in runs]
+    assert all(m.config == {**r.config, "seed": r.seed + 4000} for m, r in zip(moved, runs, strict=True))
+    assert grid_root(tmp_path, "horizon", "small") == tmp_path / "horizon" / "small"
+    assert grid_root(tmp_path, "horizon", "small", 4000) == tmp_path / "horizon" / "small-from-seed-4000"
+    assert reproduce_command("horizon", "small", 4000).endswith("--preset small --first-seed 4000")
+    for bad in (-5, 1.5, True):
+        with pytest.raises(ValueError, match=f"first_seed must be an integer >= 0; got {bad!r}"):
+            grid_root(tmp_path, "horizon", "small", bad)
+        with pytest.raises(ValueError, match="first_seed must be an integer >= 0"):
+            from_seed(runs, bad)
