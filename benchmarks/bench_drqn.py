@@ -205,6 +205,10 @@ ABLATION |= {
     # ... and only from the first optimal check on (TMazeConfig.gradient_steps_after_optimal): the way to the
     # first optimal policy, and its time, are the defaults'; the updates go where the share is measured.
     "k-i40-opt": {"gradient_steps_after_optimal": 40},
+    # Round 20, on today's defaults at L = 100: k-i40's updates at the defaults' cost per episode (the loss's
+    # time follows the transitions sampled, B × I: round 18's j-b64i10 cost about what the defaults do), half
+    # the batch and twice the steps: are k-i40's gains the number of updates, at no cost, or their data?
+    "k-b16i40": {"batch_size": 16, "gradient_steps": 40},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}
