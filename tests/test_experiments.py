@@ -65,7 +65,8 @@ def test_the_modules_import_each_other_without_a_cycle():
     # the T-Maze evaluation stands on its two parts only (the optimality test, the limit L' -> infinity)
     assert graph["experiments.evaluation"] == {"experiments.optimality", "experiments.attractors"}
     assert graph["experiments.attractors"] == {"experiments.optimality"}
-    assert graph["experiments.run_dirs"] == {"experiments.presets"}
+    # the run folders stand on bottom modules only: the grid's runs, and the T-Maze fields added since a run
+    assert graph["experiments.run_dirs"] == {"experiments.presets", "experiments.tmaze_config"}
 
 
 def test_only_the_command_line_imports_itself():
