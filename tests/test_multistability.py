@@ -524,9 +524,8 @@ def _cue_gaps_after_warmup(objective: str) -> tuple[float, float, float, float]:
     ``objective``: the spread after 2 000 corridor steps before and after the warmup, and the distance
     between the two cues' states after 0 and 8 000 more corridor steps."""
     torch.manual_seed(0)
-    model = make_cell("gru", 2, 16).to(
-        torch.float64
-    )  # float64: as in the test above, the same outcome on any CPU
+    # float64: as in the test above, the same outcome on any CPU
+    model = make_cell("gru", 2, 16).to(torch.float64)
     data = cue_sequences(128, 20).double()
     corridor = torch.tensor([[0.0, 1.0]], dtype=torch.float64)
 
