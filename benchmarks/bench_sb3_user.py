@@ -43,6 +43,7 @@ def run_one(length: int, seed: int, timesteps: int) -> dict[str, Any]:
         average_tau=0.02,
         average_collects=False,
         advantage_learning=0.5,
+        train_mode="sequences",  # round 21 (its records before: Algorithm 4's "histories")
         policy_kwargs=dict(use_previous_reward=True, init="xavier", hidden_size=64),
         seed=seed,
         vaa_interval=0,
@@ -54,6 +55,7 @@ def run_one(length: int, seed: int, timesteps: int) -> dict[str, Any]:
         "length": length,
         "seed": seed,
         "timesteps": timesteps,
+        "train_mode": model.train_mode,
         "episodes": int(model.num_train_episodes),
         "optimal_at_end": bool(optimal),
         "wall_time_s": time.perf_counter() - tic,

@@ -233,6 +233,9 @@ HORIZON_SETTINGS["hold-nbrc-drift003"] = {
     **HORIZON_SETTINGS["hold-nbrc"],
     "recipes": {"drift003": _NBRC_DRIFT, "drift003-train-on": {**_NBRC_DRIFT, "stop_when_optimal": False}},
 }
+# The presets below were defined before round 21 of docs/drqn-parity.md made the runner train every step of
+# the sampled episodes; they extend drift003, measured with Algorithm 4's updates, and keep them.
+_NBRC_DRIFT_R17 = {**_NBRC_DRIFT, "train_mode": "histories"}
 # ... and that recipe with its hold term ended at the first optimal check (hold_coef_after_optimal = 0):
 # trained on with the term, the policy was lost at L = 20 itself (0/3 optimal at the end); without it, does
 # the Q-learning alone keep the policy, and the attractors the term made? The runs are drift003's up to
@@ -240,7 +243,11 @@ HORIZON_SETTINGS["hold-nbrc-drift003"] = {
 HORIZON_SETTINGS["hold-nbrc-off"] = {
     **HORIZON_SETTINGS["hold-nbrc"],
     "recipes": {
-        "drift003-off-train-on": {**_NBRC_DRIFT, "stop_when_optimal": False, "hold_coef_after_optimal": 0.0}
+        "drift003-off-train-on": {
+            **_NBRC_DRIFT_R17,
+            "stop_when_optimal": False,
+            "hold_coef_after_optimal": 0.0,
+        }
     },
 }
 # ... that recipe on the issue's list of cells (GRU classic, warmup and double, LSTM and MGU warmed up, NBRC,
@@ -250,11 +257,15 @@ HORIZON_SETTINGS["hold-cells"] = {
     **HORIZON_SETTINGS["hold-nbrc"],
     "seeds": 3,
     "pairs": (*HORIZON_PAIRS[:4], ("mgu", "warmup"), *HORIZON_PAIRS[4:8]),
-    "recipes": {"drift003": _NBRC_DRIFT},
+    "recipes": {"drift003": _NBRC_DRIFT_R17},
 }
 # ... and NBRC's recipe trained at L = 50 (600 episodes, the runner's budget at that length), 10 seeds
 HORIZON_SETTINGS["hold-nbrc-L50"] = {
     **HORIZON_SETTINGS["hold-nbrc-drift003"],
+    "recipes": {
+        "drift003": _NBRC_DRIFT_R17,
+        "drift003-train-on": {**_NBRC_DRIFT_R17, "stop_when_optimal": False},
+    },
     "lengths": (50,),
     "episodes": {50: 600},
 }

@@ -80,8 +80,9 @@ class TMazeConfig:
     or uniform (PyTorch's)."""
     max_episode_steps: int | None = None
     """Horizon H in actions (None: 3L − 1, the authors'; the env's own is the paper's 3L, eq. (D.9))."""
-    train_mode: Literal["histories", "sequences"] = "histories"
-    """histories: Algorithm 4 (loss on the sampled steps); sequences: loss on every step of their episodes."""
+    train_mode: Literal["histories", "sequences"] = "sequences"
+    """sequences (round 21 of docs/drqn-parity.md): the loss on every live step of the episodes that hold the
+    sampled transitions; histories: Algorithm 4's, on the sampled steps only (the paper's)."""
     loss: Literal["squared", "huber"] = "squared"
     """TD loss: squared (Algorithm 4) or huber."""
     double_q: bool = False
