@@ -267,6 +267,23 @@ def test_the_discount_is_a_setting_of_the_runner():
             TMazeConfig(gamma=bad)
 
 
+def test_the_runner_trains_every_step_of_the_sampled_episodes_unless_told_otherwise():
+    """Round 21 (docs/drqn-parity.md): the runner's loss is on every live step of the episodes that hold the
+    sampled transitions; ``--train-mode histories`` gives Algorithm 4's (the class's own default)."""
+    model = make_tmaze_drqn(length=3, version="classic", buffer_size=1024, vaa_interval=0)
+    assert model.train_mode == "sequences" and DRQN("RecurrentQPolicy", "TMaze-v0").train_mode == "histories"
+    model.learn(200)  # the buffer's fill by the exploration policy: no transition evicted
+    batch = model.replay_buffer.sample(8, model.policy.rng, model.train_mode, model.n_steps)
+    # every step of each sampled episode is trained, not only the sampled ones
+    assert (batch.weights > 0).sum(1).tolist() == batch.episode_lengths.tolist()
+    histories = model.replay_buffer.sample(8, model.policy.rng, "histories", model.n_steps)
+    assert histories.weights.sum() == 8
+    algorithm_4 = TMazeConfig(
+        length=3, version="classic", buffer_size=128, vaa_interval=0, train_mode="histories"
+    )
+    assert make_tmaze_drqn(algorithm_4).train_mode == "histories"
+
+
 def test_a_run_gives_up_after_its_window_with_the_schedules_of_the_whole_budget():
     """give_up_after=10 stops a run not yet optimal after the check of episode 10, its learning rate still
     held at 1e-3 (the schedule runs over the 40-episode budget); a run that reached the optimum goes on."""
