@@ -209,18 +209,17 @@ ABLATION |= {
     # time follows the transitions sampled, B × I: round 18's j-b64i10 cost about what the defaults do), half
     # the batch and twice the steps: are k-i40's gains the number of updates, at no cost, or their data?
     "k-b16i40": {"batch_size": 16, "gradient_steps": 40},
-    # Round 21, on round 17's defaults (rounds 18-20 changed none): the loss on every live step of the
-    # episodes that hold the B sampled transitions (train_mode="sequences"; the two variants are below). A
-    # gradient step already runs those episodes' recurrence (3-20 episodes per batch at L = 100); Algorithm 4
-    # reads 32 of its outputs. The transitions each update sees rise ~50x for a little more recurrence, where
-    # round 20 found the transitions to be the lever. (Rounds 1 and 5 tried it on the settings of then:
-    # one-step returns, C = 20 or 2, 2 x 32.)
 }
 # The variants above ran before round 21, with Algorithm 4's updates (the loss on the sampled steps): they
 # keep them. From round 21 on the runner trains every live step of the sampled episodes.
 ABLATION = {name: {"train_mode": "histories"} | settings for name, settings in ABLATION.items()}
 ABLATION |= {
-    # Round 21's two variants, on the defaults of then (Algorithm 4's updates): m-seq became the default.
+    # Round 21, on round 17's defaults (rounds 18-20 changed none): the loss on every live step of the
+    # episodes that hold the B sampled transitions (train_mode="sequences"). A gradient step already runs
+    # those episodes' recurrence (3-20 episodes per batch at L = 100); Algorithm 4 reads 32 of its outputs.
+    # The transitions each update sees rise ~50x for a little more recurrence, where round 20 found the
+    # transitions to be the lever. (Rounds 1 and 5 tried it on the settings of then: one-step returns,
+    # C = 20 or 2, 2 x 32.) m-seq became the runner's default.
     "m-seq": {"train_mode": "sequences"},
     "m-seq-i10": {"train_mode": "sequences", "gradient_steps": 10},
 }

@@ -263,8 +263,8 @@ HORIZON_SETTINGS["hold-cells"] = {
 HORIZON_SETTINGS["hold-nbrc-L50"] = {
     **HORIZON_SETTINGS["hold-nbrc-drift003"],
     "recipes": {
-        "drift003": _NBRC_DRIFT_R17,
-        "drift003-train-on": {**_NBRC_DRIFT_R17, "stop_when_optimal": False},
+        name: {**recipe, "train_mode": "histories"}
+        for name, recipe in HORIZON_SETTINGS["hold-nbrc-drift003"]["recipes"].items()
     },
     "lengths": (50,),
     "episodes": {50: 600},
