@@ -222,6 +222,12 @@ ABLATION |= {
     # C = 20 or 2, 2 x 32.) m-seq became the runner's default.
     "m-seq": {"train_mode": "sequences"},
     "m-seq-i10": {"train_mode": "sequences", "gradient_steps": 10},
+    # The performance issue's lever on the loss's recurrence (most of an episode's time at L >= 100):
+    # truncated histories, each sampled transition trained on its last W steps from the online network's
+    # state stored in the buffer (refreshed at every target copy), the first B steps of a window inside
+    # its episode untrained (R2D2's stored state and burn-in). W = 40, B = 20 and W = 80, B = 40.
+    "w40-b20": {"history_window": 40, "burn_in": 20},
+    "w80-b40": {"history_window": 80, "burn_in": 40},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}

@@ -83,6 +83,13 @@ class TMazeConfig:
     train_mode: Literal["histories", "sequences"] = "sequences"
     """sequences (round 21 of docs/drqn-parity.md): the loss on every live step of the episodes that hold the
     sampled transitions; histories: Algorithm 4's, on the sampled steps only (the paper's)."""
+    history_window: int | None = None
+    """Truncated histories: each sampled transition trained on the last this many steps of its history, from
+    the state stored in the buffer (``DRQN(history_window=...)``, R2D2's stored state; an option for long
+    corridors, not the paper's). None: whole histories."""
+    burn_in: int = 0
+    """With history_window and train_mode sequences: the first steps of a window that starts inside its
+    episode carry no loss (R2D2's burn-in)."""
     loss: Literal["squared", "huber"] = "squared"
     """TD loss: squared (Algorithm 4) or huber."""
     double_q: bool = False

@@ -34,6 +34,27 @@ def check_arguments(model: DRQN) -> None:
             f"batch_size ({model.batch_size}) must not exceed buffer_size ({model.buffer_size}) transitions"
         )
     check_choice("train_mode", model.train_mode, TRAIN_MODES)
+    check_integer("history_window", model.history_window, optional=True)
+    check_integer("burn_in", model.burn_in, 0)
+    if model.history_window is None:
+        if model.burn_in:
+            raise ValueError(f"burn_in ({model.burn_in}) needs truncated histories: pass history_window")
+    else:
+        if model.burn_in and model.train_mode != "sequences":
+            raise ValueError(
+                "burn_in needs train_mode='sequences' (with 'histories' only the window's last step is "
+                f"trained); got train_mode={model.train_mode!r}"
+            )
+        if model.burn_in >= model.history_window:
+            raise ValueError(
+                f"burn_in ({model.burn_in}) must be smaller than history_window ({model.history_window})"
+            )
+        for name in ("double_q", "hold_coef"):
+            if getattr(model, name):
+                raise ValueError(
+                    f"{name} is not available with truncated histories (history_window="
+                    f"{model.history_window}): it runs the whole histories"
+                )
     for name in ("exploration_initial_eps", "exploration_final_eps"):
         check_number(name, getattr(model, name), 0, 1)
     check_number("exploration_fraction", model.exploration_fraction, 0, 1, open_low=True)

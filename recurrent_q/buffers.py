@@ -24,6 +24,7 @@ from recurrent_q.observations import (
     network_space,
     storage_dtype,
 )
+from recurrent_q.q_network import NO_ACTION
 
 TRAIN_MODES = ("histories", "sequences")
 
@@ -44,6 +45,13 @@ class EpisodeBatch(NamedTuple):
     cut the trace.
     ``gaps[u, k]`` is the same network's action gap ``max_a Q_θ'(η_{0:k}, a) − Q_θ'(η_{0:k}, a_k)`` (0 where
     none was stored): what advantage learning takes off the target.
+
+    Truncated histories (``EpisodeReplayBuffer.sample(window=W)``): row ``u`` is then a window of its
+    episode from step ``starts[u]`` on, and every per-step field above is of that window (``k`` counts from
+    ``starts[u]``; ``episode_lengths[u]`` is the transitions left in the episode from ``starts[u]``).
+    ``initial_states[:, u]`` (``[L, U, S]``) is the stored state before the window's first input,
+    ``previous_actions[u]`` and ``previous_rewards[u]`` are ``a_{s−1}`` and ``r_{s−1}`` of that input
+    (``NO_ACTION`` and 0 at an episode's start). All four are None for whole episodes.
     """
 
     observations: th.Tensor | dict[str, th.Tensor]
@@ -56,6 +64,10 @@ class EpisodeBatch(NamedTuple):
     episode_lengths: th.Tensor
     greedy: th.Tensor | None = None
     gaps: th.Tensor | None = None
+    starts: th.Tensor | None = None
+    initial_states: th.Tensor | None = None
+    previous_actions: th.Tensor | None = None
+    previous_rewards: th.Tensor | None = None
 
 
 class EpisodeReplayBuffer:
@@ -70,6 +82,8 @@ class EpisodeReplayBuffer:
     :param observation_space: the env's observation space (one that ``check_spaces`` accepts).
     :param device: device of the sampled tensors.
     """
+
+    states: np.ndarray | None = None  # (also the value of buffers pickled before it existed)
 
     def __init__(
         self, buffer_size: int, observation_space: spaces.Space, device: th.device | str = "cpu"
@@ -99,6 +113,8 @@ class EpisodeReplayBuffer:
         self.greedy = np.zeros((0, 0), dtype=bool)
         self.gaps = np.zeros((0, 0), dtype=np.float32)
         self.missing_next_values: set[int] = set()  # slots stored since their last set_next_values
+        # The states ``[slots, T, L, S]`` before each input x_k (set_states; None until first set)
+        self.states: np.ndarray | None = None
         self.lengths = np.zeros(0, dtype=np.int64)
         self.terminated = np.zeros(0, dtype=bool)
         self.first_live = np.zeros(0, dtype=np.int64)  # steps before it were evicted
@@ -131,6 +147,8 @@ class EpisodeReplayBuffer:
         self.next_values = resized(self.next_values, length)
         self.greedy = resized(self.greedy, length)
         self.gaps = resized(self.gaps, length)
+        if self.states is not None:
+            self.states = resized(self.states, length)
         for name in ("lengths", "terminated", "first_live"):
             array = getattr(self, name)
             setattr(self, name, np.concatenate([array, np.zeros(slots - old_slots, dtype=array.dtype)]))
@@ -211,6 +229,19 @@ class EpisodeReplayBuffer:
         self.gaps[slots, :width] = 0.0 if gaps is None else gaps[:, :width]
         self.missing_next_values.difference_update(int(slot) for slot in slots)
 
+    def set_states(self, slots: np.ndarray, states: np.ndarray) -> None:
+        """Store the recurrent states ``[len(slots), T, L, S]`` before each input ``x_k`` of episodes
+        (``states[:, 0]`` is the initial state; entries past their lengths ignored): where a truncated
+        history (``sample(window=...)``) starts its recurrence, R2D2's stored state. DRQN stores its online
+        network's states here when it refreshes the target values."""
+        states = np.asarray(states, dtype=np.float32)
+        if states.ndim != 4 or states.shape[0] != len(slots):
+            raise ValueError(f"states must have shape [len(slots), T, L, S]; got {states.shape}")
+        if self.states is None or self.states.shape[2:] != states.shape[2:]:
+            self.states = np.zeros((len(self.lengths), self.max_length, *states.shape[2:]), dtype=np.float32)
+        width = min(states.shape[1], self.max_length)
+        self.states[slots, :width] = states[:, :width]
+
     def forget_next_values(self) -> None:
         """Mark the bootstrap values of every stored episode as missing (e.g. a buffer loaded into another
         model, whose target network did not compute them): DRQN recomputes them before its next step."""
@@ -227,7 +258,13 @@ class EpisodeReplayBuffer:
         return self._index
 
     def sample(
-        self, batch_size: int, rng: np.random.Generator, mode: str = "histories", lookahead: int = 1
+        self,
+        batch_size: int,
+        rng: np.random.Generator,
+        mode: str = "histories",
+        lookahead: int = 1,
+        window: int | None = None,
+        burn_in: int = 0,
     ) -> EpisodeBatch:
         """Sample ``batch_size`` transitions uniformly; return the episodes that hold them, each once.
 
@@ -236,6 +273,12 @@ class EpisodeReplayBuffer:
             the sampled episodes has weight 1 (R2D2 / Memory-RL style).
         :param lookahead: the rewards, dones and values are returned up to this many steps past the last
             sampled one (``n`` of n-step returns).
+        :param window: truncated histories: each sampled transition ``t`` gets its own row, the last
+            ``window`` steps ``s … t`` of its history (``s = max(0, t − window + 1)``), to be run from the
+            state stored before ``x_s`` (:meth:`set_states`); None: whole episodes.
+        :param burn_in: with ``window`` and ``mode="sequences"``, the first ``burn_in`` steps of a row that
+            starts inside its episode (``s > 0``) refresh the stored state and carry no weight (R2D2's
+            burn-in); the other live steps up to ``t`` have weight 1.
         """
         check_choice("mode", mode, TRAIN_MODES)
         if self.size == 0:
@@ -244,6 +287,8 @@ class EpisodeReplayBuffer:
         flat = rng.integers(self.size, size=batch_size)
         rows = np.searchsorted(cumulative, flat, side="right")
         steps = self.first_live[slots[rows]] + flat - np.where(rows > 0, cumulative[rows - 1], 0)
+        if window is not None:
+            return self._windows(slots[rows], steps, window, burn_in, mode, lookahead)
         unique_rows, episode = np.unique(rows, return_inverse=True)
         chosen = slots[unique_rows]
         lengths = self.lengths[chosen]
@@ -259,6 +304,61 @@ class EpisodeReplayBuffer:
             weights = ((t >= self.first_live[chosen, None]) & (t < lengths[:, None])).astype(np.float32)
             run = lengths
         return self._episodes(chosen, horizon, weights, run)
+
+    def _windows(
+        self, slots: np.ndarray, ends: np.ndarray, window: int, burn_in: int, mode: str, lookahead: int
+    ) -> EpisodeBatch:
+        """One row per sampled transition ``(slots[u], ends[u])``: its history's last ``window`` steps."""
+        check_integer("window", window)
+        check_integer("burn_in", burn_in, 0)
+        if self.states is None:
+            raise ValueError("truncated histories need the stored states: call set_states() first")
+        lengths = self.lengths[slots]
+        starts = np.maximum(ends - window + 1, 0)
+        run = ends - starts + 1
+        left = lengths - starts  # transitions of the episode from each row's start
+        horizon = int(np.minimum(run + lookahead - 1, left).max())
+        cols = starts[:, None] + np.arange(horizon)
+        valid = cols < lengths[:, None]
+        cols = np.minimum(cols, self.max_length - 1)
+        rows = slots[:, None]
+        if mode == "histories":
+            weights = np.zeros((len(slots), horizon), dtype=np.float32)
+            weights[np.arange(len(slots)), run - 1] = 1.0
+        else:
+            first = np.maximum(starts + np.where(starts > 0, burn_in, 0), self.first_live[slots])
+            at = starts[:, None] + np.arange(horizon)
+            weights = ((at >= first[:, None]) & (at <= ends[:, None])).astype(np.float32)
+        dones = np.zeros((len(slots), horizon), dtype=np.float32)
+        last = left - 1
+        ended = self.terminated[slots] & (last < horizon)
+        dones[np.flatnonzero(ended), last[ended]] = 1.0
+        obs_cols = np.minimum(starts[:, None] + np.arange(horizon + 1), self.max_length)
+        inside = starts > 0
+        before = np.maximum(starts - 1, 0)
+        previous_actions = np.where(inside, self.actions[slots, before], NO_ACTION)
+        previous_rewards = np.where(inside, self.rewards[slots, before], 0.0).astype(np.float32)
+        device = self.device
+
+        def tensor(array: np.ndarray) -> th.Tensor:
+            return th.as_tensor(array).to(device)
+
+        return EpisodeBatch(
+            observations=map_observation(lambda stored: tensor(stored[rows, obs_cols]), self.observations),
+            actions=tensor(np.where(valid, self.actions[rows, cols], 0)),
+            rewards=tensor(np.where(valid, self.rewards[rows, cols], 0.0).astype(np.float32)),
+            dones=tensor(dones),
+            weights=tensor(weights),
+            lengths=tensor(run),
+            next_values=tensor(np.where(valid, self.next_values[rows, cols], np.nan).astype(np.float32)),
+            episode_lengths=tensor(left),
+            greedy=tensor(valid & self.greedy[rows, cols]),
+            gaps=tensor(np.where(valid, self.gaps[rows, cols], 0.0).astype(np.float32)),
+            starts=tensor(starts),
+            initial_states=tensor(np.ascontiguousarray(self.states[slots, starts].transpose(1, 0, 2))),
+            previous_actions=tensor(previous_actions.astype(np.int64)),
+            previous_rewards=tensor(previous_rewards),
+        )
 
     def all_episodes(self) -> EpisodeBatch:
         """Every stored episode, whole (for warmup and VAA), with weight 1 on its live transitions."""

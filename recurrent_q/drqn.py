@@ -127,6 +127,16 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         its whole history, the loss on its last step only; ``"sequences"`` (R2D2 / Memory-RL style):
         the loss covers every step of the episodes that hold the sampled transitions (more targets
         per gradient step for the same sequence passes). Both run each sampled episode once.
+    :param history_window: truncated histories (an option for long episodes; not the paper's): each
+        sampled transition ``t`` is trained on the last ``history_window`` steps of its history only, run
+        from the online network's state before them as stored in the buffer (R2D2's stored state,
+        Kapturowski et al., 2019), one row per sampled transition. The stored states are recomputed for
+        the whole buffer at every copy of the target network and for each new episode, so they lag the
+        online network by up to ``target_update_interval`` episodes. No gradient reaches the steps before
+        the window. None (default): the whole history, Algorithm 4's.
+    :param burn_in: with ``history_window`` and ``train_mode="sequences"``, the first ``burn_in`` steps of a
+        window that starts inside its episode carry no loss (R2D2's burn-in: they refresh the stale stored
+        state); 0: every step of the window is trained.
     :param loss: ``"squared"`` (Algorithm 4) or ``"huber"`` (smooth L1, SB3's DQN).
     :param double_q: bootstrap with ``Q_θ'(η', argmax_a Q_θ(η', a))`` (double Q-learning) instead of
         ``max_a Q_θ'(η', a)``; it runs the target network at every gradient step.
@@ -196,6 +206,8 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         exploration_initial_eps: float = 0.2,
         exploration_final_eps: float = 0.2,
         train_mode: str = "histories",
+        history_window: int | None = None,
+        burn_in: int = 0,
         loss: str = "squared",
         double_q: bool = False,
         advantage_learning: float = 0.0,
@@ -249,6 +261,8 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         self.exploration_final_eps = exploration_final_eps
         self.exploration_rate = exploration_initial_eps  # ε now (SB3's DQN attribute), from the schedule
         self.train_mode = train_mode
+        self.history_window = history_window
+        self.burn_in = burn_in
         self.loss = loss
         self.double_q = double_q
         self.advantage_learning = advantage_learning

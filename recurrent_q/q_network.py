@@ -143,11 +143,28 @@ class RecurrentQNetwork(nn.Module):
         features = self.features_extractor(preprocess_observation(flat, space, self.normalize_images))
         return features.reshape(*lead, features.shape[-1])
 
-    def episode_features(self, observations: th.Tensor, actions: th.Tensor, rewards: th.Tensor) -> th.Tensor:
-        """Inputs ``[B, T + 1, F]`` of episodes: ``o_0 … o_T``, ``a_{-1} … a_{T-1}``, ``r_{-1} … r_{T-1}``."""
-        none = th.full_like(actions[:, :1], NO_ACTION)
-        previous_actions = th.cat([none, actions], 1)
-        previous_rewards = th.cat([th.zeros_like(rewards[:, :1]), rewards], 1)
+    def episode_features(
+        self,
+        observations: th.Tensor,
+        actions: th.Tensor,
+        rewards: th.Tensor,
+        previous_actions: th.Tensor | None = None,
+        previous_rewards: th.Tensor | None = None,
+    ) -> th.Tensor:
+        """Inputs ``[B, T + 1, F]`` of episodes: ``o_0 … o_T``, ``a_{-1} … a_{T-1}``, ``r_{-1} … r_{T-1}``.
+
+        :param previous_actions: ``[B]``, the action before each row's first observation (a window that
+            starts inside its episode; ``EpisodeBatch.previous_actions``); None: ``NO_ACTION``.
+        :param previous_rewards: ``[B]``, the reward before it; None: 0.
+        """
+        first = th.full_like(actions[:, :1], NO_ACTION)
+        if previous_actions is not None:
+            first = previous_actions.to(actions).view(-1, 1)
+        first_reward = th.zeros_like(rewards[:, :1])
+        if previous_rewards is not None:
+            first_reward = previous_rewards.to(rewards).view(-1, 1)
+        previous_actions = th.cat([first, actions], 1)
+        previous_rewards = th.cat([first_reward, rewards], 1)
         return self.features(observations, previous_actions, previous_rewards)
 
     def forward(self, x: th.Tensor, state: th.Tensor | None = None) -> tuple[th.Tensor, th.Tensor]:

@@ -129,8 +129,17 @@ def train_steps(model: DRQN, gradient_steps: int, batch_size: int) -> None:
     losses = []
     for _ in range(gradient_steps):
         # Sample B transitions; each episode holding one is run once, `weights` mark the trained steps
-        batch = model.replay_buffer.sample(batch_size, model.policy.rng, model.train_mode, model.n_steps)
-        x = model.q_net.episode_features(batch.observations, batch.actions, batch.rewards)  # [U, T + 1, F]
+        batch = model.replay_buffer.sample(
+            batch_size,
+            model.policy.rng,
+            model.train_mode,
+            model.n_steps,
+            window=model.history_window,
+            burn_in=model.burn_in,
+        )
+        x = model.q_net.episode_features(  # [U, T + 1, F]
+            batch.observations, batch.actions, batch.rewards, batch.previous_actions, batch.previous_rewards
+        )
         trained = batch.weights > 0
         # max_a Q_θ'(η_{0:t+1}, a), stored in the buffer since θ' was last copied (refresh_target_values)
         next_q = batch.next_values
@@ -146,7 +155,8 @@ def train_steps(model: DRQN, gradient_steps: int, batch_size: int) -> None:
         if model.advantage_learning:  # y − α (max_a Q_θ'(η, a) − Q_θ'(η, a_t)) (Bellemare et al., 2016)
             target = target - model.advantage_learning * batch.gaps
         # Q_θ(η_{0:t}, a_t) for every sampled t, in one pass of the online network over each episode
-        outputs = model.q_net.rnn.outputs(x[:, :-1], batch.lengths)
+        # (over each window from its stored state, with truncated histories)
+        outputs = model.q_net.rnn.outputs(x[:, :-1], batch.lengths, batch.initial_states)
         q_all = model.q_net.head(outputs)
         q = q_all.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1).masked_fill(~trained, 0.0)
         # (y − Q_θ(η, a))² averaged over the sampled transitions (line 26)
@@ -232,7 +242,9 @@ def update_target(model: DRQN) -> None:
 def refresh_target_values(model: DRQN, slots: list[int] | None = None, chunk: int = 256) -> None:
     """Store ``max_a Q_θ'(η_{0:k+1}, a)`` of every transition of ``model``'s buffer (or of episodes
     ``slots``), for Watkins's n-step returns whether its action is greedy for θ', and for advantage learning
-    its action gap ``max_a Q_θ'(η_{0:k}, a) − Q_θ'(η_{0:k}, a_k)``: ``DRQN.refresh_target_values``."""
+    its action gap ``max_a Q_θ'(η_{0:k}, a) − Q_θ'(η_{0:k}, a_k)``: ``DRQN.refresh_target_values``. With
+    truncated histories (``history_window``), also the online network's states before each input, where
+    the windows start (``EpisodeReplayBuffer.set_states``)."""
     buffer = model.replay_buffer
     if len(buffer) == 0:
         return
@@ -251,3 +263,7 @@ def refresh_target_values(model: DRQN, slots: list[int] | None = None, chunk: in
             if model.advantage_learning:  # the action gap that advantage learning takes off the target
                 gaps = (best[:, :-1] - taken).cpu().numpy()
             buffer.set_next_values(part, best[:, 1:].cpu().numpy(), greedy, gaps)
+            if model.history_window is not None:
+                after = model.q_net.rnn.states(x[:, :-1]).permute(2, 0, 1, 3)  # [U, T, L, S] after x_0 … x_k
+                before = th.cat([th.zeros_like(after[:, :1]), after[:, :-1]], 1)  # before x_k (x_0: zeros)
+                buffer.set_states(part, before.cpu().numpy())

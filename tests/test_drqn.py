@@ -156,16 +156,37 @@ def test_sb3_style_learn_ends_with_an_optimal_policy():
 # ----------------------------------------------------------------------------- loss
 
 
-@pytest.mark.parametrize("train_mode, alpha", [("histories", 0.0), ("sequences", 0.0), ("histories", 0.5)])
-def test_one_pass_loss_equals_per_prefix_algorithm_4(train_mode, alpha):
+@pytest.mark.parametrize(
+    "train_mode, alpha, window, burn_in",
+    [
+        ("histories", 0.0, None, 0),
+        ("sequences", 0.0, None, 0),
+        ("histories", 0.5, None, 0),
+        ("histories", 0.0, 2, 0),
+        ("sequences", 0.5, 3, 1),
+    ],
+)
+def test_one_pass_loss_equals_per_prefix_algorithm_4(train_mode, alpha, window, burn_in):
     """The loss of one sequence pass per sampled episode equals Algorithm 4 computed history by history;
-    with advantage learning (α > 0) each target loses α times the target network's action gap."""
-    model = small_model(gamma=0.9, train_mode=train_mode, batch_size=16, advantage_learning=alpha)
+    with advantage learning (α > 0) each target loses α times the target network's action gap. With
+    truncated histories (``history_window``) run from states stored by the same online network, the
+    windows' Q-values are the whole histories' (the loss is the same), and with ``burn_in`` the first steps
+    of a window inside its episode are not trained."""
+    model = small_model(
+        gamma=0.9,
+        train_mode=train_mode,
+        batch_size=16,
+        advantage_learning=alpha,
+        history_window=window,
+        burn_in=burn_in,
+    )
     model.learn(10**9, max_episodes=2)
     with th.no_grad():  # make the target network differ from the online one
         for p in model.q_net_target.parameters():
             p.add_(0.1 * th.randn_like(p))
     model.refresh_target_values()  # the bootstrap values are stored per transition since the last copy
+    if window is not None:  # (and the online network's states, where the windows start)
+        assert max(buffer_length := model.replay_buffer.lengths) > window, buffer_length
     buffer, batch_size = model.replay_buffer, 16
     rng = copy.deepcopy(model.policy.rng)
     slots, cumulative = buffer._sample_index()
@@ -174,10 +195,16 @@ def test_one_pass_loss_equals_per_prefix_algorithm_4(train_mode, alpha):
     steps = buffer.first_live[slots[rows]] + flat - np.where(rows > 0, cumulative[rows - 1], 0)
     if train_mode == "histories":
         pairs = list(zip(slots[rows], steps, strict=True))
-    else:
+    elif window is None:
         pairs = [
             (s, t) for s in np.unique(slots[rows]) for t in range(buffer.first_live[s], buffer.lengths[s])
         ]
+    else:  # each sampled t: the steps of its window after the burn-in, up to t
+        pairs = []
+        for s, end in zip(slots[rows], steps, strict=True):
+            start = max(0, end - window + 1)
+            first = max(start + (burn_in if start > 0 else 0), buffer.first_live[s])
+            pairs += [(s, t) for t in range(first, end + 1)]
     errors = []
     for slot, t in pairs:
         t = int(t)
@@ -618,6 +645,60 @@ def test_truncated_episode_bootstraps_terminal_does_not():
     batch = buffer.all_episodes()
     assert batch.dones.tolist() == [[0.0, 1.0], [0.0, 0.0]]
     assert batch.weights.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+
+
+def test_truncated_histories_are_the_last_steps_of_each_sampled_history_from_its_stored_state():
+    """``sample(window=W)``: one row per sampled transition ``t``, its steps ``s = max(0, t − W + 1) … t``
+    with their observations, the action and reward before ``s``, the state stored before ``x_s``, the
+    episode's transitions left from ``s`` and its terminal step counted from ``s``."""
+    buffer = EpisodeReplayBuffer(100, spaces.Discrete(8))
+    obs, actions, rewards = np.array([0, 1, 2, 3, 4, 5]), np.array([0, 1, 2, 3, 0]), np.arange(5.0)
+    buffer.add(obs, actions, rewards, terminated=True)
+    buffer.add(np.array([7, 6, 7]), np.array([3, 2]), np.array([-1.0, -2.0]), terminated=False)
+    with pytest.raises(ValueError, match="set_states"):
+        buffer.sample(4, np.random.default_rng(0), window=2)
+    states = np.arange(2 * 5, dtype=np.float32).reshape(2, 5, 1, 1) * np.ones((1, 1, 2, 3), np.float32)
+    buffer.set_states(np.array([0, 1]), states)  # the state before x_k of slot u: 5 u + k in every entry
+    batch = buffer.sample(200, np.random.default_rng(0), "histories", lookahead=1, window=2)
+    seen = set()
+    for u in range(len(batch.lengths)):
+        start, run = int(batch.starts[u]), int(batch.lengths[u])
+        slot = 0 if int(batch.observations[u, 0]) < 6 else 1
+        stored_obs = [obs, np.array([7, 6, 7])][slot]
+        stored_actions = [actions, np.array([3, 2])][slot]
+        t = start + run - 1
+        seen.add((slot, t))
+        assert start == max(0, t - 1) and run == min(2, t + 1)
+        assert batch.observations[u, : run + 1].tolist() == stored_obs[start : start + run + 1].tolist()
+        assert batch.actions[u, :run].tolist() == stored_actions[start : start + run].tolist()
+        assert int(batch.previous_actions[u]) == (stored_actions[start - 1] if start else NO_ACTION)
+        assert batch.initial_states[:, u].flatten().tolist() == [5.0 * slot + start] * 6
+        assert batch.weights[u].tolist() == [
+            1.0 if k == run - 1 else 0.0 for k in range(batch.weights.shape[1])
+        ]
+        assert int(batch.episode_lengths[u]) == len(stored_actions) - start
+        done = slot == 0 and t == 4
+        assert float(batch.dones[u, run - 1]) == float(done)
+    assert seen == {(0, t) for t in range(5)} | {(1, 0), (1, 1)}  # every transition is sampled
+    # sequences: every live step of the window up to t, after a burn-in of 1 where the window starts inside
+    batch = buffer.sample(200, np.random.default_rng(1), "sequences", window=3, burn_in=1)
+    for u in range(len(batch.lengths)):
+        start, run = int(batch.starts[u]), int(batch.lengths[u])
+        expected = [1.0 if (start == 0 or k >= 1) and k < run else 0.0 for k in range(batch.weights.shape[1])]
+        assert batch.weights[u].tolist() == expected
+
+
+def test_truncated_histories_arguments_are_checked():
+    for settings, match in (
+        (dict(history_window=0), "history_window must be None or an integer >= 1"),
+        (dict(burn_in=2), "burn_in .* needs truncated histories"),
+        (dict(history_window=4, burn_in=1), "burn_in needs train_mode='sequences'"),
+        (dict(history_window=4, burn_in=4, train_mode="sequences"), "smaller than history_window"),
+        (dict(history_window=4, double_q=True), "double_q is not available with truncated histories"),
+        (dict(history_window=4, hold_coef=1.0), "hold_coef is not available"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            small_model(**settings)
 
 
 def test_replay_buffer_fifo_over_transitions():

@@ -284,6 +284,25 @@ def test_the_runner_trains_every_step_of_the_sampled_episodes_unless_told_otherw
     assert make_tmaze_drqn(algorithm_4).train_mode == "histories"
 
 
+def test_the_runner_trains_truncated_histories_when_told():
+    """``--history-window W --burn-in B`` reach DRQN, train, and are recorded; off by default."""
+    assert TMazeConfig().history_window is None and TMazeConfig().burn_in == 0
+    result = run_tmaze_experiment(
+        length=20,
+        version="classic",
+        seed=0,
+        episodes=3,
+        buffer_size=512,
+        history_window=8,
+        burn_in=3,
+        vaa_interval=0,
+        vaa_measure_interval=0,
+    )
+    assert result["history_window"] == 8 and result["burn_in"] == 3 and result["episodes"] == 3
+    with pytest.raises(ValueError, match="burn_in .* needs truncated histories"):
+        make_tmaze_drqn(length=3, burn_in=2, vaa_interval=0)
+
+
 def test_a_run_gives_up_after_its_window_with_the_schedules_of_the_whole_budget():
     """give_up_after=10 stops a run not yet optimal after the check of episode 10, its learning rate still
     held at 1e-3 (the schedule runs over the 40-episode budget); a run that reached the optimum goes on."""
