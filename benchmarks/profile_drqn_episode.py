@@ -1,12 +1,15 @@
 """Where a T-Maze training episode's time goes, part by part, beside each part's arithmetic floor.
 
-Usage: ``python benchmarks/profile_drqn_episode.py [--lengths 100 500 1000] [--episodes 10] [--settle 5]``
+Usage: ``python benchmarks/profile_drqn_episode.py [--lengths 100 500 1000] [--episodes 10] [--settle 5]
+[--train-mode histories] [--history-window W --burn-in B]``
 
 For each corridor length L, the T-Maze runner's DRQN (``experiments.tmaze.make_tmaze_drqn`` with its
 defaults: GRU 2 × 64 + warmup, 20 gradient steps of 32 transitions, advantage learning, Watkins's 10-step
 returns, γ of the length, the averaged network θ̄, a check every 5 episodes) fills its buffer, warms up,
 trains ``--settle`` episodes, then ``--episodes`` more are timed. Each part below is timed where the code
-calls it (the process's CPU time, one torch thread, exclusive: a part's time excludes the parts it calls):
+calls it (the process's CPU time, one torch thread, exclusive: a part's time excludes the parts it calls).
+``--train-mode``, ``--history-window`` and ``--burn-in`` profile the runner with those settings instead of
+its defaults (truncated histories: the stored states' refresh is part of *target values*).
 
 - *acting: forward*: the online network's one step per env step (``RecurrentQNetwork.step``);
 - *acting: env step*, *storing* (``EpisodesInProgress.record_step``, the buffer's ``add`` included), and
@@ -106,10 +109,13 @@ class Sections:
         return timed
 
 
-def profile(length: int, episodes: int, settle: int, seed: int) -> tuple[Sections, dict[str, float]]:
+def profile(
+    length: int, episodes: int, settle: int, seed: int, **settings: Any
+) -> tuple[Sections, dict[str, float]]:
     """The sections of ``episodes`` training episodes at corridor ``length`` (after ``settle`` more), and
-    the run's one-off parts (fill, warmup) in CPU s, with the env steps per timed episode."""
-    config = TMazeConfig(length=length, seed=seed, episodes=settle + episodes)
+    the run's one-off parts (fill, warmup) in CPU s, with the env steps per timed episode; ``settings``:
+    other ``TMazeConfig`` fields."""
+    config = TMazeConfig(length=length, seed=seed, episodes=settle + episodes, **settings)
     model = make_tmaze_drqn(config)
     per_step = stack_flops(config.cell, TMAZE_INPUT_SIZE, config.hidden_size, config.num_layers, False)
     s = Sections()
@@ -196,15 +202,21 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10, help="training episodes timed per length")
     parser.add_argument("--settle", type=int, default=5, help="training episodes run before timing")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-mode", choices=["histories", "sequences"], default=None)
+    parser.add_argument("--history-window", type=int, default=None, help="truncated histories (W steps)")
+    parser.add_argument("--burn-in", type=int, default=0, help="with --history-window: untrained steps")
     args = parser.parse_args()
+    settings: dict[str, Any] = {"history_window": args.history_window, "burn_in": args.burn_in}
+    if args.train_mode is not None:
+        settings["train_mode"] = args.train_mode
     torch.set_num_threads(1)
     rate = matmul_rate()
     print(
         f"load average at start: {os.getloadavg()[0]:.2f}; one thread's float32 matmul rate (2048³): "
-        f"{rate / 1e9:.1f} GFLOP/s\n"
+        f"{rate / 1e9:.1f} GFLOP/s; settings besides the runner's defaults: {settings}\n"
     )
     for length in args.lengths:
-        s, once = profile(length, args.episodes, args.settle, args.seed)
+        s, once = profile(length, args.episodes, args.settle, args.seed, **settings)
         total = sum(s.seconds.values()) / args.episodes
         fill, warm, floor = once.get("buffer fill", 0.0), once.get("warmup", 0.0), once["warmup floor"] / rate
         print(
