@@ -154,6 +154,9 @@ def profile(
     target_net.q_values = count(
         "target values", target_net.q_values, lambda x, lengths, **k: float(lengths.sum()) * per_step
     )
+    q_net.rnn.states = count(  # truncated histories: the online network's states stored with the values
+        "target values", q_net.rnn.states, lambda x, *a, **k: float(x.shape[0] * x.shape[1]) * per_step
+    )
     q_net.episode_features = s.wrap("input features", q_net.episode_features, inside="loss: the rest")
     q_net.rnn.outputs = s.wrap("loss: forward of the recurrence", q_net.rnn.outputs, inside="loss: the rest")
     model.policy.optimizer.step = s.wrap("Adam step", model.policy.optimizer.step, inside="loss: the rest")

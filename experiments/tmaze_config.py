@@ -25,7 +25,12 @@ TMAZE_VERSIONS = VERSIONS
 EnvId = Literal["TMaze-v0", "XORTMaze-v0"]
 """The mazes of the runner: the paper's T-Maze and the XOR T-Maze (``tmaze_gym``)."""
 ENV_IDS: tuple[EnvId, ...] = get_args(EnvId)
-ADDED_FIELDS: dict[str, Any] = {"gradient_steps_after_optimal": None, "hold_coef_after_optimal": None}
+ADDED_FIELDS: dict[str, Any] = {
+    "gradient_steps_after_optimal": None,
+    "hold_coef_after_optimal": None,
+    "history_window": None,
+    "burn_in": 0,
+}
 """Fields added to :class:`TMazeConfig` since grid runs record their ``settings.json``, each with the value
 that reproduces what a run made before it existed did. A relaunch reads a field absent from an older
 ``settings.json`` as this value (``experiments.run_dirs``): a new option whose default keeps the old

@@ -192,6 +192,8 @@ class EpisodeReplayBuffer:
         self.next_values[slot] = np.nan
         self.greedy[slot] = False
         self.gaps[slot] = 0.0
+        if self.states is not None:
+            self.states[slot] = np.nan  # (a reused slot: not the previous episode's states)
         self.missing_next_values.add(slot)
         self.lengths[slot], self.terminated[slot], self.first_live[slot] = length, terminated, 0
         self.queue.append(slot)
@@ -238,7 +240,7 @@ class EpisodeReplayBuffer:
         if states.ndim != 4 or states.shape[0] != len(slots):
             raise ValueError(f"states must have shape [len(slots), T, L, S]; got {states.shape}")
         if self.states is None or self.states.shape[2:] != states.shape[2:]:
-            self.states = np.zeros((len(self.lengths), self.max_length, *states.shape[2:]), dtype=np.float32)
+            self.states = np.full((len(self.lengths), self.max_length, *states.shape[2:]), np.nan, np.float32)
         width = min(states.shape[1], self.max_length)
         self.states[slots, :width] = states[:, :width]
 
@@ -311,8 +313,6 @@ class EpisodeReplayBuffer:
         """One row per sampled transition ``(slots[u], ends[u])``: its history's last ``window`` steps."""
         check_integer("window", window)
         check_integer("burn_in", burn_in, 0)
-        if self.states is None:
-            raise ValueError("truncated histories need the stored states: call set_states() first")
         lengths = self.lengths[slots]
         starts = np.maximum(ends - window + 1, 0)
         run = ends - starts + 1
@@ -338,6 +338,12 @@ class EpisodeReplayBuffer:
         before = np.maximum(starts - 1, 0)
         previous_actions = np.where(inside, self.actions[slots, before], NO_ACTION)
         previous_rewards = np.where(inside, self.rewards[slots, before], 0.0).astype(np.float32)
+        initial_states = None if self.states is None else self.states[slots, starts]
+        if initial_states is None or not np.isfinite(initial_states).all():
+            raise ValueError(
+                "truncated histories start from stored states, and a sampled episode has none: call "
+                "set_states() on its slots (DRQN: refresh_target_values()) after adding it"
+            )
         device = self.device
 
         def tensor(array: np.ndarray) -> th.Tensor:
@@ -355,7 +361,7 @@ class EpisodeReplayBuffer:
             greedy=tensor(valid & self.greedy[rows, cols]),
             gaps=tensor(np.where(valid, self.gaps[rows, cols], 0.0).astype(np.float32)),
             starts=tensor(starts),
-            initial_states=tensor(np.ascontiguousarray(self.states[slots, starts].transpose(1, 0, 2))),
+            initial_states=tensor(np.ascontiguousarray(initial_states.transpose(1, 0, 2))),
             previous_actions=tensor(previous_actions.astype(np.int64)),
             previous_rewards=tensor(previous_rewards),
         )

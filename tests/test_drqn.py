@@ -672,6 +672,8 @@ def test_truncated_histories_are_the_last_steps_of_each_sampled_history_from_its
         assert batch.observations[u, : run + 1].tolist() == stored_obs[start : start + run + 1].tolist()
         assert batch.actions[u, :run].tolist() == stored_actions[start : start + run].tolist()
         assert int(batch.previous_actions[u]) == (stored_actions[start - 1] if start else NO_ACTION)
+        stored_rewards = [rewards, np.array([-1.0, -2.0])][slot]
+        assert float(batch.previous_rewards[u]) == (stored_rewards[start - 1] if start else 0.0)
         assert batch.initial_states[:, u].flatten().tolist() == [5.0 * slot + start] * 6
         assert batch.weights[u].tolist() == [
             1.0 if k == run - 1 else 0.0 for k in range(batch.weights.shape[1])
@@ -680,12 +682,47 @@ def test_truncated_histories_are_the_last_steps_of_each_sampled_history_from_its
         done = slot == 0 and t == 4
         assert float(batch.dones[u, run - 1]) == float(done)
     assert seen == {(0, t) for t in range(5)} | {(1, 0), (1, 1)}  # every transition is sampled
+    # an episode added since the states were stored has none: an error, not the slot's previous states
+    buffer.add(np.array([1, 2]), np.array([1]), np.array([0.5]), terminated=True)
+    with pytest.raises(ValueError, match=r"refresh_target_values\(\)"):
+        buffer.sample(200, np.random.default_rng(0), window=2)
+    buffer.set_states(np.array([2]), np.zeros((1, 1, 2, 3), np.float32))
     # sequences: every live step of the window up to t, after a burn-in of 1 where the window starts inside
     batch = buffer.sample(200, np.random.default_rng(1), "sequences", window=3, burn_in=1)
     for u in range(len(batch.lengths)):
         start, run = int(batch.starts[u]), int(batch.lengths[u])
         expected = [1.0 if (start == 0 or k >= 1) and k < run else 0.0 for k in range(batch.weights.shape[1])]
         assert batch.weights[u].tolist() == expected
+
+
+@pytest.mark.parametrize(
+    "policy_kwargs, window",
+    [(dict(cell="lstm", double=True, use_previous_reward=True), 2), (dict(cell="gru"), 1)],
+)
+def test_truncated_histories_from_current_states_train_as_whole_histories(policy_kwargs, window):
+    """With the states stored by the online network itself, a gradient step on windows of the sampled
+    transitions' histories has the loss of the step on whole histories, also with Watkins's n-step returns
+    and advantage learning, for LSTM and double layers (their states are wider than their outputs); the
+    states of episodes stored during ``learn`` are stored with their target values."""
+    settings = dict(n_steps=3, n_step_correction="watkins", advantage_learning=0.5, gamma=0.9, batch_size=16)
+    model = small_model(policy_kwargs=policy_kwargs, history_window=window, **settings)
+    model.learn(10**9, max_episodes=3)  # (trained on windows)
+    assert np.isfinite(model.replay_buffer.states[list(model.replay_buffer.queue)][:, 0]).all()
+    whole = small_model(policy_kwargs=policy_kwargs, **settings)
+    whole.learn(10**9, max_episodes=0)
+    whole.replay_buffer = model.replay_buffer
+    whole.policy.load_state_dict(model.policy.state_dict())
+    with th.no_grad():  # a target network that differs from the online one
+        for p in model.q_net_target.parameters():
+            p.add_(0.1 * th.randn_like(p))
+    whole.q_net_target.load_state_dict(model.q_net_target.state_dict())
+    model.refresh_target_values()  # the values of θ', the states of θ
+    assert max(model.replay_buffer.lengths[list(model.replay_buffer.queue)]) > window
+    whole.policy.rng = copy.deepcopy(model.policy.rng)  # the same sampled transitions
+    model.train(1, 16)
+    whole.train(1, 16)
+    losses = [m.logger.name_to_value["train/loss"] for m in (model, whole)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
 def test_truncated_histories_arguments_are_checked():

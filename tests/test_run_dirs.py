@@ -221,3 +221,26 @@ def test_a_field_added_since_a_run_keeps_it_finished_when_its_default_keeps_the_
     assert run_state(run, run_dir, settings=settings) == ("changed", ["default gradient_steps_after_optimal"])
     write_json(run_dir / SETTINGS_FILE, {k: v for k, v in older.items() if k != "advantage_learning"})
     assert run_state(run, run_dir, settings=settings) == ("changed", ["default advantage_learning"])
+
+
+# TMazeConfig's fields on 2026-12-07 (commit 4e584b3), when this check was added. Grid runs recorded before
+# a field existed lack it in their settings.json: a field added since must be in ADDED_FIELDS (with the value
+# that keeps the old runs' behaviour), or in BEHAVIOUR_CHANGING_FIELDS (old runs become changed on purpose).
+TMAZE_FIELDS_4E584B3 = set(
+    ["advantage_learning", "average_collects", "average_tau", "batch_size", "best_model_save_path", "buffer_size", "cell", "check_freq", "clock", "cue_position", "device", "double_q", "env_id", "episodes", "exploration_final_rate", "exploration_fraction", "exploration_rate", "fixed_point_coef", "gamma", "give_up_after", "gradient_steps", "gradient_steps_after_optimal", "hidden_size", "hold_advantages", "hold_coef", "hold_coef_after_optimal", "hold_drift_coef", "hold_ends", "hold_steps", "init", "learning_rate", "learning_rate_decay_on_optimal", "learning_rate_final", "learning_rate_hold_fraction", "length", "logdir", "loss", "max_episode_steps", "max_grad_norm", "max_seconds", "n_step_correction", "n_steps", "num_layers", "progress_bar", "save_path", "seed", "stop_when_optimal", "target_update_interval", "tau", "train_mode", "use_previous_reward", "vaa_interval", "vaa_measure_interval", "version", "warmup_batch_size", "warmup_bptt_steps", "warmup_c", "warmup_held_input", "warmup_max_stabilisation", "warmup_objective", "warmup_steps"]
+)
+BEHAVIOUR_CHANGING_FIELDS: set[str] = set()
+
+
+def test_every_field_added_to_the_runner_since_says_how_old_runs_read_it():
+    """A field added to ``TMazeConfig`` is either in ``ADDED_FIELDS`` with its default (finished grid runs
+    recorded before it stay finished) or named here as one whose default changes what a run does."""
+    import dataclasses
+
+    from experiments.tmaze_config import ADDED_FIELDS, TMazeConfig
+
+    fields = {f.name: f.default for f in dataclasses.fields(TMazeConfig)}
+    added = set(fields) - TMAZE_FIELDS_4E584B3
+    assert added <= set(ADDED_FIELDS) | BEHAVIOUR_CHANGING_FIELDS, added - set(ADDED_FIELDS)
+    for name in added & set(ADDED_FIELDS):
+        assert fields[name] == ADDED_FIELDS[name], name  # the default keeps the old behaviour
