@@ -228,6 +228,9 @@ ABLATION |= {
     # its episode untrained (R2D2's stored state and burn-in). W = 40, B = 20 and W = 80, B = 40.
     "w40-b20": {"history_window": 40, "burn_in": 20},
     "w80-b40": {"history_window": 80, "burn_in": 40},
+    # ... and the second part, acting (a quarter of an episode at L >= 500): four mazes acted on at once.
+    "e4": {"n_envs": 4},
+    "w40-b20-e4": {"history_window": 40, "burn_in": 20, "n_envs": 4},
 }
 for _name, _settings in ABLATION.items():
     VARIANTS[f"gru-warmup-{_name}"] = {"cell": "gru", "version": "warmup", **_settings}

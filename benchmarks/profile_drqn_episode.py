@@ -1,14 +1,14 @@
 """Where a T-Maze training episode's time goes, part by part, beside each part's arithmetic floor.
 
 Usage: ``python benchmarks/profile_drqn_episode.py [--lengths 100 500 1000] [--episodes 10] [--settle 5]
-[--train-mode histories] [--history-window W --burn-in B]``
+[--train-mode histories] [--history-window W --burn-in B] [--n-envs N]``
 
 For each corridor length L, the T-Maze runner's DRQN (``experiments.tmaze.make_tmaze_drqn`` with its
 defaults: GRU 2 × 64 + warmup, 20 gradient steps of 32 transitions, advantage learning, Watkins's 10-step
 returns, γ of the length, the averaged network θ̄, a check every 5 episodes) fills its buffer, warms up,
 trains ``--settle`` episodes, then ``--episodes`` more are timed. Each part below is timed where the code
 calls it (the process's CPU time, one torch thread, exclusive: a part's time excludes the parts it calls).
-``--train-mode``, ``--history-window`` and ``--burn-in`` profile the runner with those settings instead of
+``--train-mode``, ``--history-window``, ``--burn-in`` and ``--n-envs`` profile the runner with those settings instead of
 its defaults (truncated histories: the stored states' refresh is part of *target values*).
 
 - *acting: forward*: the online network's one step per env step (``RecurrentQNetwork.step``);
@@ -208,8 +208,13 @@ def main() -> None:
     parser.add_argument("--train-mode", choices=["histories", "sequences"], default=None)
     parser.add_argument("--history-window", type=int, default=None, help="truncated histories (W steps)")
     parser.add_argument("--burn-in", type=int, default=0, help="with --history-window: untrained steps")
+    parser.add_argument("--n-envs", type=int, default=1, help="mazes acted on at once")
     args = parser.parse_args()
-    settings: dict[str, Any] = {"history_window": args.history_window, "burn_in": args.burn_in}
+    settings: dict[str, Any] = {
+        "history_window": args.history_window,
+        "burn_in": args.burn_in,
+        "n_envs": args.n_envs,
+    }
     if args.train_mode is not None:
         settings["train_mode"] = args.train_mode
     torch.set_num_threads(1)

@@ -13,7 +13,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
 from experiments.evaluation import (
@@ -89,6 +91,7 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         "train_mode": c.train_mode,
         "history_window": c.history_window,
         "burn_in": c.burn_in,
+        "n_envs": c.n_envs,
         "gamma": model.gamma,
         "first_optimal_episode": optimal.first_optimal_episode,
         "optimal_at_end": is_tmaze_optimal(model, make_maze(c)),
@@ -146,9 +149,12 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         )
     elif c.learning_rate_final is not None:  # over the episode budget (DRQN.learn's max_episodes)
         learning_rate = LinearSchedule(c.learning_rate, c.learning_rate_final, 1.0)
+    env: gym.Env | DummyVecEnv = make_maze(c, max_episode_steps=horizon)
+    if c.n_envs > 1:  # SB3's wrapping of one env, n times
+        env = DummyVecEnv([lambda: Monitor(make_maze(c, max_episode_steps=horizon))] * c.n_envs)
     return DRQN(
         "RecurrentQPolicy",
-        make_maze(c, max_episode_steps=horizon),
+        env,
         buffer_size=c.buffer_size,
         batch_size=c.batch_size,
         gradient_steps=c.gradient_steps,

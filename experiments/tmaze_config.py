@@ -30,6 +30,7 @@ ADDED_FIELDS: dict[str, Any] = {
     "hold_coef_after_optimal": None,
     "history_window": None,
     "burn_in": 0,
+    "n_envs": 1,
 }
 """Fields added to :class:`TMazeConfig` since grid runs record their ``settings.json``, each with the value
 that reproduces what a run made before it existed did. A relaunch reads a field absent from an older
@@ -95,6 +96,9 @@ class TMazeConfig:
     burn_in: int = 0
     """With history_window and train_mode sequences: the first steps of a window that starts inside its
     episode carry no loss (R2D2's burn-in)."""
+    n_envs: int = 1
+    """Mazes played at once, acted on by one batched forward of the Q-network (SB3's ``n_envs``; a
+    ``DummyVecEnv``); each episode that ends is followed by its gradient steps, as with one maze."""
     loss: Literal["squared", "huber"] = "squared"
     """TD loss: squared (Algorithm 4) or huber."""
     double_q: bool = False
@@ -206,7 +210,15 @@ class TMazeConfig:
     """A tqdm bar per stage: buffer fill, warmup, training episodes."""
 
     def __post_init__(self) -> None:
-        minimum = {"length": 1, "episodes": 0, "hidden_size": 1, "num_layers": 1, "check_freq": 1, "seed": 0}
+        minimum = {
+            "length": 1,
+            "episodes": 0,
+            "hidden_size": 1,
+            "num_layers": 1,
+            "check_freq": 1,
+            "seed": 0,
+            "n_envs": 1,
+        }
         for name, low in minimum.items():
             check_integer(name, getattr(self, name), low)
         check_integer("give_up_after", self.give_up_after, 1, optional=True)

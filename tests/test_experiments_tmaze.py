@@ -284,6 +284,19 @@ def test_the_runner_trains_every_step_of_the_sampled_episodes_unless_told_otherw
     assert make_tmaze_drqn(algorithm_4).train_mode == "histories"
 
 
+def test_the_runner_acts_in_several_mazes_at_once_when_told():
+    """``--n-envs 3``: three mazes in a DummyVecEnv, one batched forward per step, every finished episode
+    stored whole and followed by its gradient steps; ``n_envs`` below 1 is named in its error."""
+    model = make_tmaze_drqn(length=5, version="classic", n_envs=3, buffer_size=256, vaa_interval=0, seed=0)
+    assert model.env.num_envs == 3
+    model.learn(10**9, max_episodes=6)
+    assert model.num_train_episodes == 6 and model._n_updates == 6 * model.gradient_steps
+    buffer = model.replay_buffer
+    assert all(buffer.lengths[slot] >= 6 for slot in buffer.queue)  # whole episodes: at least L + 1 steps
+    with pytest.raises(ValueError, match="n_envs must be an integer >= 1; got 0"):
+        TMazeConfig(n_envs=0)
+
+
 def test_the_runner_trains_truncated_histories_when_told():
     """``--history-window W --burn-in B`` reach DRQN, train, and are recorded; off by default."""
     assert TMazeConfig().history_window is None and TMazeConfig().burn_in == 0
