@@ -8,8 +8,9 @@ defaults: GRU 2 × 64 + warmup, 20 gradient steps of 32 transitions, advantage l
 returns, γ of the length, the averaged network θ̄, a check every 5 episodes) fills its buffer, warms up,
 trains ``--settle`` episodes, then ``--episodes`` more are timed. Each part below is timed where the code
 calls it (the process's CPU time, one torch thread, exclusive: a part's time excludes the parts it calls).
-``--train-mode``, ``--history-window``, ``--burn-in`` and ``--n-envs`` profile the runner with those settings instead of
-its defaults (truncated histories: the stored states' refresh is part of *target values*).
+``--train-mode``, ``--history-window``, ``--burn-in`` and ``--n-envs`` profile the runner with those
+settings instead of its defaults (truncated histories: the stored states' refresh is part of *target
+values*).
 
 - *acting: forward*: the online network's one step per env step (``RecurrentQNetwork.step``);
 - *acting: env step*, *storing* (``EpisodesInProgress.record_step``, the buffer's ``add`` included), and
