@@ -106,12 +106,14 @@ def tmaze_reporting(report: Report) -> list[str]:
     rows, plotted = [], {}
     # the network of each record: 2 x 32 (round 4's defaults), `-h64` 2 x 64 (round 5's), `-r8` round 8's
     # (2 x 64, 10-step Watkins returns, a decaying rate), `-r10` round 10's (the rate held, then decayed),
-    # `-r11` round 11's (an averaged network checked and saved), `-r15` round 15's (advantage learning)
+    # `-r11` round 11's (an averaged network checked and saved), `-r15` round 15's (advantage learning),
+    # `-r21` round 21's (the loss on every step of the sampled episodes)
     defaults = [(f"L{n}", "2 × 32") for n in (20, 50, 100)] + [(f"L{n}-h64", "2 × 64") for n in (20, 50, 100)]
     defaults += [(f"L{n}-r8", "2 × 64, round 8") for n in (20, 50, 100)]
     defaults += [(f"L{n}-r10", "2 × 64, round 10") for n in (20, 50, 100)]
     defaults += [(f"L{n}-r11", "2 × 64, round 11") for n in (20, 50, 100)]
     defaults += [(f"L{n}-r15", "2 × 64, round 15") for n in (20, 50, 100)]
+    defaults += [(f"L{n}-r21", "2 × 64, round 21") for n in (20, 50, 100)]
     for name, network in [(name, network) for name, network in defaults if name in files]:
         records = files[name]
         budget = trained_budget(records)
@@ -199,11 +201,13 @@ WINDOWS = {50: 300, 100: 400, 200: 600}
 
 def _windows(report: Report, files: dict[str, list[dict]], plotted: dict) -> list[str]:
     """Each round's defaults scored on "optimal within the window" (:data:`WINDOWS`): warmup
-    (``L{n}-r10``, ``L{n}-r15``, ``L{n}-r17``: round 17's γ of L = 200) and, where it ran, classic
-    (``L{n}-classic-r10``, ``-r15``, ``-r17``), whose runs gave up after the window (``--give-up-after``)
+    (``L{n}-r10``, ``L{n}-r15``, ``L{n}-r17``: round 17's γ of L = 200, ``L{n}-r21``: round 21's loss on every
+    step of the sampled episodes) and, where it ran, classic (``L{n}-classic-r10``, ``-r15``, ``-r17``,
+    ``-r21``), whose runs gave up after the window (``--give-up-after``)
     with the schedules of the warmup runs' budget."""
     lines = []
-    for suffix, title in (("r10", "Round 10's"), ("r15", "Round 15's"), ("r17", "Round 17's")):
+    rounds = (("r10", "Round 10's"), ("r15", "Round 15's"), ("r17", "Round 17's"), ("r21", "Round 21's"))
+    for suffix, title in rounds:
         rows = []
         for length, window in WINDOWS.items():
             names = {"warmup": f"L{length}-{suffix}", "classic": f"L{length}-classic-{suffix}"}
