@@ -318,21 +318,17 @@ class EpisodeReplayBuffer:
         run = ends - starts + 1
         left = lengths - starts  # transitions of the episode from each row's start
         horizon = int(np.minimum(run + lookahead - 1, left).max())
-        cols = starts[:, None] + np.arange(horizon)
-        valid = cols < lengths[:, None]
-        cols = np.minimum(cols, self.max_length - 1)
+        steps = starts[:, None] + np.arange(horizon)  # each row's steps in its episode
+        valid = steps < lengths[:, None]
+        cols = np.minimum(steps, self.max_length - 1)
         rows = slots[:, None]
         if mode == "histories":
             weights = np.zeros((len(slots), horizon), dtype=np.float32)
             weights[np.arange(len(slots)), run - 1] = 1.0
         else:
             first = np.maximum(starts + np.where(starts > 0, burn_in, 0), self.first_live[slots])
-            at = starts[:, None] + np.arange(horizon)
-            weights = ((at >= first[:, None]) & (at <= ends[:, None])).astype(np.float32)
-        dones = np.zeros((len(slots), horizon), dtype=np.float32)
-        last = left - 1
-        ended = self.terminated[slots] & (last < horizon)
-        dones[np.flatnonzero(ended), last[ended]] = 1.0
+            weights = ((steps >= first[:, None]) & (steps <= ends[:, None])).astype(np.float32)
+        dones = self._dones(slots, left - 1, horizon)
         obs_cols = np.minimum(starts[:, None] + np.arange(horizon + 1), self.max_length)
         inside = starts > 0
         before = np.maximum(starts - 1, 0)
@@ -366,6 +362,14 @@ class EpisodeReplayBuffer:
             previous_rewards=tensor(previous_rewards),
         )
 
+    def _dones(self, slots: np.ndarray, last: np.ndarray, horizon: int) -> np.ndarray:
+        """``[len(slots), horizon]``: 1 at column ``last[u]``, the episode's last transition, where it is
+        terminal (a truncated episode's is not) and within the horizon."""
+        dones = np.zeros((len(slots), horizon), dtype=np.float32)
+        ended = self.terminated[slots] & (last < horizon)
+        dones[np.flatnonzero(ended), last[ended]] = 1.0
+        return dones
+
     def all_episodes(self) -> EpisodeBatch:
         """Every stored episode, whole (for warmup and VAA), with weight 1 on its live transitions."""
         return self.episodes(np.fromiter(self.queue, dtype=np.int64, count=len(self.queue)))
@@ -380,10 +384,7 @@ class EpisodeReplayBuffer:
     def _episodes(
         self, slots: np.ndarray, horizon: int, weights: np.ndarray, lengths: np.ndarray
     ) -> EpisodeBatch:
-        dones = np.zeros((len(slots), horizon), dtype=np.float32)
-        last = self.lengths[slots] - 1
-        ended = self.terminated[slots] & (last < horizon)
-        dones[np.flatnonzero(ended), last[ended]] = 1.0
+        dones = self._dones(slots, self.lengths[slots] - 1, horizon)
         device = self.device
         return EpisodeBatch(
             observations=map_observation(
