@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from recurrent_q.buffers import TRAIN_MODES
-from recurrent_q.checks import check_choice, check_flag, check_integer, check_number
+from recurrent_q.checks import SettingError, check_choice, check_flag, check_integer, check_number
 from recurrent_q.multistability import WarmupConfig
 from recurrent_q.policies import exploration_probs
 
@@ -24,13 +24,13 @@ HOLD_ENDS = ("input", "observation")
 
 
 def check_arguments(model: DRQN) -> None:
-    """A ``ValueError`` naming the first setting of ``model`` out of its range."""
+    """A :class:`~recurrent_q.checks.SettingError` naming the first setting of ``model`` out of its range."""
     for name in ("buffer_size", "batch_size", "target_update_interval", "n_steps"):
         check_integer(name, getattr(model, name))
     for name in ("learning_starts", "gradient_steps", "vaa_interval", "vaa_measure_interval"):
         check_integer(name, getattr(model, name), 0)
     if model.batch_size > model.buffer_size:
-        raise ValueError(
+        raise SettingError(
             f"batch_size ({model.batch_size}) must not exceed buffer_size ({model.buffer_size}) transitions"
         )
     check_choice("train_mode", model.train_mode, TRAIN_MODES)
@@ -38,20 +38,20 @@ def check_arguments(model: DRQN) -> None:
     check_integer("burn_in", model.burn_in, 0)
     if model.history_window is None:
         if model.burn_in:
-            raise ValueError(f"burn_in ({model.burn_in}) needs truncated histories: pass history_window")
+            raise SettingError(f"burn_in ({model.burn_in}) needs truncated histories: pass history_window")
     else:
         if model.burn_in and model.train_mode != "sequences":
-            raise ValueError(
+            raise SettingError(
                 "burn_in needs train_mode='sequences' (with 'histories' only the window's last step is "
                 f"trained); got train_mode={model.train_mode!r}"
             )
         if model.burn_in >= model.history_window:
-            raise ValueError(
+            raise SettingError(
                 f"burn_in ({model.burn_in}) must be smaller than history_window ({model.history_window})"
             )
         for name in ("double_q", "hold_coef"):
             if getattr(model, name):
-                raise ValueError(
+                raise SettingError(
                     f"{name} is not available with truncated histories (history_window="
                     f"{model.history_window}): it runs the whole histories"
                 )
@@ -68,7 +68,7 @@ def check_arguments(model: DRQN) -> None:
             or not coef >= 0.0
             or coef == float("inf")
         ):
-            raise ValueError(f"{name} must be a finite number >= 0; got {coef!r}")
+            raise SettingError(f"{name} must be a finite number >= 0; got {coef!r}")
     check_integer("hold_steps", model.hold_steps)
     check_choice("hold_ends", model.hold_ends, HOLD_ENDS)
     check_number("gamma", model.gamma, 0, 1)
@@ -80,20 +80,21 @@ def check_arguments(model: DRQN) -> None:
         check_flag(name, getattr(model, name))
     if model.warmup_config is not None:
         if not isinstance(model.warmup_config, WarmupConfig):
-            raise ValueError(f"warmup_config must be None or a WarmupConfig; got {model.warmup_config!r}")
+            raise SettingError(f"warmup_config must be None or a WarmupConfig; got {model.warmup_config!r}")
         if not model.use_warmup:
-            raise ValueError("warmup_config is given but use_warmup is False (pass use_warmup=True)")
+            raise SettingError("warmup_config is given but use_warmup is False (pass use_warmup=True)")
 
 
 def check_learn_arguments(total_timesteps: Any, max_episodes: Any) -> None:
-    """A ``ValueError`` naming ``learn``'s ``max_episodes`` or ``total_timesteps`` when out of range."""
+    """A :class:`~recurrent_q.checks.SettingError` naming ``learn``'s ``max_episodes`` or ``total_timesteps``
+    when out of range."""
     check_integer("max_episodes", max_episodes, 0, optional=True)
     if (
         isinstance(total_timesteps, bool)
         or not isinstance(total_timesteps, int | float)
         or not total_timesteps >= 0
     ):
-        raise ValueError(f"total_timesteps must be a non-negative number; got {total_timesteps!r}")
+        raise SettingError(f"total_timesteps must be a non-negative number; got {total_timesteps!r}")
 
 
 def complete_policy_kwargs(model: DRQN) -> None:
@@ -101,7 +102,7 @@ def complete_policy_kwargs(model: DRQN) -> None:
     the policy keeps an averaged network (``averaged``) from ``average_tau``."""
     kwargs = model.policy_kwargs = dict(model.policy_kwargs)  # the caller's dict is left unchanged
     if "averaged" in kwargs:
-        raise ValueError("policy_kwargs must not hold 'averaged': DRQN sets it from average_tau")
+        raise SettingError("policy_kwargs must not hold 'averaged': DRQN sets it from average_tau")
     kwargs["averaged"] = model.average_tau is not None
     if "exploration_probs" not in kwargs:
         kwargs["exploration_probs"] = exploration_probs(model.env)

@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor, nn
 
-from recurrent_q.checks import check_choice, check_integer
+from recurrent_q.checks import SettingError, check_choice, check_integer
 from recurrent_q.gated_cells import (
     BRCLayer,
     GRULayer,
@@ -39,9 +39,9 @@ def check_device(device: str | torch.device) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as error:
-        raise ValueError(f"device must be a torch device such as cpu or cuda, got {device!r}") from error
+        raise SettingError(f"device must be a torch device such as cpu or cuda, got {device!r}") from error
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available here; use device='cpu'")
+        raise SettingError(f"device={device!r} but CUDA is not available here; use device='cpu'")
     return resolved
 
 
@@ -106,7 +106,8 @@ whose choices it gives): the names of :data:`CELLS`, read from the registry, not
 
 
 def check_cell(name: str) -> None:
-    """A ``ValueError`` naming the cells of :data:`CELL_NAMES` if ``name`` is not one of them."""
+    """A :class:`~recurrent_q.checks.SettingError` naming the cells of :data:`CELL_NAMES` if ``name`` is not
+    one of them."""
     check_choice("cell", name, CELL_NAMES)
 
 
@@ -145,10 +146,10 @@ def make_cell(
     for arg, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
         check_integer(arg, value)
     if double and hidden_size % 2:
-        raise ValueError(f"hidden_size must be even when double=True (two halves); got {hidden_size}")
+        raise SettingError(f"hidden_size must be even when double=True (two halves); got {hidden_size}")
     check_choice("init", init, INITS)
     if name == "chrono" and t_max is None:
-        raise ValueError("t_max is required for cell 'chrono' (e.g. the longest sequence length)")
+        raise SettingError("t_max is required for cell 'chrono' (e.g. the longest sequence length)")
     layers: list[RecurrentLayer] = []
     for i in range(num_layers):
         in_size = input_size if i == 0 else hidden_size

@@ -10,6 +10,9 @@ neither an integer nor a number here. Three places keep an integer check of thei
 message: ``tmaze_gym`` (it imports no other package), and the grid engine and the selection
 (``experiments.grid``, ``experiments.selection``), whose process imports no torch, as ``import recurrent_q``
 would.
+
+Each raises :class:`SettingError`, a ``ValueError`` that says the caller's setting is out of range (not that
+something went wrong inside); the command line prints its message without a traceback.
 """
 
 from __future__ import annotations
@@ -19,14 +22,19 @@ from collections.abc import Collection
 from typing import Any
 
 
+class SettingError(ValueError):
+    """A setting out of its allowed values; the message names the setting and what is allowed. The console
+    commands (``experiments.cli``) print it as ``error: ...`` with exit status 2, as for a bad flag."""
+
+
 def check_integer(name: str, value: Any, minimum: int = 1, optional: bool = False) -> None:
-    """A ``ValueError`` naming ``name`` unless ``value`` is an integer ``>= minimum`` (or None, with
+    """A :class:`SettingError` naming ``name`` unless ``value`` is an integer ``>= minimum`` (or None, with
     ``optional``)."""
     if optional and value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         allowed = f"{'None or ' if optional else ''}an integer >= {minimum}"
-        raise ValueError(f"{name} must be {allowed}; got {value!r}")
+        raise SettingError(f"{name} must be {allowed}; got {value!r}")
 
 
 def check_number(
@@ -38,9 +46,9 @@ def check_number(
     optional: bool = False,
     open_high: bool = False,
 ) -> None:
-    """A ``ValueError`` naming ``name`` unless ``value`` is a real number in ``[low, high]`` (``(low, high]``
-    with ``open_low``, ``[low, high)`` with ``open_high``; with no ``high``, ``>= low`` or ``> low``), or None
-    with ``optional``. NaN is out of every range."""
+    """A :class:`SettingError` naming ``name`` unless ``value`` is a real number in ``[low, high]``
+    (``(low, high]`` with ``open_low``, ``[low, high)`` with ``open_high``; with no ``high``, ``>= low`` or
+    ``> low``), or None with ``optional``. NaN is out of every range."""
     if optional and value is None:
         return
     if high is None:
@@ -53,16 +61,18 @@ def check_number(
         or not (low < value if open_low else low <= value)
         or (high is not None and not (value < high if open_high else value <= high))
     ):
-        raise ValueError(f"{name} must be {'None or ' if optional else ''}{allowed}; got {value!r}")
+        raise SettingError(f"{name} must be {'None or ' if optional else ''}{allowed}; got {value!r}")
 
 
 def check_choice(name: str, value: Any, allowed: Collection[Any]) -> None:
-    """A ``ValueError`` naming ``name`` and every value of ``allowed`` unless ``value`` is one of them."""
+    """A :class:`SettingError` naming ``name`` and every value of ``allowed`` unless ``value`` is one of
+    them."""
     if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+        raise SettingError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
 
 
 def check_flag(name: str, value: Any) -> None:
-    """A ``ValueError`` naming ``name`` unless ``value`` is ``True`` or ``False`` (not 0, 1 or a string)."""
+    """A :class:`SettingError` naming ``name`` unless ``value`` is ``True`` or ``False`` (not 0, 1 or a
+    string)."""
     if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False; got {value!r}")
+        raise SettingError(f"{name} must be True or False; got {value!r}")

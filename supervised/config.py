@@ -13,7 +13,7 @@ from typing import Any, Literal
 from torch import nn
 
 from recurrent_q.cells import CellName, check_cell, check_device
-from recurrent_q.checks import check_choice, check_integer, check_number
+from recurrent_q.checks import SettingError, check_choice, check_integer, check_number
 from recurrent_q.multistability import WarmupConfig
 from supervised.datasets import MNIST_URL, TASKS
 
@@ -114,20 +114,20 @@ class SupervisedConfig:
         if c.task == "copy":
             c.T = 50 if c.T is None else c.T
             if c.N is not None:
-                raise ValueError("N is not used by task copy; leave it unset")
+                raise SettingError("N is not used by task copy; leave it unset")
         elif c.task == "denoising":
             c.T = 200 if c.T is None else c.T
             c.N = 100 if c.N is None else c.N
             if c.T <= c.N + 5:
-                raise ValueError(f"T must be greater than N + 5 = {c.N + 5} for denoising, got T={c.T}")
+                raise SettingError(f"T must be greater than N + 5 = {c.N + 5} for denoising, got T={c.T}")
         elif c.task == "psmnist":
             if c.N is not None or c.T not in (None, 784):
-                raise ValueError("task psmnist has T = 784 and no N; leave T and N unset")
+                raise SettingError("task psmnist has T = 784 and no N; leave T and N unset")
             c.T = 784
         else:
             c.N = (72 if c.T is None else c.T - 28) if c.N is None else c.N
             if c.N < 0 or c.T not in (None, 28 + c.N):
-                raise ValueError(f"task plsmnist has T = 28 + N with N >= 0, got T={c.T}, N={c.N}")
+                raise SettingError(f"task plsmnist has T = 28 + N with N >= 0, got T={c.T}, N={c.N}")
             c.T = 28 + c.N
         c.num_layers = (1 if c.task == "copy" else 2) if c.num_layers is None else c.num_layers
         c.hidden_size = (128 if c.task == "copy" else 256) if c.hidden_size is None else c.hidden_size
@@ -138,7 +138,7 @@ class SupervisedConfig:
             c.num_train = SYNTHETIC_SIZE if c.num_train is None else c.num_train
             c.num_test = SYNTHETIC_SIZE if c.num_test is None else c.num_test
         elif c.data_dir is None:
-            raise ValueError(
+            raise SettingError(
                 f"data_dir is required for task {c.task}: a directory with the MNIST IDX files "
                 "(with download=True they are fetched there)"
             )
@@ -158,25 +158,27 @@ class SupervisedConfig:
         check_integer("auxiliary_pretrain_epochs", c.auxiliary_pretrain_epochs, 0)
         check_number("auxiliary_weight", c.auxiliary_weight, 0)
         if c.auxiliary_length > c.T:
-            raise ValueError(f"auxiliary_length must be at most T = {c.T}; got {c.auxiliary_length}")
+            raise SettingError(f"auxiliary_length must be at most T = {c.T}; got {c.auxiliary_length}")
         for name in ("num_train", "num_test"):
             if getattr(c, name) is not None:
                 check_integer(name, getattr(c, name))
         if c.vaa_iterations < 0:
-            raise ValueError(f"vaa_iterations must be >= 0 (0 disables the VAA), got {c.vaa_iterations}")
+            raise SettingError(f"vaa_iterations must be >= 0 (0 disables the VAA), got {c.vaa_iterations}")
         top = 0.5 if c.selection_split is not None else 1.0  # the selection set is as large as validation
         if not 0.0 < c.val_fraction < top:
-            raise ValueError(f"val_fraction must be in (0, {top:g}), got {c.val_fraction}")
+            raise SettingError(f"val_fraction must be in (0, {top:g}), got {c.val_fraction}")
         split = c.selection_split
         if split is not None and (isinstance(split, bool) or not isinstance(split, int) or split < 0):
-            raise ValueError(f"selection_split must be None or an integer >= 0, got {c.selection_split!r}")
+            raise SettingError(f"selection_split must be None or an integer >= 0, got {c.selection_split!r}")
         if c.version == "double" and c.hidden_size % 2:
-            raise ValueError(f"hidden_size must be even for version double (two halves), got {c.hidden_size}")
+            raise SettingError(
+                f"hidden_size must be even for version double (two halves), got {c.hidden_size}"
+            )
         device = check_device(c.device)
         if c.amp and device.type != "cuda":
-            raise ValueError(f"amp=True needs a CUDA device, got device={c.device!r}")
+            raise SettingError(f"amp=True needs a CUDA device, got device={c.device!r}")
         if c.resume and c.logdir is None:
-            raise ValueError("resume=True needs a logdir holding checkpoint.pt")
+            raise SettingError("resume=True needs a logdir holding checkpoint.pt")
         return c
 
 

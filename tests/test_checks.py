@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recurrent_q.checks import check_choice, check_flag, check_integer, check_number
+from recurrent_q.checks import SettingError, check_choice, check_flag, check_integer, check_number
 
 
 def test_an_integer_in_range_passes_and_none_only_where_allowed():
@@ -17,7 +17,8 @@ def test_an_integer_in_range_passes_and_none_only_where_allowed():
 
 @pytest.mark.parametrize("value", [0, -3, 2.0, "2", True])
 def test_anything_else_is_named_with_the_range(value):
-    with pytest.raises(ValueError, match=rf"^size must be an integer >= 1; got {value!r}$"):
+    """A :class:`SettingError` (a ``ValueError``: what the console commands print without a traceback)."""
+    with pytest.raises(SettingError, match=rf"^size must be an integer >= 1; got {value!r}$"):
         check_integer("size", value)
     with pytest.raises(ValueError, match=rf"^size must be None or an integer >= 1; got {value!r}$"):
         check_integer("size", value, optional=True)

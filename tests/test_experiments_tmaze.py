@@ -94,6 +94,25 @@ def test_train_tmaze_script_writes_the_run_directory(tmp_path, capsys):
         train_tmaze.run(["--version", "hot"])
 
 
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--history-window", "0"], "history_window must be None or an integer >= 1; got 0"),
+        (["--history-window", "4", "--burn-in", "4"], "burn_in (4) must be smaller than history_window (4)"),
+        (["--burn-in", "2"], "burn_in (2) needs truncated histories: pass history_window"),
+        (["--gradient-steps", "-1"], "gradient_steps must be an integer >= 0; got -1"),
+        (["--device", "abacus"], "device must be a torch device such as cpu or cuda, got 'abacus'"),
+    ],
+)
+def test_train_tmaze_names_a_bad_setting_in_one_line(tmp_path, capsys, flags, message):
+    """A setting that the flags' parsing does not check (the DRQN's, checked when it is built) is one error
+    line naming it, exit status 2, no traceback, and no run directory left behind."""
+    run_dir = tmp_path / "run"
+    assert train_tmaze.main(["--length", "3", "--logdir", str(run_dir), "--no-progress-bar", *flags]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert not run_dir.exists()
+
+
 def test_decaying_schedules_and_the_best_model(tmp_path):
     """The runner's ε and rate schedules run over --episodes; the first optimal check's model is kept."""
     result = run_tmaze_experiment(

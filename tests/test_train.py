@@ -281,6 +281,19 @@ def test_train_supervised_names_missing_or_corrupt_mnist_in_one_line(tmp_path, c
     assert err.startswith("error: ") and "train-images-idx3-ubyte" in err and err.count("\n") == 1
 
 
+def test_train_supervised_names_a_bad_setting_in_one_line(tmp_path, capsys):
+    """A setting the flags' parsing does not check (checked by ``SupervisedConfig.resolved``): one error line
+    naming it, exit status 2."""
+    from experiments.cli import train_supervised
+
+    flags = ["--logdir", str(tmp_path / "run"), "--no-progress-bar"]
+    assert train_supervised.main(["--hidden-size", "0", *flags]) == 2
+    assert capsys.readouterr().err == "error: hidden_size must be an integer >= 1; got 0\n"
+    assert train_supervised.main(["--version", "double", "--hidden-size", "5", *flags]) == 2
+    expected = "error: hidden_size must be even for version double (two halves), got 5\n"
+    assert capsys.readouterr().err == expected
+
+
 def test_warmup_learns_copy_where_classic_does_not():
     """Copy first input, T = 30, GRU 1×32, 6 short epochs: the warmed-up GRU learns, the classic one
     stays at the variance of u_1 (measured over seeds 0-6: warmup 0.03-0.21, classic 0.95-1.14)."""

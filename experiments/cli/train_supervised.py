@@ -22,6 +22,7 @@ from pathlib import Path
 import tyro
 
 from experiments.run_dirs import run_name
+from recurrent_q.checks import SettingError
 from supervised.datasets import MNISTFileError
 from supervised.train import SupervisedConfig, train
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     data file or directory, said in one line)."""
     try:
         run(argv)
-    except (FileNotFoundError, MNISTFileError) as error:
+    except (FileNotFoundError, MNISTFileError, SettingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

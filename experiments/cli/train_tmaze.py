@@ -35,6 +35,7 @@ from experiments.evaluation import is_tmaze_optimal, optimal_at
 from experiments.run_dirs import run_name
 from experiments.tmaze import TMazeConfig, make_maze, run_tmaze_experiment
 from recurrent_q import DRQN
+from recurrent_q.checks import SettingError
 
 
 @dataclass
@@ -67,13 +68,19 @@ def run(argv: list[str] | None = None) -> dict:
     if args.logdir is None:
         args.logdir = str(Path(args.runs_dir) / run_name(args.env_id, exp, args.seed))
     run_dir = Path(args.logdir)
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.save_path is None:
         args.save_path = str(run_dir / "model.zip")
     if args.best_model_save_path is None:
         args.best_model_save_path = str(run_dir)
     config = TMazeConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TMazeConfig)})
-    result = run_tmaze_experiment(config)
+    try:
+        result = run_tmaze_experiment(config)
+    except SettingError:  # raised before anything is written: leave no empty run directory
+        if created and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        raise
     result["run_dir"] = str(run_dir)
     (run_dir / "result.json").write_text(json.dumps(result | {"args": dataclasses.asdict(args)}, indent=1))
     first = result["first_optimal_episode"]
@@ -130,7 +137,11 @@ def generalisation_check(args: TrainTMazeArgs, config: TMazeConfig, length: int)
 
 def main(argv: list[str] | None = None) -> int:
     """The console command ``mm-train-tmaze``: :func:`run`, exit status 0."""
-    run(argv)
+    try:
+        run(argv)
+    except SettingError as error:  # a setting the flags' own parsing does not check (DRQN's, the warmup's)
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
