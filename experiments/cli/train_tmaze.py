@@ -136,7 +136,8 @@ def generalisation_check(args: TrainTMazeArgs, config: TMazeConfig, length: int)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The console command ``mm-train-tmaze``: :func:`run`, exit status 0."""
+    """The console command ``mm-train-tmaze``: :func:`run`, exit status 0 (2, with one error line, for a
+    setting out of range)."""
     try:
         run(argv)
     except SettingError as error:  # a setting the flags' own parsing does not check (DRQN's, the warmup's)
