@@ -133,7 +133,9 @@ class DRQN(DRQNSaving, BaseAlgorithm):
         Kapturowski et al., 2019), one row per sampled transition. The stored states are recomputed for
         the whole buffer at every copy of the target network and for each new episode, so they lag the
         online network by up to ``target_update_interval`` episodes. No gradient reaches the steps before
-        the window. None (default): the whole history, Algorithm 4's.
+        the window: a window shorter than the task's memory span cuts the path from a decision back to
+        the cue (on the T-Maze, W = 40 at L = 100 learns far less often: ``docs/drqn-parity.md``, round 22).
+        None (default): the whole history, Algorithm 4's.
     :param burn_in: with ``history_window`` and ``train_mode="sequences"``, the first ``burn_in`` steps of a
         window that starts inside its episode carry no loss (R2D2's burn-in: they refresh the stale stored
         state); 0: every step of the window is trained.
