@@ -231,6 +231,14 @@ def test_a_trained_policy_is_evaluated_as_the_env_sees_it(tmp_path, capsys):
         assert evaluate_tmaze.main([str(bad), "--lengths", "2"]) == 2  # one line, no traceback
         err = capsys.readouterr().err
         assert err.startswith("error: ") and said in err and err.count("\n") == 1
+    for flags, said in (
+        (["--lengths", "2", "0"], "lengths must be an integer >= 1; got 0"),
+        (["--device", "abacus"], "device must be a torch device such as cpu or cuda, got 'abacus'"),
+    ):  # named by the flags' parsing (tyro's usage error, exit 2), not a torch or env traceback
+        with pytest.raises(SystemExit) as exited:
+            evaluate_tmaze.run([str(path), *flags])
+        message = " ".join(capsys.readouterr().err.replace("│", " ").split())  # tyro's box, any width
+        assert exited.value.code == 2 and said in message
 
 
 # --------------------------------------------------------------------------------------------

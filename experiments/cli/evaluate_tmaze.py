@@ -42,6 +42,8 @@ from stable_baselines3.common.monitor import Monitor
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
 from experiments.evaluation import greedy_rollouts, horizon_diagnosis, is_optimal_episode
+from recurrent_q.cells import check_device
+from recurrent_q.checks import check_integer
 from recurrent_q.drqn import DRQN
 
 
@@ -61,6 +63,14 @@ class EvaluateTMazeArgs:
     """Torch device."""
     diagnose_length: int | None = None
     """Training length L of the models: also print the horizon diagnosis at L (None: no diagnosis)."""
+
+    def __post_init__(self) -> None:  # a bad value is named by the flags' parsing, not deep in torch
+        for length in self.lengths:
+            check_integer("lengths", length)
+        check_integer("episodes", self.episodes)
+        check_integer("seed", self.seed, 0)
+        check_integer("diagnose_length", self.diagnose_length, optional=True)
+        check_device(self.device)
 
 
 def evaluate_greedy(models: list[DRQN], length: int) -> list[dict]:
