@@ -41,6 +41,7 @@ from experiments.attractors import (
     optimal_path_inputs,
 )
 from experiments.optimality import (
+    ACTION_NAMES,
     MARGIN_FLOOR,
     REWARD_VALUES,
     TMAZE_OPTIMAL_RETURN,
@@ -51,6 +52,7 @@ from experiments.optimality import (
     is_tmaze_optimal,
     maze_layouts,
     optimal_margins,
+    optimal_path_errors,
     optimal_path_margins,
     optimal_steps,
     start_q_values,
@@ -253,6 +255,7 @@ def tmaze_vaa(
 
 
 __all__ = [
+    "ACTION_NAMES",
     "DRIFT_CHECKS_PER_DECADE",
     "MARGIN_FLOOR",
     "RL_HORIZONS",
@@ -273,6 +276,7 @@ __all__ = [
     "optimal_at",
     "optimal_at_each",
     "optimal_margins",
+    "optimal_path_errors",
     "optimal_path_inputs",
     "optimal_path_margins",
     "optimal_steps",

@@ -2,7 +2,8 @@
 the return 4 in exactly ``L + 1`` steps in every layout (:func:`is_optimal_episode`,
 :func:`is_tmaze_optimal`), the runner's horizon (:func:`authors_horizon`), the Q-values at the start and the
 action margins along the optimal episode (:func:`start_q_values`, :func:`optimal_path_margins`,
-:func:`optimal_margins`), the runner's discount (:func:`default_gamma`), and the table of the network's
+:func:`optimal_margins`; where a policy leaves that episode, :func:`optimal_path_errors`), the runner's
+discount (:func:`default_gamma`), and the table of the network's
 inputs for every observation, previous action and reward (:func:`input_table`). Every public name here is
 importable from :mod:`experiments.evaluation`."""
 
@@ -97,15 +98,13 @@ def start_q_values(q_net: RecurrentQNetwork, env: gym.Env) -> np.ndarray:
         return q_net.step(x)[0].cpu().numpy()
 
 
-def optimal_path_margins(q_net: RecurrentQNetwork, length: int) -> np.ndarray:
-    """Action margins ``[2, L + 1]`` of the Q-network along the optimal episode (rows: Up, Down layout).
+ACTION_NAMES = ("Right", "Up", "Left", "Down")
+"""The T-Maze's actions by index (``tmaze_gym``'s ``RIGHT, UP, LEFT, DOWN``)."""
 
-    Column ``t`` is ``Q(η_t, a*_t) − max_{a ≠ a*_t} Q(η_t, a)``, with ``η_t`` the history of the optimal
-    episode up to step ``t`` (Right ``L`` times, then the goal's turn) and ``a*_t`` its action. The greedy
-    policy is optimal exactly when every margin is positive, so the smallest margin says how far a policy
-    is from optimal (or how near to losing it), and where. Compare with the optimal Q-function's
-    (:func:`optimal_margins`).
-    """
+
+def optimal_path_q_values(q_net: RecurrentQNetwork, length: int) -> np.ndarray:
+    """Q-values ``[2, L + 1, 4]`` of the Q-network along the optimal episode (rows: Up, Down layout; column
+    ``t``: the history of Right ``t`` times after the cue, the junction at ``t = L``)."""
     length = check_length(length)
     table = input_table(q_net)  # [4, 5, R, F]
     zero = int(np.searchsorted(REWARD_VALUES, 0.0))
@@ -113,12 +112,82 @@ def optimal_path_margins(q_net: RecurrentQNetwork, length: int) -> np.ndarray:
     previous = [NO_ACTION + 1] + [RIGHT + 1] * length
     with torch.no_grad():
         x = torch.stack([table[[signal, *corridor], previous, zero] for signal in (OBS_UP, OBS_DOWN)])
-        q = q_net(x)[0].cpu().numpy().astype(np.float64)  # [2, L + 1, 4]
-    best = np.zeros((2, length + 1), dtype=np.int64)  # Right in the corridor, then the goal's turn
+        return q_net(x)[0].cpu().numpy().astype(np.float64)
+
+
+def _optimal_path_actions(length: int) -> np.ndarray:
+    """``a*_t`` of the optimal episode, ``[2, L + 1]``: Right ``L`` times, then the goal's turn."""
+    best = np.zeros((2, length + 1), dtype=np.int64)
     best[:, length] = (UP, DOWN)
+    return best
+
+
+def optimal_path_margins(q_net: RecurrentQNetwork, length: int) -> np.ndarray:
+    """Action margins ``[2, L + 1]`` of the Q-network along the optimal episode (rows: Up, Down layout).
+
+    Column ``t`` is ``Q(η_t, a*_t) − max_{a ≠ a*_t} Q(η_t, a)``, with ``η_t`` the history of the optimal
+    episode up to step ``t`` (Right ``L`` times, then the goal's turn) and ``a*_t`` its action. The greedy
+    policy is optimal exactly when every margin is positive, so the smallest margin says how far a policy
+    is from optimal (or how near to losing it), and where. Compare with the optimal Q-function's
+    (:func:`optimal_margins`); :func:`optimal_path_errors` names the cells where a margin is negative.
+    """
+    return _margins(optimal_path_q_values(q_net, length))
+
+
+def _margins(q: np.ndarray) -> np.ndarray:
+    """``Q(η_t, a*_t) − max_{a ≠ a*_t} Q(η_t, a)`` of the optimal path's Q-values ``q`` ``[2, L + 1, 4]``."""
+    best = _optimal_path_actions(q.shape[1] - 1)
     chosen = np.take_along_axis(q, best[..., None], -1)[..., 0]
-    np.put_along_axis(q, best[..., None], -np.inf, -1)
-    return chosen - q.max(-1)
+    others = q.copy()
+    np.put_along_axis(others, best[..., None], -np.inf, -1)
+    return chosen - others.max(-1)
+
+
+def optimal_path_errors(q_net: RecurrentQNetwork, length: int, gamma: float) -> list[dict]:
+    """Where and by how much the greedy policy leaves the optimal episode, one dict per layout (Up, Down).
+
+    Each has ``layout``; ``smallest_margin`` and ``at``, the smallest of :func:`optimal_path_margins` and its
+    step (0: the cue's cell, ``L``: the junction), with ``optimal_margin``, ``Q*``'s margin there
+    (:func:`optimal_margins`); and ``wrong``, one dict per step whose margin is negative: ``step``, the
+    ``optimal`` action (:data:`ACTION_NAMES`) with its Q-value ``q_optimal`` and its value under ``Q*``,
+    ``q_star``, and the ``greedy`` action that beats it with ``q_greedy``. A Q-function that is right to
+    within its action gaps has no wrong step; a wrong step whose ``q_optimal`` is far under ``q_star``
+    says the optimal action's value is underestimated there, not that the greedy action is overrated.
+    """
+    star = optimal_margins(length, gamma)
+    q = optimal_path_q_values(q_net, length)
+    margins = _margins(q)
+    steps = np.arange(length + 1)
+    q_star = np.where(steps < length, GOAL_REWARD * gamma ** (length - steps), GOAL_REWARD)
+    best = _optimal_path_actions(length)
+    rows = []
+    for row, layout in enumerate(LAYOUTS):
+        at = int(margins[row].argmin())
+        wrong = []
+        for t in np.flatnonzero(margins[row] < 0):
+            others = q[row, t].copy()
+            others[best[row, t]] = -np.inf
+            greedy = int(others.argmax())
+            wrong.append(
+                {
+                    "step": int(t),
+                    "optimal": ACTION_NAMES[best[row, t]],
+                    "q_optimal": float(q[row, t, best[row, t]]),
+                    "q_star": float(q_star[t]),
+                    "greedy": ACTION_NAMES[greedy],
+                    "q_greedy": float(q[row, t, greedy]),
+                }
+            )
+        rows.append(
+            {
+                "layout": layout,
+                "smallest_margin": float(margins[row, at]),
+                "at": at,
+                "optimal_margin": float(star[at]),
+                "wrong": wrong,
+            }
+        )
+    return rows
 
 
 def optimal_margins(length: int, gamma: float) -> np.ndarray:

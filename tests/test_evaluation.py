@@ -29,6 +29,7 @@ from experiments.evaluation import (
     optimal_at,
     optimal_at_each,
     optimal_margins,
+    optimal_path_errors,
     optimal_path_margins,
 )
 from experiments.tmaze import make_tmaze_drqn
@@ -448,6 +449,49 @@ def test_the_margins_along_the_optimal_path_decide_optimality():
             assert bool((optimal_path_margins(q_net, length) > 0).all()) == optimal_at(q_net, length)
     with pytest.raises(ValueError, match="length"):
         optimal_path_margins(bistable.q_net, 0)
+
+
+def test_the_optimal_path_errors_name_the_wrong_steps():
+    """The leaky memory forgets the Down cue by L = 100: its only wrong step is the Down layout's junction,
+    where Up beats Down; the bistable memory is right everywhere. On random networks a wrong step exists
+    exactly when the greedy policy is not optimal, and each one's margin is the Q-values' difference."""
+    bistable, leaky = hand_set("bistable"), hand_set("leaky")
+    for layout in optimal_path_errors(bistable.q_net, 100, 0.98):
+        assert layout["wrong"] == [] and layout["smallest_margin"] > 1.9
+    up, down = optimal_path_errors(leaky.q_net, 100, 0.98)
+    assert (up["layout"], down["layout"]) == ("up", "down")
+    assert up["wrong"] == [] and down["at"] == 100 and down["smallest_margin"] < 0
+    assert down["optimal_margin"] == pytest.approx(optimal_margins(100, 0.98)[-1])
+    (junction,) = down["wrong"]
+    assert (junction["step"], junction["optimal"], junction["greedy"]) == (100, "Down", "Up")
+    assert junction["q_star"] == 4.0 and junction["q_greedy"] - junction["q_optimal"] == pytest.approx(
+        -down["smallest_margin"]
+    )
+    short = optimal_path_errors(leaky.q_net, 20, 0.98)
+    assert all(layout["wrong"] == [] for layout in short)
+    for seed in range(6):
+        q_net = drqn(6, seed).q_net
+        for length in (1, 3, 6):
+            layouts = optimal_path_errors(q_net, length, 0.5)
+            assert all(layout["wrong"] == [] for layout in layouts) == optimal_at(q_net, length)
+            for layout in layouts:
+                for w in layout["wrong"]:
+                    assert w["q_greedy"] > w["q_optimal"]
+                    assert w["q_star"] == pytest.approx(4 * 0.5 ** (length - w["step"]))
+    with pytest.raises(ValueError, match="gamma"):
+        optimal_path_errors(bistable.q_net, 20, 1.5)
+
+
+def test_the_evaluation_command_prints_the_wrong_steps(tmp_path, capsys):
+    path = tmp_path / "leaky.zip"
+    hand_set("leaky").save(path)
+    evaluate_tmaze.run([str(path), "--lengths", "20", "100", "--margins"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if "layout: smallest margin" in line]
+    assert len(lines) == 4
+    assert lines[0].startswith("at L = 20, up layout") and lines[0].endswith("right at every step")
+    assert lines[3].startswith("at L = 100, down layout")
+    assert "wrong at 1 step: step 100: Up " in lines[3]
+    assert "over Down" in lines[3] and "(Q* 4.000)" in lines[3]
 
 
 def test_the_optimal_q_functions_margins():

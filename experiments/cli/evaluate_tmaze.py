@@ -22,6 +22,12 @@ training length ``L``: whether it predicts, from the network alone (the corridor
 after ``10 L`` settling steps, keeps both layouts read right), that the model stays optimal at every longer
 corridor up to ``L' = 100 000``, and up to which ``L'`` it does.
 
+``--margins`` also prints, for each model and length, where its greedy policy leaves the optimal episode
+(``experiments.evaluation.optimal_path_errors``): per layout, the smallest action margin along the optimal
+path and its step beside the optimal Q-function's margin there, and every step whose margin is negative
+with the action that beats the optimal one and both Q-values beside ``Q*``'s (the model's own γ). A policy
+that is not optimal at its training length shows there why.
+
 ``--no-deterministic`` plays ``--episodes`` ε-greedy episodes per length through the Gymnasium env
 instead (random layouts, the model's exploration rate) and prints the success rate, mean return and
 episode length.
@@ -41,7 +47,12 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
-from experiments.evaluation import greedy_rollouts, horizon_diagnosis, is_optimal_episode
+from experiments.evaluation import (
+    greedy_rollouts,
+    horizon_diagnosis,
+    is_optimal_episode,
+    optimal_path_errors,
+)
 from recurrent_q.cells import check_device
 from recurrent_q.checks import check_integer
 from recurrent_q.drqn import DRQN
@@ -63,6 +74,8 @@ class EvaluateTMazeArgs:
     """Torch device."""
     diagnose_length: int | None = None
     """Training length L of the models: also print the horizon diagnosis at L (None: no diagnosis)."""
+    margins: bool = False
+    """Also print, per length, where each model's greedy policy leaves the optimal episode and why."""
 
     def __post_init__(self) -> None:  # a bad value is named by the flags' parsing, not deep in torch
         for length in self.lengths:
@@ -186,6 +199,11 @@ def run(argv: list[str] | None = None) -> list[dict]:
         for r in rows:
             line = f"{model_column(r)}{r['length']:>7} {r['success_rate']:>8.2f} {r['mean_return']:>8.3f}"
             print(f"{line} {r['mean_steps']:>8.1f}")
+    if args.margins:
+        for length in args.lengths:
+            for k, model in enumerate(models):
+                for layout in optimal_path_errors(model.policy.acting_net, length, model.gamma):
+                    print(errors_line(layout, length, k if several else None))
     if args.diagnose_length is not None:
         for k, model in enumerate(models):
             print(
@@ -194,6 +212,24 @@ def run(argv: list[str] | None = None) -> list[dict]:
                 )
             )
     return rows
+
+
+def errors_line(e: dict, length: int, model: int | None = None, most: int = 5) -> str:
+    """One line of :func:`experiments.evaluation.optimal_path_errors`'s result for a layout (its first
+    ``most`` wrong steps)."""
+    wrong = [
+        f"step {w['step']}: {w['greedy']} {w['q_greedy']:.3f} over {w['optimal']} {w['q_optimal']:.3f} "
+        f"(Q* {w['q_star']:.3f})"
+        for w in e["wrong"][:most]
+    ]
+    if len(e["wrong"]) > most:
+        wrong.append(f"{len(e['wrong']) - most} more")
+    n = len(e["wrong"])
+    where = f"wrong at {n} step{'s' * (n != 1)}: " + "; ".join(wrong) if wrong else "right at every step"
+    return (
+        f"{'' if model is None else f'model {model} '}at L = {length}, {e['layout']} layout: smallest margin "
+        f"{e['smallest_margin']:.3g} at step {e['at']} (Q*'s {e['optimal_margin']:.3g}); {where}"
+    )
 
 
 def diagnosis_line(d: dict, model: int | None = None) -> str:
