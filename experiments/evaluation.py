@@ -54,6 +54,7 @@ from experiments.optimality import (
     optimal_margins,
     optimal_path_errors,
     optimal_path_margins,
+    optimal_path_q_values,
     optimal_steps,
     start_q_values,
 )
@@ -279,6 +280,7 @@ __all__ = [
     "optimal_path_errors",
     "optimal_path_inputs",
     "optimal_path_margins",
+    "optimal_path_q_values",
     "optimal_steps",
     "start_q_values",
     "tmaze_vaa",
