@@ -226,7 +226,9 @@ class TMazeOptimalCallback(BaseCallback):
     steps into the corridor), the evidence of whether the goal's value reaches the start; and the
     smallest margins along the optimal episode (:func:`experiments.evaluation.optimal_path_margins`):
     ``eval/corridor_margin`` (the ``L`` corridor steps) and ``eval/junction_margin`` (the turn), both > 0
-    exactly when the greedy policy is optimal; the optimal Q-function's are about 0.06 and 0.16 at L = 50
+    exactly when the greedy policy is optimal, and ``eval/corridor_margin_step``, the corridor step of the
+    smallest (0 at the cue: is a policy wrong just after the cue, in the state's transient, or further
+    on?); the optimal Q-function's are about 0.06 and 0.16 at L = 50
     (:func:`experiments.evaluation.optimal_margins`), so values near 0 mean a policy about to be lost or
     won, and which decision decides it. With DRQN the
     check runs before training episode ``e`` (the policy after ``e`` episodes, the buffer fill not
@@ -330,7 +332,9 @@ class TMazeOptimalCallback(BaseCallback):
             others = np.delete(q, RIGHT, axis=1)
             self.logger.record("eval/start_margin", float((q[:, RIGHT] - others.max(-1)).min()))
             margins = optimal_path_margins(self.model.policy.acting_net, self.eval_env.unwrapped.length)
-            self.logger.record("eval/corridor_margin", float(margins[:, :-1].min()))
+            corridor = margins[:, :-1].min(0)  # the smaller of the two layouts', per corridor step
+            self.logger.record("eval/corridor_margin", float(corridor.min()))
+            self.logger.record("eval/corridor_margin_step", int(corridor.argmin()))
             self.logger.record("eval/junction_margin", float(margins[:, -1].min()))
         if optimal and self.first_optimal_episode is None:
             self.first_optimal_episode = episode

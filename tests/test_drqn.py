@@ -20,7 +20,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import tmaze_gym  # noqa: F401  (registers TMaze-v0)
-from experiments.evaluation import authors_horizon, start_q_values
+from experiments.evaluation import authors_horizon, optimal_path_margins, start_q_values
 from experiments.tmaze import TMazeOptimalCallback, is_tmaze_optimal
 from recurrent_q.buffers import EpisodeBatch, EpisodeReplayBuffer
 from recurrent_q.cells import CELL_NAMES
@@ -1150,6 +1150,14 @@ def test_tensorboard_keys(tmp_path):
     events = EventAccumulator(str(run_dir)).Reload()
     scalars = set(events.Tags()["scalars"])
     assert len(events.Scalars("eval/optimal")) == 5  # every check (episodes 0-4), not every log_interval
+    # the corridor step of the smallest margin: a step of the corridor, where the margins say it is
+    length = tmaze().unwrapped.length
+    steps = [e.value for e in events.Scalars("eval/corridor_margin_step")]
+    assert len(steps) == 5 and all(s == int(s) and 0 <= s < length for s in steps)
+    margins = optimal_path_margins(model.policy.acting_net, length)[:, :-1].min(0)
+    assert steps[-1] == int(margins.argmin()) and events.Scalars("eval/corridor_margin")[-1].value == (
+        pytest.approx(margins.min(), abs=1e-6)
+    )
     expected = {"rollout/ep_rew_mean", "rollout/success_rate", "train/loss", "train/vaa", "train/vaa_measure"}
     expected |= {"train/vaa_data"}
     expected |= {"rollout/exploration_rate", "train/learning_rate"}
@@ -1161,6 +1169,7 @@ def test_tensorboard_keys(tmp_path):
             "eval/start_value",
             "eval/start_margin",
             "eval/corridor_margin",
+            "eval/corridor_margin_step",
             "eval/junction_margin",
         }
         <= scalars
