@@ -131,16 +131,17 @@ def optimal_path_margins(q_net: RecurrentQNetwork, length: int) -> np.ndarray:
     is from optimal (or how near to losing it), and where. Compare with the optimal Q-function's
     (:func:`optimal_margins`); :func:`optimal_path_errors` names the cells where a margin is negative.
     """
-    return _margins(optimal_path_q_values(q_net, length))
+    return _margins(optimal_path_q_values(q_net, length))[0]
 
 
-def _margins(q: np.ndarray) -> np.ndarray:
-    """``Q(η_t, a*_t) − max_{a ≠ a*_t} Q(η_t, a)`` of the optimal path's Q-values ``q`` ``[2, L + 1, 4]``."""
+def _margins(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Q(η_t, a*_t) − max_{a ≠ a*_t} Q(η_t, a)`` of the optimal path's Q-values ``q`` ``[2, L + 1, 4]``, and
+    the action of that max (the best of the others), both ``[2, L + 1]``."""
     best = _optimal_path_actions(q.shape[1] - 1)
     chosen = np.take_along_axis(q, best[..., None], -1)[..., 0]
     others = q.copy()
     np.put_along_axis(others, best[..., None], -np.inf, -1)
-    return chosen - others.max(-1)
+    return chosen - others.max(-1), others.argmax(-1)
 
 
 def optimal_path_errors(q_net: RecurrentQNetwork, length: int, gamma: float) -> list[dict]:
@@ -156,18 +157,15 @@ def optimal_path_errors(q_net: RecurrentQNetwork, length: int, gamma: float) -> 
     """
     star = optimal_margins(length, gamma)
     q = optimal_path_q_values(q_net, length)
-    margins = _margins(q)
-    steps = np.arange(length + 1)
-    q_star = np.where(steps < length, GOAL_REWARD * gamma ** (length - steps), GOAL_REWARD)
+    margins, rivals = _margins(q)
+    q_star = _optimal_path_values(length, gamma)
     best = _optimal_path_actions(length)
     rows = []
     for row, layout in enumerate(LAYOUTS):
         at = int(margins[row].argmin())
         wrong = []
         for t in np.flatnonzero(margins[row] < 0):
-            others = q[row, t].copy()
-            others[best[row, t]] = -np.inf
-            greedy = int(others.argmax())
+            greedy = int(rivals[row, t])
             wrong.append(
                 {
                     "step": int(t),
@@ -205,11 +203,17 @@ def optimal_margins(length: int, gamma: float) -> np.ndarray:
     if not 0.0 < gamma <= 1.0:
         raise ValueError(f"gamma must be in (0, 1]; got {gamma!r}")
     x = np.arange(length + 1)
-    right = GOAL_REWARD * gamma ** (length - x[:-1])
+    right = _optimal_path_values(length, gamma)[:-1]
     left = np.where(x[:-1] == 0, BUMP_REWARD + gamma * right, gamma**2 * right)
     bump = BUMP_REWARD + gamma * right
     junction = GOAL_REWARD - max(BUMP_REWARD + gamma * GOAL_REWARD, gamma**2 * GOAL_REWARD, WRONG_GOAL_REWARD)
     return np.append(right - np.maximum(left, bump), junction)
+
+
+def _optimal_path_values(length: int, gamma: float) -> np.ndarray:
+    """``Q*`` of the optimal episode's actions, ``[L + 1]``: Right ``4 γ^{L−x}`` at corridor step ``x``, the
+    goal's turn 4 at the junction."""
+    return np.append(GOAL_REWARD * gamma ** (length - np.arange(length)), GOAL_REWARD)
 
 
 MARGIN_FLOOR = 0.01
