@@ -193,6 +193,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
             double=c.version.startswith("double"),
             use_previous_reward=c.use_previous_reward,
             init=c.init,
+            dueling=c.dueling,
         ),
         seed=c.seed,
         device=c.device,

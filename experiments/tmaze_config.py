@@ -84,6 +84,9 @@ class TMazeConfig:
     init: CellInit = "xavier"
     """Cell initialisation: xavier (the authors': Xavier input, orthogonal recurrent weights, zero biases)
     or uniform (PyTorch's)."""
+    dueling: bool = False
+    """A dueling Q head, Q = V + A − mean A (``recurrent_q.q_network.DuelingHead``; off: the paper's linear
+    head)."""
     max_episode_steps: int | None = None
     """Horizon H in actions (None: 3L − 1, the authors'; the env's own is the paper's 3L, eq. (D.9))."""
     train_mode: Literal["histories", "sequences"] = "sequences"

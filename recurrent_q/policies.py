@@ -19,6 +19,7 @@ from torch import nn
 
 from recurrent_q.observations import batch_size, network_space, observation_shape
 from recurrent_q.q_network import NO_ACTION as NO_ACTION
+from recurrent_q.q_network import DuelingHead as DuelingHead
 from recurrent_q.q_network import RecurrentQNetwork as RecurrentQNetwork
 from recurrent_q.q_network import check_net_arch as check_net_arch
 from recurrent_q.q_network import check_spaces as check_spaces
@@ -97,6 +98,7 @@ class DRQNPolicy(BasePolicy):
     :param init: initialisation of the cells (``"uniform"`` or ``"xavier"``, see ``make_cell``).
     :param net_arch: hidden widths of the Q head (None or ``[]``: one linear layer, the paper's head).
     :param activation_fn: activation between the head's layers.
+    :param dueling: a dueling head, ``Q = V + A − mean A`` (``recurrent_q.q_network.DuelingHead``).
     :param exploration_probs: action probabilities of the exploration policy ℰ (uniform if None).
     :param optimizer_class: optimiser (Adam).
     :param optimizer_kwargs: extra optimiser arguments.
@@ -130,6 +132,7 @@ class DRQNPolicy(BasePolicy):
         features_extractor_class: type[BaseFeaturesExtractor] | None = None,
         features_extractor_kwargs: dict[str, Any] | None = None,
         normalize_images: bool = True,
+        dueling: bool = False,
     ) -> None:
         super().__init__(
             observation_space,
@@ -151,6 +154,7 @@ class DRQNPolicy(BasePolicy):
             features_extractor_class=features_extractor_class,
             features_extractor_kwargs=features_extractor_kwargs,
             normalize_images=normalize_images,
+            dueling=dueling,
         )
         n = int(action_space.n)
         probs = (

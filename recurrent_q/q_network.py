@@ -47,6 +47,37 @@ def check_net_arch(net_arch: Any) -> list[int]:
     return list(net_arch)
 
 
+def _mlp(
+    in_features: int, out_features: int, net_arch: list[int], activation_fn: type[nn.Module]
+) -> nn.Module:
+    """SB3's ``create_mlp`` as a module; with no hidden layer a bare ``nn.Linear``."""
+    if not net_arch:
+        return nn.Linear(in_features, out_features)
+    return nn.Sequential(*create_mlp(in_features, out_features, net_arch, activation_fn))
+
+
+class DuelingHead(nn.Module):
+    """The dueling Q head (Wang et al., 2016): ``Q(h, a) = V(h) + A(h, a) − mean_b A(h, b)``.
+
+    Two streams on the cells' output, each ``net_arch`` then a linear layer: the value ``V`` (one output) and
+    the advantages ``A`` (one per action). Every update of one action's Q-value moves ``V`` and so the
+    others' as well; the advantage stream learns the action gaps apart from the state's value. It is meant
+    for tasks whose gaps are small against the values, such as the T-Maze's corridor at long L: stepping
+    Left there costs two steps, a gap of ``(1 − γ²) Q`` (about 1 % of the value at γ = 0.995).
+    """
+
+    def __init__(
+        self, in_features: int, n_actions: int, net_arch: list[int], activation_fn: type[nn.Module]
+    ) -> None:
+        super().__init__()
+        self.value = _mlp(in_features, 1, net_arch, activation_fn)
+        self.advantage = _mlp(in_features, n_actions, net_arch, activation_fn)
+
+    def forward(self, h: th.Tensor) -> th.Tensor:
+        advantages = self.advantage(h)
+        return self.value(h) + advantages - advantages.mean(-1, keepdim=True)
+
+
 class RecurrentQNetwork(nn.Module):
     """``Q_θ(η_{0:t}, ·)``: input ``x_k = (one-hot a_{k-1}, φ(o_k)[, r_{k-1}])`` -> cell stack -> Q head.
 
@@ -67,6 +98,8 @@ class RecurrentQNetwork(nn.Module):
     :param net_arch: hidden widths of the Q head on top of the cell stack (SB3's ``net_arch``); None or
         ``[]``: one linear layer (the paper's head).
     :param activation_fn: activation between the head's layers (SB3's ``activation_fn``).
+    :param dueling: a :class:`DuelingHead` (a value and an advantage stream, each of ``net_arch``) instead
+        of one stream.
     :param features_extractor_class: SB3's ``BaseFeaturesExtractor`` subclass giving ``φ(o_k)`` from the
         preprocessed observation (None: ``default_features_extractor``); built on ``network_space``.
     :param features_extractor_kwargs: its keyword arguments.
@@ -89,6 +122,7 @@ class RecurrentQNetwork(nn.Module):
         features_extractor_class: type[BaseFeaturesExtractor] | None = None,
         features_extractor_kwargs: dict[str, Any] | None = None,
         normalize_images: bool = True,
+        dueling: bool = False,
     ) -> None:
         super().__init__()
         check_spaces(observation_space, action_space)
@@ -107,12 +141,12 @@ class RecurrentQNetwork(nn.Module):
             cell, input_size, hidden_size, num_layers=num_layers, double=double, t_max=t_max, init=init
         )
         net_arch = check_net_arch(net_arch)
-        if net_arch:
-            self.head = nn.Sequential(
-                *create_mlp(self.rnn.hidden_size, self.n_actions, net_arch, activation_fn)
-            )
-        else:  # the paper's linear head (kept as a bare Linear: the parameter names of saved models)
-            self.head = nn.Linear(self.rnn.hidden_size, self.n_actions)
+        if not isinstance(dueling, bool):
+            raise ValueError(f"dueling must be True or False; got {dueling!r}")
+        if dueling:
+            self.head: nn.Module = DuelingHead(self.rnn.hidden_size, self.n_actions, net_arch, activation_fn)
+        else:  # with no net_arch the paper's linear head (a bare Linear: the parameter names of saved models)
+            self.head = _mlp(self.rnn.hidden_size, self.n_actions, net_arch, activation_fn)
 
     def features(
         self, observations: th.Tensor, previous_actions: th.Tensor, previous_rewards: th.Tensor

@@ -26,7 +26,7 @@ from recurrent_q.buffers import EpisodeBatch, EpisodeReplayBuffer
 from recurrent_q.cells import CELL_NAMES
 from recurrent_q.drqn import DRQN, fixed_point_term
 from recurrent_q.multistability import WarmupConfig
-from recurrent_q.policies import NO_ACTION, RecurrentQState, check_spaces
+from recurrent_q.policies import NO_ACTION, DuelingHead, RecurrentQState, check_spaces
 from recurrent_q.schedules import HeldLinearSchedule
 from recurrent_q.updates import hold_term, observation_steps
 
@@ -985,6 +985,29 @@ def test_net_arch_builds_the_q_head():
     model.learn(10**9, max_episodes=2)
     assert np.isfinite(model.logger.name_to_value["train/loss"])
     assert isinstance(small_model().q_net.head, th.nn.Linear)  # by default the paper's linear head
+
+
+def test_dueling_head_is_value_plus_centred_advantages():
+    model = small_model(policy_kwargs=dict(dueling=True, net_arch=[16]))
+    head = model.q_net.head
+    assert isinstance(head, DuelingHead)
+    assert [m.out_features for m in head.value if isinstance(m, th.nn.Linear)] == [16, 1]
+    assert [m.out_features for m in head.advantage if isinstance(m, th.nn.Linear)] == [16, 4]
+    h = th.randn(3, 5, model.q_net.rnn.hidden_size)
+    with th.no_grad():
+        q, v, a = head(h), head.value(h), head.advantage(h)
+    th.testing.assert_close(q, v + a - a.mean(-1, keepdim=True))
+    th.testing.assert_close(q.mean(-1, keepdim=True), v)  # V is the mean of the Q-values, A their gaps
+    # an update of one action's Q-value moves the value stream, hence every action's
+    loss = head(h)[..., 0].sum()
+    loss.backward()
+    assert head.value[0].weight.grad.abs().sum() > 0
+    linear = small_model(policy_kwargs=dict(dueling=True)).q_net.head  # no net_arch: two linear streams
+    assert isinstance(linear.value, th.nn.Linear) and linear.value.out_features == 1
+    model.learn(10**9, max_episodes=2)
+    assert np.isfinite(model.logger.name_to_value["train/loss"])
+    with pytest.raises(ValueError, match="dueling must be True or False; got 'yes'"):
+        small_model(policy_kwargs=dict(dueling="yes"))
 
 
 def test_progress_bar_shows_the_stages_without_rich(capsys, monkeypatch):

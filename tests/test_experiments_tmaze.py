@@ -9,6 +9,7 @@ import typing
 import gymnasium as gym
 import pytest
 from test_train import logged_settings
+from torch import nn
 
 from experiments import presets, registry
 from experiments.cli import train_tmaze
@@ -17,6 +18,7 @@ from experiments.tmaze import TMazeConfig, is_tmaze_optimal, make_maze, make_tma
 from recurrent_q import updates
 from recurrent_q.cells import CELL_NAMES
 from recurrent_q.drqn import DRQN
+from recurrent_q.q_network import DuelingHead
 
 TINY = dict(length=3, episodes=4, buffer_size=128, warmup_steps=2, vaa_interval=0, vaa_measure_interval=0)
 
@@ -301,6 +303,15 @@ def test_the_runner_trains_every_step_of_the_sampled_episodes_unless_told_otherw
         length=3, version="classic", buffer_size=128, vaa_interval=0, train_mode="histories"
     )
     assert make_tmaze_drqn(algorithm_4).train_mode == "histories"
+
+
+def test_the_runner_builds_a_dueling_head_when_told():
+    """``--dueling``: the Q head of the online, target and averaged networks is a ``DuelingHead``; the
+    paper's linear head otherwise."""
+    model = make_tmaze_drqn(length=3, version="classic", dueling=True, vaa_interval=0)
+    networks = (model.policy.q_net, model.policy.q_net_target, model.policy.q_net_average)
+    assert all(isinstance(network.head, DuelingHead) for network in networks)
+    assert isinstance(make_tmaze_drqn(length=3, version="classic", vaa_interval=0).q_net.head, nn.Linear)
 
 
 def test_the_runner_acts_in_several_mazes_at_once_when_told():

@@ -82,7 +82,9 @@ def test_load_replay_buffer_refuses_other_files(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:use_previous_reward=True")
-@pytest.mark.parametrize("policy_kwargs", [{}, dict(cell="lstm", net_arch=[16], use_previous_reward=True)])
+@pytest.mark.parametrize(
+    "policy_kwargs", [{}, dict(cell="lstm", net_arch=[16], use_previous_reward=True), dict(dueling=True)]
+)
 def test_save_load_policy(tmp_path, policy_kwargs):
     """``model.policy.save`` then ``DRQNPolicy.load`` (SB3's ``BasePolicy`` API) rebuilds the same policy."""
     model = small_model(policy_kwargs=policy_kwargs)
