@@ -27,7 +27,7 @@ from experiments.evaluation import (
     optimal_path_margins,
     start_q_values,
 )
-from experiments.tmaze_config import TMAZE_VERSIONS, TMazeConfig, with_settings
+from experiments.tmaze_config import TMAZE_VERSIONS, TMazeConfig, default_train_mode, with_settings
 from recurrent_q.arguments import check_arguments
 from recurrent_q.callbacks import WallTimeLimit, env_from_training_env
 from recurrent_q.cells import check_device
@@ -59,7 +59,8 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
 
         model.set_logger(configure(c.logdir, ["tensorboard"]))
         write_hyperparameters(
-            tensorboard_writer(model.logger), dataclasses.asdict(c) | {"gamma": model.gamma}
+            tensorboard_writer(model.logger),
+            dataclasses.asdict(c) | {"gamma": model.gamma, "train_mode": model.train_mode},
         )
     optimal = TMazeOptimalCallback(
         make_maze(c),
@@ -88,7 +89,7 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         "cell": c.cell,
         "version": c.version,
         "seed": c.seed,
-        "train_mode": c.train_mode,
+        "train_mode": model.train_mode,
         "history_window": c.history_window,
         "burn_in": c.burn_in,
         "n_envs": c.n_envs,
@@ -168,7 +169,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         hold_advantages=c.hold_advantages,
         hold_ends=c.hold_ends,
         hold_drift_coef=c.hold_drift_coef,
-        train_mode=c.train_mode,
+        train_mode=default_train_mode(c.length) if c.train_mode is None else c.train_mode,
         history_window=c.history_window,
         burn_in=c.burn_in,
         loss=c.loss,

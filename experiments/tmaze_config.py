@@ -5,7 +5,8 @@ fields), the grids of :mod:`experiments.presets` and the benchmarks, with the ch
 Its defaults are those chosen by the ablation of ``docs/drqn-parity.md``: the authors' input (the previous
 reward) and initialisation, their warmup batch of 32 and horizon 3L − 1, 20 gradient steps per episode, a
 target update every 2 episodes, a check every 5 episodes, and the paper's γ = 0.98 up to L = 137 only
-(:func:`experiments.evaluation.default_gamma`). The ``DRQN`` class itself keeps the paper's values.
+(:func:`experiments.evaluation.default_gamma`), and the loss on every step of the sampled episodes up to
+L = 200 only (:func:`default_train_mode`). The ``DRQN`` class itself keeps the paper's values.
 :class:`TMazeConfig`, ``TMAZE_VERSIONS`` and ``with_settings`` are also importable from
 :mod:`experiments.tmaze`.
 """
@@ -31,12 +32,30 @@ ADDED_FIELDS: dict[str, Any] = {
     "history_window": None,
     "burn_in": 0,
     "n_envs": 1,
+    "dueling": False,
 }
 """Fields added to :class:`TMazeConfig` since grid runs record their ``settings.json``, each with the value
 that reproduces what a run made before it existed did. A relaunch reads a field absent from an older
 ``settings.json`` as this value (``experiments.run_dirs``): a new option whose default keeps the old
 behaviour does not make every finished run a changed one. A field added with a default that changes
 behaviour is left out, and stays a changed default."""
+
+
+SEQUENCES_MAX_LENGTH = 200
+"""The longest corridor on which the runner trains every step of the sampled episodes by default
+(:func:`default_train_mode`)."""
+
+
+def default_train_mode(length: int) -> Literal["histories", "sequences"]:
+    """The T-Maze runner's ``train_mode`` for a corridor of ``length`` (``TMazeConfig.train_mode``'s default).
+
+    ``"sequences"`` (the loss on every live step of the episodes that hold the sampled transitions; round 21
+    of docs/drqn-parity.md, chosen at L = 20 to 200 on the tuning seeds) up to :data:`SEQUENCES_MAX_LENGTH`;
+    beyond, ``"histories"`` (Algorithm 4's loss on the sampled steps): at L = 500 and 1 000 the whole-episode
+    loss costs twice as much per episode and needed more episodes on the tuning seeds (round 24).
+    """
+    check_integer("length", length, 1)
+    return "sequences" if length <= SEQUENCES_MAX_LENGTH else "histories"
 
 
 @dataclass
@@ -89,9 +108,10 @@ class TMazeConfig:
     head)."""
     max_episode_steps: int | None = None
     """Horizon H in actions (None: 3L − 1, the authors'; the env's own is the paper's 3L, eq. (D.9))."""
-    train_mode: Literal["histories", "sequences"] = "sequences"
+    train_mode: Literal["histories", "sequences"] | None = None
     """sequences (round 21 of docs/drqn-parity.md): the loss on every live step of the episodes that hold the
-    sampled transitions; histories: Algorithm 4's, on the sampled steps only (the paper's)."""
+    sampled transitions; histories: Algorithm 4's, on the sampled steps only (the paper's); None:
+    :func:`default_train_mode` of the length (sequences up to L = 200, histories beyond; round 24)."""
     history_window: int | None = None
     """Truncated histories: each sampled transition trained on the last this many steps of its history, from
     the state stored in the buffer (``DRQN(history_window=...)``, R2D2's stored state; an option for long

@@ -292,6 +292,7 @@ def test_the_runner_trains_every_step_of_the_sampled_episodes_unless_told_otherw
     """Round 21 (docs/drqn-parity.md): the runner's loss is on every live step of the episodes that hold the
     sampled transitions; ``--train-mode histories`` gives Algorithm 4's (the class's own default)."""
     model = make_tmaze_drqn(length=3, version="classic", buffer_size=1024, vaa_interval=0)
+    assert TMazeConfig().train_mode is None  # the length's: sequences up to L = 200, histories beyond
     assert model.train_mode == "sequences" and DRQN("RecurrentQPolicy", "TMaze-v0").train_mode == "histories"
     model.learn(200)  # the buffer's fill by the exploration policy: no transition evicted
     batch = model.replay_buffer.sample(8, model.policy.rng, model.train_mode, model.n_steps)
@@ -303,6 +304,27 @@ def test_the_runner_trains_every_step_of_the_sampled_episodes_unless_told_otherw
         length=3, version="classic", buffer_size=128, vaa_interval=0, train_mode="histories"
     )
     assert make_tmaze_drqn(algorithm_4).train_mode == "histories"
+
+
+def test_the_runner_trains_long_corridors_on_the_sampled_steps_unless_told_otherwise():
+    """Round 24 (docs/drqn-parity.md): beyond L = 200 the runner's loss is Algorithm 4's (the whole-episode
+    loss cost twice as much per episode at L = 500 and 1 000 and needed more episodes); set, it is kept; the
+    record, the resolved settings and the TensorBoard settings give the mode used."""
+    from experiments.runners import tmaze_settings
+    from experiments.tmaze_config import SEQUENCES_MAX_LENGTH, default_train_mode
+
+    assert SEQUENCES_MAX_LENGTH == 200
+    modes = [default_train_mode(n) for n in (1, 20, 200, 201, 500, 1000)]
+    assert modes == ["sequences"] * 3 + ["histories"] * 3
+    long = dict(length=201, version="classic", vaa_interval=0)
+    assert make_tmaze_drqn(**long).train_mode == "histories"
+    assert make_tmaze_drqn(**long, train_mode="sequences").train_mode == "sequences"
+    assert tmaze_settings({"length": 500})["train_mode"] == "histories"
+    assert tmaze_settings({"length": 50})["train_mode"] == "sequences"
+    assert tmaze_settings({"length": 500, "train_mode": "sequences"})["train_mode"] == "sequences"
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="length must be an integer >= 1"):
+            default_train_mode(bad)
 
 
 def test_the_runner_builds_a_dueling_head_when_told():
