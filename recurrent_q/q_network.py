@@ -63,7 +63,9 @@ class DuelingHead(nn.Module):
     the advantages ``A`` (one per action). Every update of one action's Q-value moves ``V`` and so the
     others' as well; the advantage stream learns the action gaps apart from the state's value. It is meant
     for tasks whose gaps are small against the values, such as the T-Maze's corridor at long L: stepping
-    Left there costs two steps, a gap of ``(1 − γ²) Q`` (about 1 % of the value at γ = 0.995).
+    Left there costs two steps, a gap of ``(1 − γ²) Q`` (about 1 % of the value at γ = 0.995). There, at
+    L = 200, it did not fix the tuning seed that fails (docs/drqn-parity.md, round 25): an option, off by
+    default.
     """
 
     def __init__(
