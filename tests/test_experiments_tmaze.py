@@ -309,7 +309,7 @@ def test_the_runner_trains_every_step_of_the_sampled_episodes_unless_told_otherw
 def test_the_runner_trains_long_corridors_on_the_sampled_steps_unless_told_otherwise():
     """Round 24 (docs/drqn-parity.md): beyond L = 200 the runner's loss is Algorithm 4's (the whole-episode
     loss cost twice as much per episode at L = 500 and 1 000 and needed more episodes); set, it is kept; the
-    record, the resolved settings and the TensorBoard settings give the mode used."""
+    resolved settings of a grid run give the mode used."""
     from experiments.runners import tmaze_settings
     from experiments.tmaze_config import SEQUENCES_MAX_LENGTH, default_train_mode
 
