@@ -14,6 +14,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, create_
 from torch import nn
 
 from recurrent_q.cells import check_cell, make_cell
+from recurrent_q.checks import check_flag
 from recurrent_q.observations import (
     as_network_observation,
     check_observation_space,
@@ -143,8 +144,7 @@ class RecurrentQNetwork(nn.Module):
             cell, input_size, hidden_size, num_layers=num_layers, double=double, t_max=t_max, init=init
         )
         net_arch = check_net_arch(net_arch)
-        if not isinstance(dueling, bool):
-            raise ValueError(f"dueling must be True or False; got {dueling!r}")
+        check_flag("dueling", dueling)
         if dueling:
             self.head: nn.Module = DuelingHead(self.rnn.hidden_size, self.n_actions, net_arch, activation_fn)
         else:  # with no net_arch the paper's linear head (a bare Linear: the parameter names of saved models)
