@@ -65,15 +65,9 @@ def tmaze_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The resolved :class:`experiments.tmaze_config.TMazeConfig` of a T-Maze run's ``config``, with the
     discount used (``gamma``: :func:`experiments.optimality.default_gamma` of the length unless set) and the
     loss's ``train_mode`` (:func:`experiments.tmaze_config.default_train_mode` of the length unless set)."""
-    from experiments.optimality import default_gamma
-    from experiments.tmaze_config import TMazeConfig, default_train_mode
+    from experiments.tmaze_config import TMazeConfig
 
-    settings = dataclasses.asdict(TMazeConfig(**config))
-    if settings["gamma"] is None:
-        settings["gamma"] = default_gamma(settings["length"])
-    if settings["train_mode"] is None:
-        settings["train_mode"] = default_train_mode(settings["length"])
-    return _plain(settings)
+    return _plain(dataclasses.asdict(TMazeConfig(**config).resolved()))
 
 
 def supervised_settings(config: dict[str, Any]) -> dict[str, Any]:

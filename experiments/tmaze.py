@@ -21,13 +21,12 @@ import tmaze_gym  # noqa: F401  (registers TMaze-v0)
 from experiments.evaluation import (
     TMAZE_OPTIMAL_RETURN,
     authors_horizon,
-    default_gamma,
     is_tmaze_optimal,
     maze_layouts,
     optimal_path_margins,
     start_q_values,
 )
-from experiments.tmaze_config import TMAZE_VERSIONS, TMazeConfig, default_train_mode, with_settings
+from experiments.tmaze_config import TMAZE_VERSIONS, TMazeConfig, with_settings
 from recurrent_q.arguments import check_arguments
 from recurrent_q.callbacks import WallTimeLimit, env_from_training_env
 from recurrent_q.cells import check_device
@@ -127,7 +126,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
 
     :param config: the settings (:class:`TMazeConfig`); keyword arguments set or override its fields.
     """
-    c = with_settings(config, settings)
+    c = with_settings(config, settings).resolved()
     check_device(c.device)
     warmup_config = None  # classic and double-classic: no warmup
     if c.version in ("warmup", "double"):
@@ -169,14 +168,14 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
         hold_advantages=c.hold_advantages,
         hold_ends=c.hold_ends,
         hold_drift_coef=c.hold_drift_coef,
-        train_mode=default_train_mode(c.length) if c.train_mode is None else c.train_mode,
+        train_mode=c.train_mode,
         history_window=c.history_window,
         burn_in=c.burn_in,
         loss=c.loss,
         double_q=c.double_q,
         advantage_learning=c.advantage_learning,
         max_grad_norm=c.max_grad_norm,
-        gamma=default_gamma(c.length) if c.gamma is None else c.gamma,
+        gamma=c.gamma,
         n_steps=c.n_steps,
         n_step_correction=c.n_step_correction,
         exploration_initial_eps=c.exploration_rate,

@@ -269,6 +269,18 @@ class TMazeConfig:
         check_choice("env_id", self.env_id, ENV_IDS)
         check_choice("version", self.version, TMAZE_VERSIONS)
 
+    def resolved(self) -> TMazeConfig:
+        """These settings with the length's defaults in place of None: ``gamma``
+        (:func:`experiments.evaluation.default_gamma`) and ``train_mode`` (:func:`default_train_mode`), as
+        the runner trains with them."""
+        from experiments.optimality import default_gamma
+
+        return dataclasses.replace(
+            self,
+            gamma=default_gamma(self.length) if self.gamma is None else self.gamma,
+            train_mode=default_train_mode(self.length) if self.train_mode is None else self.train_mode,
+        )
+
 
 def with_settings(config: TMazeConfig | None, settings: dict[str, Any]) -> TMazeConfig:
     """``config`` with the keyword ``settings`` set (a new :class:`TMazeConfig` if ``config`` is None)."""

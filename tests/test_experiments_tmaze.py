@@ -310,6 +310,7 @@ def test_the_runner_trains_long_corridors_on_the_sampled_steps_unless_told_other
     """Round 24 (docs/drqn-parity.md): beyond L = 200 the runner's loss is Algorithm 4's (the whole-episode
     loss cost twice as much per episode at L = 500 and 1 000 and needed more episodes); set, it is kept; the
     resolved settings of a grid run give the mode used."""
+    from experiments.optimality import default_gamma
     from experiments.runners import tmaze_settings
     from experiments.tmaze_config import SEQUENCES_MAX_LENGTH, default_train_mode
 
@@ -322,6 +323,11 @@ def test_the_runner_trains_long_corridors_on_the_sampled_steps_unless_told_other
     assert tmaze_settings({"length": 500})["train_mode"] == "histories"
     assert tmaze_settings({"length": 50})["train_mode"] == "sequences"
     assert tmaze_settings({"length": 500, "train_mode": "sequences"})["train_mode"] == "sequences"
+    resolved = TMazeConfig(length=500).resolved()  # the runner's, the grid's and the record's one resolution
+    assert (resolved.train_mode, resolved.gamma) == ("histories", default_gamma(500))
+    assert resolved.gamma != TMazeConfig().resolved().gamma == 0.98
+    kept = TMazeConfig(length=500, gamma=0.9, train_mode="sequences").resolved()
+    assert (kept.train_mode, kept.gamma) == ("sequences", 0.9)
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match="length must be an integer >= 1"):
             default_train_mode(bad)
