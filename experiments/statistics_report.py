@@ -93,8 +93,8 @@ def write_statistics(
         "- `results/warmup-seeds/randn-2x256.jsonl`: one outcome, VAA = 1.00 for all 60 networks (50 "
         "warmed up in float32, 10 GRUs with bfloat16 products; every estimate would be 1.00 [1.00, 1.00]), "
         "no comparison.",
-        "- `benchmarks/RESULTS.md` (L = 500 on seeds 0–4, speed): their per-seed records are not under "
-        "`results/`.",
+        "- `results/tmaze-long/` (L = 500 and 1 000, beyond the paper's lengths): the warmup alone, on "
+        "tuning seeds (0–4), each loss or machine on one to five of them; no comparison between versions.",
         "- CPU and wall times: measured on a machine shared with other jobs, not compared here.",
         "",
     ]

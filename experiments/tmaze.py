@@ -47,10 +47,10 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
     :return: ``first_optimal_episode`` (None if never), ``optimal_at_end``, ``held``, ``episodes``,
         ``fill_episodes``, ``wall_time_s`` and ``cpu_time_s`` (construction to end), ``time_to_optimal_s``
         and ``cpu_time_to_optimal_s`` (from the start of ``learn``: fill, warmup, training and checks),
-        ``timesteps_to_optimal``, ``optimal_checks`` and the run's labels (with ``gamma``, the discount
-        used: :func:`experiments.evaluation.default_gamma` of the length unless set).
+        ``timesteps_to_optimal``, ``optimal_checks`` and the run's labels (with the ``gamma`` and
+        ``train_mode`` used: :meth:`TMazeConfig.resolved`).
     """
-    c = with_settings(config, settings)
+    c = with_settings(config, settings).resolved()
     start, cpu_start = time.perf_counter(), time.process_time()
     model = make_tmaze_drqn(c)
     if c.logdir is not None:
@@ -59,7 +59,7 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         model.set_logger(configure(c.logdir, ["tensorboard"]))
         write_hyperparameters(
             tensorboard_writer(model.logger),
-            dataclasses.asdict(c) | {"gamma": model.gamma, "train_mode": model.train_mode},
+            dataclasses.asdict(c),
         )
     optimal = TMazeOptimalCallback(
         make_maze(c),
@@ -88,11 +88,12 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         "cell": c.cell,
         "version": c.version,
         "seed": c.seed,
-        "train_mode": model.train_mode,
+        "train_mode": c.train_mode,
         "history_window": c.history_window,
         "burn_in": c.burn_in,
         "n_envs": c.n_envs,
-        "gamma": model.gamma,
+        "dueling": c.dueling,
+        "gamma": c.gamma,
         "first_optimal_episode": optimal.first_optimal_episode,
         "optimal_at_end": is_tmaze_optimal(model, make_maze(c)),
         "held": held,

@@ -52,7 +52,8 @@ def default_train_mode(length: int) -> Literal["histories", "sequences"]:
     ``"sequences"`` (the loss on every live step of the episodes that hold the sampled transitions; round 21
     of docs/drqn-parity.md, chosen at L = 20 to 200 on the tuning seeds) up to :data:`SEQUENCES_MAX_LENGTH`;
     beyond, ``"histories"`` (Algorithm 4's loss on the sampled steps): at L = 500 and 1 000 the whole-episode
-    loss costs twice as much per episode and needed more episodes on the tuning seeds (round 24).
+    loss needed more episodes on tuning seed 0, at about the same cost per episode (round 24).
+    :meth:`TMazeConfig.resolved` keeps ``"sequences"`` at any length for truncated histories with a burn-in.
     """
     check_integer("length", length, 1)
     return "sequences" if length <= SEQUENCES_MAX_LENGTH else "histories"
@@ -271,15 +272,16 @@ class TMazeConfig:
 
     def resolved(self) -> TMazeConfig:
         """These settings with the length's defaults in place of None: ``gamma``
-        (:func:`experiments.evaluation.default_gamma`) and ``train_mode`` (:func:`default_train_mode`), as
-        the runner trains with them."""
+        (:func:`experiments.evaluation.default_gamma`) and ``train_mode`` (:func:`default_train_mode`;
+        ``"sequences"`` with a ``burn_in``, which trains the windows' steps after it), as the runner trains
+        with them."""
         from experiments.optimality import default_gamma
 
-        return dataclasses.replace(
-            self,
-            gamma=default_gamma(self.length) if self.gamma is None else self.gamma,
-            train_mode=default_train_mode(self.length) if self.train_mode is None else self.train_mode,
-        )
+        train_mode = self.train_mode
+        if train_mode is None:  # a burn-in (the windows' first steps untrained) needs the windows' every step
+            train_mode = "sequences" if self.burn_in else default_train_mode(self.length)
+        gamma = default_gamma(self.length) if self.gamma is None else self.gamma
+        return dataclasses.replace(self, gamma=gamma, train_mode=train_mode)
 
 
 def with_settings(config: TMazeConfig | None, settings: dict[str, Any]) -> TMazeConfig:

@@ -308,8 +308,8 @@ def test_the_runner_trains_every_step_of_the_sampled_episodes_unless_told_otherw
 
 def test_the_runner_trains_long_corridors_on_the_sampled_steps_unless_told_otherwise():
     """Round 24 (docs/drqn-parity.md): beyond L = 200 the runner's loss is Algorithm 4's (the whole-episode
-    loss cost twice as much per episode at L = 500 and 1 000 and needed more episodes); set, it is kept; the
-    resolved settings of a grid run give the mode used."""
+    loss needed more episodes at L = 500 and 1 000), but every step of the windows with a burn-in; set, it is
+    kept; the resolved settings of a grid run and a run's record give the mode used."""
     from experiments.optimality import default_gamma
     from experiments.runners import tmaze_settings
     from experiments.tmaze_config import SEQUENCES_MAX_LENGTH, default_train_mode
@@ -328,6 +328,11 @@ def test_the_runner_trains_long_corridors_on_the_sampled_steps_unless_told_other
     assert resolved.gamma != TMazeConfig().resolved().gamma == 0.98
     kept = TMazeConfig(length=500, gamma=0.9, train_mode="sequences").resolved()
     assert (kept.train_mode, kept.gamma) == ("sequences", 0.9)
+    windows = make_tmaze_drqn(**long, history_window=40, burn_in=20)  # a burn-in trains the windows' steps
+    assert windows.train_mode == "sequences"
+    assert make_tmaze_drqn(**long, history_window=40).train_mode == "histories"
+    record = run_tmaze_experiment(length=201, version="classic", episodes=0, vaa_interval=0, buffer_size=1024)
+    assert (record["train_mode"], record["gamma"]) == ("histories", default_gamma(201))
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match="length must be an integer >= 1"):
             default_train_mode(bad)
