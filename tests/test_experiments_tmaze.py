@@ -339,8 +339,8 @@ def test_the_runner_trains_long_corridors_on_the_sampled_steps_unless_told_other
 
 
 def test_the_runner_builds_a_dueling_head_when_told():
-    """``--dueling``: the Q head of the online, target and averaged networks is a ``DuelingHead``; the
-    paper's linear head otherwise."""
+    """``TMazeConfig.dueling`` (the runner's ``--dueling``): the Q head of the online, target and averaged
+    networks is a ``DuelingHead``; the paper's linear head otherwise."""
     model = make_tmaze_drqn(length=3, version="classic", dueling=True, vaa_interval=0)
     networks = (model.policy.q_net, model.policy.q_net_target, model.policy.q_net_average)
     assert all(isinstance(network.head, DuelingHead) for network in networks)
