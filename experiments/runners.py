@@ -65,9 +65,10 @@ def tmaze_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The resolved :class:`experiments.tmaze_config.TMazeConfig` of a T-Maze run's ``config``, with the
     discount used (``gamma``: :func:`experiments.optimality.default_gamma` of the length unless set) and the
     loss's ``train_mode`` (:func:`experiments.tmaze_config.default_train_mode` of the length unless set)."""
+    from experiments.tmaze import resolved_config
     from experiments.tmaze_config import TMazeConfig
 
-    return _plain(dataclasses.asdict(TMazeConfig(**config).resolved()))
+    return _plain(dataclasses.asdict(resolved_config(TMazeConfig(**config))))
 
 
 def supervised_settings(config: dict[str, Any]) -> dict[str, Any]:

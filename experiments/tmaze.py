@@ -21,12 +21,13 @@ import tmaze_gym  # noqa: F401  (registers TMaze-v0)
 from experiments.evaluation import (
     TMAZE_OPTIMAL_RETURN,
     authors_horizon,
+    default_gamma,
     is_tmaze_optimal,
     maze_layouts,
     optimal_path_margins,
     start_q_values,
 )
-from experiments.tmaze_config import TMAZE_VERSIONS, TMazeConfig, with_settings
+from experiments.tmaze_config import TMAZE_VERSIONS, TMazeConfig, default_train_mode, with_settings
 from recurrent_q.arguments import check_arguments
 from recurrent_q.callbacks import WallTimeLimit, env_from_training_env
 from recurrent_q.cells import check_device
@@ -48,9 +49,9 @@ def run_tmaze_experiment(config: TMazeConfig | None = None, /, **settings: Any) 
         ``fill_episodes``, ``wall_time_s`` and ``cpu_time_s`` (construction to end), ``time_to_optimal_s``
         and ``cpu_time_to_optimal_s`` (from the start of ``learn``: fill, warmup, training and checks),
         ``timesteps_to_optimal``, ``optimal_checks`` and the run's labels (with the ``gamma`` and
-        ``train_mode`` used: :meth:`TMazeConfig.resolved`).
+        ``train_mode`` used: :func:`resolved_config`).
     """
-    c = with_settings(config, settings).resolved()
+    c = resolved_config(with_settings(config, settings))
     start, cpu_start = time.perf_counter(), time.process_time()
     model = make_tmaze_drqn(c)
     if c.logdir is not None:
@@ -118,6 +119,18 @@ def after_optimal_settings(config: TMazeConfig) -> dict[str, Any]:
     return {name: value for name, value in pairs.items() if value is not None}
 
 
+def resolved_config(config: TMazeConfig) -> TMazeConfig:
+    """``config`` with the length's defaults in place of None, as the runner trains with them: ``gamma``
+    (:func:`experiments.evaluation.default_gamma`) and ``train_mode``
+    (:func:`experiments.tmaze_config.default_train_mode`; ``"sequences"`` with a ``burn_in``, which trains the
+    windows' steps after it)."""
+    train_mode = config.train_mode
+    if train_mode is None:  # a burn-in (the windows' first steps untrained) needs the windows' every step
+        train_mode = "sequences" if config.burn_in else default_train_mode(config.length)
+    gamma = default_gamma(config.length) if config.gamma is None else config.gamma
+    return dataclasses.replace(config, gamma=gamma, train_mode=train_mode)
+
+
 def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DRQN:
     """The runner's DRQN on its maze (``TMaze-v0`` by default; horizon 3L − 1), untrained: for
     ``model.learn`` by hand.
@@ -127,7 +140,7 @@ def make_tmaze_drqn(config: TMazeConfig | None = None, /, **settings: Any) -> DR
 
     :param config: the settings (:class:`TMazeConfig`); keyword arguments set or override its fields.
     """
-    c = with_settings(config, settings).resolved()
+    c = resolved_config(with_settings(config, settings))
     check_device(c.device)
     warmup_config = None  # classic and double-classic: no warmup
     if c.version in ("warmup", "double"):
@@ -396,5 +409,6 @@ __all__ = [
     "is_tmaze_optimal",
     "make_maze",
     "make_tmaze_drqn",
+    "resolved_config",
     "run_tmaze_experiment",
 ]

@@ -53,7 +53,8 @@ def default_train_mode(length: int) -> Literal["histories", "sequences"]:
     of docs/drqn-parity.md, chosen at L = 20 to 200 on the tuning seeds) up to :data:`SEQUENCES_MAX_LENGTH`;
     beyond, ``"histories"`` (Algorithm 4's loss on the sampled steps): at L = 500 and 1 000 the whole-episode
     loss needed more episodes on tuning seed 0, at about the same cost per episode (round 24).
-    :meth:`TMazeConfig.resolved` keeps ``"sequences"`` at any length for truncated histories with a burn-in.
+    ``experiments.tmaze.resolved_config`` keeps ``"sequences"`` at any length for truncated histories with a
+    burn-in.
     """
     check_integer("length", length, 1)
     return "sequences" if length <= SEQUENCES_MAX_LENGTH else "histories"
@@ -269,19 +270,6 @@ class TMazeConfig:
             raise ValueError(f"cue_position is for env_id 'XORTMaze-v0' only; got env_id {self.env_id!r}")
         check_choice("env_id", self.env_id, ENV_IDS)
         check_choice("version", self.version, TMAZE_VERSIONS)
-
-    def resolved(self) -> TMazeConfig:
-        """These settings with the length's defaults in place of None: ``gamma``
-        (:func:`experiments.evaluation.default_gamma`) and ``train_mode`` (:func:`default_train_mode`;
-        ``"sequences"`` with a ``burn_in``, which trains the windows' steps after it), as the runner trains
-        with them."""
-        from experiments.optimality import default_gamma
-
-        train_mode = self.train_mode
-        if train_mode is None:  # a burn-in (the windows' first steps untrained) needs the windows' every step
-            train_mode = "sequences" if self.burn_in else default_train_mode(self.length)
-        gamma = default_gamma(self.length) if self.gamma is None else self.gamma
-        return dataclasses.replace(self, gamma=gamma, train_mode=train_mode)
 
 
 def with_settings(config: TMazeConfig | None, settings: dict[str, Any]) -> TMazeConfig:

@@ -14,7 +14,14 @@ from torch import nn
 from experiments import presets, registry
 from experiments.cli import train_tmaze
 from experiments.evaluation import optimal_at
-from experiments.tmaze import TMazeConfig, is_tmaze_optimal, make_maze, make_tmaze_drqn, run_tmaze_experiment
+from experiments.tmaze import (
+    TMazeConfig,
+    is_tmaze_optimal,
+    make_maze,
+    make_tmaze_drqn,
+    resolved_config,
+    run_tmaze_experiment,
+)
 from recurrent_q import updates
 from recurrent_q.cells import CELL_NAMES
 from recurrent_q.drqn import DRQN
@@ -323,10 +330,12 @@ def test_the_runner_trains_long_corridors_on_the_sampled_steps_unless_told_other
     assert tmaze_settings({"length": 500})["train_mode"] == "histories"
     assert tmaze_settings({"length": 50})["train_mode"] == "sequences"
     assert tmaze_settings({"length": 500, "train_mode": "sequences"})["train_mode"] == "sequences"
-    resolved = TMazeConfig(length=500).resolved()  # the runner's, the grid's and the record's one resolution
+    resolved = resolved_config(
+        TMazeConfig(length=500)
+    )  # the runner's, the grid's and the record's one resolution
     assert (resolved.train_mode, resolved.gamma) == ("histories", default_gamma(500))
-    assert resolved.gamma != TMazeConfig().resolved().gamma == 0.98
-    kept = TMazeConfig(length=500, gamma=0.9, train_mode="sequences").resolved()
+    assert resolved.gamma != resolved_config(TMazeConfig()).gamma == 0.98
+    kept = resolved_config(TMazeConfig(length=500, gamma=0.9, train_mode="sequences"))
     assert (kept.train_mode, kept.gamma) == ("sequences", 0.9)
     windows = make_tmaze_drqn(**long, history_window=40, burn_in=20)  # a burn-in trains the windows' steps
     assert windows.train_mode == "sequences"
