@@ -330,9 +330,8 @@ def test_the_runner_trains_long_corridors_on_the_sampled_steps_unless_told_other
     assert tmaze_settings({"length": 500})["train_mode"] == "histories"
     assert tmaze_settings({"length": 50})["train_mode"] == "sequences"
     assert tmaze_settings({"length": 500, "train_mode": "sequences"})["train_mode"] == "sequences"
-    resolved = resolved_config(
-        TMazeConfig(length=500)
-    )  # the runner's, the grid's and the record's one resolution
+    # the runner's, the grid's and the record's one resolution
+    resolved = resolved_config(TMazeConfig(length=500))
     assert (resolved.train_mode, resolved.gamma) == ("histories", default_gamma(500))
     assert resolved.gamma != resolved_config(TMazeConfig()).gamma == 0.98
     kept = resolved_config(TMazeConfig(length=500, gamma=0.9, train_mode="sequences"))
