@@ -20,10 +20,20 @@ from recurrent_q import _gru_cpu
 from recurrent_q.layers import ProjectedLayer, RecurrentLayer, as_dtype
 
 
+def _cpu_autocast() -> bool:
+    """Whether ``torch.autocast("cpu")`` is on (``is_autocast_enabled`` takes a device from torch 2.4)."""
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
 class _FusedLayer(RecurrentLayer):
     """A one-layer ``nn.GRU``/``nn.LSTM`` (batch first): PyTorch's fused kernels for sequences."""
 
     rnn: nn.RNNBase
+    fused_under_cpu_autocast = True
+    """Whether ``rnn`` runs under ``torch.autocast("cpu")``; if not, sequences run the step loop there."""
 
     def _hidden(self, s: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         raise NotImplementedError
@@ -36,8 +46,11 @@ class _FusedLayer(RecurrentLayer):
 
         With ``lengths`` on CPU, the GRU gathers its outputs and the LSTM (whose kernel returns ``c`` only at
         ``T``) runs the step loop: PyTorch's packed-sequence CPU backward is quadratic in ``T``. On CUDA, the
-        packed kernels are used.
+        packed kernels are used. Under ``torch.autocast("cpu")``, a layer with ``fused_under_cpu_autocast``
+        False (the LSTM) runs the step loop.
         """
+        if not u.is_cuda and not self.fused_under_cpu_autocast and _cpu_autocast():
+            return super().forward(u, s0, lengths)
         if lengths is None:
             out, hidden = self.rnn(u, self._hidden(s0))
             return as_dtype(out, s0), as_dtype(self._state(hidden), s0)
@@ -145,7 +158,14 @@ class GRULayer(_FusedLayer):
 
 
 class LSTMLayer(_FusedLayer):
-    """LSTM, eqs. (A.4)-(A.9) (PyTorch gate order i, f, g, o); state ``[h, c]`` of width ``2H``."""
+    """LSTM, eqs. (A.4)-(A.9) (PyTorch gate order i, f, g, o); state ``[h, c]`` of width ``2H``.
+
+    Under ``torch.autocast("cpu")`` sequences run the step loop (bfloat16 products, float32 states): the
+    fused ``nn.LSTM`` kernel has no bfloat16 primitive on CPUs without native bfloat16 instructions (oneDNN
+    raises "could not create a primitive descriptor"), and the loop gives the same figures on every CPU.
+    """
+
+    fused_under_cpu_autocast = False
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()
