@@ -162,7 +162,7 @@ class LSTMLayer(_FusedLayer):
 
     Under ``torch.autocast("cpu")`` sequences run the step loop (bfloat16 products, float32 states): the
     fused ``nn.LSTM`` kernel has no bfloat16 primitive on CPUs without native bfloat16 instructions (oneDNN
-    raises "could not create a primitive descriptor"), and the loop gives the same figures on every CPU.
+    raises "could not create a primitive descriptor"), and the loop runs the same path on every CPU.
     """
 
     fused_under_cpu_autocast = False
