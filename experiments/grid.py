@@ -32,6 +32,7 @@ from experiments.run_dirs import (
     claimed,
     conflict_error,
     finite_or_null,
+    is_finished,
     non_finite_keys,
     read_json,
     run_state,
@@ -224,6 +225,7 @@ def reproduce(
     first_seed: int = 0,
     dry_run: bool = False,
     rate: float = 1e12,
+    write_finished: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) the grid of ``experiment`` at ``preset`` scale and write its table and plot.
 
@@ -232,6 +234,9 @@ def reproduce(
         Runs of another first seed go to ``<out>/<experiment>/<preset>-from-seed-<first_seed>/``.
     :param dry_run: run nothing: print each group of runs, how many are finished, and the floor of their
         arithmetic (:mod:`experiments.cost`), with the time of what is left at ``rate`` operations per second.
+    :param write_finished: run nothing: write the table and plot of the runs finished so far (a grid stopped
+        before its end; its unfinished groups are left out, its partly finished ones count their finished
+        seeds). Nothing is written when no run has finished.
     :return: ``{"runs", "ran" (runs that ran in this launch), "diverged" (run names), "table"}``.
     :raises RunConflictError: a run directory holds a run with other settings (before anything runs).
     """
@@ -255,6 +260,17 @@ def reproduce(
         print(f"{experiment} ({preset}): {len(runs)} runs in {root}; dry run, nothing is run")
         print("\n".join(cost_lines(runs, states, rate)))
         return {"runs": len(runs), "ran": 0, "diverged": [], "table": None}
+    if write_finished:
+        done = [run for run in runs if is_finished(run, root)]
+        print(f"{experiment} ({preset}): {len(done)} of {len(runs)} runs finished in {root}; nothing is run")
+        if not done:
+            return {"runs": len(runs), "ran": 0, "diverged": [], "table": None}
+        results = {run.name: read_json(root / run.name / "metrics.json") for run in done}
+        command = reproduce_command(experiment, preset, first_seed)
+        table, text = EXPERIMENTS[experiment].write(done, results, root, command)
+        print(text)
+        diverged = sorted(name for name, metrics in results.items() if metrics.get("diverged"))
+        return {"runs": len(runs), "ran": 0, "diverged": diverged, "table": table}
     root.mkdir(parents=True, exist_ok=True)
     # read only: another launch may be writing some of these runs now (each run is repaired under its claim)
     states = {

@@ -344,6 +344,27 @@ def test_a_ray_grid_on_two_nodes_survives_a_lost_node_or_worker(tmp_path, fault)
     assert len(list(root.glob("*/metrics.json"))) == 2
 
 
+def test_write_finished_tables_the_finished_runs_of_a_stopped_grid_and_runs_nothing(tmp_path, capsys):
+    first, second = _smoke_runs()[:2]
+    assert first.group != second.group
+    # nothing finished: nothing written, no folder made
+    summary = grid.reproduce("copy", "smoke", out=tmp_path, progress=False, write_finished=True)
+    assert summary["ran"] == 0 and summary["table"] is None and not (tmp_path / "copy").exists()
+    assert "0 of 2 runs finished" in capsys.readouterr().out
+    # one run finished (run inline as a grid of that run would), the other never started
+    root = tmp_path / "copy" / "smoke"
+    grid.execute_run(first, str(root))
+    args = ["copy", "--preset", "smoke", "--out", str(tmp_path), "--write-finished"]
+    assert reproduce_command.main(args) == 0
+    assert "1 of 2 runs finished" in capsys.readouterr().out
+    assert not (root / second.name).exists()  # not run
+    rows = json.loads((root / "results.json").read_text())
+    assert [(row["version"], row["seeds"]) for row in rows] == [(dict(first.labels)["version"], 1)]
+    assert (root / "results.png").is_file() and "Command: `python scripts/reproduce.py copy" in (
+        root / "results.md"
+    ).read_text()
+
+
 def test_a_dry_run_lists_and_counts_the_runs_and_runs_nothing(tmp_path, capsys):
     summary = grid.reproduce("copy", "smoke", out=tmp_path, progress=False, dry_run=True)
     out = capsys.readouterr().out

@@ -29,7 +29,9 @@ optimal check, five cells and versions, no copy runs) and the recipes' presets
 (``experiments.horizon_presets.HORIZON_SETTINGS``).
 
 ``--dry-run`` runs nothing: it lists the grid's runs and counts their arithmetic (``experiments.cost``),
-e.g. ``mm-reproduce copy --preset paper --dry-run`` before a cluster launch.
+e.g. ``mm-reproduce copy --preset paper --dry-run`` before a cluster launch. ``--write-finished`` runs
+nothing either: it writes the table and plot of the runs finished so far, for a grid stopped before its end
+(a relaunch without it runs the rest).
 
 Exit status: 0, or 1 when some runs diverged (their table rows say how many), 2 when a run directory
 holds a run made with other settings (nothing is run; ``--restart-changed`` moves such runs aside).
@@ -80,6 +82,8 @@ class Args:
     rate: float = 1e12
     """operations per second for --dry-run's time: what your device reaches on these runs (measure one),
     not its peak"""
+    write_finished: bool = False
+    """run nothing: write the table and plot of the runs finished so far (a grid stopped before its end)"""
 
 
 def main(argv: list[str] | None = None) -> int:
