@@ -201,10 +201,21 @@ def run_ray(
 # --------------------------------------------------------------------------------------------
 
 
-def check_reproduce_arguments(workers: Any, first_seed: Any, rate: Any, flags: bool = False) -> None:
+def check_reproduce_arguments(
+    workers: Any,
+    first_seed: Any,
+    rate: Any,
+    flags: bool = False,
+    dry_run: bool = False,
+    write_finished: bool = False,
+) -> None:
     """A ``ValueError`` naming the first of :func:`reproduce`'s ``workers`` (an integer >= 1), ``first_seed``
-    (>= 0) and ``rate`` (a number > 0) out of its range; ``flags``: named as the command's flags
-    (``--first-seed``). Plain Python checks: the grid's process does not import torch."""
+    (>= 0) and ``rate`` (a number > 0) out of its range, or ``dry_run`` and ``write_finished`` both set;
+    ``flags``: named as the command's flags (``--first-seed``). Plain Python checks: the grid's process does
+    not import torch."""
+    if dry_run and write_finished:
+        names = "--dry-run and --write-finished" if flags else "dry_run and write_finished"
+        raise ValueError(f"{names} are exclusive (one lists the runs, the other tables the finished ones)")
     for name, value, low in (("workers", workers, 1), ("first_seed", first_seed, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             name = f"--{name.replace('_', '-')}" if flags else name
@@ -240,7 +251,7 @@ def reproduce(
     :return: ``{"runs", "ran" (runs that ran in this launch), "diverged" (run names), "table"}``.
     :raises RunConflictError: a run directory holds a run with other settings (before anything runs).
     """
-    check_reproduce_arguments(workers, first_seed, rate)
+    check_reproduce_arguments(workers, first_seed, rate, dry_run=dry_run, write_finished=write_finished)
     runs = from_seed(build_grid(experiment, preset), first_seed)
     if data_dir is not None:
         runs = [

@@ -363,6 +363,8 @@ def test_write_finished_tables_the_finished_runs_of_a_stopped_grid_and_runs_noth
     assert (root / "results.png").is_file() and "Command: `python scripts/reproduce.py copy" in (
         root / "results.md"
     ).read_text()
+    assert reproduce_command.main([*args, "--dry-run"]) == 2
+    assert "--dry-run and --write-finished are exclusive" in capsys.readouterr().err
 
 
 def test_a_dry_run_lists_and_counts_the_runs_and_runs_nothing(tmp_path, capsys):

@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     and its exit status."""
     args = tyro.cli(Args, args=argv, description=__doc__)
     try:
-        check_reproduce_arguments(args.workers, args.first_seed, args.rate, flags=True)
+        check_reproduce_arguments(
+            args.workers, args.first_seed, args.rate, True, args.dry_run, args.write_finished
+        )
         build_grid(args.experiment, args.preset)  # a preset the experiment does not have: its presets named
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
