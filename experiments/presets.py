@@ -178,7 +178,7 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
         "small": dict(
             sizes=[{}],
             pairs=_cell_versions(("gru",), PAPER_VERSIONS),
-            seeds=2,
+            seeds=3,
             common={"task": "psmnist", "num_layers": 2, "hidden_size": 64, "epochs": 10, **SMALL_DATA},
         ),
         "smoke": dict(
@@ -199,7 +199,7 @@ GRIDS: dict[str, dict[str, dict[str, Any]]] = {
         "small": dict(
             sizes=[{"N": 72}],
             pairs=_cell_versions(("gru",), PAPER_VERSIONS),
-            seeds=2,
+            seeds=3,
             common={"task": "plsmnist", "num_layers": 2, "hidden_size": 64, "epochs": 10, **SMALL_DATA},
         ),
         "smoke": dict(
