@@ -6,7 +6,8 @@ Each run of a grid (:mod:`experiments.presets`) writes its files in its run dire
 (:mod:`experiments.run_dirs` says what a relaunch does with each one: finished runs are skipped, nothing
 is ever deleted). Re-launching a grid runs only what is missing; the grid ends with ``results.md``
 (mean ± std over seeds), ``results.json`` and ``results.png``; the table counts diverged runs ("2/3, 1
-diverged") and the end of the grid says so.
+diverged") and the end of the grid says so. A run whose trainer raises ``FloatingPointError`` (a warmup
+that met non-finite values) is such a run, its message in its ``metrics.json``; the grid goes on.
 
 Worker processes stop when the process that launched them dies (a ``kill -9`` of the grid leaves no
 worker writing into the run directories). A run is run under its claim (:func:`run_dirs.claimed`): two
@@ -90,9 +91,13 @@ def _execute_claimed(
         write_json(run_dir / SETTINGS_FILE, settings)
     start = time.perf_counter()
     # an interrupted attempt of the same run continues from its last checkpoint where the trainer has one
-    metrics = RUNNERS[run.kind](dict(run.config), run_dir, state == "partial")
+    raised = None
+    try:
+        metrics = RUNNERS[run.kind](dict(run.config), run_dir, state == "partial")
+    except FloatingPointError as error:  # the trainer stopped on non-finite values (the warmup's, say)
+        metrics, raised = {"error": f"FloatingPointError: {error}"}, ["raised"]
     metrics["wall_time_s"] = time.perf_counter() - start
-    bad = non_finite_keys(metrics)
+    bad = raised or non_finite_keys(metrics)
     metrics["diverged"] = bool(bad)
     if bad:
         metrics["non_finite"] = bad

@@ -135,6 +135,30 @@ def test_a_diverged_run_is_counted_and_written_as_valid_json(tmp_path, monkeypat
     assert "1 of 2 runs diverged" in capsys.readouterr().out
 
 
+def test_a_run_whose_trainer_raises_floating_point_error_is_a_diverged_run_and_the_grid_goes_on(
+    tmp_path, monkeypatch
+):
+    def fake_runner(config, run_dir, resume):
+        if config["seed"] == 1:
+            raise FloatingPointError("warmup step 12: the Adam update made parameter 'w' non-finite")
+        return {"test_loss": 0.5, "test_accuracy": None, "best_epoch": 1, "best_val_loss": 0.4}
+
+    monkeypatch.setitem(registry.RUNNERS, "supervised", fake_runner)
+    first = _smoke_runs()[0]
+    runs = [Run(first.experiment, first.kind, first.labels, s, {**first.config, "seed": s}) for s in range(3)]
+    monkeypatch.setattr(grid, "build_grid", lambda *args: runs)
+    summary = grid.reproduce("copy", "smoke", out=tmp_path, workers=1, progress=False)
+    root = tmp_path / "copy" / "smoke"
+    assert summary["ran"] == 3 and summary["diverged"] == [runs[1].name]  # the runs after it ran too
+    diverged = json.loads((root / runs[1].name / "metrics.json").read_text())
+    assert diverged["diverged"] is True and diverged["non_finite"] == ["raised"]
+    assert (
+        diverged["error"]
+        == "FloatingPointError: warmup step 12: the Adam update made parameter 'w' non-finite"
+    )
+    assert "0.5 ± 0 (2/3, 1 diverged)" in (root / "results.md").read_text()
+
+
 def test_the_script_exits_non_zero_when_a_run_diverged(monkeypatch, tmp_path):
     monkeypatch.setattr(reproduce_command, "reproduce", lambda **kwargs: {"diverged": ["a"]})
     assert reproduce_command.main(["copy", "--out", str(tmp_path)]) == 1
