@@ -154,14 +154,22 @@ def _fraction(records: Sequence[dict[str, Any]], key: str) -> dict[int, float]:
 # ---- plots ----
 
 
-def _axes(panels: int, width: float = 4.6, height: float = 3.6) -> tuple[Any, list[Any]]:
+def _axes(
+    panels: int, width: float = 4.6, height: float = 3.6, columns: int | None = None
+) -> tuple[Any, list[Any]]:
+    """A figure of ``panels`` axes, in one row or in rows of ``columns`` (the unused ones hidden)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, panels, figsize=(width * panels, height), squeeze=False)
-    return fig, list(axes[0])
+    columns = min(panels, columns or panels)
+    rows = -(-panels // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[panels:]:
+        ax.set_visible(False)
+    return fig, flat[:panels]
 
 
 def _intervals(ax: Any, estimates: Mapping[str, Estimate], xlabel: str, log: bool = False) -> None:

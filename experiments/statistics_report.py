@@ -12,7 +12,8 @@ Sections, each read from its records:
   round 3's defaults (``S-none``) at the same length;
 - horizon generalisation (``horizon/small``, ``horizon/train-on``): T-Maze episodes at L and the number of
   longer corridors L' where the policy is still optimal, copy first input's MSE at T and T';
-- supervised grids (``copy/small``, ``vaa-vs-loss/small``, ``denoising/small``): test MSE;
+- supervised grids (``copy/small``, ``vaa-vs-loss/small``, ``denoising/small``, ``copy/long``,
+  ``denoising/long``: test MSE; ``psmnist/small``, ``plsmnist/small``: test accuracy);
 - memory suites (``memory-suites/small``): POPGym's MMER and the final return of DRQN and RecurrentPPO, each
   with the warmup against without it.
 
@@ -89,7 +90,6 @@ def write_statistics(
         "## Not covered",
         "",
         *(f"- {item}" for item in report.left_out),
-        "- `psmnist`, `plsmnist` (test accuracy): no run is committed.",
         "- `results/warmup-seeds/randn-2x256.jsonl`: one outcome, VAA = 1.00 for all 60 networks (50 "
         "warmed up in float32, 10 GRUs with bfloat16 products; every estimate would be 1.00 [1.00, 1.00]), "
         "no comparison.",

@@ -22,6 +22,7 @@ from experiments.statistics_report import (
     trained_budget,
     write_statistics,
 )
+from experiments.statistics_supervised import supervised
 from experiments.statistics_tmaze import drqn_ablation, tmaze_reporting
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +89,7 @@ def test_missing_records_are_named_not_fatal(tmp_path):
     assert "no run under `results/tmaze/small`" in page
     assert "no run under `results/memory-suites/small`" in page
     assert "no record under `results/drqn-ablation`" in page
+    assert "copy (long): no run under `results/copy/long`" in page
 
 
 def test_an_ablation_of_only_stopped_runs_is_named_not_fatal(tmp_path):
@@ -176,3 +178,48 @@ def test_the_windows_score_optimal_within_and_compare_warmup_with_classic(tmp_pa
     assert [title.split(" defaults")[0] for title in titles] == ["Round 10's", "Round 15's"]
     (row,) = [line for line in lines if line.startswith("| 200 | 600 |")]
     assert row.startswith("| 200 | 600 | warmup | 0–2 (3) | 1/3 | ") and row.endswith(" |  |")
+
+
+def _supervised_run(root: Path, config: dict, metrics: dict) -> None:
+    name = "__".join(f"{key}={value}" for key, value in config.items() if key not in ("kind", "task"))
+    (root / name).mkdir(parents=True)
+    write_json(root / name / "config.json", config)
+    write_json(root / name / "metrics.json", metrics)
+
+
+def test_the_supervised_section_compares_versions_at_each_size_and_scores_mnist_by_accuracy(tmp_path):
+    # copy at two lengths: the warmup below classic on every seed at T = 300 (P = 1), above it at T = 600
+    # (P = 0); psMNIST scored by accuracy, higher is better: the warmup's 0.9 beats classic's 0.5 (P = 1)
+    copy, mnist = tmp_path / "results" / "copy" / "long", tmp_path / "results" / "psmnist" / "small"
+    for T, (warm, classic) in {300: (0.01, 1.0), 600: (1.0, 0.01)}.items():
+        for version, mse in (("classic", classic), ("warmup", warm)):
+            for seed in range(3):
+                config = {"kind": "supervised", "task": "copy", "T": T, "cell": "gru", "version": version}
+                _supervised_run(copy, config | {"seed": seed}, {"test_loss": mse + 0.001 * seed})
+    # a second cell at T = 300 whose warmup ran on seed 0 alone (a grid stopped before its end): the cells
+    # are pooled on that seed (one run per cell: every resample is the same)
+    for version, seeds in (("classic", range(3)), ("warmup", range(1))):
+        for seed in seeds:
+            config = {"kind": "supervised", "task": "copy", "T": 300, "cell": "lstm", "version": version}
+            _supervised_run(copy, config | {"seed": seed}, {"test_loss": 0.5 if version == "warmup" else 1.0})
+    for version, accuracy in (("classic", 0.5), ("warmup", 0.9)):
+        for seed in range(2):
+            config = {"kind": "supervised", "task": "psmnist", "cell": "gru", "version": version}
+            metrics = {"test_loss": 1.0, "test_accuracy": accuracy + 0.01 * seed}
+            _supervised_run(mnist, config | {"seed": seed}, metrics)
+    (tmp_path / "out").mkdir()
+    report = Report(tmp_path / "results", tmp_path / "out", reps=50)
+    lines = supervised(report, (("copy", "long"), ("psmnist", "small"), ("denoising", "long")))
+    assert [line for line in lines if line.startswith("### ")] == [
+        "### copy long, T = 300 (`results/copy/long`)",
+        "### copy long, T = 600 (`results/copy/long`)",
+        "### psmnist small (`results/psmnist/small`)",
+    ]
+    warmup = [line.strip("| ").split(" | ") for line in lines if line.startswith("| gru | warmup")]
+    assert [row[2] for row in warmup] == ["0.01, 0.011, 0.012", "1, 1, 1", "0.9, 0.91"]
+    assert [row[4] for row in warmup] == ["1.00 [1.00, 1.00]", "0.00 [0.00, 0.00]", "1.00 [1.00, 1.00]"]
+    pooled = [line for line in lines if line.startswith("| all cells (gru, lstm) | warmup")]
+    assert pooled == ["| all cells (gru, lstm) | warmup |  | 0.255 [0.255, 0.255] | 1.00 [1.00, 1.00] |"]
+    assert "P(higher accuracy than classic)" in "\n".join(lines)
+    assert report.left_out == ["denoising (long): no run under `results/denoising/long`"]
+    assert (tmp_path / "out" / "supervised.png").is_file()
